@@ -1,0 +1,111 @@
+/** The side panel of one device: status, latest values and a small history chart per numeric field. */
+import type { DeviceView } from '@qianliyan/protocols';
+import { api } from '../api.ts';
+import { fieldLabel, t, timeAgo } from '../i18n.ts';
+import { escapeHtml, STATUS_COLORS } from '../map/device-layer.ts';
+import { drawSparkline, type SparkPoint } from './sparkline.ts';
+
+/** Fields worth a chart, per kind; the rest are shown as values only. */
+const CHART_FIELDS: Record<DeviceView['kind'], string[]> = {
+  sensor: ['water_level', 'temperature', 'pm25'],
+  drone: ['battery', 'alt'],
+  camera: ['bitrate_kbps'],
+  speaker: [],
+};
+
+export class DevicePanel {
+  private key: string | undefined;
+  private historyTimer: number | undefined;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly onClose: () => void,
+  ) {}
+
+  get current(): string | undefined {
+    return this.key;
+  }
+
+  show(device: DeviceView): void {
+    const changed = this.key !== device.key;
+    this.key = device.key;
+    this.root.hidden = false;
+    this.render(device, changed);
+    if (changed) {
+      window.clearInterval(this.historyTimer);
+      void this.loadHistory(device);
+      this.historyTimer = window.setInterval(() => void this.loadHistory(device), 15_000);
+    }
+  }
+
+  hide(): void {
+    this.key = undefined;
+    this.root.hidden = true;
+    window.clearInterval(this.historyTimer);
+  }
+
+  /** Re-renders values in place (live updates) without reloading the charts. */
+  update(device: DeviceView): void {
+    if (device.key === this.key) this.render(device, false);
+  }
+
+  private render(d: DeviceView, rebuild: boolean): void {
+    if (rebuild) {
+      this.root.innerHTML = `
+        <header class="panel-head">
+          <span class="dot" data-role="dot"></span>
+          <h2 data-role="name"></h2>
+          <button class="icon" data-role="close" title="${t('close')}">✕</button>
+        </header>
+        <dl class="meta" data-role="meta"></dl>
+        <h3>${t('latestValues')}</h3>
+        <table class="values" data-role="values"></table>
+        <div data-role="charts"></div>`;
+      this.root.querySelector('[data-role=close]')?.addEventListener('click', () => {
+        this.hide();
+        this.onClose();
+      });
+      const charts = this.root.querySelector('[data-role=charts]') as HTMLElement;
+      for (const field of CHART_FIELDS[d.kind]) {
+        charts.insertAdjacentHTML(
+          'beforeend',
+          `<h3>${escapeHtml(fieldLabel(field))} · ${t('history')}</h3><canvas class="spark" data-field="${field}"></canvas>`,
+        );
+      }
+    }
+    (this.root.querySelector('[data-role=dot]') as HTMLElement).style.background = STATUS_COLORS[d.status];
+    (this.root.querySelector('[data-role=name]') as HTMLElement).textContent = d.name;
+    const meta = this.root.querySelector('[data-role=meta]') as HTMLElement;
+    meta.innerHTML = `
+      <dt>${t(`kind_${d.kind}`)}</dt><dd>${t(d.status)}</dd>
+      <dt>${t('model')}</dt><dd>${escapeHtml(d.model ?? '—')}</dd>
+      <dt>${t('position')}</dt><dd>${d.position.lat.toFixed(5)}, ${d.position.lon.toFixed(5)}</dd>
+      <dt>${t('lastSeen')}</dt><dd>${timeAgo(d.lastSeen)}</dd>
+      ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(d.lastEvent.type)} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
+    const rows = Object.entries(d.values)
+      .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(v)}</td></tr>`)
+      .join('');
+    (this.root.querySelector('[data-role=values]') as HTMLElement).innerHTML = rows || `<tr><td>${t('noData')}</td></tr>`;
+  }
+
+  private async loadHistory(d: DeviceView): Promise<void> {
+    const to = Date.now();
+    for (const canvas of this.root.querySelectorAll<HTMLCanvasElement>('canvas.spark')) {
+      const field = canvas.dataset.field as string;
+      try {
+        const res = await api<{ points: SparkPoint[] }>(
+          `/api/devices/${encodeURIComponent(d.key)}/history?field=${field}&from=${to - 3600_000}&to=${to}&bucketMs=30000`,
+        );
+        if (this.key === d.key) drawSparkline(canvas, res.points);
+      } catch (err) {
+        console.warn('history not loaded', err);
+      }
+    }
+  }
+}
+
+function formatValue(v: string | number | boolean): string {
+  if (typeof v === 'boolean') return v ? t('yes') : t('no');
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
+  return escapeHtml(v);
+}

@@ -1,0 +1,94 @@
+/** Every UI string, in one table. Simplified Chinese by default; English on request (saved per browser). */
+const STRINGS = {
+  appTitle: { zh: '千里眼 · 指挥调度台', en: 'Qianliyan · Command Dashboard' },
+  loginTitle: { zh: '值班人员登录', en: 'Duty officer sign-in' },
+  username: { zh: '用户名', en: 'Username' },
+  password: { zh: '密码', en: 'Password' },
+  signIn: { zh: '登录', en: 'Sign in' },
+  signOut: { zh: '退出', en: 'Sign out' },
+  loginFailed: { zh: '用户名或密码错误', en: 'Wrong username or password' },
+  networkError: { zh: '无法连接指挥中心服务器', en: 'Cannot reach the hub' },
+  language: { zh: 'English', en: '中文' },
+  gateways: { zh: '村级网关', en: 'Gateways' },
+  devices: { zh: '设备', en: 'Devices' },
+  online: { zh: '在线', en: 'Online' },
+  offline: { zh: '离线', en: 'Offline' },
+  alarm: { zh: '告警', en: 'Alarm' },
+  lastSeen: { zh: '最后通信', en: 'Last seen' },
+  outboxDepth: { zh: '待发消息', en: 'Outbox' },
+  never: { zh: '从未', en: 'never' },
+  secondsAgo: { zh: '{n} 秒前', en: '{n}s ago' },
+  minutesAgo: { zh: '{n} 分钟前', en: '{n}m ago' },
+  hoursAgo: { zh: '{n} 小时前', en: '{n}h ago' },
+  latestValues: { zh: '最新数据', en: 'Latest values' },
+  history: { zh: '近一小时', en: 'Last hour' },
+  noData: { zh: '暂无数据', en: 'No data yet' },
+  close: { zh: '关闭', en: 'Close' },
+  kind_camera: { zh: '摄像头', en: 'Camera' },
+  kind_speaker: { zh: '大喇叭', en: 'Loudspeaker' },
+  kind_drone: { zh: '无人机', en: 'Drone' },
+  kind_sensor: { zh: '传感器', en: 'Sensor' },
+  live: { zh: '实时', en: 'Live' },
+  disconnected: { zh: '连接中断，正在重连…', en: 'Connection lost, reconnecting…' },
+  lastEvent: { zh: '最近事件', en: 'Last event' },
+  model: { zh: '型号', en: 'Model' },
+  position: { zh: '位置', en: 'Position' },
+  field_temperature: { zh: '温度 (°C)', en: 'Temperature (°C)' },
+  field_humidity: { zh: '湿度 (%)', en: 'Humidity (%)' },
+  field_pm25: { zh: 'PM2.5 (µg/m³)', en: 'PM2.5 (µg/m³)' },
+  field_water_level: { zh: '水位 (m)', en: 'Water level (m)' },
+  field_battery: { zh: '电量 (%)', en: 'Battery (%)' },
+  field_alt: { zh: '高度 (m)', en: 'Altitude (m)' },
+  field_speed: { zh: '速度 (m/s)', en: 'Speed (m/s)' },
+  field_heading: { zh: '航向 (°)', en: 'Heading (°)' },
+  field_lat: { zh: '纬度', en: 'Latitude' },
+  field_lon: { zh: '经度', en: 'Longitude' },
+  field_mode: { zh: '模式', en: 'Mode' },
+  field_volume: { zh: '音量', en: 'Volume' },
+  field_playing: { zh: '播放中', en: 'Playing' },
+  field_bitrate_kbps: { zh: '码率 (kbps)', en: 'Bitrate (kbps)' },
+  field_recording: { zh: '录像中', en: 'Recording' },
+  yes: { zh: '是', en: 'yes' },
+  no: { zh: '否', en: 'no' },
+} as const;
+
+export type StringKey = keyof typeof STRINGS;
+export type Lang = 'zh' | 'en';
+
+let lang: Lang = (localStorage.getItem('qly.lang') as Lang | null) ?? 'zh';
+const listeners = new Set<() => void>();
+
+export function t(key: StringKey, vars: Record<string, string | number> = {}): string {
+  const text: string = STRINGS[key][lang];
+  return text.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
+}
+
+/** Translates a telemetry field name, falling back to the raw name for fields without a label. */
+export function fieldLabel(field: string): string {
+  const key = `field_${field}` as StringKey;
+  return key in STRINGS ? t(key) : field;
+}
+
+export function getLang(): Lang {
+  return lang;
+}
+
+export function setLang(next: Lang): void {
+  lang = next;
+  localStorage.setItem('qly.lang', next);
+  document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
+  for (const l of listeners) l();
+}
+
+export function onLangChange(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function timeAgo(ts: number | null, now = Date.now()): string {
+  if (ts === null) return t('never');
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return t('secondsAgo', { n: s });
+  if (s < 3600) return t('minutesAgo', { n: Math.floor(s / 60) });
+  return t('hoursAgo', { n: Math.floor(s / 3600) });
+}

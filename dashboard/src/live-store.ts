@@ -1,0 +1,93 @@
+/**
+ * The live store: one socket.io connection (authenticated in the handshake) feeding maps of devices
+ * and gateways keyed by id. Views subscribe to change notifications; nothing else talks to the socket.
+ */
+import type {
+  ClientToServerEvents,
+  DeviceView,
+  GatewayView,
+  LiveSubscribe,
+  ServerToClientEvents,
+} from '@qianliyan/protocols';
+import { io, type Socket } from 'socket.io-client';
+
+export interface LiveChange {
+  devices: DeviceView[];
+  removed: string[];
+  gateways: GatewayView[];
+  snapshot: boolean;
+}
+
+export class LiveStore {
+  readonly devices = new Map<string, DeviceView>();
+  readonly gateways = new Map<string, GatewayView>();
+  connected = false;
+  private socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
+  private subscription: LiveSubscribe = {};
+  private readonly listeners = new Set<(change: LiveChange) => void>();
+  private readonly statusListeners = new Set<(connected: boolean) => void>();
+
+  connect(token: string, onAuthError: () => void): void {
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({ path: '/socket.io', auth: { token }, transports: ['websocket'] });
+    this.socket = socket;
+    socket.on('connect', () => {
+      this.setConnected(true);
+      socket.emit('subscribe', this.subscription);
+    });
+    socket.on('disconnect', () => this.setConnected(false));
+    socket.on('connect_error', (err) => {
+      if (err.message === 'HUB_ERR_UNAUTHORIZED') {
+        socket.disconnect();
+        onAuthError();
+      }
+    });
+    socket.on('snapshot', (snap) => {
+      this.devices.clear();
+      this.gateways.clear();
+      for (const d of snap.devices) this.devices.set(d.key, d);
+      for (const g of snap.gateways) this.gateways.set(g.id, g);
+      this.notify({ devices: snap.devices, gateways: snap.gateways, removed: [], snapshot: true });
+    });
+    socket.on('delta', (delta) => {
+      for (const d of delta.devices) this.devices.set(d.key, d);
+      for (const k of delta.removed) this.devices.delete(k);
+      for (const g of delta.gateways) this.gateways.set(g.id, g);
+      this.notify({ devices: delta.devices, gateways: delta.gateways, removed: delta.removed, snapshot: false });
+    });
+  }
+
+  subscribe(subscription: LiveSubscribe): void {
+    this.subscription = subscription;
+    if (this.socket?.connected) this.socket.emit('subscribe', subscription);
+  }
+
+  disconnect(): void {
+    this.socket?.disconnect();
+    this.socket = undefined;
+  }
+
+  onChange(listener: (change: LiveChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onStatus(listener: (connected: boolean) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private setConnected(connected: boolean): void {
+    this.connected = connected;
+    for (const l of this.statusListeners) l(connected);
+  }
+
+  private notify(change: LiveChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        console.error('live listener failed', err);
+      }
+    }
+  }
+}

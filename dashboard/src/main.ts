@@ -1,0 +1,54 @@
+/** Dashboard entry: the login screen until there is a token, then the command view. */
+import 'leaflet/dist/leaflet.css';
+import './styles.css';
+import { api, getToken, setToken, setUnauthorizedHandler } from './api.ts';
+import { getLang, onLangChange } from './i18n.ts';
+import { LiveStore } from './live-store.ts';
+import { renderCommandView } from './views/command-view.ts';
+import { renderLogin } from './views/login-view.ts';
+
+const root = document.getElementById('app') as HTMLElement;
+let store: LiveStore | undefined;
+let teardown: (() => void) | undefined;
+document.documentElement.lang = getLang() === 'zh' ? 'zh-CN' : 'en';
+
+function showLogin(): void {
+  teardown?.();
+  teardown = undefined;
+  store?.disconnect();
+  store = undefined;
+  renderLogin(root, (token) => {
+    setToken(token);
+    void showApp();
+  });
+}
+
+async function showApp(): Promise<void> {
+  const token = getToken();
+  if (!token) return showLogin();
+  try {
+    const user = await api<{ username: string; role: string }>('/api/auth/me');
+    store = new LiveStore();
+    store.connect(token, () => {
+      setToken(null);
+      showLogin();
+    });
+    teardown = await renderCommandView(root, store, user, () => {
+      setToken(null);
+      showLogin();
+    });
+  } catch {
+    setToken(null);
+    showLogin();
+  }
+}
+
+setUnauthorizedHandler(showLogin);
+// A language switch re-renders the current screen with the other table.
+onLangChange(() => {
+  if (!getToken()) return showLogin();
+  teardown?.();
+  store?.disconnect();
+  void showApp();
+});
+void showApp();

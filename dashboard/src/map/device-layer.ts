@@ -1,0 +1,111 @@
+/**
+ * Device markers on the Leaflet map. Fixed devices are canvas circle markers (thousands stay smooth);
+ * drones are rotated arrow icons with a trailing track. Colours follow status: online / offline / alarm.
+ */
+import type { DeviceView } from '@qianliyan/protocols';
+import L from 'leaflet';
+
+export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
+const KIND_GLYPH = { camera: '◉', speaker: '◈', sensor: '◆', drone: '▲' } as const;
+const TRACK_POINTS = 120;
+
+interface DroneMarker {
+  marker: L.Marker;
+  track: L.Polyline;
+  points: L.LatLng[];
+  heading: number;
+}
+
+export class DeviceLayer {
+  private readonly renderer = L.canvas({ padding: 0.5 });
+  private readonly circles = new Map<string, L.CircleMarker>();
+  private readonly drones = new Map<string, DroneMarker>();
+  private readonly group = L.layerGroup();
+
+  constructor(
+    private readonly map: L.Map,
+    private readonly onSelect: (key: string) => void,
+  ) {
+    this.group.addTo(map);
+  }
+
+  upsert(d: DeviceView): void {
+    const at = L.latLng(d.position.lat, d.position.lon);
+    const color = STATUS_COLORS[d.status];
+    if (d.kind === 'drone') return this.upsertDrone(d, at, color);
+    let m = this.circles.get(d.key);
+    if (!m) {
+      m = L.circleMarker(at, { renderer: this.renderer, radius: 7, weight: 2, fillOpacity: 0.85, color: '#0f172a' });
+      m.on('click', () => this.onSelect(d.key));
+      m.bindTooltip('', { direction: 'top', offset: [0, -6] });
+      this.circles.set(d.key, m);
+      this.group.addLayer(m);
+    }
+    m.setLatLng(at);
+    m.setStyle({ fillColor: color, radius: d.kind === 'camera' ? 8 : 6 });
+    m.setTooltipContent(`${KIND_GLYPH[d.kind]} ${escapeHtml(d.name)}`);
+  }
+
+  remove(key: string): void {
+    const c = this.circles.get(key);
+    if (c) {
+      this.group.removeLayer(c);
+      this.circles.delete(key);
+    }
+    const dr = this.drones.get(key);
+    if (dr) {
+      this.group.removeLayer(dr.marker);
+      this.group.removeLayer(dr.track);
+      this.drones.delete(key);
+    }
+  }
+
+  clear(): void {
+    for (const key of [...this.circles.keys(), ...this.drones.keys()]) this.remove(key);
+  }
+
+  /** Where each marker is drawn right now (used by the end-to-end test and for debugging). */
+  positions(): Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> {
+    const out: Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> = [];
+    for (const [key, m] of this.circles) out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
+    for (const [key, d] of this.drones) out.push({ key, lat: d.marker.getLatLng().lat, lon: d.marker.getLatLng().lng, kind: 'drone' });
+    return out;
+  }
+
+  private upsertDrone(d: DeviceView, at: L.LatLng, color: string): void {
+    let dr = this.drones.get(d.key);
+    const heading = d.heading ?? 0;
+    if (!dr) {
+      const marker = L.marker(at, { icon: droneIcon(heading, color), keyboard: false });
+      marker.on('click', () => this.onSelect(d.key));
+      marker.bindTooltip(escapeHtml(d.name), { direction: 'top', offset: [0, -12] });
+      const track = L.polyline([at], { renderer: this.renderer, color: '#38bdf8', weight: 2, opacity: 0.7, dashArray: '4 4' });
+      dr = { marker, track, points: [at], heading };
+      this.drones.set(d.key, dr);
+      this.group.addLayer(track);
+      this.group.addLayer(marker);
+    }
+    const last = dr.points.at(-1);
+    if (!last || !last.equals(at)) {
+      dr.points.push(at);
+      if (dr.points.length > TRACK_POINTS) dr.points.shift();
+      dr.track.setLatLngs(dr.points);
+    }
+    dr.marker.setLatLng(at);
+    dr.marker.setIcon(droneIcon(heading, color));
+    dr.heading = heading;
+  }
+}
+
+function droneIcon(heading: number, color: string): L.DivIcon {
+  return L.divIcon({
+    className: 'qly-drone',
+    html: `<div class="qly-drone-arrow" style="transform: rotate(${heading}deg); color: ${color}">▲</div>`,
+    iconSize: [26, 26],
+    iconAnchor: [13, 13],
+  });
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}

@@ -1,0 +1,135 @@
+/**
+ * The command view: header, sidebar (gateways and devices), the live map and the device panel.
+ * Markers move as deltas arrive; nothing reloads.
+ */
+import type { DeviceView } from '@qianliyan/protocols';
+import L from 'leaflet';
+import { api } from '../api.ts';
+import { renderDeviceList } from '../components/device-list.ts';
+import { DevicePanel } from '../components/device-panel.ts';
+import { renderGatewayList } from '../components/gateway-list.ts';
+import { getLang, setLang, t } from '../i18n.ts';
+import type { LiveStore } from '../live-store.ts';
+import { DeviceLayer, escapeHtml } from '../map/device-layer.ts';
+
+interface MapSettings {
+  tileUrl: string;
+  tileAttribution: string;
+  center: { lat: number; lon: number };
+  zoom: number;
+  basemap: GeoJSON.GeoJsonObject;
+}
+
+const BASEMAP_STYLE: Record<string, L.PathOptions> = {
+  boundary: { color: '#f59e0b', weight: 2, fillColor: '#f59e0b', fillOpacity: 0.04 },
+  grid: { color: '#475569', weight: 1, dashArray: '6 6', fill: false },
+  river: { color: '#0ea5e9', weight: 4, opacity: 0.6 },
+};
+
+export async function renderCommandView(root: HTMLElement, store: LiveStore, user: { username: string; role: string }, signOut: () => void) {
+  root.innerHTML = `
+    <div class="shell">
+      <header class="topbar">
+        <div class="brand">千里眼</div>
+        <h1>${t('appTitle')}</h1>
+        <span class="conn" data-role="conn"></span>
+        <span class="spacer"></span>
+        <span class="user">${escapeHtml(user.username)}</span>
+        <button class="link" data-role="lang">${t('language')}</button>
+        <button class="link" data-role="logout">${t('signOut')}</button>
+      </header>
+      <aside class="sidebar">
+        <h2>${t('gateways')}</h2><ul class="gateways" data-role="gateways"></ul>
+        <h2>${t('devices')} <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
+      </aside>
+      <div id="map" class="map" data-role="map"></div>
+      <section class="panel" data-role="panel" hidden></section>
+    </div>`;
+  const settings = await api<MapSettings>('/api/map');
+  const map = L.map(root.querySelector('[data-role=map]') as HTMLElement, { preferCanvas: true, zoomControl: true }).setView(
+    [settings.center.lat, settings.center.lon],
+    settings.zoom,
+  );
+  map.attributionControl.setPrefix('Leaflet');
+  if (settings.tileUrl) L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
+  L.geoJSON(settings.basemap, {
+    style: (f) => BASEMAP_STYLE[(f?.properties as { kind?: string })?.kind ?? ''] ?? { color: '#64748b', weight: 1 },
+    pointToLayer: (_f, at) => L.circleMarker(at, { radius: 4, color: '#f59e0b' }),
+    onEachFeature: (f, layer) => {
+      const name = (f.properties as { name?: string })?.name;
+      if (name) layer.bindTooltip(escapeHtml(name), { sticky: true });
+    },
+  }).addTo(map);
+
+  // The panel takes a grid column when it opens or closes: the map must re-measure its container.
+  const panelEl = root.querySelector('[data-role=panel]') as HTMLElement;
+  new ResizeObserver(() => map.invalidateSize()).observe(root.querySelector('[data-role=map]') as HTMLElement);
+  const panel = new DevicePanel(panelEl, () => refreshLists());
+  const layer = new DeviceLayer(map, (key) => select(key));
+  const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
+  const devicesEl = root.querySelector('[data-role=devices]') as HTMLElement;
+  const countEl = root.querySelector('[data-role=device-count]') as HTMLElement;
+  const connEl = root.querySelector('[data-role=conn]') as HTMLElement;
+
+  function select(key: string): void {
+    const d = store.devices.get(key);
+    if (!d) return;
+    panel.show(d);
+    refreshLists();
+  }
+
+  let listsQueued = false;
+  function refreshLists(): void {
+    if (listsQueued) return;
+    listsQueued = true;
+    requestAnimationFrame(() => {
+      listsQueued = false;
+      const devices = [...store.devices.values()];
+      renderDeviceList(devicesEl, devices, panel.current);
+      renderGatewayList(gatewaysEl, [...store.gateways.values()]);
+      countEl.textContent = `(${devices.length})`;
+    });
+  }
+
+  devicesEl.addEventListener('click', (ev) => {
+    const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]');
+    if (!item?.dataset.key) return;
+    select(item.dataset.key);
+    const d = store.devices.get(item.dataset.key);
+    if (d) map.panTo([d.position.lat, d.position.lon]);
+  });
+
+  const offChange = store.onChange((change) => {
+    if (change.snapshot) layer.clear();
+    for (const k of change.removed) layer.remove(k);
+    for (const d of change.devices) {
+      layer.upsert(d);
+      panel.update(d as DeviceView);
+    }
+    refreshLists();
+  });
+  const showConn = (connected: boolean) => {
+    connEl.textContent = connected ? `● ${t('live')}` : t('disconnected');
+    connEl.className = `conn ${connected ? 'ok' : 'down'}`;
+  };
+  const offStatus = store.onStatus(showConn);
+  showConn(store.connected);
+  for (const d of store.devices.values()) layer.upsert(d);
+  refreshLists();
+  const ticker = window.setInterval(refreshLists, 1000); // keeps "N seconds ago" current
+
+  root.querySelector('[data-role=lang]')?.addEventListener('click', () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+  });
+  root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
+
+  // For end-to-end tests and debugging from the console: what the map draws right now.
+  (window as unknown as { __qly: unknown }).__qly = { markers: () => layer.positions(), deviceCount: () => store.devices.size };
+
+  return () => {
+    offChange();
+    offStatus();
+    window.clearInterval(ticker);
+    map.remove();
+  };
+}

@@ -1,0 +1,39 @@
+/** The sign-in form. Calls `onLoggedIn` with the token; shows a clear message when it fails. */
+import { ApiError, api } from '../api.ts';
+import { getLang, setLang, t } from '../i18n.ts';
+
+export function renderLogin(root: HTMLElement, onLoggedIn: (token: string) => void): void {
+  root.innerHTML = `
+    <main class="login">
+      <form class="login-card" novalidate>
+        <div class="brand">千里眼</div>
+        <h1>${t('loginTitle')}</h1>
+        <label>${t('username')}<input name="username" autocomplete="username" required /></label>
+        <label>${t('password')}<input name="password" type="password" autocomplete="current-password" required /></label>
+        <p class="error" role="alert" hidden></p>
+        <button type="submit">${t('signIn')}</button>
+        <button type="button" class="link" data-role="lang">${t('language')}</button>
+      </form>
+    </main>`;
+  const form = root.querySelector('form') as HTMLFormElement;
+  const error = root.querySelector('.error') as HTMLElement;
+  root.querySelector('[data-role=lang]')?.addEventListener('click', () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+    renderLogin(root, onLoggedIn);
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    error.hidden = true;
+    try {
+      const res = await api<{ token: string }>('/api/auth/login', {
+        method: 'POST',
+        body: JSON.stringify({ username: data.get('username'), password: data.get('password') }),
+      });
+      onLoggedIn(res.token);
+    } catch (err) {
+      error.textContent = err instanceof ApiError && err.status === 401 ? t('loginFailed') : t('networkError');
+      error.hidden = false;
+    }
+  });
+}

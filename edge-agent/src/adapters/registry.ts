@@ -1,0 +1,13 @@
+/** The one explicit map from a device config's `type` to its adapter. Only configured kinds start. */
+import { simCamera } from './sim-camera/index.ts';
+import { simDrone } from './sim-drone/index.ts';
+import { simSensor } from './sim-sensor/index.ts';
+import { simSpeaker } from './sim-speaker/index.ts';
+import type { AdapterDefinition } from './types.ts';
+
+export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
+  [simSensor.type]: simSensor as unknown as AdapterDefinition<never>,
+  [simCamera.type]: simCamera as unknown as AdapterDefinition<never>,
+  [simSpeaker.type]: simSpeaker as unknown as AdapterDefinition<never>,
+  [simDrone.type]: simDrone as unknown as AdapterDefinition<never>,
+};

@@ -1,0 +1,157 @@
+/**
+ * The edge agent: a small controller that owns the outbox, the uplink and the device adapters.
+ * Adapters report through an AdapterContext that queues contract messages in the durable outbox;
+ * commands from the hub are validated and routed to the adapter, and every command gets a result.
+ */
+import {
+  type Command,
+  type DeviceMeta,
+  decodePayload,
+  filters,
+  parseTopic,
+  type Severity,
+  type TelemetryValues,
+  topics,
+} from '@qianliyan/protocols';
+import { Value } from '@sinclair/typebox/value';
+import type { Logger } from 'pino';
+import { ADAPTERS } from './adapters/registry.ts';
+import { CommandFailure, type DeviceAdapter } from './adapters/types.ts';
+import type { EdgeConfig } from './config.ts';
+import { Outbox } from './uplink/outbox.ts';
+import { Uplink } from './uplink/uplink.ts';
+import { villageDevices } from './village.ts';
+
+export const EDGE_VERSION = '0.1.0';
+
+export class EdgeAgent {
+  readonly outbox: Outbox;
+  readonly uplink: Uplink;
+  private readonly adapters = new Map<string, DeviceAdapter>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  readonly counters = { commandsRejected: 0, adapterErrors: 0 };
+
+  constructor(
+    private readonly config: EdgeConfig,
+    private readonly log: Logger,
+  ) {
+    this.outbox = new Outbox(config.outbox);
+    const { mqtt, gateway } = config;
+    this.uplink = new Uplink(
+      {
+        url: mqtt.url,
+        username: mqtt.username ?? gateway.id,
+        ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+        site: gateway.site,
+        gateway: gateway.id,
+        keepaliveS: mqtt.keepaliveS,
+        reconnectMinMs: mqtt.reconnectMinMs,
+        reconnectMaxMs: mqtt.reconnectMaxMs,
+        inflightWindow: mqtt.inflightWindow,
+      },
+      this.outbox,
+      log.child({ module: 'uplink' }),
+    );
+  }
+
+  start(): void {
+    const deviceConfigs = [...this.config.devices, ...(this.config.simulation ? villageDevices(this.config.simulation) : [])];
+    for (const deviceConfig of deviceConfigs) {
+      const definition = ADAPTERS[deviceConfig.type];
+      if (!definition) throw new Error(`no adapter for device type ${deviceConfig.type}`);
+      const config = Value.Default(definition.configSchema, structuredClone(deviceConfig)) as never;
+      const log = this.log.child({ adapter: definition.type, device: deviceConfig.id });
+      this.adapters.set(deviceConfig.id, definition.create(config, this.contextFor(deviceConfig.id, log)));
+    }
+    this.uplink.on('connected', () => this.announce());
+    this.uplink.on('message', (topic, payload) => void this.onCommand(topic, payload));
+    this.uplink.start();
+    for (const adapter of this.adapters.values()) adapter.start();
+    this.heartbeat = setInterval(() => this.publishState(), this.config.heartbeatMs);
+    this.log.info({ devices: this.adapters.size, epoch: this.outbox.epoch, nextSeq: this.outbox.next, backlog: this.outbox.depth }, 'edge agent started');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const adapter of this.adapters.values()) adapter.stop();
+    await this.uplink.stop();
+    this.outbox.close();
+  }
+
+  get deviceIds(): string[] {
+    return [...this.adapters.keys()];
+  }
+
+  /** Queues a message in the outbox and nudges the uplink to send it. */
+  private enqueue(topic: string, body: object, retain = false): void {
+    this.outbox.enqueue(topic, body, retain);
+    this.uplink.pump();
+  }
+
+  private contextFor(device: string, log: Logger) {
+    const { site, id: gateway } = this.config.gateway;
+    const telemetryTopic = topics.telemetry(site, gateway, device);
+    const eventTopic = topics.event(site, gateway, device);
+    return {
+      log,
+      telemetry: (values: TelemetryValues, ts = Date.now()) => this.enqueue(telemetryTopic, { ts, values }),
+      event: (type: string, severity: Severity, data?: Record<string, unknown>) =>
+        this.enqueue(eventTopic, { ts: Date.now(), type, severity, ...(data ? { data } : {}) }),
+    };
+  }
+
+  /** On every (re)connect: subscribe to commands, publish state and every device's meta (retained). */
+  private announce(): void {
+    const { site, id: gateway } = this.config.gateway;
+    this.uplink.subscribe(filters.gatewayCommands(site, gateway));
+    this.publishState();
+    for (const [id, adapter] of this.adapters) {
+      const meta: Omit<DeviceMeta, 'seq'> = { ts: Date.now(), ...adapter.describe() };
+      this.enqueue(topics.meta(site, gateway, id), meta, true);
+    }
+  }
+
+  private publishState(): void {
+    const { site, id: gateway } = this.config.gateway;
+    this.enqueue(
+      topics.state(site, gateway),
+      {
+        ts: Date.now(),
+        online: true,
+        version: EDGE_VERSION,
+        epoch: this.outbox.epoch,
+        devices: this.deviceIds,
+        outbox: { depth: this.outbox.depth, dropped: this.outbox.dropped },
+      },
+      true,
+    );
+  }
+
+  private async onCommand(topic: string, payload: Buffer): Promise<void> {
+    const { site, id: gateway } = this.config.gateway;
+    const parsed = parseTopic(topic);
+    if (parsed?.kind !== 'cmd' || parsed.gateway !== gateway) return;
+    const decoded = decodePayload('cmd', payload);
+    if (!decoded.ok) {
+      this.counters.commandsRejected += 1;
+      this.log.warn({ reason: decoded.reason, detail: decoded.detail }, 'command rejected');
+      return;
+    }
+    const command: Command = decoded.value;
+    const reply = (body: object) => this.enqueue(topics.cmdResult(site, gateway), { ts: Date.now(), id: command.id, ...body });
+    const fail = (code: string, message: string) => reply({ status: 'error', error: { code, message } });
+    if (command.deadline < Date.now()) return fail('EDGE_ERR_DEADLINE_PASSED', 'the command arrived after its deadline');
+    if (command.action === 'ping' && !command.device) return reply({ status: 'ok', data: { version: EDGE_VERSION } });
+    const adapter = command.device ? this.adapters.get(command.device) : undefined;
+    if (!adapter) return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
+    if (!adapter.execute) return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} takes no commands`);
+    try {
+      const data = await adapter.execute(command.action, command.params ?? {});
+      reply({ status: 'ok', ...(data === undefined ? {} : { data }) });
+    } catch (err) {
+      this.counters.adapterErrors += 1;
+      this.log.error({ err, action: command.action, device: adapter.id }, 'command failed');
+      fail(err instanceof CommandFailure ? err.code : 'EDGE_ERR_COMMAND_FAILED', (err as Error).message);
+    }
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Edge agent configuration: one JSON file (`--config` or QLY_EDGE_CONFIG) plus environment
+ * overrides. Unknown keys are rejected; every problem is printed; the process exits non-zero before
+ * connecting anywhere. Secrets come from a file (`mqtt.passwordFile`) or QLY_MQTT_PASSWORD.
+ */
+import { readFileSync } from 'node:fs';
+import { ID_PATTERN } from '@qianliyan/protocols';
+import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
+import { type Static, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import { ADAPTERS } from './adapters/registry.ts';
+
+const IdString = (description: string) => Type.String({ pattern: `^${ID_PATTERN}$`, description });
+
+export const VillageSimulation = Type.Object(
+  {
+    center: Type.Object(
+      { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
+      { additionalProperties: false, description: 'village centre' },
+    ),
+    radiusM: Type.Number({ minimum: 50, maximum: 20000, default: 900, description: 'devices are placed within this radius' }),
+    cameras: Type.Integer({ minimum: 0, maximum: 500, default: 6, description: 'number of simulated cameras' }),
+    speakers: Type.Integer({ minimum: 0, maximum: 500, default: 3, description: 'number of simulated loudspeakers' }),
+    drones: Type.Integer({ minimum: 0, maximum: 50, default: 1, description: 'number of simulated patrol drones' }),
+    sensors: Type.Integer({ minimum: 0, maximum: 500, default: 4, description: 'number of simulated environmental sensors' }),
+    intervalMs: Type.Integer({ minimum: 50, default: 2000, description: 'telemetry period of sensors, cameras, speakers' }),
+    droneIntervalMs: Type.Integer({ minimum: 50, default: 1000, description: 'telemetry period of drones' }),
+    seed: Type.Integer({ default: 1, description: 'placement seed: the same seed places devices the same way' }),
+  },
+  { additionalProperties: false },
+);
+export type VillageSimulation = Static<typeof VillageSimulation>;
+
+export const EdgeConfigSchema = Type.Object(
+  {
+    gateway: Type.Object(
+      {
+        id: IdString('this gateway id; also its MQTT username'),
+        site: IdString('the village (or grid) this gateway serves'),
+      },
+      { additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        url: Type.String({ default: 'mqtt://127.0.0.1:1883', description: 'broker URL (mqtt:// or mqtts://)' }),
+        username: Type.Optional(Type.String({ description: 'MQTT username; defaults to the gateway id' })),
+        passwordFile: Type.Optional(Type.String({ description: 'file holding the MQTT password (QLY_MQTT_PASSWORD overrides)' })),
+        keepaliveS: Type.Integer({ minimum: 5, maximum: 600, default: 30, description: 'MQTT keepalive, seconds' }),
+        reconnectMinMs: Type.Integer({ minimum: 10, default: 500, description: 'backoff base delay' }),
+        reconnectMaxMs: Type.Integer({ minimum: 100, default: 30000, description: 'backoff ceiling' }),
+        inflightWindow: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'unacknowledged publishes in flight' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    outbox: Type.Object(
+      {
+        path: Type.String({ default: 'data/edge-outbox.db', description: 'SQLite file of the durable outbox' }),
+        maxMessages: Type.Integer({ minimum: 10, default: 500000, description: 'bound; the oldest are dropped and counted beyond it' }),
+        fsync: Type.Boolean({ default: false, description: 'fsync every write (survives power loss, slower)' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    heartbeatMs: Type.Integer({ minimum: 1000, default: 15000, description: 'period of the gateway state heartbeat' }),
+    logLevel: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')], {
+      default: 'info',
+      description: 'log level',
+    }),
+    devices: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), {
+      default: [],
+      description: 'configured devices, each with a `type` naming its adapter',
+    }),
+    simulation: Type.Optional(VillageSimulation),
+  },
+  { additionalProperties: false },
+);
+export type EdgeConfig = Static<typeof EdgeConfigSchema> & { mqtt: { password?: string } };
+
+const ENV_OVERRIDES: Record<string, string> = {
+  QLY_GATEWAY_ID: 'gateway.id',
+  QLY_SITE: 'gateway.site',
+  QLY_MQTT_URL: 'mqtt.url',
+  QLY_MQTT_USERNAME: 'mqtt.username',
+  QLY_MQTT_PASSWORD_FILE: 'mqtt.passwordFile',
+  QLY_OUTBOX_PATH: 'outbox.path',
+  QLY_LOG_LEVEL: 'logLevel',
+};
+
+export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+  const raw = readConfigFile(path) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
+  for (const [name, key] of Object.entries(ENV_OVERRIDES)) if (env[name]) setPath(raw, key, env[name]);
+  const source = path ?? 'defaults';
+  const problems: string[] = [];
+  let config: EdgeConfig | undefined;
+  try {
+    config = validateConfig(EdgeConfigSchema, raw, source) as EdgeConfig;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  // Each device is checked against its own adapter's schema, so errors name the right fields.
+  const devices = Array.isArray(raw.devices) ? raw.devices : [];
+  const ids = new Set<string>();
+  devices.forEach((device: unknown, i: number) => {
+    const type = (device as { type?: unknown })?.type;
+    const adapter = typeof type === 'string' ? ADAPTERS[type] : undefined;
+    if (!adapter) {
+      problems.push(`/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(ADAPTERS).join(', ')})`);
+      return;
+    }
+    const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
+    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)) problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    const id = (device as { id?: string }).id;
+    if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
+    if (id) ids.add(id);
+    if (config) config.devices[i] = withDefaults as { type: string; id: string };
+  });
+  if (problems.length > 0 || !config) throw new ConfigError(source, [...new Set(problems)]);
+
+  const passwordFile = env.QLY_MQTT_PASSWORD_FILE ?? config.mqtt.passwordFile;
+  if (env.QLY_MQTT_PASSWORD) config.mqtt.password = env.QLY_MQTT_PASSWORD;
+  else if (passwordFile) {
+    try {
+      config.mqtt.password = readFileSync(passwordFile, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(source, [`/mqtt/passwordFile: cannot read ${passwordFile}: ${(err as Error).message}`]);
+    }
+  }
+  return config;
+}

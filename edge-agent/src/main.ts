@@ -1,0 +1,41 @@
+/** Edge agent entry point: `node --import tsx edge-agent/src/main.ts --config FILE`. */
+import { ConfigError } from '@qianliyan/protocols/config';
+import pino from 'pino';
+import { EdgeAgent } from './agent.ts';
+import { loadEdgeConfig } from './config.ts';
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+let config: ReturnType<typeof loadEdgeConfig>;
+try {
+  config = loadEdgeConfig(argValue('--config') ?? process.env.QLY_EDGE_CONFIG);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const log = pino({ level: config.logLevel, base: { gateway: config.gateway.id }, redact: ['mqtt.password', 'password'] });
+const agent = new EdgeAgent(config, log);
+agent.start();
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    agent.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * The gateway's MQTT uplink: one connection (QoS 1, persistent session, retained last will on
+ * `state`), reconnect with exponential backoff and full jitter, and a pump that drains the durable
+ * outbox in seq order. A row is deleted from the outbox only when its PUBACK arrives.
+ *
+ * In-flight messages of a dropped connection stay in MQTT.js's outgoing store and are resent first,
+ * in order, when the link comes back; after a process restart every row still in the outbox is
+ * sent again from the oldest. Either way the hub may see a message twice and drops it by `seq`.
+ */
+import { EventEmitter } from 'node:events';
+import { encodePayload, topics } from '@qianliyan/protocols';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Backoff } from './backoff.ts';
+import type { Outbox } from './outbox.ts';
+
+export interface UplinkOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  site: string;
+  gateway: string;
+  keepaliveS: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  /** How many unacknowledged publishes may be in flight at once. */
+  inflightWindow: number;
+}
+
+interface UplinkEvents {
+  connected: [];
+  disconnected: [];
+  message: [topic: string, payload: Buffer];
+}
+
+export class Uplink extends EventEmitter<UplinkEvents> {
+  private client: MqttClient | undefined;
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private lastSentSeq = 0;
+  private inflight = 0;
+  private pendingAcks: number[] = [];
+  private ackFlushScheduled = false;
+  connected = false;
+  published = 0;
+
+  constructor(
+    private readonly options: UplinkOptions,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.backoff = new Backoff(options.reconnectMinMs, options.reconnectMaxMs);
+  }
+
+  start(): void {
+    const o = this.options;
+    this.client = mqtt.connect(o.url, {
+      protocolVersion: 4, // MQTT 3.1.1: the contract must work on the embedded broker
+      clientId: `qly-edge-${o.gateway}`,
+      clean: false,
+      keepalive: o.keepaliveS,
+      reconnectPeriod: 0, // reconnects are scheduled here, with backoff and jitter
+      connectTimeout: 10_000,
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      will: { topic: topics.state(o.site, o.gateway), payload: encodePayload({ online: false }), qos: 1, retain: true },
+    });
+    this.client.on('connect', () => this.onConnect());
+    this.client.on('close', () => this.onClose());
+    this.client.on('error', (err) => this.log.warn({ err }, 'mqtt error'));
+    this.client.on('message', (topic, payload) => this.emit('message', topic, payload));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    this.flushAcks();
+    await this.client?.endAsync();
+  }
+
+  subscribe(filter: string): void {
+    this.client?.subscribe(filter, { qos: 1 }, (err) => {
+      if (err) this.log.error({ err, filter }, 'subscribe failed');
+    });
+  }
+
+  /** Sends whatever the outbox holds beyond what is already in flight, up to the window. */
+  pump(): void {
+    const client = this.client;
+    if (!client || !this.connected) return;
+    while (this.inflight < this.options.inflightWindow) {
+      const rows = this.outbox.peek(this.lastSentSeq, this.options.inflightWindow - this.inflight);
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        this.lastSentSeq = row.seq;
+        this.inflight += 1;
+        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => this.onPublished(row.seq, err));
+      }
+    }
+  }
+
+  private onPublished(seq: number, err: Error | undefined): void {
+    this.inflight -= 1;
+    if (err) {
+      // MQTT.js keeps unacknowledged QoS 1 packets and resends them on reconnect; an error here
+      // means the client gave up on this one (it is closing), so the row stays for the next start.
+      this.log.debug({ err, seq }, 'publish not acknowledged');
+      return;
+    }
+    this.published += 1;
+    this.pendingAcks.push(seq);
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+    this.pump();
+  }
+
+  /** Deletes acknowledged rows in one transaction per tick rather than one per message. */
+  private flushAcks(): void {
+    this.ackFlushScheduled = false;
+    const seqs = this.pendingAcks;
+    this.pendingAcks = [];
+    try {
+      this.outbox.ack(seqs);
+    } catch (err) {
+      this.log.error({ err }, 'outbox ack failed');
+    }
+  }
+
+  private onConnect(): void {
+    this.connected = true;
+    this.backoff.reset();
+    this.log.info({ url: this.options.url }, 'uplink connected');
+    this.emit('connected');
+    this.pump();
+  }
+
+  private onClose(): void {
+    const wasConnected = this.connected;
+    this.connected = false;
+    if (wasConnected) {
+      this.log.warn('uplink lost');
+      this.emit('disconnected');
+    }
+    if (this.stopping || this.reconnectTimer) return;
+    const delay = this.backoff.next();
+    this.log.info({ delayMs: delay }, 'reconnect scheduled');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopping) this.client?.reconnect();
+    }, delay);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Expands `simulation` into device configs: cameras, loudspeakers, environmental sensors and patrol
+ * drones at plausible positions around the village centre. A seeded generator keeps placement
+ * stable across restarts, so devices do not jump on the map when the agent restarts.
+ */
+import type { VillageSimulation } from './config.ts';
+
+const M_PER_DEG_LAT = 111_320;
+
+function seededRandom(seed: number): () => number {
+  // mulberry32: tiny, fast and good enough for placing simulated devices.
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function villageDevices(sim: VillageSimulation): Array<{ type: string; id: string } & Record<string, unknown>> {
+  const random = seededRandom(sim.seed);
+  const place = (spread: number) => {
+    const r = sim.radiusM * spread * Math.sqrt(random());
+    const theta = random() * 2 * Math.PI;
+    const lat = sim.center.lat + (r * Math.cos(theta)) / M_PER_DEG_LAT;
+    const lon = sim.center.lon + (r * Math.sin(theta)) / (M_PER_DEG_LAT * Math.cos((sim.center.lat * Math.PI) / 180));
+    return { lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) };
+  };
+  const devices: Array<{ type: string; id: string } & Record<string, unknown>> = [];
+  const pad = (n: number) => String(n).padStart(2, '0');
+  for (let i = 1; i <= sim.cameras; i++) {
+    devices.push({
+      type: 'sim-camera',
+      id: `cam-${pad(i)}`,
+      name: `摄像头 ${pad(i)}`,
+      position: place(1),
+      heading: Math.round(random() * 360),
+      fov: 60 + Math.round(random() * 50),
+      ptz: i % 3 === 1,
+      intervalMs: sim.intervalMs,
+    });
+  }
+  for (let i = 1; i <= sim.speakers; i++) {
+    devices.push({ type: 'sim-speaker', id: `spk-${pad(i)}`, name: `大喇叭 ${pad(i)}`, position: place(0.8), intervalMs: sim.intervalMs });
+  }
+  for (let i = 1; i <= sim.sensors; i++) {
+    devices.push({ type: 'sim-sensor', id: `env-${pad(i)}`, name: `环境监测 ${pad(i)}`, position: place(1), intervalMs: sim.intervalMs });
+  }
+  for (let i = 1; i <= sim.drones; i++) {
+    devices.push({
+      type: 'sim-drone',
+      id: `uav-${pad(i)}`,
+      name: `巡逻无人机 ${pad(i)}`,
+      position: place(0.3),
+      radiusM: Math.round(sim.radiusM * (0.4 + 0.3 * random())),
+      intervalMs: sim.droneIntervalMs,
+    });
+  }
+  return devices;
+}

@@ -1,0 +1,102 @@
+/**
+ * The hub's app factory. Builds a Fastify instance with every plugin and route module; only
+ * server.ts listens. Tests build it with `buildApp()` and use `app.inject()` or a real port.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { HubConfig } from './config.ts';
+import { HubError } from './errors.ts';
+import { authPlugin } from './plugins/auth.ts';
+import { brokerPlugin } from './plugins/broker.ts';
+import { ingestPlugin } from './plugins/ingest.ts';
+import { livePlugin } from './plugins/live.ts';
+import { storesPlugin } from './plugins/stores.ts';
+import { authRoutes } from './routes/auth.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { gatewayRoutes } from './routes/gateways.ts';
+import { healthRoutes } from './routes/health.ts';
+import { mapRoutes } from './routes/map.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { siteRoutes } from './routes/sites.ts';
+import { userRoutes } from './routes/users.ts';
+import { randomSecret } from './security/passwords.ts';
+import { createMetrics, type HubMetrics } from './services/metrics.ts';
+
+export interface HubSecrets {
+  jwtSecret: string;
+  mqttPassword: string | undefined;
+  metricsToken: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: HubConfig;
+    secrets: HubSecrets;
+    metrics: HubMetrics;
+  }
+}
+
+/** Reads secrets from files; the JWT key is created in DATA_DIR (mode 0600) on first start. */
+export function loadSecrets(config: HubConfig): HubSecrets {
+  const read = (path: string | undefined) => (path ? readFileSync(path, 'utf8').trim() : undefined);
+  let jwtSecret = read(config.auth.jwtSecretFile);
+  if (!jwtSecret) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const path = join(config.dataDir, 'jwt-secret');
+    if (!existsSync(path)) writeFileSync(path, randomSecret(48), { mode: 0o600 });
+    jwtSecret = readFileSync(path, 'utf8').trim();
+  }
+  return { jwtSecret, mqttPassword: read(config.mqtt.passwordFile), metricsToken: read(config.auth.metricsTokenFile) };
+}
+
+export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'password', 'body.password', 'token'],
+    },
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  app.decorate('config', config);
+  app.decorate('secrets', loadSecrets(config));
+  app.decorate('metrics', createMetrics());
+
+  app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
+    if (err instanceof HubError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    if ((err as FastifyError).validation) return reply.code(400).send({ code: 'HUB_ERR_VALIDATION', message: err.message });
+    const status = (err as FastifyError).statusCode ?? 500;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (status === 401) return reply.code(401).send({ code: 'HUB_ERR_UNAUTHORIZED', message: 'authentication required' });
+    return reply
+      .code(status)
+      .send({ code: status >= 500 ? 'HUB_ERR_INTERNAL' : 'HUB_ERR_VALIDATION', message: status >= 500 ? 'internal error' : err.message });
+  });
+
+  await app.register(storesPlugin);
+  await app.register(authPlugin);
+  await app.register(brokerPlugin);
+  await app.register(ingestPlugin);
+  await app.register(livePlugin);
+
+  await app.register(authRoutes);
+  await app.register(healthRoutes);
+  await app.register(siteRoutes);
+  await app.register(gatewayRoutes);
+  await app.register(deviceRoutes);
+  await app.register(userRoutes);
+  await app.register(mapRoutes);
+  await app.register(metricsRoutes);
+
+  if (existsSync(join(config.dashboardDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: config.dashboardDir, wildcard: false });
+  } else {
+    app.log.warn({ dir: config.dashboardDir }, 'dashboard not built; run `npm run build`');
+  }
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ code: 'HUB_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+  return app;
+}

@@ -1,0 +1,115 @@
+/**
+ * Hub configuration: an optional JSON file (`--config` or QLY_HUB_CONFIG) plus environment overrides
+ * (PORT, DATA_DIR, QLY_*). Unknown keys are rejected and every problem is reported before the hub
+ * connects anywhere. Secrets (JWT key, broker password) come from files, never from the config itself.
+ */
+import { fileURLToPath } from 'node:url';
+import { ID_PATTERN } from '@qianliyan/protocols';
+import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
+import { type Static, Type } from '@sinclair/typebox';
+
+const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
+
+export const HubConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'HTTP listen address' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port (env PORT)' }),
+    dataDir: Type.String({ default: 'data', description: 'where the hub keeps its files (env DATA_DIR)' }),
+    logLevel: Type.Union(
+      ['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'pino log level (env QLY_LOG_LEVEL)' },
+    ),
+    dashboardDir: Type.String({ default: here('../../dashboard/dist'), description: 'built dashboard served at /' }),
+    mqtt: Type.Object(
+      {
+        url: Type.Optional(Type.String({ description: 'external broker URL; when unset the embedded broker runs (env QLY_MQTT_URL)' })),
+        username: Type.String({ default: 'qly-hub', description: 'the hub’s MQTT username' }),
+        passwordFile: Type.Optional(Type.String({ description: 'file with the hub’s password on an external broker' })),
+        clientId: Type.String({ default: 'qly-hub', description: 'MQTT client id; the session is persistent (clean=false)' }),
+        embeddedHost: Type.String({ default: '0.0.0.0', description: 'embedded broker listen address' }),
+        embeddedPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'embedded broker port (env QLY_MQTT_PORT)' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ingest: Type.Object(
+      {
+        maxPayloadBytes: Type.Integer({ minimum: 1024, default: 262144, description: 'larger payloads are rejected (oversize)' }),
+        maxFutureMs: Type.Integer({ minimum: 0, default: 300000, description: 'timestamps further ahead are rejected (clock skew)' }),
+        flushIntervalMs: Type.Integer({ minimum: 5, default: 50, description: 'store write batching period' }),
+        flushMaxRows: Type.Integer({ minimum: 1, default: 2000, description: 'a batch is written early at this size' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    registry: Type.Object(
+      {
+        heartbeatTimeoutMs: Type.Integer({ minimum: 1000, default: 45000, description: 'a gateway silent this long is offline' }),
+        alarmHoldMs: Type.Integer({ minimum: 1000, default: 600000, description: 'how long an alarm event keeps a device red' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    live: Type.Object(
+      { flushIntervalMs: Type.Integer({ minimum: 5, default: 25, description: 'socket.io delta coalescing period' }) },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        jwtSecretFile: Type.Optional(Type.String({ description: 'JWT signing key file; default DATA_DIR/jwt-secret (created)' })),
+        tokenTtl: Type.String({ default: '12h', description: 'login token lifetime' }),
+        metricsTokenFile: Type.Optional(Type.String({ description: 'bearer token file that may read /metrics (for Prometheus)' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    map: Type.Object(
+      {
+        tileUrl: Type.String({ default: '', description: 'XYZ tile URL template; empty = offline, GeoJSON base only' }),
+        tileAttribution: Type.String({ default: '', description: 'attribution shown with the tiles' }),
+        basemapFile: Type.String({ default: here('../assets/demo-village.geojson'), description: 'village boundary/grid GeoJSON' }),
+        center: Type.Object(
+          { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
+          { additionalProperties: false, default: { lat: 30.042, lon: 119.951 }, description: 'initial map centre' },
+        ),
+        zoom: Type.Integer({ minimum: 1, maximum: 22, default: 15, description: 'initial zoom' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    sites: Type.Array(
+      Type.Object(
+        { id: Type.String({ pattern: `^${ID_PATTERN}$` }), name: Type.String({ minLength: 1, maxLength: 128 }) },
+        { additionalProperties: false },
+      ),
+      { default: [{ id: 'demo-village', name: '千里村' }], description: 'display names of sites (villages)' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HubConfig = Static<typeof HubConfigSchema>;
+
+const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = {
+  PORT: { key: 'port', number: true },
+  HOST: { key: 'host' },
+  DATA_DIR: { key: 'dataDir' },
+  QLY_LOG_LEVEL: { key: 'logLevel' },
+  QLY_MQTT_URL: { key: 'mqtt.url' },
+  QLY_MQTT_PORT: { key: 'mqtt.embeddedPort', number: true },
+  QLY_TILE_URL: { key: 'map.tileUrl' },
+};
+
+export function loadHubConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, overrides: object = {}): HubConfig {
+  const raw = readConfigFile(path);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
+  const merged = raw as Record<string, unknown>;
+  for (const [name, { key, number }] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(merged, key, number ? Number(value) : value);
+  }
+  deepAssign(merged, overrides as Record<string, unknown>);
+  return validateConfig(HubConfigSchema, merged, path ?? 'defaults');
+}
+
+function deepAssign(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(source)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && typeof target[k] === 'object' && target[k] !== null) {
+      deepAssign(target[k] as Record<string, unknown>, v as Record<string, unknown>);
+    } else target[k] = v;
+  }
+}

@@ -1,0 +1,22 @@
+/** The hub's error catalog: every error a client can see has a stable code and an HTTP status. */
+export const HUB_ERRORS = {
+  HUB_ERR_UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  HUB_ERR_BAD_CREDENTIALS: { status: 401, message: 'wrong username or password' },
+  HUB_ERR_FORBIDDEN: { status: 403, message: 'your role may not do this' },
+  HUB_ERR_VALIDATION: { status: 400, message: 'invalid request' },
+  HUB_ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  HUB_ERR_CONFLICT: { status: 409, message: 'already exists' },
+  HUB_ERR_INTERNAL: { status: 500, message: 'internal error' },
+} as const;
+export type HubErrorCode = keyof typeof HUB_ERRORS;
+
+export class HubError extends Error {
+  readonly statusCode: number;
+  constructor(
+    readonly code: HubErrorCode,
+    message?: string,
+  ) {
+    super(message ?? HUB_ERRORS[code].message);
+    this.statusCode = HUB_ERRORS[code].status;
+  }
+}

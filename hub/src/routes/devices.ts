@@ -1,0 +1,130 @@
+/**
+ * GET /api/devices — every device in the caller's scope (optionally by site/kind).
+ * GET /api/devices/:key — one device; /latest — its latest values; /history — downsampled series;
+ * /events — its recent events.
+ */
+import { DeviceKind, DeviceView, Id, TelemetryValue } from '@qianliyan/protocols';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { HubError } from '../errors.ts';
+import { userMaySee } from '../plugins/live.ts';
+import { errorResponses } from './schemas.ts';
+
+const KeyParams = Type.Object({ key: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\\.[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }) });
+const MAX_POINTS = 2000;
+
+export const deviceRoutes: FastifyPluginAsync = async (app) => {
+  app.addHook('onRequest', app.authenticate);
+
+  const deviceFor = (request: FastifyRequest) => {
+    const { key } = request.params as { key: string };
+    const device = app.registry.getDevice(key);
+    if (!device || !userMaySee(request.user, device.site)) throw new HubError('HUB_ERR_NOT_FOUND', `no device ${key}`);
+    return device;
+  };
+
+  app.get(
+    '/api/devices',
+    {
+      schema: {
+        querystring: Type.Object({ site: Type.Optional(Id), kind: Type.Optional(DeviceKind) }, { additionalProperties: false }),
+        response: { 200: Type.Array(DeviceView), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { site, kind } = request.query as { site?: string; kind?: string };
+      return app.registry
+        .listDevices()
+        .filter((d) => userMaySee(request.user, d.site) && (!site || d.site === site) && (!kind || d.kind === kind));
+    },
+  );
+
+  app.get('/api/devices/:key', { schema: { params: KeyParams, response: { 200: DeviceView, ...errorResponses } } }, async (request) =>
+    deviceFor(request),
+  );
+
+  app.get(
+    '/api/devices/:key/latest',
+    {
+      schema: {
+        params: KeyParams,
+        response: {
+          200: Type.Object({ key: Type.String(), ts: Type.Union([Type.Integer(), Type.Null()]), values: Type.Record(Type.String(), TelemetryValue) }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const d = deviceFor(request);
+      return { key: d.key, ts: d.valuesTs, values: d.values };
+    },
+  );
+
+  app.get(
+    '/api/devices/:key/history',
+    {
+      schema: {
+        params: KeyParams,
+        querystring: Type.Object(
+          {
+            field: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }),
+            from: Type.Optional(Type.Integer({ minimum: 0 })),
+            to: Type.Optional(Type.Integer({ minimum: 0 })),
+            bucketMs: Type.Optional(Type.Integer({ minimum: 1000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            key: Type.String(),
+            field: Type.String(),
+            bucketMs: Type.Integer(),
+            points: Type.Array(Type.Object({ ts: Type.Integer(), avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() })),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const d = deviceFor(request);
+      const q = request.query as { field: string; from?: number; to?: number; bucketMs?: number };
+      const to = q.to ?? Date.now();
+      const from = q.from ?? to - 3600_000;
+      if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
+      // Never return more than MAX_POINTS buckets: widen the bucket instead.
+      const bucketMs = Math.max(q.bucketMs ?? 60_000, Math.ceil((to - from) / MAX_POINTS));
+      const points = await app.timeseries.history({ device: d.key, field: q.field, from, to, bucketMs });
+      return { key: d.key, field: q.field, bucketMs, points };
+    },
+  );
+
+  app.get(
+    '/api/devices/:key/events',
+    {
+      schema: {
+        params: KeyParams,
+        querystring: Type.Object(
+          { from: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Array(
+            Type.Object({
+              ts: Type.Integer(),
+              type: Type.String(),
+              severity: Type.String(),
+              data: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+            }),
+          ),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const d = deviceFor(request);
+      const q = request.query as { from?: number; limit?: number };
+      const events = await app.timeseries.events({ device: d.key, from: q.from ?? 0, to: Date.now() + 1, limit: q.limit ?? 100 });
+      return events.map(({ ts, type, severity, data }) => ({ ts, type, severity, data }));
+    },
+  );
+};

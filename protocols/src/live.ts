@@ -1,0 +1,93 @@
+/**
+ * The live channel between hub and dashboard (socket.io). The client authenticates in the handshake
+ * (`auth: { token }`), then sends `subscribe`; the hub answers with a `snapshot` of everything in
+ * scope and afterwards sends coalesced `delta` batches.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { DeviceKind, Id, Position, Severity, TelemetryValue } from './schemas.ts';
+
+export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+export const DeviceView = Type.Object({
+  key: Type.String({ description: '`{gateway}.{device}`' }),
+  site: Id,
+  gateway: Id,
+  device: Id,
+  kind: DeviceKind,
+  name: Type.String(),
+  model: Type.Optional(Type.String()),
+  position: Position,
+  heading: Type.Optional(Type.Number()),
+  fov: Type.Optional(Type.Number()),
+  capabilities: Type.Array(Type.String()),
+  status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
+  /** ms epoch of the last message from this device, or null before any. */
+  lastSeen: Type.Union([Type.Integer(), Type.Null()]),
+  values: Type.Record(Type.String(), TelemetryValue),
+  /** ms epoch of the telemetry sample behind `values`. */
+  valuesTs: Type.Union([Type.Integer(), Type.Null()]),
+  lastEvent: Type.Optional(
+    Type.Object({ ts: Type.Integer(), type: Type.String(), severity: Severity }, { additionalProperties: false }),
+  ),
+});
+export type DeviceView = Static<typeof DeviceView>;
+
+export const GatewayView = Type.Object({
+  id: Id,
+  site: Id,
+  online: Type.Boolean(),
+  version: Type.Union([Type.String(), Type.Null()]),
+  lastSeen: Type.Union([Type.Integer(), Type.Null()]),
+  outboxDepth: Type.Union([Type.Integer(), Type.Null()]),
+  outboxDropped: Type.Union([Type.Integer(), Type.Null()]),
+  deviceCount: Type.Integer(),
+});
+export type GatewayView = Static<typeof GatewayView>;
+
+/** A map viewport: south-west and north-east corners. */
+export const BBox = Type.Object(
+  {
+    south: Type.Number({ minimum: -90, maximum: 90 }),
+    west: Type.Number({ minimum: -180, maximum: 180 }),
+    north: Type.Number({ minimum: -90, maximum: 90 }),
+    east: Type.Number({ minimum: -180, maximum: 180 }),
+  },
+  { additionalProperties: false },
+);
+export type BBox = Static<typeof BBox>;
+
+export const LiveSubscribe = Type.Object(
+  { site: Type.Optional(Id), bbox: Type.Optional(BBox) },
+  { additionalProperties: false },
+);
+export type LiveSubscribe = Static<typeof LiveSubscribe>;
+
+export interface LiveSnapshot {
+  devices: DeviceView[];
+  gateways: GatewayView[];
+  ts: number;
+}
+
+export interface LiveDelta {
+  devices: DeviceView[];
+  gateways: GatewayView[];
+  /** Keys of devices that left the subscribed scope (moved out of the viewport). */
+  removed: string[];
+  ts: number;
+}
+
+export interface ServerToClientEvents {
+  snapshot: (snapshot: LiveSnapshot) => void;
+  delta: (delta: LiveDelta) => void;
+  /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */
+  'subscribe:error': (error: { code: string; message: string }) => void;
+}
+
+export interface ClientToServerEvents {
+  subscribe: (subscription: LiveSubscribe) => void;
+}
+
+export function inBBox(position: Position, bbox: BBox): boolean {
+  return position.lat >= bbox.south && position.lat <= bbox.north && position.lon >= bbox.west && position.lon <= bbox.east;
+}

@@ -1,0 +1,180 @@
+/**
+ * Runtime schemas of every MQTT payload (TypeBox: JSON Schema at runtime, TypeScript types inferred).
+ * Fastify registers the same JSON Schemas for REST, so REST, MQTT and socket.io share one contract.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { ID_PATTERN } from './topics.ts';
+
+export const Id = Type.String({ pattern: `^${ID_PATTERN}$`, description: 'id segment: [A-Za-z0-9_-], 1–64' });
+
+/** Per-gateway sequence number, assigned by the edge outbox; strictly increasing per outbox epoch. */
+export const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+/** Milliseconds since the Unix epoch (UTC). */
+export const Timestamp = Type.Integer({ minimum: 0, maximum: 8.64e15 });
+
+export const Position = Type.Object(
+  {
+    lat: Type.Number({ minimum: -90, maximum: 90 }),
+    lon: Type.Number({ minimum: -180, maximum: 180 }),
+    alt: Type.Optional(Type.Number({ minimum: -1000, maximum: 100000 })),
+  },
+  { additionalProperties: false },
+);
+export type Position = Static<typeof Position>;
+
+export const DEVICE_KINDS = ['camera', 'speaker', 'drone', 'sensor'] as const;
+export const DeviceKind = Type.Union(DEVICE_KINDS.map((k) => Type.Literal(k)));
+export type DeviceKind = Static<typeof DeviceKind>;
+
+export const SEVERITIES = ['info', 'warning', 'alarm', 'critical'] as const;
+export const Severity = Type.Union(SEVERITIES.map((s) => Type.Literal(s)));
+export type Severity = Static<typeof Severity>;
+
+/** A telemetry value: a number, a short string or a boolean. Numbers are what history stores. */
+export const TelemetryValue = Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]);
+export const TelemetryValues = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), TelemetryValue, {
+  maxProperties: 64,
+  additionalProperties: false,
+});
+export type TelemetryValues = Static<typeof TelemetryValues>;
+
+/** `…/state` — retained; the broker publishes the last will `{ "online": false }` when the link drops. */
+export const GatewayState = Type.Object(
+  {
+    seq: Type.Optional(Seq),
+    ts: Type.Optional(Timestamp),
+    online: Type.Boolean(),
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Identifies one outbox database; a new epoch means the gateway's `seq` restarted from 1. */
+    epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    devices: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
+    outbox: Type.Optional(
+      Type.Object(
+        {
+          depth: Type.Integer({ minimum: 0 }),
+          dropped: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type GatewayState = Static<typeof GatewayState>;
+
+export const StreamDescriptor = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 32 }),
+    url: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+/** `…/dev/{device}/meta` — retained device descriptor. */
+export const DeviceMeta = Type.Object(
+  {
+    seq: Seq,
+    ts: Timestamp,
+    kind: DeviceKind,
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    model: Type.Optional(Type.String({ maxLength: 128 })),
+    position: Position,
+    /** Degrees clockwise from north, where the device points (cameras) or flies (drones). */
+    heading: Type.Optional(Type.Number({ minimum: 0, maximum: 360 })),
+    /** Horizontal field of view in degrees (cameras). */
+    fov: Type.Optional(Type.Number({ minimum: 0, maximum: 360 })),
+    capabilities: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }), { maxItems: 64 }),
+    streams: Type.Optional(Type.Array(StreamDescriptor, { maxItems: 8 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceMeta = Static<typeof DeviceMeta>;
+
+export const TelemetrySample = Type.Object({ ts: Timestamp, values: TelemetryValues }, { additionalProperties: false });
+export type TelemetrySample = Static<typeof TelemetrySample>;
+
+/** `…/dev/{device}/telemetry` — one sample (`values`) or a batch (`samples`), never both. */
+export const Telemetry = Type.Union([
+  Type.Object({ seq: Seq, ts: Timestamp, values: TelemetryValues }, { additionalProperties: false }),
+  Type.Object(
+    { seq: Seq, ts: Timestamp, samples: Type.Array(TelemetrySample, { minItems: 1, maxItems: 500 }) },
+    { additionalProperties: false },
+  ),
+]);
+export type Telemetry = Static<typeof Telemetry>;
+
+/** `…/dev/{device}/event` */
+export const DeviceEvent = Type.Object(
+  {
+    seq: Seq,
+    ts: Timestamp,
+    type: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }),
+    severity: Severity,
+    data: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceEvent = Static<typeof DeviceEvent>;
+
+/** `…/cmd` — hub → edge. Correlated by `id` so it works without MQTT 5 response topics. */
+export const Command = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 64 }),
+    device: Type.Optional(Id),
+    action: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }),
+    params: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })),
+    /** Milliseconds since the epoch after which the edge must not execute the command. */
+    deadline: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type Command = Static<typeof Command>;
+
+export const CommandError = Type.Object(
+  { code: Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' }), message: Type.String({ maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+
+/** `…/cmd/result` — edge → hub. */
+export const CommandResult = Type.Union([
+  Type.Object(
+    {
+      seq: Seq,
+      ts: Timestamp,
+      id: Type.String({ minLength: 1, maxLength: 64 }),
+      status: Type.Literal('ok'),
+      data: Type.Optional(Type.Unknown()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      seq: Seq,
+      ts: Timestamp,
+      id: Type.String({ minLength: 1, maxLength: 64 }),
+      status: Type.Literal('error'),
+      error: CommandError,
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type CommandResult = Static<typeof CommandResult>;
+
+/** The payload schema of each topic kind. */
+export const PAYLOAD_SCHEMAS = {
+  state: GatewayState,
+  meta: DeviceMeta,
+  telemetry: Telemetry,
+  event: DeviceEvent,
+  cmd: Command,
+  cmdResult: CommandResult,
+} as const;
+
+export interface PayloadOf {
+  state: GatewayState;
+  meta: DeviceMeta;
+  telemetry: Telemetry;
+  event: DeviceEvent;
+  cmd: Command;
+  cmdResult: CommandResult;
+}

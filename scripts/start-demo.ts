@@ -1,0 +1,61 @@
+/**
+ * `npm start`: the whole system on its embedded defaults — the hub with its embedded MQTT broker and
+ * SQLite stores, plus one edge agent running a simulated village — and where to open the dashboard.
+ * The demo gateway's MQTT password is issued on the first start and kept in DATA_DIR (mode 0600).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashPassword, randomSecret } from '../hub/src/security/passwords.ts';
+import { startHub } from '../hub/src/server.ts';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const edgeConfigPath = join(root, 'edge-agent/config/demo-village.json');
+const edgeConfig = JSON.parse(readFileSync(edgeConfigPath, 'utf8')) as { gateway: { id: string; site: string } };
+
+// The demo keeps the terminal readable: warnings and errors only, unless QLY_LOG_LEVEL says otherwise.
+process.env.QLY_LOG_LEVEL ??= 'warn';
+const app = await startHub();
+const { dataDir } = app.config;
+const { id, site } = edgeConfig.gateway;
+
+// Issue the demo gateway's credentials once; later starts reuse them.
+const passwordFile = resolve(dataDir, `${id}.mqtt-password`);
+if (!existsSync(passwordFile) || !app.stateDb.getGateway(id)?.passwordHash) {
+  mkdirSync(dataDir, { recursive: true });
+  const password = randomSecret();
+  app.stateDb.upsertGateway(id, site, await hashPassword(password));
+  writeFileSync(passwordFile, password, { mode: 0o600 });
+  app.ingest.refreshGateways();
+}
+
+const edge = spawn(process.execPath, ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', edgeConfigPath], {
+  cwd: root,
+  stdio: ['ignore', 'inherit', 'inherit'],
+  env: {
+    ...process.env,
+    QLY_MQTT_URL: app.brokerConnection.url,
+    QLY_MQTT_PASSWORD_FILE: passwordFile,
+    QLY_OUTBOX_PATH: resolve(dataDir, 'edge', `${id}-outbox.db`),
+    QLY_LOG_LEVEL: process.env.QLY_EDGE_LOG_LEVEL ?? 'warn',
+  },
+});
+edge.on('exit', (code, signal) => app.log.warn({ code, signal }, 'simulated village edge agent exited'));
+
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : app.config.port;
+const admin = app.bootstrap.adminPassword
+  ? `user "admin", password "${app.bootstrap.adminPassword}" (generated now, shown once)`
+  : process.env.ADMIN_PASSWORD
+    ? 'user "admin", password from ADMIN_PASSWORD'
+    : `user "admin", the password printed on the first start (or delete ${resolve(dataDir)} to start over)`;
+process.stdout.write(
+  `\n  Qianliyan is running.\n  Dashboard: http://localhost:${port}/\n  Log in as ${admin}\n  MQTT broker (embedded): ${app.brokerConnection.url}\n  Simulated village "${site}" via gateway "${id}". Ctrl-C stops everything.\n\n`,
+);
+
+const stop = () => {
+  edge.kill('SIGTERM');
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
