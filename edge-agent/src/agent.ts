@@ -71,9 +71,19 @@ export class EdgeAgent {
     this.log.info({ devices: this.adapters.size, epoch: this.outbox.epoch, nextSeq: this.outbox.next, backlog: this.outbox.depth }, 'edge agent started');
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the devices, then gives the uplink up to `drainTimeoutMs` to empty the outbox while the
+   * broker is reachable; whatever is left stays on disk for the next start.
+   */
+  async stop(drainTimeoutMs = this.config.drainTimeoutMs): Promise<void> {
     clearInterval(this.heartbeat);
     for (const adapter of this.adapters.values()) adapter.stop();
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.outbox.depth > 0 && this.uplink.connected && Date.now() < deadline) {
+      this.uplink.pump();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (this.outbox.depth > 0) this.log.warn({ left: this.outbox.depth }, 'stopping with messages still in the outbox');
     await this.uplink.stop();
     this.outbox.close();
   }

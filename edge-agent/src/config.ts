@@ -61,6 +61,7 @@ export const EdgeConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    drainTimeoutMs: Type.Integer({ minimum: 0, default: 5000, description: 'on shutdown, how long to keep sending the outbox' }),
     heartbeatMs: Type.Integer({ minimum: 1000, default: 15000, description: 'period of the gateway state heartbeat' }),
     logLevel: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')], {
       default: 'info',

@@ -3,13 +3,16 @@
  * `state`), reconnect with exponential backoff and full jitter, and a pump that drains the durable
  * outbox in seq order. A row is deleted from the outbox only when its PUBACK arrives.
  *
- * In-flight messages of a dropped connection stay in MQTT.js's outgoing store and are resent first,
- * in order, when the link comes back; after a process restart every row still in the outbox is
- * sent again from the oldest. Either way the hub may see a message twice and drops it by `seq`.
+ * The outbox is the only source of truth for what still has to be sent. When a connection drops,
+ * everything it had in flight is forgotten and, on the next connection, sent again from the oldest
+ * unacknowledged row, so the broker sees the stream in seq order. MQTT.js's own in-flight store is
+ * replaced by an empty one on every reconnect: measured here, it lost in-flight publishes across a
+ * broker restart without calling back, and replaying it would put old messages after newer ones.
+ * A message may reach the hub twice (acked by the broker, ack lost); the hub drops it by `seq`.
  */
 import { EventEmitter } from 'node:events';
 import { encodePayload, topics } from '@qianliyan/protocols';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient, Store } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff } from './backoff.ts';
 import type { Outbox } from './outbox.ts';
@@ -42,6 +45,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private inflight = 0;
   private pendingAcks: number[] = [];
   private ackFlushScheduled = false;
+  /** Incremented per connection, so callbacks of a dead connection do not touch the window. */
+  private generation = 0;
   connected = false;
   published = 0;
 
@@ -77,7 +82,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
     this.flushAcks();
-    await this.client?.endAsync();
+    // Forced: MQTT.js would otherwise wait for callbacks of connections that are gone (it never
+    // completes them). Nothing is lost: unacknowledged rows stay in the outbox. Without a
+    // DISCONNECT the broker publishes the last will, so the hub sees the gateway go offline at once.
+    await this.client?.endAsync(true);
   }
 
   subscribe(filter: string): void {
@@ -89,23 +97,24 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   /** Sends whatever the outbox holds beyond what is already in flight, up to the window. */
   pump(): void {
     const client = this.client;
-    if (!client || !this.connected) return;
+    if (!client || !this.connected || !client.connected) return;
+    const generation = this.generation;
     while (this.inflight < this.options.inflightWindow) {
       const rows = this.outbox.peek(this.lastSentSeq, this.options.inflightWindow - this.inflight);
       if (rows.length === 0) return;
       for (const row of rows) {
         this.lastSentSeq = row.seq;
         this.inflight += 1;
-        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => this.onPublished(row.seq, err));
+        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => this.onPublished(generation, row.seq, err));
       }
     }
   }
 
-  private onPublished(seq: number, err: Error | undefined): void {
-    this.inflight -= 1;
+  private onPublished(generation: number, seq: number, err: Error | undefined): void {
+    const current = generation === this.generation;
+    if (current) this.inflight -= 1;
     if (err) {
-      // MQTT.js keeps unacknowledged QoS 1 packets and resends them on reconnect; an error here
-      // means the client gave up on this one (it is closing), so the row stays for the next start.
+      // The row stays in the outbox and is sent again on the next connection.
       this.log.debug({ err, seq }, 'publish not acknowledged');
       return;
     }
@@ -115,7 +124,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       this.ackFlushScheduled = true;
       setImmediate(() => this.flushAcks());
     }
-    this.pump();
+    if (current) this.pump();
   }
 
   /** Deletes acknowledged rows in one transaction per tick rather than one per message. */
@@ -141,6 +150,11 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private onClose(): void {
     const wasConnected = this.connected;
     this.connected = false;
+    // Forget the dead connection's window: the next one resends from the oldest unacked row.
+    this.generation += 1;
+    this.inflight = 0;
+    this.lastSentSeq = 0;
+    this.flushAcks();
     if (wasConnected) {
       this.log.warn('uplink lost');
       this.emit('disconnected');
@@ -150,7 +164,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.log.info({ delayMs: delay }, 'reconnect scheduled');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (!this.stopping) this.client?.reconnect();
+      if (!this.stopping) this.client?.reconnect({ outgoingStore: new Store() });
     }, delay);
   }
 }

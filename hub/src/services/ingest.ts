@@ -57,6 +57,11 @@ export class IngestService {
     await this.flush();
   }
 
+  /** The highest seq accepted from a gateway (for tests and diagnostics). */
+  seqHighWater(gateway: string): number | undefined {
+    return this.seqs.highWater(gateway);
+  }
+
   refreshGateways(): void {
     this.knownGateways = new Map(this.stateDb.listGateways().map((g) => [g.id, g.site]));
   }

@@ -43,6 +43,10 @@ export class SeqTracker {
     return { duplicate: false, gap };
   }
 
+  highWater(gateway: string): number | undefined {
+    return this.marks.get(gateway)?.highWater;
+  }
+
   /** Marks changed since the last call, to persist after the batch that carried them is stored. */
   takeDirty(): SeqMark[] {
     const out: SeqMark[] = [];

@@ -1,0 +1,76 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '@qianliyan/protocols/config';
+import { describe, expect, it } from 'vitest';
+import { loadEdgeConfig } from '../src/config.ts';
+
+function writeConfig(value: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'qly-edgecfg-')), 'edge.json');
+  writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
+  return path;
+}
+
+const minimal = { gateway: { id: 'gw-1', site: 'v1' } };
+
+describe('edge config', () => {
+  it('fills defaults for a minimal file', () => {
+    const c = loadEdgeConfig(writeConfig(minimal), {});
+    expect(c.mqtt.url).toBe('mqtt://127.0.0.1:1883');
+    expect(c.outbox.maxMessages).toBe(500000);
+    expect(c.devices).toEqual([]);
+  });
+
+  it('applies environment overrides and reads the password from a file', () => {
+    const pw = writeConfig('s3cret\n');
+    const c = loadEdgeConfig(writeConfig(minimal), { QLY_MQTT_URL: 'mqtt://10.0.0.1:1883', QLY_MQTT_PASSWORD_FILE: pw });
+    expect(c.mqtt.url).toBe('mqtt://10.0.0.1:1883');
+    expect(c.mqtt.password).toBe('s3cret');
+  });
+
+  it('reports every problem at once: unknown keys, bad ids, unknown device types, bad device fields', () => {
+    const path = writeConfig({
+      gateway: { id: 'gw/1', site: 'v1' },
+      mqtt: { url: 'mqtt://x', colour: 'blue' },
+      devices: [
+        { type: 'toaster', id: 't1' },
+        { type: 'sim-sensor', id: 's1', name: 'S', position: { lat: 123, lon: 0 } },
+        { type: 'sim-camera', id: 'c1', name: 'C', position: { lat: 1, lon: 1 }, zoom: 3 },
+      ],
+    });
+    let error: unknown;
+    try {
+      loadEdgeConfig(path, {});
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toContain('/gateway/id');
+    expect(text).toContain('/mqtt');
+    expect(text).toContain('/devices/0/type: unknown device type "toaster"');
+    expect(text).toContain('/devices/1/position/lat');
+    expect(text).toContain('/devices/2');
+  });
+
+  it('rejects a file that is not JSON', () => {
+    expect(() => loadEdgeConfig(writeConfig('{ nope'), {})).toThrow(/not valid JSON/);
+  });
+
+  it('the agent process prints every error and exits non-zero before connecting anywhere', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const path = writeConfig({ gateway: { id: 'gw-1' }, extra: true, mqtt: { url: 'mqtt://127.0.0.1:1' } });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', path], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('invalid configuration');
+    expect(run.stderr).toContain('/gateway/site');
+    expect(run.stderr).toMatch(/Unexpected property|additional/i);
+    expect(run.stdout).not.toContain('uplink');
+  });
+});

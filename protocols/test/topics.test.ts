@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { deviceKey, filters, parseDeviceKey, parseTopic, topics } from '../src/index.ts';
+
+describe('topic builders and parser', () => {
+  it('round-trips every topic shape', () => {
+    expect(parseTopic(topics.state('v1', 'gw-1'))).toEqual({ kind: 'state', site: 'v1', gateway: 'gw-1' });
+    expect(parseTopic(topics.meta('v1', 'gw-1', 'cam_2'))).toEqual({ kind: 'meta', site: 'v1', gateway: 'gw-1', device: 'cam_2' });
+    expect(parseTopic(topics.telemetry('v1', 'gw-1', 'd'))).toEqual({ kind: 'telemetry', site: 'v1', gateway: 'gw-1', device: 'd' });
+    expect(parseTopic(topics.event('v1', 'gw-1', 'd'))).toEqual({ kind: 'event', site: 'v1', gateway: 'gw-1', device: 'd' });
+    expect(parseTopic(topics.cmd('v1', 'gw-1'))).toEqual({ kind: 'cmd', site: 'v1', gateway: 'gw-1' });
+    expect(parseTopic(topics.cmdResult('v1', 'gw-1'))).toEqual({ kind: 'cmdResult', site: 'v1', gateway: 'gw-1' });
+    expect(topics.telemetry('v1', 'gw-1', 'd')).toBe('qly/v1/v1/gw-1/dev/d/telemetry');
+  });
+
+  it.each([
+    'qly/v1/site/gw/state/extra',
+    'qly/v1/site/gw/dev/d/telemetry/x',
+    'qly/v1/site//state',
+    'qly/v1/site/gw/dev/+/telemetry',
+    'qly/v1/site/gw/dev/#',
+    'qly/v2/site/gw/state',
+    '/qly/v1/site/gw/state',
+    'qly/v1/site/gw/dev/d/unknown',
+    'qly/v1/site/gw/cmd/results',
+    'qly/v1/-site/gw/state',
+    `qly/v1/${'a'.repeat(65)}/gw/state`,
+  ])('rejects %s', (topic) => {
+    expect(parseTopic(topic)).toBeNull();
+  });
+
+  it('refuses to build a topic from an invalid id', () => {
+    expect(() => topics.state('a/b', 'gw')).toThrow(TypeError);
+    expect(() => topics.meta('s', 'gw', '#')).toThrow(TypeError);
+    expect(() => topics.telemetry('s', '', 'd')).toThrow(TypeError);
+  });
+
+  it('builds MQTT 3.1.1 filters (no shared subscriptions)', () => {
+    expect(filters.all).toBe('qly/v1/#');
+    expect(filters.gatewayCommands('s', 'g')).toBe('qly/v1/s/g/cmd');
+    expect(filters.gatewayPublish('s', 'g')).toBe('qly/v1/s/g/#');
+  });
+
+  it('names devices across the hub as gateway.device', () => {
+    expect(deviceKey('gw-1', 'cam-01')).toBe('gw-1.cam-01');
+    expect(parseDeviceKey('gw-1.cam-01')).toEqual({ gateway: 'gw-1', device: 'cam-01' });
+    expect(parseDeviceKey('gw-1.cam.01')).toBeNull();
+  });
+});

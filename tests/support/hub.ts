@@ -1,0 +1,93 @@
+/**
+ * Starts a real hub in-process for a test: its own temporary DATA_DIR, HTTP on a free port, and
+ * either the embedded broker (on a free port) or an external broker URL. Gateways are provisioned
+ * through the hub's own state DB, exactly as `POST /api/gateways` does.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../hub/src/app.ts';
+import { loadHubConfig } from '../../hub/src/config.ts';
+import { hashPassword, randomSecret } from '../../hub/src/security/passwords.ts';
+import type { SqliteTimeSeriesStore } from '../../hub/src/stores/sqlite-timeseries.ts';
+
+export const ADMIN_PASSWORD = 'test-admin-password';
+
+export interface TestHub {
+  app: FastifyInstance;
+  baseUrl: string;
+  dataDir: string;
+  brokerUrl: string;
+  store: SqliteTimeSeriesStore;
+  token(username?: string, password?: string): Promise<string>;
+  /** Registers a gateway; returns its MQTT password. */
+  provisionGateway(id: string, site: string, password?: string): Promise<string>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface TestHubOptions {
+  mqttUrl?: string;
+  /** Password for the hub's user on an external broker. */
+  mqttPassword?: string;
+  config?: Record<string, unknown>;
+}
+
+export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'qly-hub-'));
+  const overrides: Record<string, unknown> = {
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    logLevel: process.env.QLY_TEST_LOG_LEVEL ?? 'silent',
+    mqtt: { embeddedHost: '127.0.0.1', embeddedPort: 0 },
+    ...options.config,
+  };
+  if (options.mqttUrl) {
+    const passwordFile = join(dataDir, 'mqtt-password');
+    writeFileSync(passwordFile, options.mqttPassword ?? '');
+    overrides.mqtt = { ...(overrides.mqtt as object), url: options.mqttUrl, passwordFile };
+  }
+  process.env.ADMIN_PASSWORD = ADMIN_PASSWORD;
+  const config = loadHubConfig(undefined, {}, overrides);
+  const app = await buildApp(config);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const tokens = new Map<string, string>();
+
+  const hub: TestHub = {
+    app,
+    baseUrl,
+    dataDir,
+    brokerUrl: app.brokerConnection.url,
+    store: app.timeseries as SqliteTimeSeriesStore,
+    async token(username = 'admin', password = ADMIN_PASSWORD) {
+      const cached = tokens.get(username);
+      if (cached) return cached;
+      const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+      if (res.statusCode !== 200) throw new Error(`login ${username} failed: ${res.statusCode} ${res.body}`);
+      const token = (res.json() as { token: string }).token;
+      tokens.set(username, token);
+      return token;
+    },
+    async provisionGateway(id, site, password = randomSecret()) {
+      app.stateDb.upsertGateway(id, site, await hashPassword(password));
+      app.ingest.refreshGateways();
+      return password;
+    },
+    async metric(name, labels = {}) {
+      const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${await hub.token()}` } });
+      const wanted = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',');
+      const line = res.body.split('\n').find((l) => l.startsWith(wanted ? `${name}{${wanted}}` : `${name} `));
+      return line ? Number(line.split(' ').at(-1)) : Number.NaN;
+    },
+    async close() {
+      await app.close();
+    },
+  };
+  return hub;
+}
