@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['protocols/test/**/*.test.ts', 'edge-agent/test/**/*.test.ts', 'hub/test/**/*.test.ts', 'tests/**/*.test.ts'],
+    include: [
+      'protocols/test/**/*.test.ts',
+      'edge-agent/test/**/*.test.ts',
+      'hub/test/**/*.test.ts',
+      'tests/**/*.test.ts',
+    ],
     // Integration tests start brokers, hubs, agents and a browser on a 2-core machine: one file at a
     // time keeps their timing honest and their ports apart.
     fileParallelism: false,

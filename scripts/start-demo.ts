@@ -7,12 +7,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashPassword, randomSecret } from '../hub/src/security/passwords.ts';
 import { startHub } from '../hub/src/server.ts';
+import { issueGatewayCredentials } from '../hub/src/services/gateway-credentials.ts';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const edgeConfigPath = join(root, 'edge-agent/config/demo-village.json');
-const edgeConfig = JSON.parse(readFileSync(edgeConfigPath, 'utf8')) as { gateway: { id: string; site: string } };
+const edgeConfig = JSON.parse(readFileSync(edgeConfigPath, 'utf8')) as {
+  gateway: { id: string; site: string };
+};
 
 // The demo keeps the terminal readable: warnings and errors only, unless QLY_LOG_LEVEL says otherwise.
 process.env.QLY_LOG_LEVEL ??= 'warn';
@@ -24,23 +26,24 @@ const { id, site } = edgeConfig.gateway;
 const passwordFile = resolve(dataDir, `${id}.mqtt-password`);
 if (!existsSync(passwordFile) || !app.stateDb.getGateway(id)?.passwordHash) {
   mkdirSync(dataDir, { recursive: true });
-  const password = randomSecret();
-  app.stateDb.upsertGateway(id, site, await hashPassword(password));
-  writeFileSync(passwordFile, password, { mode: 0o600 });
-  app.ingest.refreshGateways();
+  writeFileSync(passwordFile, await issueGatewayCredentials(app, id, site), { mode: 0o600 });
 }
 
-const edge = spawn(process.execPath, ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', edgeConfigPath], {
-  cwd: root,
-  stdio: ['ignore', 'inherit', 'inherit'],
-  env: {
-    ...process.env,
-    QLY_MQTT_URL: app.brokerConnection.url,
-    QLY_MQTT_PASSWORD_FILE: passwordFile,
-    QLY_OUTBOX_PATH: resolve(dataDir, 'edge', `${id}-outbox.db`),
-    QLY_LOG_LEVEL: process.env.QLY_EDGE_LOG_LEVEL ?? 'warn',
+const edge = spawn(
+  process.execPath,
+  ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', edgeConfigPath],
+  {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      QLY_MQTT_URL: app.brokerConnection.url,
+      QLY_MQTT_PASSWORD_FILE: passwordFile,
+      QLY_OUTBOX_PATH: resolve(dataDir, 'edge', `${id}-outbox.db`),
+      QLY_LOG_LEVEL: process.env.QLY_EDGE_LOG_LEVEL ?? 'warn',
+    },
   },
-});
+);
 edge.on('exit', (code, signal) => app.log.warn({ code, signal }, 'simulated village edge agent exited'));
 
 const address = app.server.address();

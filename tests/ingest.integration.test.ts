@@ -31,11 +31,18 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     const ts = Date.now() - N; // samples 1 ms apart, the newest now
     edge.send(
       topics.meta(SITE, GW, 'd1'),
-      { ts, kind: 'sensor', name: 'Sensor 1', position: { lat: 30, lon: 120 }, capabilities: ['telemetry.temperature'] },
+      {
+        ts,
+        kind: 'sensor',
+        name: 'Sensor 1',
+        position: { lat: 30, lon: 120 },
+        capabilities: ['telemetry.temperature'],
+      },
       true,
     );
     const seqs: number[] = [];
-    for (let i = 0; i < N; i++) seqs.push(edge.send(topics.telemetry(SITE, GW, 'd1'), { ts: ts + i, values: { temperature: i } }));
+    for (let i = 0; i < N; i++)
+      seqs.push(edge.send(topics.telemetry(SITE, GW, 'd1'), { ts: ts + i, values: { temperature: i } }));
     lastSeq = seqs.at(-1) as number;
     await edge.drained();
     await waitFor('all rows stored', async () => (await stack.hub.store.countTelemetry(`${GW}.d1`)) === N);
@@ -62,11 +69,20 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     });
     const topic = topics.telemetry(SITE, GW, 'd1');
     for (let seq = lastSeq - 99; seq <= lastSeq; seq++) {
-      await raw.publishAsync(topic, JSON.stringify({ seq, ts: Date.now(), values: { temperature: -1 } }), { qos: 1 });
+      await raw.publishAsync(topic, JSON.stringify({ seq, ts: Date.now(), values: { temperature: -1 } }), {
+        qos: 1,
+      });
     }
-    await waitFor('100 duplicates counted', async () => (await stack.hub.metric('qly_ingest_rejected_total', { reason: 'duplicate' })) === 100);
+    await waitFor(
+      '100 duplicates counted',
+      async () => (await stack.hub.metric('qly_ingest_rejected_total', { reason: 'duplicate' })) === 100,
+    );
     // Ten messages lost upstream: the next seq is 11 ahead.
-    await raw.publishAsync(topic, JSON.stringify({ seq: lastSeq + 11, ts: Date.now(), values: { temperature: 42 } }), { qos: 1 });
+    await raw.publishAsync(
+      topic,
+      JSON.stringify({ seq: lastSeq + 11, ts: Date.now(), values: { temperature: 42 } }),
+      { qos: 1 },
+    );
     await waitFor('gap counted', async () => (await stack.hub.metric('qly_ingest_seq_gaps_total')) === 10);
     await stack.hub.app.ingest.flush();
     expect(await stack.hub.store.countTelemetry()).toBe(rowsBefore + 1);

@@ -24,7 +24,12 @@ describe.skipIf(!brokerKinds().includes('mosquitto'))('outbox across a Mosquitto
   it('delivers every message once and in order after the broker comes back', async () => {
     stack = await startStack('mosquitto', [['gw-outage', SITE]]);
     const broker = stack.mosquitto as NonNullable<Stack['mosquitto']>;
-    const edge = await startUplink(stack.brokerUrl, SITE, 'gw-outage', stack.passwords.get('gw-outage') as string);
+    const edge = await startUplink(
+      stack.brokerUrl,
+      SITE,
+      'gw-outage',
+      stack.passwords.get('gw-outage') as string,
+    );
     const topic = topics.telemetry(SITE, 'gw-outage', 'meter');
     const sent: number[] = [];
     let i = 0;
@@ -46,7 +51,11 @@ describe.skipIf(!brokerKinds().includes('mosquitto'))('outbox across a Mosquitto
       clearInterval(producer);
     }
     await edge.drained();
-    await waitFor(`all ${sent.length} rows stored`, async () => (await stack?.hub.store.countTelemetry()) === sent.length, 30_000);
+    await waitFor(
+      `all ${sent.length} rows stored`,
+      async () => (await stack?.hub.store.countTelemetry()) === sent.length,
+      30_000,
+    );
     await stack.hub.app.ingest.flush();
     expect(stack.hub.store.seqsOf('gw-outage')).toEqual(sent);
     expect(await stack.hub.metric('qly_ingest_seq_gaps_total')).toBe(0);
@@ -73,14 +82,21 @@ describe('edge agent killed with SIGKILL mid-stream', () => {
       position: { lat: 30 + n / 1000, lon: 120 },
       intervalMs: 50,
     }));
-    agent = new EdgeProcess({ gateway: { id: GW, site: SITE }, mqtt: { url: stack.brokerUrl }, devices: sensors }, stack.passwords.get(GW) as string);
+    agent = new EdgeProcess(
+      { gateway: { id: GW, site: SITE }, mqtt: { url: stack.brokerUrl }, devices: sensors },
+      stack.passwords.get(GW) as string,
+    );
     agent.start();
     await waitFor('first telemetry stored', async () => (await hub.store.countTelemetry()) > 150, 30_000);
     expect(await agent.stop('SIGKILL')).toBeNull();
     const storedAtKill = await hub.store.countTelemetry();
 
     agent.start();
-    await waitFor('telemetry resumes after restart', async () => (await hub.store.countTelemetry()) > storedAtKill + 150, 30_000);
+    await waitFor(
+      'telemetry resumes after restart',
+      async () => (await hub.store.countTelemetry()) > storedAtKill + 150,
+      30_000,
+    );
     expect(await agent.stop('SIGTERM')).toBe(0); // a clean stop drains the outbox first
 
     const outbox = new Outbox({ path: agent.outboxPath, maxMessages: 1_000_000, fsync: false });
@@ -90,7 +106,11 @@ describe('edge agent killed with SIGKILL mid-stream', () => {
     outbox.close();
 
     // Every seq 1..lastSeq was accepted exactly once: no gap, and the high-water mark is the last seq.
-    await waitFor('hub caught up with the last seq', () => hub.app.ingest.seqHighWater(GW) === lastSeq, 15_000);
+    await waitFor(
+      'hub caught up with the last seq',
+      () => hub.app.ingest.seqHighWater(GW) === lastSeq,
+      15_000,
+    );
     await hub.app.ingest.flush();
     expect(await hub.metric('qly_ingest_seq_gaps_total')).toBe(0);
     const seqs = hub.store.seqsOf(GW);

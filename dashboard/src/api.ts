@@ -36,6 +36,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     setToken(null);
     onUnauthorized();
   }
-  if (!res.ok) throw new ApiError(res.status, body.code ?? 'HUB_ERR_INTERNAL', body.message ?? res.statusText);
+  if (!res.ok)
+    throw new ApiError(res.status, body.code ?? 'HUB_ERR_INTERNAL', body.message ?? res.statusText);
   return body as T;
 }

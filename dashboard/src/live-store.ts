@@ -28,7 +28,11 @@ export class LiveStore {
   private readonly statusListeners = new Set<(connected: boolean) => void>();
 
   connect(token: string, onAuthError: () => void): void {
-    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({ path: '/socket.io', auth: { token }, transports: ['websocket'] });
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+      path: '/socket.io',
+      auth: { token },
+      transports: ['websocket'],
+    });
     this.socket = socket;
     socket.on('connect', () => {
       this.setConnected(true);
@@ -52,7 +56,12 @@ export class LiveStore {
       for (const d of delta.devices) this.devices.set(d.key, d);
       for (const k of delta.removed) this.devices.delete(k);
       for (const g of delta.gateways) this.gateways.set(g.id, g);
-      this.notify({ devices: delta.devices, gateways: delta.gateways, removed: delta.removed, snapshot: false });
+      this.notify({
+        devices: delta.devices,
+        gateways: delta.gateways,
+        removed: delta.removed,
+        snapshot: false,
+      });
     });
   }
 

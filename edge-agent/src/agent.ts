@@ -55,7 +55,10 @@ export class EdgeAgent {
   }
 
   start(): void {
-    const deviceConfigs = [...this.config.devices, ...(this.config.simulation ? villageDevices(this.config.simulation) : [])];
+    const deviceConfigs = [
+      ...this.config.devices,
+      ...(this.config.simulation ? villageDevices(this.config.simulation) : []),
+    ];
     for (const deviceConfig of deviceConfigs) {
       const definition = ADAPTERS[deviceConfig.type];
       if (!definition) throw new Error(`no adapter for device type ${deviceConfig.type}`);
@@ -68,7 +71,15 @@ export class EdgeAgent {
     this.uplink.start();
     for (const adapter of this.adapters.values()) adapter.start();
     this.heartbeat = setInterval(() => this.publishState(), this.config.heartbeatMs);
-    this.log.info({ devices: this.adapters.size, epoch: this.outbox.epoch, nextSeq: this.outbox.next, backlog: this.outbox.depth }, 'edge agent started');
+    this.log.info(
+      {
+        devices: this.adapters.size,
+        epoch: this.outbox.epoch,
+        nextSeq: this.outbox.next,
+        backlog: this.outbox.depth,
+      },
+      'edge agent started',
+    );
   }
 
   /**
@@ -83,7 +94,8 @@ export class EdgeAgent {
       this.uplink.pump();
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    if (this.outbox.depth > 0) this.log.warn({ left: this.outbox.depth }, 'stopping with messages still in the outbox');
+    if (this.outbox.depth > 0)
+      this.log.warn({ left: this.outbox.depth }, 'stopping with messages still in the outbox');
     await this.uplink.stop();
     this.outbox.close();
   }
@@ -148,12 +160,16 @@ export class EdgeAgent {
       return;
     }
     const command: Command = decoded.value;
-    const reply = (body: object) => this.enqueue(topics.cmdResult(site, gateway), { ts: Date.now(), id: command.id, ...body });
+    const reply = (body: object) =>
+      this.enqueue(topics.cmdResult(site, gateway), { ts: Date.now(), id: command.id, ...body });
     const fail = (code: string, message: string) => reply({ status: 'error', error: { code, message } });
-    if (command.deadline < Date.now()) return fail('EDGE_ERR_DEADLINE_PASSED', 'the command arrived after its deadline');
-    if (command.action === 'ping' && !command.device) return reply({ status: 'ok', data: { version: EDGE_VERSION } });
+    if (command.deadline < Date.now())
+      return fail('EDGE_ERR_DEADLINE_PASSED', 'the command arrived after its deadline');
+    if (command.action === 'ping' && !command.device)
+      return reply({ status: 'ok', data: { version: EDGE_VERSION } });
     const adapter = command.device ? this.adapters.get(command.device) : undefined;
-    if (!adapter) return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
+    if (!adapter)
+      return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
     if (!adapter.execute) return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} takes no commands`);
     try {
       const data = await adapter.execute(command.action, command.params ?? {});

@@ -19,14 +19,46 @@ export const VillageSimulation = Type.Object(
       { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
       { additionalProperties: false, description: 'village centre' },
     ),
-    radiusM: Type.Number({ minimum: 50, maximum: 20000, default: 900, description: 'devices are placed within this radius' }),
-    cameras: Type.Integer({ minimum: 0, maximum: 500, default: 6, description: 'number of simulated cameras' }),
-    speakers: Type.Integer({ minimum: 0, maximum: 500, default: 3, description: 'number of simulated loudspeakers' }),
-    drones: Type.Integer({ minimum: 0, maximum: 50, default: 1, description: 'number of simulated patrol drones' }),
-    sensors: Type.Integer({ minimum: 0, maximum: 500, default: 4, description: 'number of simulated environmental sensors' }),
-    intervalMs: Type.Integer({ minimum: 50, default: 2000, description: 'telemetry period of sensors, cameras, speakers' }),
+    radiusM: Type.Number({
+      minimum: 50,
+      maximum: 20000,
+      default: 900,
+      description: 'devices are placed within this radius',
+    }),
+    cameras: Type.Integer({
+      minimum: 0,
+      maximum: 500,
+      default: 6,
+      description: 'number of simulated cameras',
+    }),
+    speakers: Type.Integer({
+      minimum: 0,
+      maximum: 500,
+      default: 3,
+      description: 'number of simulated loudspeakers',
+    }),
+    drones: Type.Integer({
+      minimum: 0,
+      maximum: 50,
+      default: 1,
+      description: 'number of simulated patrol drones',
+    }),
+    sensors: Type.Integer({
+      minimum: 0,
+      maximum: 500,
+      default: 4,
+      description: 'number of simulated environmental sensors',
+    }),
+    intervalMs: Type.Integer({
+      minimum: 50,
+      default: 2000,
+      description: 'telemetry period of sensors, cameras, speakers',
+    }),
     droneIntervalMs: Type.Integer({ minimum: 50, default: 1000, description: 'telemetry period of drones' }),
-    seed: Type.Integer({ default: 1, description: 'placement seed: the same seed places devices the same way' }),
+    seed: Type.Integer({
+      default: 1,
+      description: 'placement seed: the same seed places devices the same way',
+    }),
   },
   { additionalProperties: false },
 );
@@ -43,30 +75,66 @@ export const EdgeConfigSchema = Type.Object(
     ),
     mqtt: Type.Object(
       {
-        url: Type.String({ default: 'mqtt://127.0.0.1:1883', description: 'broker URL (mqtt:// or mqtts://)' }),
+        url: Type.String({
+          default: 'mqtt://127.0.0.1:1883',
+          description: 'broker URL (mqtt:// or mqtts://)',
+        }),
         username: Type.Optional(Type.String({ description: 'MQTT username; defaults to the gateway id' })),
-        passwordFile: Type.Optional(Type.String({ description: 'file holding the MQTT password (QLY_MQTT_PASSWORD overrides)' })),
-        keepaliveS: Type.Integer({ minimum: 5, maximum: 600, default: 30, description: 'MQTT keepalive, seconds' }),
+        passwordFile: Type.Optional(
+          Type.String({ description: 'file holding the MQTT password (QLY_MQTT_PASSWORD overrides)' }),
+        ),
+        keepaliveS: Type.Integer({
+          minimum: 5,
+          maximum: 600,
+          default: 30,
+          description: 'MQTT keepalive, seconds',
+        }),
         reconnectMinMs: Type.Integer({ minimum: 10, default: 500, description: 'backoff base delay' }),
         reconnectMaxMs: Type.Integer({ minimum: 100, default: 30000, description: 'backoff ceiling' }),
-        inflightWindow: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'unacknowledged publishes in flight' }),
+        inflightWindow: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 100,
+          description: 'unacknowledged publishes in flight',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
     outbox: Type.Object(
       {
-        path: Type.String({ default: 'data/edge-outbox.db', description: 'SQLite file of the durable outbox' }),
-        maxMessages: Type.Integer({ minimum: 10, default: 500000, description: 'bound; the oldest are dropped and counted beyond it' }),
-        fsync: Type.Boolean({ default: false, description: 'fsync every write (survives power loss, slower)' }),
+        path: Type.String({
+          default: 'data/edge-outbox.db',
+          description: 'SQLite file of the durable outbox',
+        }),
+        maxMessages: Type.Integer({
+          minimum: 10,
+          default: 500000,
+          description: 'bound; the oldest are dropped and counted beyond it',
+        }),
+        fsync: Type.Boolean({
+          default: false,
+          description: 'fsync every write (survives power loss, slower)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
-    drainTimeoutMs: Type.Integer({ minimum: 0, default: 5000, description: 'on shutdown, how long to keep sending the outbox' }),
-    heartbeatMs: Type.Integer({ minimum: 1000, default: 15000, description: 'period of the gateway state heartbeat' }),
-    logLevel: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')], {
-      default: 'info',
-      description: 'log level',
+    drainTimeoutMs: Type.Integer({
+      minimum: 0,
+      default: 5000,
+      description: 'on shutdown, how long to keep sending the outbox',
     }),
+    heartbeatMs: Type.Integer({
+      minimum: 1000,
+      default: 15000,
+      description: 'period of the gateway state heartbeat',
+    }),
+    logLevel: Type.Union(
+      [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
+      {
+        default: 'info',
+        description: 'log level',
+      },
+    ),
     devices: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), {
       default: [],
       description: 'configured devices, each with a `type` naming its adapter',
@@ -89,7 +157,8 @@ const ENV_OVERRIDES: Record<string, string> = {
 
 export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
   const raw = readConfigFile(path) as Record<string, unknown>;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
   for (const [name, key] of Object.entries(ENV_OVERRIDES)) if (env[name]) setPath(raw, key, env[name]);
   const source = path ?? 'defaults';
   const problems: string[] = [];
@@ -107,11 +176,14 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
     const type = (device as { type?: unknown })?.type;
     const adapter = typeof type === 'string' ? ADAPTERS[type] : undefined;
     if (!adapter) {
-      problems.push(`/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(ADAPTERS).join(', ')})`);
+      problems.push(
+        `/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(ADAPTERS).join(', ')})`,
+      );
       return;
     }
     const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
-    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)) problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults))
+      problems.push(`/devices/${i}${e.path}: ${e.message}`);
     const id = (device as { id?: string }).id;
     if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
     if (id) ids.add(id);
@@ -125,7 +197,9 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
     try {
       config.mqtt.password = readFileSync(passwordFile, 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(source, [`/mqtt/passwordFile: cannot read ${passwordFile}: ${(err as Error).message}`]);
+      throw new ConfigError(source, [
+        `/mqtt/passwordFile: cannot read ${passwordFile}: ${(err as Error).message}`,
+      ]);
     }
   }
   return config;

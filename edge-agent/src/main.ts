@@ -20,7 +20,11 @@ try {
   throw err;
 }
 
-const log = pino({ level: config.logLevel, base: { gateway: config.gateway.id }, redact: ['mqtt.password', 'password'] });
+const log = pino({
+  level: config.logLevel,
+  base: { gateway: config.gateway.id },
+  redact: ['mqtt.password', 'password'],
+});
 const agent = new EdgeAgent(config, log);
 agent.start();
 

@@ -19,13 +19,16 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-export function villageDevices(sim: VillageSimulation): Array<{ type: string; id: string } & Record<string, unknown>> {
+export function villageDevices(
+  sim: VillageSimulation,
+): Array<{ type: string; id: string } & Record<string, unknown>> {
   const random = seededRandom(sim.seed);
   const place = (spread: number) => {
     const r = sim.radiusM * spread * Math.sqrt(random());
     const theta = random() * 2 * Math.PI;
     const lat = sim.center.lat + (r * Math.cos(theta)) / M_PER_DEG_LAT;
-    const lon = sim.center.lon + (r * Math.sin(theta)) / (M_PER_DEG_LAT * Math.cos((sim.center.lat * Math.PI) / 180));
+    const lon =
+      sim.center.lon + (r * Math.sin(theta)) / (M_PER_DEG_LAT * Math.cos((sim.center.lat * Math.PI) / 180));
     return { lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) };
   };
   const devices: Array<{ type: string; id: string } & Record<string, unknown>> = [];
@@ -43,10 +46,22 @@ export function villageDevices(sim: VillageSimulation): Array<{ type: string; id
     });
   }
   for (let i = 1; i <= sim.speakers; i++) {
-    devices.push({ type: 'sim-speaker', id: `spk-${pad(i)}`, name: `大喇叭 ${pad(i)}`, position: place(0.8), intervalMs: sim.intervalMs });
+    devices.push({
+      type: 'sim-speaker',
+      id: `spk-${pad(i)}`,
+      name: `大喇叭 ${pad(i)}`,
+      position: place(0.8),
+      intervalMs: sim.intervalMs,
+    });
   }
   for (let i = 1; i <= sim.sensors; i++) {
-    devices.push({ type: 'sim-sensor', id: `env-${pad(i)}`, name: `环境监测 ${pad(i)}`, position: place(1), intervalMs: sim.intervalMs });
+    devices.push({
+      type: 'sim-sensor',
+      id: `env-${pad(i)}`,
+      name: `环境监测 ${pad(i)}`,
+      position: place(1),
+      intervalMs: sim.intervalMs,
+    });
   }
   for (let i = 1; i <= sim.drones; i++) {
     devices.push({

@@ -25,7 +25,10 @@ describe('edge config', () => {
 
   it('applies environment overrides and reads the password from a file', () => {
     const pw = writeConfig('s3cret\n');
-    const c = loadEdgeConfig(writeConfig(minimal), { QLY_MQTT_URL: 'mqtt://10.0.0.1:1883', QLY_MQTT_PASSWORD_FILE: pw });
+    const c = loadEdgeConfig(writeConfig(minimal), {
+      QLY_MQTT_URL: 'mqtt://10.0.0.1:1883',
+      QLY_MQTT_PASSWORD_FILE: pw,
+    });
     expect(c.mqtt.url).toBe('mqtt://10.0.0.1:1883');
     expect(c.mqtt.password).toBe('s3cret');
   });
@@ -62,11 +65,15 @@ describe('edge config', () => {
   it('the agent process prints every error and exits non-zero before connecting anywhere', () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const path = writeConfig({ gateway: { id: 'gw-1' }, extra: true, mqtt: { url: 'mqtt://127.0.0.1:1' } });
-    const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', path], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', path],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('invalid configuration');
     expect(run.stderr).toContain('/gateway/site');

@@ -35,6 +35,8 @@ declare module 'fastify' {
     config: HubConfig;
     secrets: HubSecrets;
     metrics: HubMetrics;
+    /** Every route registered, as `METHOD url` (for the auth test and the docs). */
+    routeList: string[];
   }
 }
 
@@ -48,7 +50,11 @@ export function loadSecrets(config: HubConfig): HubSecrets {
     if (!existsSync(path)) writeFileSync(path, randomSecret(48), { mode: 0o600 });
     jwtSecret = readFileSync(path, 'utf8').trim();
   }
-  return { jwtSecret, mqttPassword: read(config.mqtt.passwordFile), metricsToken: read(config.auth.metricsTokenFile) };
+  return {
+    jwtSecret,
+    mqttPassword: read(config.mqtt.passwordFile),
+    metricsToken: read(config.auth.metricsTokenFile),
+  };
 }
 
 export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
@@ -63,16 +69,26 @@ export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
   app.decorate('config', config);
   app.decorate('secrets', loadSecrets(config));
   app.decorate('metrics', createMetrics());
+  const routeList: string[] = [];
+  app.decorate('routeList', routeList);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') routeList.push(`${method} ${route.url}`);
+  });
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
-    if (err instanceof HubError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
-    if ((err as FastifyError).validation) return reply.code(400).send({ code: 'HUB_ERR_VALIDATION', message: err.message });
+    if (err instanceof HubError)
+      return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    if ((err as FastifyError).validation)
+      return reply.code(400).send({ code: 'HUB_ERR_VALIDATION', message: err.message });
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) request.log.error({ err }, 'request failed');
-    if (status === 401) return reply.code(401).send({ code: 'HUB_ERR_UNAUTHORIZED', message: 'authentication required' });
-    return reply
-      .code(status)
-      .send({ code: status >= 500 ? 'HUB_ERR_INTERNAL' : 'HUB_ERR_VALIDATION', message: status >= 500 ? 'internal error' : err.message });
+    if (status === 401)
+      return reply.code(401).send({ code: 'HUB_ERR_UNAUTHORIZED', message: 'authentication required' });
+    return reply.code(status).send({
+      code: status >= 500 ? 'HUB_ERR_INTERNAL' : 'HUB_ERR_VALIDATION',
+      message: status >= 500 ? 'internal error' : err.message,
+    });
   });
 
   await app.register(storesPlugin);
@@ -96,7 +112,10 @@ export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
     app.log.warn({ dir: config.dashboardDir }, 'dashboard not built; run `npm run build`');
   }
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ code: 'HUB_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+    reply.code(404).send({
+      code: 'HUB_ERR_NOT_FOUND',
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+    }),
   );
   return app;
 }

@@ -19,54 +19,118 @@ export const HubConfigSchema = Type.Object(
       ['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level (env QLY_LOG_LEVEL)' },
     ),
-    dashboardDir: Type.String({ default: here('../../dashboard/dist'), description: 'built dashboard served at /' }),
+    dashboardDir: Type.String({
+      default: here('../../dashboard/dist'),
+      description: 'built dashboard served at /',
+    }),
     mqtt: Type.Object(
       {
-        url: Type.Optional(Type.String({ description: 'external broker URL; when unset the embedded broker runs (env QLY_MQTT_URL)' })),
+        url: Type.Optional(
+          Type.String({
+            description: 'external broker URL; when unset the embedded broker runs (env QLY_MQTT_URL)',
+          }),
+        ),
         username: Type.String({ default: 'qly-hub', description: 'the hub’s MQTT username' }),
-        passwordFile: Type.Optional(Type.String({ description: 'file with the hub’s password on an external broker' })),
-        clientId: Type.String({ default: 'qly-hub', description: 'MQTT client id; the session is persistent (clean=false)' }),
+        passwordFile: Type.Optional(
+          Type.String({ description: 'file with the hub’s password on an external broker' }),
+        ),
+        clientId: Type.String({
+          default: 'qly-hub',
+          description: 'MQTT client id; the session is persistent (clean=false)',
+        }),
         embeddedHost: Type.String({ default: '0.0.0.0', description: 'embedded broker listen address' }),
-        embeddedPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'embedded broker port (env QLY_MQTT_PORT)' }),
+        embeddedPort: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 1883,
+          description: 'embedded broker port (env QLY_MQTT_PORT)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
     ingest: Type.Object(
       {
-        maxPayloadBytes: Type.Integer({ minimum: 1024, default: 262144, description: 'larger payloads are rejected (oversize)' }),
-        maxFutureMs: Type.Integer({ minimum: 0, default: 300000, description: 'timestamps further ahead are rejected (clock skew)' }),
-        flushIntervalMs: Type.Integer({ minimum: 5, default: 50, description: 'store write batching period' }),
-        flushMaxRows: Type.Integer({ minimum: 1, default: 2000, description: 'a batch is written early at this size' }),
+        maxPayloadBytes: Type.Integer({
+          minimum: 1024,
+          default: 262144,
+          description: 'larger payloads are rejected (oversize)',
+        }),
+        maxFutureMs: Type.Integer({
+          minimum: 0,
+          default: 300000,
+          description: 'timestamps further ahead are rejected (clock skew)',
+        }),
+        flushIntervalMs: Type.Integer({
+          minimum: 5,
+          default: 50,
+          description: 'store write batching period',
+        }),
+        flushMaxRows: Type.Integer({
+          minimum: 1,
+          default: 2000,
+          description: 'a batch is written early at this size',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
     registry: Type.Object(
       {
-        heartbeatTimeoutMs: Type.Integer({ minimum: 1000, default: 45000, description: 'a gateway silent this long is offline' }),
-        alarmHoldMs: Type.Integer({ minimum: 1000, default: 600000, description: 'how long an alarm event keeps a device red' }),
+        heartbeatTimeoutMs: Type.Integer({
+          minimum: 1000,
+          default: 45000,
+          description: 'a gateway silent this long is offline',
+        }),
+        alarmHoldMs: Type.Integer({
+          minimum: 1000,
+          default: 600000,
+          description: 'how long an alarm event keeps a device red',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
     live: Type.Object(
-      { flushIntervalMs: Type.Integer({ minimum: 5, default: 25, description: 'socket.io delta coalescing period' }) },
+      {
+        flushIntervalMs: Type.Integer({
+          minimum: 5,
+          default: 25,
+          description: 'socket.io delta coalescing period',
+        }),
+      },
       { additionalProperties: false, default: {} },
     ),
     auth: Type.Object(
       {
-        jwtSecretFile: Type.Optional(Type.String({ description: 'JWT signing key file; default DATA_DIR/jwt-secret (created)' })),
+        jwtSecretFile: Type.Optional(
+          Type.String({ description: 'JWT signing key file; default DATA_DIR/jwt-secret (created)' }),
+        ),
         tokenTtl: Type.String({ default: '12h', description: 'login token lifetime' }),
-        metricsTokenFile: Type.Optional(Type.String({ description: 'bearer token file that may read /metrics (for Prometheus)' })),
+        metricsTokenFile: Type.Optional(
+          Type.String({ description: 'bearer token file that may read /metrics (for Prometheus)' }),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
     map: Type.Object(
       {
-        tileUrl: Type.String({ default: '', description: 'XYZ tile URL template; empty = offline, GeoJSON base only' }),
+        tileUrl: Type.String({
+          default: '',
+          description: 'XYZ tile URL template; empty = offline, GeoJSON base only',
+        }),
         tileAttribution: Type.String({ default: '', description: 'attribution shown with the tiles' }),
-        basemapFile: Type.String({ default: here('../assets/demo-village.geojson'), description: 'village boundary/grid GeoJSON' }),
+        basemapFile: Type.String({
+          default: here('../assets/demo-village.geojson'),
+          description: 'village boundary/grid GeoJSON',
+        }),
         center: Type.Object(
-          { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
-          { additionalProperties: false, default: { lat: 30.042, lon: 119.951 }, description: 'initial map centre' },
+          {
+            lat: Type.Number({ minimum: -90, maximum: 90 }),
+            lon: Type.Number({ minimum: -180, maximum: 180 }),
+          },
+          {
+            additionalProperties: false,
+            default: { lat: 30.042, lon: 119.951 },
+            description: 'initial map centre',
+          },
         ),
         zoom: Type.Integer({ minimum: 1, maximum: 22, default: 15, description: 'initial zoom' }),
       },
@@ -74,7 +138,10 @@ export const HubConfigSchema = Type.Object(
     ),
     sites: Type.Array(
       Type.Object(
-        { id: Type.String({ pattern: `^${ID_PATTERN}$` }), name: Type.String({ minLength: 1, maxLength: 128 }) },
+        {
+          id: Type.String({ pattern: `^${ID_PATTERN}$` }),
+          name: Type.String({ minLength: 1, maxLength: 128 }),
+        },
         { additionalProperties: false },
       ),
       { default: [{ id: 'demo-village', name: '千里村' }], description: 'display names of sites (villages)' },
@@ -94,9 +161,14 @@ const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = {
   QLY_TILE_URL: { key: 'map.tileUrl' },
 };
 
-export function loadHubConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, overrides: object = {}): HubConfig {
+export function loadHubConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: object = {},
+): HubConfig {
   const raw = readConfigFile(path);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
   const merged = raw as Record<string, unknown>;
   for (const [name, { key, number }] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
@@ -108,7 +180,13 @@ export function loadHubConfig(path: string | undefined, env: NodeJS.ProcessEnv =
 
 function deepAssign(target: Record<string, unknown>, source: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(source)) {
-    if (v && typeof v === 'object' && !Array.isArray(v) && typeof target[k] === 'object' && target[k] !== null) {
+    if (
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      typeof target[k] === 'object' &&
+      target[k] !== null
+    ) {
       deepAssign(target[k] as Record<string, unknown>, v as Record<string, unknown>);
     } else target[k] = v;
   }

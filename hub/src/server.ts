@@ -39,6 +39,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const port = typeof address === 'object' && address ? address.port : app.config.port;
   process.stdout.write(`\nQianliyan hub ready: http://localhost:${port}/\n`);
   if (app.bootstrap.adminPassword) {
-    process.stdout.write(`First start: user "admin", password "${app.bootstrap.adminPassword}" (shown once; change it)\n\n`);
+    process.stdout.write(
+      `First start: user "admin", password "${app.bootstrap.adminPassword}" (shown once; change it)\n\n`,
+    );
   }
 }

@@ -59,7 +59,10 @@ export function validateConfig<T extends TSchema>(schema: T, raw: unknown, sourc
 }
 
 /** Lists every key of a config schema with its default and description, for docs and `--help`. */
-export function describeConfig(schema: TSchema, prefix = ''): Array<{ key: string; default: unknown; description: string }> {
+export function describeConfig(
+  schema: TSchema,
+  prefix = '',
+): Array<{ key: string; default: unknown; description: string }> {
   const rows: Array<{ key: string; default: unknown; description: string }> = [];
   const props = (schema as { properties?: Record<string, TSchema> }).properties;
   if (!props) return rows;
@@ -67,7 +70,12 @@ export function describeConfig(schema: TSchema, prefix = ''): Array<{ key: strin
     const key = prefix ? `${prefix}.${name}` : name;
     const nested = (child as { properties?: unknown }).properties;
     if (nested && (child as { type?: string }).type === 'object') rows.push(...describeConfig(child, key));
-    else rows.push({ key, default: (child as { default?: unknown }).default, description: (child as { description?: string }).description ?? '' });
+    else
+      rows.push({
+        key,
+        default: (child as { default?: unknown }).default,
+        description: (child as { description?: string }).description ?? '',
+      });
   }
   return rows;
 }

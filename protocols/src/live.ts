@@ -28,7 +28,10 @@ export const DeviceView = Type.Object({
   /** ms epoch of the telemetry sample behind `values`. */
   valuesTs: Type.Union([Type.Integer(), Type.Null()]),
   lastEvent: Type.Optional(
-    Type.Object({ ts: Type.Integer(), type: Type.String(), severity: Severity }, { additionalProperties: false }),
+    Type.Object(
+      { ts: Type.Integer(), type: Type.String(), severity: Severity },
+      { additionalProperties: false },
+    ),
   ),
 });
 export type DeviceView = Static<typeof DeviceView>;
@@ -89,5 +92,10 @@ export interface ClientToServerEvents {
 }
 
 export function inBBox(position: Position, bbox: BBox): boolean {
-  return position.lat >= bbox.south && position.lat <= bbox.north && position.lon >= bbox.west && position.lon <= bbox.east;
+  return (
+    position.lat >= bbox.south &&
+    position.lat <= bbox.north &&
+    position.lon >= bbox.west &&
+    position.lon <= bbox.east
+  );
 }

@@ -32,10 +32,14 @@ export type Severity = Static<typeof Severity>;
 
 /** A telemetry value: a number, a short string or a boolean. Numbers are what history stores. */
 export const TelemetryValue = Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]);
-export const TelemetryValues = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), TelemetryValue, {
-  maxProperties: 64,
-  additionalProperties: false,
-});
+export const TelemetryValues = Type.Record(
+  Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }),
+  TelemetryValue,
+  {
+    maxProperties: 64,
+    additionalProperties: false,
+  },
+);
 export type TelemetryValues = Static<typeof TelemetryValues>;
 
 /** `…/state` — retained; the broker publishes the last will `{ "online": false }` when the link drops. */
@@ -90,7 +94,10 @@ export const DeviceMeta = Type.Object(
 );
 export type DeviceMeta = Static<typeof DeviceMeta>;
 
-export const TelemetrySample = Type.Object({ ts: Timestamp, values: TelemetryValues }, { additionalProperties: false });
+export const TelemetrySample = Type.Object(
+  { ts: Timestamp, values: TelemetryValues },
+  { additionalProperties: false },
+);
 export type TelemetrySample = Static<typeof TelemetrySample>;
 
 /** `…/dev/{device}/telemetry` — one sample (`values`) or a batch (`samples`), never both. */

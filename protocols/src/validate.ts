@@ -65,7 +65,11 @@ export function decodePayload<K extends TopicKind>(
     const limit = (options.now ?? Date.now()) + options.maxFutureMs;
     const ts = latestTimestamp(result.value);
     if (ts !== undefined && ts > limit) {
-      return { ok: false, reason: 'future_timestamp', detail: `ts ${ts} is more than ${options.maxFutureMs} ms ahead` };
+      return {
+        ok: false,
+        reason: 'future_timestamp',
+        detail: `ts ${ts} is more than ${options.maxFutureMs} ms ahead`,
+      };
     }
   }
   return result;

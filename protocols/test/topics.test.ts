@@ -4,11 +4,30 @@ import { deviceKey, filters, parseDeviceKey, parseTopic, topics } from '../src/i
 describe('topic builders and parser', () => {
   it('round-trips every topic shape', () => {
     expect(parseTopic(topics.state('v1', 'gw-1'))).toEqual({ kind: 'state', site: 'v1', gateway: 'gw-1' });
-    expect(parseTopic(topics.meta('v1', 'gw-1', 'cam_2'))).toEqual({ kind: 'meta', site: 'v1', gateway: 'gw-1', device: 'cam_2' });
-    expect(parseTopic(topics.telemetry('v1', 'gw-1', 'd'))).toEqual({ kind: 'telemetry', site: 'v1', gateway: 'gw-1', device: 'd' });
-    expect(parseTopic(topics.event('v1', 'gw-1', 'd'))).toEqual({ kind: 'event', site: 'v1', gateway: 'gw-1', device: 'd' });
+    expect(parseTopic(topics.meta('v1', 'gw-1', 'cam_2'))).toEqual({
+      kind: 'meta',
+      site: 'v1',
+      gateway: 'gw-1',
+      device: 'cam_2',
+    });
+    expect(parseTopic(topics.telemetry('v1', 'gw-1', 'd'))).toEqual({
+      kind: 'telemetry',
+      site: 'v1',
+      gateway: 'gw-1',
+      device: 'd',
+    });
+    expect(parseTopic(topics.event('v1', 'gw-1', 'd'))).toEqual({
+      kind: 'event',
+      site: 'v1',
+      gateway: 'gw-1',
+      device: 'd',
+    });
     expect(parseTopic(topics.cmd('v1', 'gw-1'))).toEqual({ kind: 'cmd', site: 'v1', gateway: 'gw-1' });
-    expect(parseTopic(topics.cmdResult('v1', 'gw-1'))).toEqual({ kind: 'cmdResult', site: 'v1', gateway: 'gw-1' });
+    expect(parseTopic(topics.cmdResult('v1', 'gw-1'))).toEqual({
+      kind: 'cmdResult',
+      site: 'v1',
+      gateway: 'gw-1',
+    });
     expect(topics.telemetry('v1', 'gw-1', 'd')).toBe('qly/v1/v1/gw-1/dev/d/telemetry');
   });
 

@@ -46,7 +46,10 @@ describe('decodePayload', () => {
   it('rejects payloads over the size limit before parsing them', () => {
     const big = Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 0x20);
     expect(decodePayload('telemetry', big)).toMatchObject({ ok: false, reason: 'oversize' });
-    expect(decodePayload('telemetry', telemetry(now), { maxBytes: 10 })).toMatchObject({ ok: false, reason: 'oversize' });
+    expect(decodePayload('telemetry', telemetry(now), { maxBytes: 10 })).toMatchObject({
+      ok: false,
+      reason: 'oversize',
+    });
   });
 
   it('rejects timestamps too far in the future, including inside a batch', () => {
@@ -55,12 +58,24 @@ describe('decodePayload', () => {
       reason: 'future_timestamp',
     });
     expect(decodePayload('telemetry', telemetry(now + 59_000), { now, maxFutureMs: 60_000 }).ok).toBe(true);
-    const batch = Buffer.from(JSON.stringify({ seq: 1, ts: now, samples: [{ ts: now + 3_600_000, values: { a: 1 } }] }));
-    expect(decodePayload('telemetry', batch, { now, maxFutureMs: 60_000 })).toMatchObject({ ok: false, reason: 'future_timestamp' });
+    const batch = Buffer.from(
+      JSON.stringify({ seq: 1, ts: now, samples: [{ ts: now + 3_600_000, values: { a: 1 } }] }),
+    );
+    expect(decodePayload('telemetry', batch, { now, maxFutureMs: 60_000 })).toMatchObject({
+      ok: false,
+      reason: 'future_timestamp',
+    });
   });
 
   it('names the failing path in the detail', () => {
-    const r = validatePayload('meta', { seq: 1, ts: 1, kind: 'camera', name: 'x', position: { lat: 100, lon: 0 }, capabilities: [] });
+    const r = validatePayload('meta', {
+      seq: 1,
+      ts: 1,
+      kind: 'camera',
+      name: 'x',
+      position: { lat: 100, lon: 0 },
+      capabilities: [],
+    });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.detail).toContain('/position/lat');
   });

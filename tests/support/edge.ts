@@ -21,18 +21,27 @@ export class EdgeProcess {
     writeFileSync(join(this.dir, 'password'), password);
     const full = {
       ...config,
-      mqtt: { reconnectMinMs: 100, reconnectMaxMs: 1000, ...(config.mqtt as object), passwordFile: join(this.dir, 'password') },
+      mqtt: {
+        reconnectMinMs: 100,
+        reconnectMaxMs: 1000,
+        ...(config.mqtt as object),
+        passwordFile: join(this.dir, 'password'),
+      },
       outbox: { path: this.outboxPath, ...(config.outbox as object) },
     };
     writeFileSync(this.configPath, JSON.stringify(full, null, 2));
   }
 
   start(): void {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge-agent/src/main.ts'), '--config', this.configPath], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, QLY_LOG_LEVEL: 'info' },
-    });
+    this.proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'edge-agent/src/main.ts'), '--config', this.configPath],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, QLY_LOG_LEVEL: 'info' },
+      },
+    );
     this.proc.stdout?.on('data', (d) => {
       this.output += d;
     });

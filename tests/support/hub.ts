@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../hub/src/app.ts';
 import { loadHubConfig } from '../../hub/src/config.ts';
-import { hashPassword, randomSecret } from '../../hub/src/security/passwords.ts';
+import { issueGatewayCredentials } from '../../hub/src/services/gateway-credentials.ts';
 import type { SqliteTimeSeriesStore } from '../../hub/src/stores/sqlite-timeseries.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
@@ -66,19 +66,23 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     async token(username = 'admin', password = ADMIN_PASSWORD) {
       const cached = tokens.get(username);
       if (cached) return cached;
-      const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { username, password },
+      });
       if (res.statusCode !== 200) throw new Error(`login ${username} failed: ${res.statusCode} ${res.body}`);
       const token = (res.json() as { token: string }).token;
       tokens.set(username, token);
       return token;
     },
-    async provisionGateway(id, site, password = randomSecret()) {
-      app.stateDb.upsertGateway(id, site, await hashPassword(password));
-      app.ingest.refreshGateways();
-      return password;
-    },
+    provisionGateway: (id, site, password) => issueGatewayCredentials(app, id, site, password),
     async metric(name, labels = {}) {
-      const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${await hub.token()}` } });
+      const res = await app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${await hub.token()}` },
+      });
       const wanted = Object.entries(labels)
         .map(([k, v]) => `${k}="${v}"`)
         .join(',');

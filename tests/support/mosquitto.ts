@@ -4,11 +4,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOSQUITTO, MOSQUITTO_PASSWD } from './system.ts';
 import { freePort, waitFor } from './wait.ts';
-import { connect } from 'node:net';
 
 export class MosquittoBroker {
   readonly dir = mkdtempSync(join(tmpdir(), 'qly-mosquitto-'));
@@ -71,7 +71,9 @@ export class MosquittoBroker {
     } catch {
       /* not root (a developer machine): mosquitto runs as the current user */
     }
-    this.proc = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     this.proc.stderr?.on('data', (d) => {
       stderr += d;

@@ -24,7 +24,11 @@ export function brokerKinds(): BrokerKind[] {
   return systemBinary(MOSQUITTO, 'mosquitto') ? ['embedded', 'mosquitto'] : ['embedded'];
 }
 
-export async function startStack(kind: BrokerKind, gateways: Array<[id: string, site: string]>, hubConfig?: Record<string, unknown>): Promise<Stack & { passwords: Map<string, string> }> {
+export async function startStack(
+  kind: BrokerKind,
+  gateways: Array<[id: string, site: string]>,
+  hubConfig?: Record<string, unknown>,
+): Promise<Stack & { passwords: Map<string, string> }> {
   const passwords = new Map<string, string>();
   if (kind === 'embedded') {
     const hub = await startTestHub(hubConfig ? { config: hubConfig } : {});
@@ -51,7 +55,11 @@ export async function startStack(kind: BrokerKind, gateways: Array<[id: string, 
     mosquitto.addUser(id, pw);
   }
   await mosquitto.start();
-  const hub = await startTestHub({ mqttUrl: mosquitto.url, mqttPassword: hubPassword, ...(hubConfig ? { config: hubConfig } : {}) });
+  const hub = await startTestHub({
+    mqttUrl: mosquitto.url,
+    mqttPassword: hubPassword,
+    ...(hubConfig ? { config: hubConfig } : {}),
+  });
   for (const [id, site] of gateways) await hub.provisionGateway(id, site, passwords.get(id));
   return {
     kind,

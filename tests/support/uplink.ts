@@ -7,10 +7,30 @@ import { Outbox } from '../../edge-agent/src/uplink/outbox.ts';
 import { Uplink } from '../../edge-agent/src/uplink/uplink.ts';
 import { waitFor } from './wait.ts';
 
-export async function startUplink(url: string, site: string, gateway: string, password: string, maxMessages = 1_000_000) {
-  const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), 'qly-uplink-')), 'outbox.db'), maxMessages, fsync: false });
+export async function startUplink(
+  url: string,
+  site: string,
+  gateway: string,
+  password: string,
+  maxMessages = 1_000_000,
+) {
+  const outbox = new Outbox({
+    path: join(mkdtempSync(join(tmpdir(), 'qly-uplink-')), 'outbox.db'),
+    maxMessages,
+    fsync: false,
+  });
   const uplink = new Uplink(
-    { url, username: gateway, password, site, gateway, keepaliveS: 30, reconnectMinMs: 100, reconnectMaxMs: 1000, inflightWindow: 100 },
+    {
+      url,
+      username: gateway,
+      password,
+      site,
+      gateway,
+      keepaliveS: 30,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 1000,
+      inflightWindow: 100,
+    },
     outbox,
     pino({ level: process.env.QLY_TEST_LOG_LEVEL ?? 'silent' }),
   );

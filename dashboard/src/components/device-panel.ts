@@ -85,7 +85,8 @@ export class DevicePanel {
     const rows = Object.entries(d.values)
       .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(v)}</td></tr>`)
       .join('');
-    (this.root.querySelector('[data-role=values]') as HTMLElement).innerHTML = rows || `<tr><td>${t('noData')}</td></tr>`;
+    (this.root.querySelector('[data-role=values]') as HTMLElement).innerHTML =
+      rows || `<tr><td>${t('noData')}</td></tr>`;
   }
 
   private async loadHistory(d: DeviceView): Promise<void> {

@@ -29,14 +29,16 @@ export function drawSparkline(canvas: HTMLCanvasElement, points: SparkPoint[], c
   const y = (v: number) => height - 4 - ((v - lo) / (hi - lo)) * (height - 8);
   ctx.fillStyle = `${color}33`;
   ctx.beginPath();
-  points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.ts), y(p.max)) : ctx.lineTo(x(p.ts), y(p.max))));
+  ctx.moveTo(x(t0), y(points[0]?.max ?? 0));
+  for (const p of points) ctx.lineTo(x(p.ts), y(p.max));
   for (const p of [...points].reverse()) ctx.lineTo(x(p.ts), y(p.min));
   ctx.closePath();
   ctx.fill();
   ctx.strokeStyle = color;
   ctx.lineWidth = 1.5;
   ctx.beginPath();
-  points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.ts), y(p.avg)) : ctx.lineTo(x(p.ts), y(p.avg))));
+  ctx.moveTo(x(t0), y(points[0]?.avg ?? 0));
+  for (const p of points) ctx.lineTo(x(p.ts), y(p.avg));
   ctx.stroke();
   ctx.fillStyle = '#94a3b8';
   ctx.font = '10px sans-serif';

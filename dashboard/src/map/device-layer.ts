@@ -23,7 +23,7 @@ export class DeviceLayer {
   private readonly group = L.layerGroup();
 
   constructor(
-    private readonly map: L.Map,
+    map: L.Map,
     private readonly onSelect: (key: string) => void,
   ) {
     this.group.addTo(map);
@@ -32,10 +32,19 @@ export class DeviceLayer {
   upsert(d: DeviceView): void {
     const at = L.latLng(d.position.lat, d.position.lon);
     const color = STATUS_COLORS[d.status];
-    if (d.kind === 'drone') return this.upsertDrone(d, at, color);
+    if (d.kind === 'drone') {
+      this.upsertDrone(d, at, color);
+      return;
+    }
     let m = this.circles.get(d.key);
     if (!m) {
-      m = L.circleMarker(at, { renderer: this.renderer, radius: 7, weight: 2, fillOpacity: 0.85, color: '#0f172a' });
+      m = L.circleMarker(at, {
+        renderer: this.renderer,
+        radius: 7,
+        weight: 2,
+        fillOpacity: 0.85,
+        color: '#0f172a',
+      });
       m.on('click', () => this.onSelect(d.key));
       m.bindTooltip('', { direction: 'top', offset: [0, -6] });
       this.circles.set(d.key, m);
@@ -67,8 +76,10 @@ export class DeviceLayer {
   /** Where each marker is drawn right now (used by the end-to-end test and for debugging). */
   positions(): Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> {
     const out: Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> = [];
-    for (const [key, m] of this.circles) out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
-    for (const [key, d] of this.drones) out.push({ key, lat: d.marker.getLatLng().lat, lon: d.marker.getLatLng().lng, kind: 'drone' });
+    for (const [key, m] of this.circles)
+      out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
+    for (const [key, d] of this.drones)
+      out.push({ key, lat: d.marker.getLatLng().lat, lon: d.marker.getLatLng().lng, kind: 'drone' });
     return out;
   }
 
@@ -79,14 +90,20 @@ export class DeviceLayer {
       const marker = L.marker(at, { icon: droneIcon(heading, color), keyboard: false });
       marker.on('click', () => this.onSelect(d.key));
       marker.bindTooltip(escapeHtml(d.name), { direction: 'top', offset: [0, -12] });
-      const track = L.polyline([at], { renderer: this.renderer, color: '#38bdf8', weight: 2, opacity: 0.7, dashArray: '4 4' });
+      const track = L.polyline([at], {
+        renderer: this.renderer,
+        color: '#38bdf8',
+        weight: 2,
+        opacity: 0.7,
+        dashArray: '4 4',
+      });
       dr = { marker, track, points: [at], heading };
       this.drones.set(d.key, dr);
       this.group.addLayer(track);
       this.group.addLayer(marker);
     }
     const last = dr.points.at(-1);
-    if (!last || !last.equals(at)) {
+    if (!last?.equals(at)) {
       dr.points.push(at);
       if (dr.points.length > TRACK_POINTS) dr.points.shift();
       dr.track.setLatLngs(dr.points);
@@ -107,5 +124,8 @@ function droneIcon(heading: number, color: string): L.DivIcon {
 }
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }

@@ -26,7 +26,12 @@ const BASEMAP_STYLE: Record<string, L.PathOptions> = {
   river: { color: '#0ea5e9', weight: 4, opacity: 0.6 },
 };
 
-export async function renderCommandView(root: HTMLElement, store: LiveStore, user: { username: string; role: string }, signOut: () => void) {
+export async function renderCommandView(
+  root: HTMLElement,
+  store: LiveStore,
+  user: { username: string; role: string },
+  signOut: () => void,
+) {
   root.innerHTML = `
     <div class="shell">
       <header class="topbar">
@@ -46,14 +51,16 @@ export async function renderCommandView(root: HTMLElement, store: LiveStore, use
       <section class="panel" data-role="panel" hidden></section>
     </div>`;
   const settings = await api<MapSettings>('/api/map');
-  const map = L.map(root.querySelector('[data-role=map]') as HTMLElement, { preferCanvas: true, zoomControl: true }).setView(
-    [settings.center.lat, settings.center.lon],
-    settings.zoom,
-  );
+  const map = L.map(root.querySelector('[data-role=map]') as HTMLElement, {
+    preferCanvas: true,
+    zoomControl: true,
+  }).setView([settings.center.lat, settings.center.lon], settings.zoom);
   map.attributionControl.setPrefix('Leaflet');
-  if (settings.tileUrl) L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
+  if (settings.tileUrl)
+    L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
   L.geoJSON(settings.basemap, {
-    style: (f) => BASEMAP_STYLE[(f?.properties as { kind?: string })?.kind ?? ''] ?? { color: '#64748b', weight: 1 },
+    style: (f) =>
+      BASEMAP_STYLE[(f?.properties as { kind?: string })?.kind ?? ''] ?? { color: '#64748b', weight: 1 },
     pointToLayer: (_f, at) => L.circleMarker(at, { radius: 4, color: '#f59e0b' }),
     onEachFeature: (f, layer) => {
       const name = (f.properties as { name?: string })?.name;
@@ -63,7 +70,9 @@ export async function renderCommandView(root: HTMLElement, store: LiveStore, use
 
   // The panel takes a grid column when it opens or closes: the map must re-measure its container.
   const panelEl = root.querySelector('[data-role=panel]') as HTMLElement;
-  new ResizeObserver(() => map.invalidateSize()).observe(root.querySelector('[data-role=map]') as HTMLElement);
+  new ResizeObserver(() => map.invalidateSize()).observe(
+    root.querySelector('[data-role=map]') as HTMLElement,
+  );
   const panel = new DevicePanel(panelEl, () => refreshLists());
   const layer = new DeviceLayer(map, (key) => select(key));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
@@ -124,7 +133,10 @@ export async function renderCommandView(root: HTMLElement, store: LiveStore, use
   root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
 
   // For end-to-end tests and debugging from the console: what the map draws right now.
-  (window as unknown as { __qly: unknown }).__qly = { markers: () => layer.positions(), deviceCount: () => store.devices.size };
+  (window as unknown as { __qly: unknown }).__qly = {
+    markers: () => layer.positions(),
+    deviceCount: () => store.devices.size,
+  };
 
   return () => {
     offChange();

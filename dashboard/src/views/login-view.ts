@@ -32,7 +32,8 @@ export function renderLogin(root: HTMLElement, onLoggedIn: (token: string) => vo
       });
       onLoggedIn(res.token);
     } catch (err) {
-      error.textContent = err instanceof ApiError && err.status === 401 ? t('loginFailed') : t('networkError');
+      error.textContent =
+        err instanceof ApiError && err.status === 401 ? t('loginFailed') : t('networkError');
       error.hidden = false;
     }
   });

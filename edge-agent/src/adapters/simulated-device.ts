@@ -7,7 +7,10 @@ import { type TProperties, Type } from '@sinclair/typebox';
 import type { AdapterContext, DeviceAdapter, DeviceDescriptor } from './types.ts';
 
 export const SimulatedBase = {
-  id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$', description: 'device id, unique on this gateway' }),
+  id: Type.String({
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',
+    description: 'device id, unique on this gateway',
+  }),
   name: Type.String({ minLength: 1, maxLength: 128 }),
   position: Type.Object(
     { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
@@ -17,7 +20,10 @@ export const SimulatedBase = {
 };
 
 export function simulatedSchema<T extends string, P extends TProperties>(type: T, extra: P) {
-  return Type.Object({ type: Type.Literal(type), ...SimulatedBase, ...extra }, { additionalProperties: false });
+  return Type.Object(
+    { type: Type.Literal(type), ...SimulatedBase, ...extra },
+    { additionalProperties: false },
+  );
 }
 
 export interface SimulatedConfig {

@@ -47,7 +47,9 @@ export class Outbox {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     const getMeta = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
-    this.setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.setMeta = this.db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
     let epoch = getMeta.get('epoch')?.value;
     if (!epoch) {
       epoch = randomUUID();
@@ -60,8 +62,12 @@ export class Outbox {
 
     this.insert = this.db.prepare('INSERT INTO outbox (seq, topic, payload, retain) VALUES (?, ?, ?, ?)');
     this.deleteOne = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
-    this.selectAfter = this.db.prepare('SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
-    const dropOldest = this.db.prepare('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)');
+    this.selectAfter = this.db.prepare(
+      'SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    const dropOldest = this.db.prepare(
+      'DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)',
+    );
 
     this.enqueueTx = this.db.transaction((topic: string, body: object, retain: boolean) => {
       const seq = this.nextSeq;
@@ -92,9 +98,14 @@ export class Outbox {
 
   /** Rows with seq greater than `afterSeq`, oldest first. */
   peek(afterSeq: number, limit: number): OutboxRow[] {
-    return (this.selectAfter.all(afterSeq, limit) as Array<{ seq: number; topic: string; payload: Buffer; retain: number }>).map(
-      (r) => ({ seq: r.seq, topic: r.topic, payload: r.payload, retain: r.retain === 1 }),
-    );
+    return (
+      this.selectAfter.all(afterSeq, limit) as Array<{
+        seq: number;
+        topic: string;
+        payload: Buffer;
+        retain: number;
+      }>
+    ).map((r) => ({ seq: r.seq, topic: r.topic, payload: r.payload, retain: r.retain === 1 }));
   }
 
   /** Deletes acknowledged rows. */

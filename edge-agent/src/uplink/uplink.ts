@@ -70,7 +70,12 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       connectTimeout: 10_000,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
-      will: { topic: topics.state(o.site, o.gateway), payload: encodePayload({ online: false }), qos: 1, retain: true },
+      will: {
+        topic: topics.state(o.site, o.gateway),
+        payload: encodePayload({ online: false }),
+        qos: 1,
+        retain: true,
+      },
     });
     this.client.on('connect', () => this.onConnect());
     this.client.on('close', () => this.onClose());
@@ -105,7 +110,9 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       for (const row of rows) {
         this.lastSentSeq = row.seq;
         this.inflight += 1;
-        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => this.onPublished(generation, row.seq, err));
+        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) =>
+          this.onPublished(generation, row.seq, err),
+        );
       }
     }
   }

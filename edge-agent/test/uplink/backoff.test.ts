@@ -4,7 +4,9 @@ import { Backoff } from '../../src/uplink/backoff.ts';
 describe('Backoff (exponential, full jitter)', () => {
   it('doubles the ceiling per attempt up to the maximum', () => {
     const b = new Backoff(100, 1000, () => 0.999999);
-    expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([99, 199, 399, 799, 999, 999]);
+    expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([
+      99, 199, 399, 799, 999, 999,
+    ]);
   });
 
   it('spreads delays uniformly below the ceiling', () => {

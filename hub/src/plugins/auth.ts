@@ -34,7 +34,10 @@ declare module 'fastify' {
 
 export const authPlugin = fp(
   async (app) => {
-    await app.register(fastifyJwt, { secret: app.secrets.jwtSecret, sign: { expiresIn: app.config.auth.tokenTtl } });
+    await app.register(fastifyJwt, {
+      secret: app.secrets.jwtSecret,
+      sign: { expiresIn: app.config.auth.tokenTtl },
+    });
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
       try {
@@ -51,7 +54,12 @@ export const authPlugin = fp(
     if (app.stateDb.countUsers() === 0) {
       const fromEnv = process.env.ADMIN_PASSWORD;
       const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomSecret();
-      app.stateDb.createUser({ username: 'admin', passwordHash: await hashPassword(password), role: 'admin', sites: [] });
+      app.stateDb.createUser({
+        username: 'admin',
+        passwordHash: await hashPassword(password),
+        role: 'admin',
+        sites: [],
+      });
       if (!fromEnv) bootstrap.adminPassword = password;
       app.log.info({ generated: !fromEnv }, 'created the admin user');
     }

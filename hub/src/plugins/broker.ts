@@ -28,7 +28,12 @@ export const brokerPlugin = fp(
   async (app) => {
     const { mqtt } = app.config;
     if (mqtt.url) {
-      app.decorate('brokerConnection', { url: mqtt.url, username: mqtt.username, password: app.secrets.mqttPassword, embedded: false });
+      app.decorate('brokerConnection', {
+        url: mqtt.url,
+        username: mqtt.username,
+        password: app.secrets.mqttPassword,
+        embedded: false,
+      });
       return;
     }
     const hubSecret = randomSecret(24);
@@ -67,7 +72,8 @@ export const brokerPlugin = fp(
         if (who?.role !== 'gateway') return done(new Error('not authenticated'));
         const parsed = parseTopic(packet.topic);
         // A gateway speaks only for itself, and never on the command topic (that is the hub's).
-        if (parsed && parsed.gateway === who.id && parsed.site === who.site && parsed.kind !== 'cmd') return done(null);
+        if (parsed && parsed.gateway === who.id && parsed.site === who.site && parsed.kind !== 'cmd')
+          return done(null);
         // Anything else under our root but outside the contract is let through for ingest to count
         // as unknown_topic; foreign roots are refused.
         if (!parsed && packet.topic.startsWith(`${TOPIC_ROOT}/${who.site}/${who.id}/`)) return done(null);
@@ -77,7 +83,8 @@ export const brokerPlugin = fp(
       authorizeSubscribe: (client, sub, done) => {
         const who = identities.get(client);
         if (who?.role === 'hub') return done(null, sub);
-        if (who?.role === 'gateway' && sub.topic === filters.gatewayCommands(who.site, who.id)) return done(null, sub);
+        if (who?.role === 'gateway' && sub.topic === filters.gatewayCommands(who.site, who.id))
+          return done(null, sub);
         done(new Error('not authorized'));
       },
     });
@@ -93,7 +100,12 @@ export const brokerPlugin = fp(
     const port = typeof address === 'object' && address ? address.port : mqtt.embeddedPort;
     log.info({ host: mqtt.embeddedHost, port }, 'embedded MQTT broker listening');
     const host = mqtt.embeddedHost === '0.0.0.0' ? '127.0.0.1' : mqtt.embeddedHost;
-    app.decorate('brokerConnection', { url: `mqtt://${host}:${port}`, username: mqtt.username, password: hubSecret, embedded: true });
+    app.decorate('brokerConnection', {
+      url: `mqtt://${host}:${port}`,
+      username: mqtt.username,
+      password: hubSecret,
+      embedded: true,
+    });
 
     app.addHook('onClose', async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));

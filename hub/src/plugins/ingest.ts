@@ -22,7 +22,15 @@ export const ingestPlugin = fp(
   async (app) => {
     const registry = new Registry(app.stateDb, app.config.registry);
     const seqs = new SeqTracker(app.stateDb.loadSeqMarks());
-    const ingest = new IngestService(app.config.ingest, app.timeseries, app.stateDb, registry, seqs, app.metrics, app.log.child({ module: 'ingest' }));
+    const ingest = new IngestService(
+      app.config.ingest,
+      app.timeseries,
+      app.stateDb,
+      registry,
+      seqs,
+      app.metrics,
+      app.log.child({ module: 'ingest' }),
+    );
     registry.on('gateway', () => app.metrics.gatewaysOnline.set(registry.onlineGatewayCount()));
     registry.start();
     ingest.start();

@@ -42,18 +42,27 @@ export function userMaySee(user: AuthUser, site: string): boolean {
 
 export const livePlugin = fp(
   async (app) => {
-    const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>(app.server, {
-      path: '/socket.io',
-      serveClient: false,
-    });
+    const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>(
+      app.server,
+      {
+        path: '/socket.io',
+        serveClient: false,
+      },
+    );
     const log = app.log.child({ module: 'live' });
 
     io.use((socket, next) => {
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-      if (typeof token !== 'string') return next(Object.assign(new Error('HUB_ERR_UNAUTHORIZED'), { data: { code: 'HUB_ERR_UNAUTHORIZED' } }));
+      if (typeof token !== 'string')
+        return next(
+          Object.assign(new Error('HUB_ERR_UNAUTHORIZED'), { data: { code: 'HUB_ERR_UNAUTHORIZED' } }),
+        );
       try {
         const user = app.jwt.verify<AuthUser>(token);
-        socket.data = { user: { username: user.username, role: user.role, sites: user.sites }, inScope: new Set() };
+        socket.data = {
+          user: { username: user.username, role: user.role, sites: user.sites },
+          inScope: new Set(),
+        };
         next();
       } catch {
         next(Object.assign(new Error('HUB_ERR_UNAUTHORIZED'), { data: { code: 'HUB_ERR_UNAUTHORIZED' } }));
@@ -62,7 +71,8 @@ export const livePlugin = fp(
 
     const inScope = (s: SocketState, d: DeviceView) =>
       userMaySee(s.user, d.site) && (!s.site || d.site === s.site) && (!s.bbox || inBBox(d.position, s.bbox));
-    const gatewayInScope = (s: SocketState, g: GatewayView) => userMaySee(s.user, g.site) && (!s.site || g.site === s.site);
+    const gatewayInScope = (s: SocketState, g: GatewayView) =>
+      userMaySee(s.user, g.site) && (!s.site || g.site === s.site);
 
     io.on('connection', (socket: LiveSocket) => {
       app.metrics.socketClients.set(io.engine.clientsCount);
@@ -83,7 +93,11 @@ export const livePlugin = fp(
         else delete state.bbox;
         const devices = app.registry.listDevices().filter((d) => inScope(state, d));
         state.inScope = new Set(devices.map((d) => d.key));
-        socket.emit('snapshot', { devices, gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)), ts: Date.now() });
+        socket.emit('snapshot', {
+          devices,
+          gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)),
+          ts: Date.now(),
+        });
       });
     });
 
@@ -95,8 +109,12 @@ export const livePlugin = fp(
     const timer = setInterval(() => {
       if (dirtyDevices.size === 0 && dirtyGateways.size === 0) return;
       try {
-        const devices = [...dirtyDevices].map((k) => app.registry.getDevice(k)).filter((d): d is DeviceView => d !== undefined);
-        const gateways = [...dirtyGateways].map((id) => app.registry.getGateway(id)).filter((g): g is GatewayView => g !== undefined);
+        const devices = [...dirtyDevices]
+          .map((k) => app.registry.getDevice(k))
+          .filter((d): d is DeviceView => d !== undefined);
+        const gateways = [...dirtyGateways]
+          .map((id) => app.registry.getGateway(id))
+          .filter((g): g is GatewayView => g !== undefined);
         dirtyDevices.clear();
         dirtyGateways.clear();
         const ts = Date.now();
@@ -112,7 +130,8 @@ export const livePlugin = fp(
             } else if (state.inScope.delete(d.key)) removed.push(d.key);
           }
           const gws = gateways.filter((g) => gatewayInScope(state, g));
-          if (mine.length || removed.length || gws.length) socket.emit('delta', { devices: mine, gateways: gws, removed, ts });
+          if (mine.length || removed.length || gws.length)
+            socket.emit('delta', { devices: mine, gateways: gws, removed, ts });
         }
       } catch (err) {
         log.error({ err }, 'live flush failed');

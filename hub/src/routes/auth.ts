@@ -15,10 +15,17 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         body: Type.Object(
-          { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) },
+          {
+            username: Type.String({ minLength: 1, maxLength: 64 }),
+            password: Type.String({ minLength: 1, maxLength: 256 }),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.Integer(), user: PublicUser }), 400: ErrorBody, 401: ErrorBody },
+        response: {
+          200: Type.Object({ token: Type.String(), expiresAt: Type.Integer(), user: PublicUser }),
+          400: ErrorBody,
+          401: ErrorBody,
+        },
       },
     },
     async (request) => {

@@ -10,7 +10,9 @@ import { HubError } from '../errors.ts';
 import { userMaySee } from '../plugins/live.ts';
 import { errorResponses } from './schemas.ts';
 
-const KeyParams = Type.Object({ key: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\\.[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }) });
+const KeyParams = Type.Object({
+  key: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\\.[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }),
+});
 const MAX_POINTS = 2000;
 
 export const deviceRoutes: FastifyPluginAsync = async (app) => {
@@ -19,7 +21,8 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
   const deviceFor = (request: FastifyRequest) => {
     const { key } = request.params as { key: string };
     const device = app.registry.getDevice(key);
-    if (!device || !userMaySee(request.user, device.site)) throw new HubError('HUB_ERR_NOT_FOUND', `no device ${key}`);
+    if (!device || !userMaySee(request.user, device.site))
+      throw new HubError('HUB_ERR_NOT_FOUND', `no device ${key}`);
     return device;
   };
 
@@ -27,7 +30,10 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     '/api/devices',
     {
       schema: {
-        querystring: Type.Object({ site: Type.Optional(Id), kind: Type.Optional(DeviceKind) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { site: Type.Optional(Id), kind: Type.Optional(DeviceKind) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Array(DeviceView), ...errorResponses },
       },
     },
@@ -35,12 +41,16 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
       const { site, kind } = request.query as { site?: string; kind?: string };
       return app.registry
         .listDevices()
-        .filter((d) => userMaySee(request.user, d.site) && (!site || d.site === site) && (!kind || d.kind === kind));
+        .filter(
+          (d) => userMaySee(request.user, d.site) && (!site || d.site === site) && (!kind || d.kind === kind),
+        );
     },
   );
 
-  app.get('/api/devices/:key', { schema: { params: KeyParams, response: { 200: DeviceView, ...errorResponses } } }, async (request) =>
-    deviceFor(request),
+  app.get(
+    '/api/devices/:key',
+    { schema: { params: KeyParams, response: { 200: DeviceView, ...errorResponses } } },
+    async (request) => deviceFor(request),
   );
 
   app.get(
@@ -49,7 +59,11 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
       schema: {
         params: KeyParams,
         response: {
-          200: Type.Object({ key: Type.String(), ts: Type.Union([Type.Integer(), Type.Null()]), values: Type.Record(Type.String(), TelemetryValue) }),
+          200: Type.Object({
+            key: Type.String(),
+            ts: Type.Union([Type.Integer(), Type.Null()]),
+            values: Type.Record(Type.String(), TelemetryValue),
+          }),
           ...errorResponses,
         },
       },
@@ -79,7 +93,15 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
             key: Type.String(),
             field: Type.String(),
             bucketMs: Type.Integer(),
-            points: Type.Array(Type.Object({ ts: Type.Integer(), avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() })),
+            points: Type.Array(
+              Type.Object({
+                ts: Type.Integer(),
+                avg: Type.Number(),
+                min: Type.Number(),
+                max: Type.Number(),
+                count: Type.Integer(),
+              }),
+            ),
           }),
           ...errorResponses,
         },
@@ -104,7 +126,10 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
       schema: {
         params: KeyParams,
         querystring: Type.Object(
-          { from: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) },
+          {
+            from: Type.Optional(Type.Integer({ minimum: 0 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -123,7 +148,12 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     async (request) => {
       const d = deviceFor(request);
       const q = request.query as { from?: number; limit?: number };
-      const events = await app.timeseries.events({ device: d.key, from: q.from ?? 0, to: Date.now() + 1, limit: q.limit ?? 100 });
+      const events = await app.timeseries.events({
+        device: d.key,
+        from: q.from ?? 0,
+        to: Date.now() + 1,
+        limit: q.limit ?? 100,
+      });
       return events.map(({ ts, type, severity, data }) => ({ ts, type, severity, data }));
     },
   );

@@ -9,7 +9,10 @@ export const mapRoutes: FastifyPluginAsync = async (app) => {
   try {
     basemap = JSON.parse(await readFile(app.config.map.basemapFile, 'utf8'));
   } catch (err) {
-    app.log.warn({ err, file: app.config.map.basemapFile }, 'basemap GeoJSON not loaded; the map has no village outline');
+    app.log.warn(
+      { err, file: app.config.map.basemapFile },
+      'basemap GeoJSON not loaded; the map has no village outline',
+    );
   }
   app.get(
     '/api/map',

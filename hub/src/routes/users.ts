@@ -10,8 +10,10 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate);
   app.addHook('onRequest', app.requireRole('admin'));
 
-  app.get('/api/users', { schema: { response: { 200: Type.Array(PublicUser), ...errorResponses } } }, async () =>
-    app.stateDb.listUsers().map(({ username, role, sites }) => ({ username, role, sites })),
+  app.get(
+    '/api/users',
+    { schema: { response: { 200: Type.Array(PublicUser), ...errorResponses } } },
+    async () => app.stateDb.listUsers().map(({ username, role, sites }) => ({ username, role, sites })),
   );
 
   app.post(
@@ -23,7 +25,10 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
             username: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
             password: Type.String({ minLength: 10, maxLength: 256 }),
             role: RoleSchema,
-            sites: Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }), { default: [], maxItems: 100 }),
+            sites: Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }), {
+              default: [],
+              maxItems: 100,
+            }),
           },
           { additionalProperties: false },
         ),

@@ -79,15 +79,24 @@ export class IngestService {
 
   private handleUnsafe(topic: string, payload: Buffer, retained: boolean): void {
     const parsed = parseTopic(topic);
-    if (!parsed) return this.reject('unknown_topic', topic, 'not a contract topic');
+    if (!parsed) {
+      this.reject('unknown_topic', topic, 'not a contract topic');
+      return;
+    }
     if (parsed.kind === 'cmd') return; // the hub's own commands to gateways
     const decoded = decodePayload(parsed.kind, payload, {
       maxBytes: this.options.maxPayloadBytes,
       maxFutureMs: this.options.maxFutureMs,
     });
-    if (!decoded.ok) return this.reject(decoded.reason, topic, decoded.detail);
+    if (!decoded.ok) {
+      this.reject(decoded.reason, topic, decoded.detail);
+      return;
+    }
     const site = this.knownGateways.get(parsed.gateway);
-    if (site !== parsed.site) return this.reject('unknown_gateway', topic, `gateway ${parsed.gateway} is not registered at ${parsed.site}`);
+    if (site !== parsed.site) {
+      this.reject('unknown_gateway', topic, `gateway ${parsed.gateway} is not registered at ${parsed.site}`);
+      return;
+    }
     const value = decoded.value as { seq?: number };
 
     if (retained) {
@@ -101,7 +110,10 @@ export class IngestService {
         this.seqs.observeEpoch(parsed.gateway, (decoded.value as GatewayState).epoch as string, value.seq);
       }
       const verdict = this.seqs.check(parsed.gateway, value.seq);
-      if (verdict.duplicate) return this.reject('duplicate', topic, `seq ${value.seq} already seen`);
+      if (verdict.duplicate) {
+        this.reject('duplicate', topic, `seq ${value.seq} already seen`);
+        return;
+      }
       if (verdict.gap > 0) this.metrics.gaps.inc(verdict.gap);
     }
     this.metrics.ingested.inc({ kind: parsed.kind });
@@ -110,8 +122,10 @@ export class IngestService {
   }
 
   private applyRetained(parsed: ParsedTopic, value: unknown): void {
-    if (parsed.kind === 'state') this.registry.applyState(parsed.site, parsed.gateway, value as GatewayState, true);
-    else if (parsed.kind === 'meta' && parsed.device) this.registry.applyMeta(parsed.site, parsed.gateway, parsed.device, value as never);
+    if (parsed.kind === 'state')
+      this.registry.applyState(parsed.site, parsed.gateway, value as GatewayState, true);
+    else if (parsed.kind === 'meta' && parsed.device)
+      this.registry.applyMeta(parsed.site, parsed.gateway, parsed.device, value as never);
     this.metrics.ingested.inc({ kind: parsed.kind });
   }
 
@@ -150,7 +164,15 @@ export class IngestService {
   }
 
   private onEvent(gateway: string, device: string, e: DeviceEvent): void {
-    this.events.push({ device: `${gateway}.${device}`, gateway, seq: e.seq, ts: e.ts, type: e.type, severity: e.severity, data: e.data ?? null });
+    this.events.push({
+      device: `${gateway}.${device}`,
+      gateway,
+      seq: e.seq,
+      ts: e.ts,
+      type: e.type,
+      severity: e.severity,
+      data: e.data ?? null,
+    });
     this.registry.applyEvent(gateway, device, e);
     this.maybeFlushEarly();
   }
@@ -183,7 +205,6 @@ export class IngestService {
         (err: unknown) => {
           this.telemetry = telemetry.concat(this.telemetry);
           this.events = events.concat(this.events);
-          this.metrics.rejected.inc({ reason: 'store_failed' }, 0);
           this.log.error({ err, rows: telemetry.length + events.length }, 'store write failed; will retry');
         },
       )

@@ -1,6 +1,6 @@
 /** Prometheus metrics of one hub instance (its own registry, so several apps can run in one process). */
 import { REJECT_REASONS, type TopicKind } from '@qianliyan/protocols';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -19,23 +19,52 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    gaps: new Counter({ name: 'qly_ingest_seq_gaps_total', help: 'messages missing from gateway seq sequences', registers: [registry] }),
-    storeRows: new Counter({ name: 'qly_store_rows_total', help: 'telemetry and event rows written', registers: [registry] }),
+    gaps: new Counter({
+      name: 'qly_ingest_seq_gaps_total',
+      help: 'messages missing from gateway seq sequences',
+      registers: [registry],
+    }),
+    storeRows: new Counter({
+      name: 'qly_store_rows_total',
+      help: 'telemetry and event rows written',
+      registers: [registry],
+    }),
     storeLatency: new Histogram({
       name: 'qly_store_write_seconds',
       help: 'time to write one batch to the time-series store',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
-    storeBacklog: new Gauge({ name: 'qly_store_backlog_rows', help: 'rows waiting to be written', registers: [registry] }),
-    socketClients: new Gauge({ name: 'qly_socket_clients', help: 'connected dashboard sockets', registers: [registry] }),
-    gatewaysOnline: new Gauge({ name: 'qly_gateways_online', help: 'gateways currently online', registers: [registry] }),
-    loginFailures: new Counter({ name: 'qly_login_failures_total', help: 'failed logins', registers: [registry] }),
-    mqttAuthFailures: new Counter({ name: 'qly_mqtt_auth_failures_total', help: 'refused MQTT connections', registers: [registry] }),
+    storeBacklog: new Gauge({
+      name: 'qly_store_backlog_rows',
+      help: 'rows waiting to be written',
+      registers: [registry],
+    }),
+    socketClients: new Gauge({
+      name: 'qly_socket_clients',
+      help: 'connected dashboard sockets',
+      registers: [registry],
+    }),
+    gatewaysOnline: new Gauge({
+      name: 'qly_gateways_online',
+      help: 'gateways currently online',
+      registers: [registry],
+    }),
+    loginFailures: new Counter({
+      name: 'qly_login_failures_total',
+      help: 'failed logins',
+      registers: [registry],
+    }),
+    mqttAuthFailures: new Counter({
+      name: 'qly_mqtt_auth_failures_total',
+      help: 'refused MQTT connections',
+      registers: [registry],
+    }),
   };
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
-  for (const kind of ['state', 'meta', 'telemetry', 'event', 'cmdResult'] satisfies TopicKind[]) metrics.ingested.inc({ kind }, 0);
+  for (const kind of ['state', 'meta', 'telemetry', 'event', 'cmdResult'] satisfies TopicKind[])
+    metrics.ingested.inc({ kind }, 0);
   return metrics;
 }
 export type HubMetrics = ReturnType<typeof createMetrics>;

@@ -90,6 +90,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return n;
   }
 
+  /** Makes a newly registered gateway known (offline until it connects). */
+  registerGateway(id: string, site: string): void {
+    const g = this.gatewayEntry(id, site);
+    g.site = site;
+    this.emit('gateway', id);
+  }
+
   /** Any valid message from a gateway proves it is alive. */
   touch(site: string, gateway: string, now = Date.now()): void {
     const g = this.gatewayEntry(gateway, site);
@@ -154,7 +161,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     d.values = { ...d.values, ...values };
     d.valuesTs = ts;
     if (typeof values.lat === 'number' && typeof values.lon === 'number') {
-      d.position = { lat: values.lat, lon: values.lon, ...(typeof values.alt === 'number' ? { alt: values.alt } : {}) };
+      d.position = {
+        lat: values.lat,
+        lon: values.lon,
+        ...(typeof values.alt === 'number' ? { alt: values.alt } : {}),
+      };
     }
     if (typeof values.heading === 'number') d.heading = values.heading;
     d.status = this.statusOf(d, this.gateways.get(gateway));
@@ -165,7 +176,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const d = this.devices.get(deviceKey(gateway, device));
     if (!d) return;
     d.lastSeen = Date.now();
-    if (!d.lastEvent || event.ts >= d.lastEvent.ts) d.lastEvent = { ts: event.ts, type: event.type, severity: event.severity };
+    if (!d.lastEvent || event.ts >= d.lastEvent.ts)
+      d.lastEvent = { ts: event.ts, type: event.type, severity: event.severity };
     d.status = this.statusOf(d, this.gateways.get(gateway));
     this.emit('device', d.key);
   }
@@ -173,7 +185,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Turns silent gateways offline and expires stale alarms. */
   sweep(now = Date.now()): void {
     for (const g of this.gateways.values()) {
-      if (g.online && (g.lastSeen === null || now - g.lastSeen > this.options.heartbeatTimeoutMs)) this.setGatewayOnline(g, false);
+      if (g.online && (g.lastSeen === null || now - g.lastSeen > this.options.heartbeatTimeoutMs))
+        this.setGatewayOnline(g, false);
     }
     for (const d of this.devices.values()) {
       const status = this.statusOf(d, this.gateways.get(d.gateway), now);
@@ -187,7 +200,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private statusOf(d: DeviceView, g: GatewayEntry | undefined, now = Date.now()): DeviceStatus {
     if (!g?.online) return 'offline';
     const e = d.lastEvent;
-    if (e && (e.severity === 'alarm' || e.severity === 'critical') && now - e.ts < this.options.alarmHoldMs) return 'alarm';
+    if (e && (e.severity === 'alarm' || e.severity === 'critical') && now - e.ts < this.options.alarmHoldMs)
+      return 'alarm';
     return 'online';
   }
 
@@ -204,7 +218,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private gatewayEntry(id: string, site: string): GatewayEntry {
     let g = this.gateways.get(id);
     if (!g) {
-      g = { id, site, online: false, version: null, lastSeen: null, outboxDepth: null, outboxDropped: null, stateSeq: 0 };
+      g = {
+        id,
+        site,
+        online: false,
+        version: null,
+        lastSeen: null,
+        outboxDepth: null,
+        outboxDropped: null,
+        stateSeq: 0,
+      };
       this.gateways.set(id, g);
     }
     return g;
@@ -217,7 +240,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return { ...view, deviceCount };
   }
 
-  private viewFromMeta(site: string, gateway: string, device: string, meta: Omit<DeviceMeta, 'seq' | 'ts'>): DeviceView {
+  private viewFromMeta(
+    site: string,
+    gateway: string,
+    device: string,
+    meta: Omit<DeviceMeta, 'seq' | 'ts'>,
+  ): DeviceView {
     return {
       key: deviceKey(gateway, device),
       site,

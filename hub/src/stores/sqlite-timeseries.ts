@@ -5,7 +5,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { EventRecord, HistoryPoint, HistoryQuery, TelemetryRecord, TimeSeriesStore } from './timeseries.ts';
+import type {
+  EventRecord,
+  HistoryPoint,
+  HistoryQuery,
+  TelemetryRecord,
+  TimeSeriesStore,
+} from './timeseries.ts';
 
 export class SqliteTimeSeriesStore implements TimeSeriesStore {
   private readonly db: Database.Database;
@@ -29,11 +35,25 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
       CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
       CREATE INDEX IF NOT EXISTS events_device_ts ON events (device, ts);
     `);
-    this.insertTelemetry = this.db.prepare('INSERT INTO telemetry (device, gateway, seq, ts, "values") VALUES (?, ?, ?, ?, ?)');
-    this.insertEvent = this.db.prepare('INSERT INTO events (device, gateway, seq, ts, type, severity, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertTelemetry = this.db.prepare(
+      'INSERT INTO telemetry (device, gateway, seq, ts, "values") VALUES (?, ?, ?, ?, ?)',
+    );
+    this.insertEvent = this.db.prepare(
+      'INSERT INTO events (device, gateway, seq, ts, type, severity, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.writeTx = this.db.transaction((telemetry: TelemetryRecord[], events: EventRecord[]) => {
-      for (const r of telemetry) this.insertTelemetry.run(r.device, r.gateway, r.seq, r.ts, JSON.stringify(r.values));
-      for (const e of events) this.insertEvent.run(e.device, e.gateway, e.seq, e.ts, e.type, e.severity, e.data ? JSON.stringify(e.data) : null);
+      for (const r of telemetry)
+        this.insertTelemetry.run(r.device, r.gateway, r.seq, r.ts, JSON.stringify(r.values));
+      for (const e of events)
+        this.insertEvent.run(
+          e.device,
+          e.gateway,
+          e.seq,
+          e.ts,
+          e.type,
+          e.severity,
+          e.data ? JSON.stringify(e.data) : null,
+        );
     });
   }
 
@@ -54,7 +74,17 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
       .all({ bucket: bucketMs, path, device, from, to }) as HistoryPoint[];
   }
 
-  async events({ device, from, to, limit }: { device?: string; from: number; to: number; limit: number }): Promise<EventRecord[]> {
+  async events({
+    device,
+    from,
+    to,
+    limit,
+  }: {
+    device?: string;
+    from: number;
+    to: number;
+    limit: number;
+  }): Promise<EventRecord[]> {
     const rows = this.db
       .prepare(
         `SELECT device, gateway, seq, ts, type, severity, data FROM events
@@ -73,7 +103,11 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
 
   /** Raw rows of one gateway ordered by seq; tests use it to prove "once, in order". */
   seqsOf(gateway: string): number[] {
-    return (this.db.prepare('SELECT seq FROM telemetry WHERE gateway = ? ORDER BY id').all(gateway) as Array<{ seq: number }>).map((r) => r.seq);
+    return (
+      this.db.prepare('SELECT seq FROM telemetry WHERE gateway = ? ORDER BY id').all(gateway) as Array<{
+        seq: number;
+      }>
+    ).map((r) => r.seq);
   }
 
   async close(): Promise<void> {

@@ -84,30 +84,40 @@ export class StateDb {
   }
 
   getUser(username: string): UserRow | undefined {
-    const row = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as Record<string, unknown> | undefined;
+    const row = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
+      | Record<string, unknown>
+      | undefined;
     return row ? toUser(row) : undefined;
   }
 
   listUsers(): UserRow[] {
-    return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as Array<Record<string, unknown>>).map(toUser);
+    return (
+      this.db.prepare('SELECT * FROM users ORDER BY username').all() as Array<Record<string, unknown>>
+    ).map(toUser);
   }
 
   /** Returns false if the username is taken. */
   createUser(user: Omit<UserRow, 'createdAt'>): boolean {
     const result = this.db
-      .prepare('INSERT OR IGNORE INTO users (username, password_hash, role, sites, created_at) VALUES (?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT OR IGNORE INTO users (username, password_hash, role, sites, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
       .run(user.username, user.passwordHash, user.role, JSON.stringify(user.sites), Date.now());
     return result.changes === 1;
   }
 
   // gateways
   getGateway(id: string): GatewayRow | undefined {
-    const row = this.db.prepare('SELECT * FROM gateways WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const row = this.db.prepare('SELECT * FROM gateways WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
     return row ? toGateway(row) : undefined;
   }
 
   listGateways(): GatewayRow[] {
-    return (this.db.prepare('SELECT * FROM gateways ORDER BY id').all() as Array<Record<string, unknown>>).map(toGateway);
+    return (
+      this.db.prepare('SELECT * FROM gateways ORDER BY id').all() as Array<Record<string, unknown>>
+    ).map(toGateway);
   }
 
   /** Creates or re-keys a gateway's credentials. */
@@ -144,7 +154,11 @@ export class StateDb {
 
   // dedup marks
   loadSeqMarks(): SeqMark[] {
-    return (this.db.prepare('SELECT gateway, epoch, high_water FROM seq_marks').all() as Array<Record<string, unknown>>).map((r) => ({
+    return (
+      this.db.prepare('SELECT gateway, epoch, high_water FROM seq_marks').all() as Array<
+        Record<string, unknown>
+      >
+    ).map((r) => ({
       gateway: r.gateway as string,
       epoch: (r.epoch as string | null) ?? null,
       highWater: r.high_water as number,
@@ -173,5 +187,10 @@ function toUser(r: Record<string, unknown>): UserRow {
 }
 
 function toGateway(r: Record<string, unknown>): GatewayRow {
-  return { id: r.id as string, site: r.site as string, passwordHash: (r.password_hash as string | null) ?? null, createdAt: r.created_at as number };
+  return {
+    id: r.id as string,
+    site: r.site as string,
+    passwordHash: (r.password_hash as string | null) ?? null,
+    createdAt: r.created_at as number,
+  };
 }

@@ -4,10 +4,25 @@ import { type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simul
 import type { AdapterDefinition, DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-camera', {
-  heading: Type.Number({ minimum: 0, maximum: 360, default: 0, description: 'where the lens points, degrees from north' }),
-  fov: Type.Number({ minimum: 1, maximum: 360, default: 90, description: 'horizontal field of view, degrees' }),
+  heading: Type.Number({
+    minimum: 0,
+    maximum: 360,
+    default: 0,
+    description: 'where the lens points, degrees from north',
+  }),
+  fov: Type.Number({
+    minimum: 1,
+    maximum: 360,
+    default: 90,
+    description: 'horizontal field of view, degrees',
+  }),
   ptz: Type.Boolean({ default: false, description: 'whether the camera can pan/tilt/zoom' }),
-  motionProbability: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'chance of a motion event per sample' }),
+  motionProbability: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.02,
+    description: 'chance of a motion event per sample',
+  }),
 });
 interface SimCameraConfig extends SimulatedConfig {
   type: 'sim-camera';
@@ -33,7 +48,8 @@ class SimCamera extends SimulatedDevice<SimCameraConfig> {
 
   protected sample(): void {
     this.ctx.telemetry({ bitrate_kbps: Math.round(1800 + Math.random() * 400), recording: true });
-    if (Math.random() < this.config.motionProbability) this.ctx.event('motion', 'warning', { region: 'default' });
+    if (Math.random() < this.config.motionProbability)
+      this.ctx.event('motion', 'warning', { region: 'default' });
   }
 }
 

@@ -7,7 +7,12 @@ import { type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simul
 import type { AdapterDefinition, DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-drone', {
-  radiusM: Type.Number({ minimum: 20, maximum: 20000, default: 600, description: 'patrol loop radius, metres' }),
+  radiusM: Type.Number({
+    minimum: 20,
+    maximum: 20000,
+    default: 600,
+    description: 'patrol loop radius, metres',
+  }),
   speedMps: Type.Number({ minimum: 1, maximum: 40, default: 12, description: 'ground speed, m/s' }),
   altitudeM: Type.Number({ minimum: 10, maximum: 500, default: 120, description: 'patrol altitude, metres' }),
 });

@@ -11,7 +11,12 @@ interface SimSensorConfig extends SimulatedConfig {
   waterLevelAlarmM: number;
 }
 
-const capabilities = ['telemetry.temperature', 'telemetry.humidity', 'telemetry.pm25', 'telemetry.water_level'] as const;
+const capabilities = [
+  'telemetry.temperature',
+  'telemetry.humidity',
+  'telemetry.pm25',
+  'telemetry.water_level',
+] as const;
 
 class SimSensor extends SimulatedDevice<SimSensorConfig> {
   private alarmed = false;
@@ -34,7 +39,9 @@ class SimSensor extends SimulatedDevice<SimSensorConfig> {
     const alarm = waterLevel >= this.config.waterLevelAlarmM;
     if (alarm !== this.alarmed) {
       this.alarmed = alarm;
-      this.ctx.event(alarm ? 'water_level.high' : 'water_level.normal', alarm ? 'alarm' : 'info', { water_level: waterLevel });
+      this.ctx.event(alarm ? 'water_level.high' : 'water_level.normal', alarm ? 'alarm' : 'info', {
+        water_level: waterLevel,
+      });
     }
   }
 }

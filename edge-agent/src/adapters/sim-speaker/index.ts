@@ -14,7 +14,13 @@ interface SimSpeakerConfig extends SimulatedConfig {
 class SimSpeaker extends SimulatedDevice<SimSpeakerConfig> {
   describe(): DeviceDescriptor {
     const { name, position } = this.config;
-    return { kind: 'speaker', name, model: 'QLY-SIM-SPK', position, capabilities: ['audio.broadcast', 'volume'] };
+    return {
+      kind: 'speaker',
+      name,
+      model: 'QLY-SIM-SPK',
+      position,
+      capabilities: ['audio.broadcast', 'volume'],
+    };
   }
 
   protected sample(): void {
