@@ -83,7 +83,7 @@ export class DevicePanel {
       <dt>${t('lastSeen')}</dt><dd>${timeAgo(d.lastSeen)}</dd>
       ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(d.lastEvent.type)} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
     const rows = Object.entries(d.values)
-      .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(v)}</td></tr>`)
+      .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(k, v)}</td></tr>`)
       .join('');
     (this.root.querySelector('[data-role=values]') as HTMLElement).innerHTML =
       rows || `<tr><td>${t('noData')}</td></tr>`;
@@ -105,8 +105,9 @@ export class DevicePanel {
   }
 }
 
-function formatValue(v: string | number | boolean): string {
+function formatValue(field: string, v: string | number | boolean): string {
   if (typeof v === 'boolean') return v ? t('yes') : t('no');
+  if (typeof v === 'number' && (field === 'lat' || field === 'lon')) return v.toFixed(6);
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
   return escapeHtml(v);
 }

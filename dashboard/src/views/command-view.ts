@@ -58,7 +58,7 @@ export async function renderCommandView(
   map.attributionControl.setPrefix('Leaflet');
   if (settings.tileUrl)
     L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
-  L.geoJSON(settings.basemap, {
+  const basemap = L.geoJSON(settings.basemap, {
     style: (f) =>
       BASEMAP_STYLE[(f?.properties as { kind?: string })?.kind ?? ''] ?? { color: '#64748b', weight: 1 },
     pointToLayer: (_f, at) => L.circleMarker(at, { radius: 4, color: '#f59e0b' }),
@@ -67,12 +67,13 @@ export async function renderCommandView(
       if (name) layer.bindTooltip(escapeHtml(name), { sticky: true });
     },
   }).addTo(map);
+  // Open on the village itself when the hub has its outline; the configured centre otherwise.
+  if (basemap.getLayers().length > 0) map.fitBounds(basemap.getBounds(), { padding: [24, 24] });
 
   // The panel takes a grid column when it opens or closes: the map must re-measure its container.
   const panelEl = root.querySelector('[data-role=panel]') as HTMLElement;
-  new ResizeObserver(() => map.invalidateSize()).observe(
-    root.querySelector('[data-role=map]') as HTMLElement,
-  );
+  const resizeObserver = new ResizeObserver(() => map.invalidateSize());
+  resizeObserver.observe(root.querySelector('[data-role=map]') as HTMLElement);
   const panel = new DevicePanel(panelEl, () => refreshLists());
   const layer = new DeviceLayer(map, (key) => select(key));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
@@ -84,6 +85,7 @@ export async function renderCommandView(
     const d = store.devices.get(key);
     if (!d) return;
     panel.show(d);
+    map.invalidateSize(); // the panel just took its column: measure now, before any panTo
     refreshLists();
   }
 
@@ -139,6 +141,8 @@ export async function renderCommandView(
   };
 
   return () => {
+    resizeObserver.disconnect(); // before map.remove(): a resize of the dead map would redraw a gone canvas
+    panel.hide();
     offChange();
     offStatus();
     window.clearInterval(ticker);

@@ -85,7 +85,9 @@ export const brokerPlugin = fp(
         if (who?.role === 'hub') return done(null, sub);
         if (who?.role === 'gateway' && sub.topic === filters.gatewayCommands(who.site, who.id))
           return done(null, sub);
-        done(new Error('not authorized'));
+        // A negated subscription is answered with SUBACK 0x80 (MQTT 3.1.1 §3.9.3); the client stays.
+        log.warn({ client: client.id, filter: sub.topic }, 'subscription refused');
+        done(null, null);
       },
     });
     broker.on('clientError', (client, err) => log.debug({ err, client: client?.id }, 'client error'));

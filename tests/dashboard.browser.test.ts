@@ -1,0 +1,152 @@
+/**
+ * The dashboard in a real browser (Debian chromium via playwright-core) against a real hub with its
+ * embedded broker and a real edge agent process running a simulated village: log in, see a marker
+ * for every simulated device, see the drone marker move as telemetry arrives, no console errors.
+ * Saves a screenshot to test-results/dashboard.png.
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EdgeProcess } from './support/edge.ts';
+import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
+import { CHROMIUM, systemBinary } from './support/system.ts';
+import { waitFor } from './support/wait.ts';
+
+const SITE = 'demo-village';
+const GW = 'gw-browser';
+const village = {
+  center: { lat: 30.042, lon: 119.951 },
+  cameras: 4,
+  speakers: 2,
+  sensors: 3,
+  drones: 1,
+  intervalMs: 1000,
+  droneIntervalMs: 200,
+  seed: 3,
+};
+const DEVICE_COUNT = 4 + 2 + 3 + 1;
+
+type Marker = { key: string; lat: number; lon: number; kind: string };
+
+describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', () => {
+  let hub: TestHub;
+  let edge: EdgeProcess;
+  let browser: BrowserContext;
+  let page: Page;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    hub = await startTestHub();
+    edge = new EdgeProcess(
+      { gateway: { id: GW, site: SITE }, mqtt: { url: hub.brokerUrl }, simulation: village },
+      await hub.provisionGateway(GW, SITE),
+    );
+    edge.start();
+    await waitFor(
+      'simulated devices registered',
+      () => hub.app.registry.listDevices().length === DEVICE_COUNT,
+      30_000,
+    );
+    // A fresh user-data dir per run, as the machine notes require.
+    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
+      executablePath: CHROMIUM,
+      viewport: { width: 1400, height: 860 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(String(err)));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await edge?.stop();
+    await hub?.close();
+  });
+
+  it('shows the login form and refuses a wrong password', async () => {
+    await page.goto(hub.baseUrl);
+    await page.fill('input[name=username]', 'admin');
+    await page.fill('input[name=password]', 'wrong-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.error:not([hidden])');
+    expect(await page.textContent('.error')).toBe('用户名或密码错误');
+    consoleErrors.length = 0; // the refused login's 401 is logged by the browser on purpose
+  });
+
+  it('logs in and shows a marker for every simulated device', async () => {
+    await page.fill('input[name=password]', ADMIN_PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.device');
+    const markers = await page.waitForFunction(
+      (n) => {
+        const m = (window as unknown as { __qly?: { markers(): unknown[] } }).__qly?.markers();
+        return m && m.length === n ? m : null;
+      },
+      DEVICE_COUNT,
+      { timeout: 15_000 },
+    );
+    const list = (await markers.jsonValue()) as Marker[];
+    const expected = hub.app.registry.listDevices().map((d) => d.key);
+    expect(list.map((m) => m.key).sort()).toEqual(expected.sort());
+    expect(await page.locator('.device').count()).toBe(DEVICE_COUNT);
+    expect(await page.textContent('.gateway')).toContain(GW);
+    expect(await page.textContent('.gateway .badge')).toBe('在线');
+  });
+
+  it('moves the drone marker as telemetry arrives, without reloading', async () => {
+    const droneAt = () =>
+      page.evaluate(() =>
+        (window as unknown as { __qly: { markers(): Marker[] } }).__qly
+          .markers()
+          .find((m) => m.kind === 'drone'),
+      );
+    const first = await droneAt();
+    expect(first).toBeDefined();
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => navigations.push(f.url()));
+    const moved = await waitFor('drone marker moved', async () => {
+      const now = await droneAt();
+      return now && (now.lat !== first?.lat || now.lon !== first?.lon) ? now : null;
+    });
+    expect(moved.key).toBe(`${GW}.uav-01`);
+    // the marker sits where the hub says the drone is (give or take one telemetry period)
+    const hubDrone = hub.app.registry.getDevice(`${GW}.uav-01`);
+    expect(Math.abs((hubDrone?.position.lat ?? 0) - moved.lat)).toBeLessThan(0.001);
+    expect(navigations).toEqual([]);
+  });
+
+  it('opens the device panel with latest values and switches to English', async () => {
+    await page.click(`.device[data-key="${GW}.env-01"]`);
+    await page.waitForSelector('.panel:not([hidden]) .values th');
+    expect(await page.textContent('.panel h2')).toBe('环境监测 01');
+    expect(await page.locator('.panel .values tr').count()).toBe(4);
+    await page.click('[data-role=lang]');
+    await page.waitForSelector('text=Gateways');
+    await page.waitForSelector('.device');
+    await page.click('[data-role=lang]'); // back to Chinese for the screenshot
+    await page.waitForSelector('text=村级网关');
+    await page.waitForSelector('.device');
+    await page.click(`.device[data-key="${GW}.uav-01"]`);
+    await page.waitForSelector('.panel:not([hidden]) .values th');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard.png' });
+  });
+
+  it('recorded no console errors', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
