@@ -14,6 +14,8 @@ export class MosquittoBroker {
   readonly dir = mkdtempSync(join(tmpdir(), 'qly-mosquitto-'));
   private proc: ChildProcess | undefined;
   port = 0;
+  /** Extra ACL lines (e.g. a read-all user for a benchmark baseline). */
+  extraAcl: string[] = [];
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
@@ -40,6 +42,8 @@ export class MosquittoBroker {
         '# a gateway (username = gateway id) publishes only under its own id and reads its commands',
         'pattern write qly/v1/+/%u/#',
         'pattern read qly/v1/+/%u/cmd',
+        '',
+        ...this.extraAcl,
         '',
       ].join('\n'),
     );
