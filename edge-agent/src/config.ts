@@ -145,7 +145,7 @@ export const EdgeConfigSchema = Type.Object(
 );
 export type EdgeConfig = Static<typeof EdgeConfigSchema> & { mqtt: { password?: string } };
 
-const ENV_OVERRIDES: Record<string, string> = {
+export const ENV_OVERRIDES: Record<string, string> = {
   QLY_GATEWAY_ID: 'gateway.id',
   QLY_SITE: 'gateway.site',
   QLY_MQTT_URL: 'mqtt.url',

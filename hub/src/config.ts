@@ -151,7 +151,7 @@ export const HubConfigSchema = Type.Object(
 );
 export type HubConfig = Static<typeof HubConfigSchema>;
 
-const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = {
+export const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = {
   PORT: { key: 'port', number: true },
   HOST: { key: 'host' },
   DATA_DIR: { key: 'dataDir' },

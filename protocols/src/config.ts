@@ -69,7 +69,12 @@ export function describeConfig(
   for (const [name, child] of Object.entries(props)) {
     const key = prefix ? `${prefix}.${name}` : name;
     const nested = (child as { properties?: unknown }).properties;
-    if (nested && (child as { type?: string }).type === 'object') rows.push(...describeConfig(child, key));
+    const def = (child as { default?: unknown }).default;
+    // A section (no default, or `{}`) is listed key by key; an object value with a real default is one row.
+    const isSection =
+      def === undefined || (typeof def === 'object' && def !== null && Object.keys(def).length === 0);
+    if (nested && (child as { type?: string }).type === 'object' && isSection)
+      rows.push(...describeConfig(child, key));
     else
       rows.push({
         key,

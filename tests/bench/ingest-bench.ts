@@ -40,7 +40,11 @@ broker.extraAcl = ['user bench-raw', 'topic read qly/v1/#'];
 await broker.start();
 
 function payload(seq: number): string {
-  return JSON.stringify({ seq, ts: Date.now(), values: { v: seq % 1000, temperature: 20 + (seq % 10) / 10 } });
+  return JSON.stringify({
+    seq,
+    ts: Date.now(),
+    values: { v: seq % 1000, temperature: 20 + (seq % 10) / 10 },
+  });
 }
 
 /** Publishes `count` telemetry messages as fast as a window of WINDOW in-flight QoS 1 allows. */
@@ -71,8 +75,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; lines: string[] }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ proc: ChildProcess; lines: string[] }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(proc);
   const lines: string[] = [];
   let buf = '';
@@ -86,13 +97,28 @@ async function startProcess(args: string[], env: Record<string, string> = {}): P
 }
 
 try {
-  const publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'bench-pub', username: GW, password: passwords.gw });
+  const publisher = await mqtt.connectAsync(broker.url, {
+    protocolVersion: 4,
+    clientId: 'bench-pub',
+    username: GW,
+    password: passwords.gw,
+  });
 
   // (a) raw relay baseline
-  const raw = await startProcess(['tests/bench/raw-subscriber.ts', broker.url, 'bench-raw', passwords.raw, String(MESSAGES)]);
+  const raw = await startProcess([
+    'tests/bench/raw-subscriber.ts',
+    broker.url,
+    'bench-raw',
+    passwords.raw,
+    String(MESSAGES),
+  ]);
   await waitFor('raw subscriber ready', () => raw.lines.includes('ready'));
   const rawStart = await publishBurst(publisher, 1, MESSAGES);
-  const rawResult = await waitFor('raw subscriber result', () => raw.lines.find((l) => l.startsWith('{')), 120_000).catch(async () => {
+  const rawResult = await waitFor(
+    'raw subscriber result',
+    () => raw.lines.find((l) => l.startsWith('{')),
+    120_000,
+  ).catch(async () => {
     raw.proc.kill('SIGTERM');
     return waitFor('raw subscriber report', () => raw.lines.find((l) => l.startsWith('{')));
   });
@@ -107,7 +133,10 @@ try {
   writeFileSync(join(broker.dir, 'hub-password'), passwords.hub);
   writeFileSync(
     join(broker.dir, 'hub.json'),
-    JSON.stringify({ mqtt: { url: broker.url, passwordFile: join(broker.dir, 'hub-password'), clientId: 'bench-hub' }, host: '127.0.0.1' }),
+    JSON.stringify({
+      mqtt: { url: broker.url, passwordFile: join(broker.dir, 'hub-password'), clientId: 'bench-hub' },
+      host: '127.0.0.1',
+    }),
   );
   const hub = await startProcess(['hub/src/server.ts', '--config', join(broker.dir, 'hub.json')], {
     PORT: String(hubPort),
@@ -124,7 +153,11 @@ try {
   });
   const { token } = (await login.json()) as { token: string };
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  await fetch(`${base}/api/gateways`, { method: 'POST', headers: auth, body: JSON.stringify({ id: GW, site: SITE }) });
+  await fetch(`${base}/api/gateways`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ id: GW, site: SITE }),
+  });
   const metric = async (name: string) => {
     const text = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
@@ -148,8 +181,18 @@ try {
   await waitFor('sockets connected', () => sockets.every((s) => s.connected));
   // Describe the devices, as a gateway does on connect, so they are on the map.
   for (let d = 0; d < DEVICES; d++) {
-    const meta = { seq: MESSAGES + 1 + d, ts: Date.now(), kind: 'sensor', name: `Bench ${d}`, position: { lat: 30 + d / 1000, lon: 120 }, capabilities: [] };
-    await publisher.publishAsync(topics.meta(SITE, GW, `d${d}`), JSON.stringify(meta), { qos: 1, retain: true });
+    const meta = {
+      seq: MESSAGES + 1 + d,
+      ts: Date.now(),
+      kind: 'sensor',
+      name: `Bench ${d}`,
+      position: { lat: 30 + d / 1000, lon: 120 },
+      capabilities: [],
+    };
+    await publisher.publishAsync(topics.meta(SITE, GW, `d${d}`), JSON.stringify(meta), {
+      qos: 1,
+      retain: true,
+    });
   }
 
   // Seqs continue after the metas: the hub drops anything at or below a gateway's high-water mark.
@@ -168,7 +211,9 @@ try {
   ).catch(() => {});
   const hubRate = stored / ((hubEnd - hubStart) / 1000);
   const hubLost = MESSAGES - stored;
-  console.log(`hub pipeline: ${hubRate.toFixed(0)} msgs/s (${stored}/${MESSAGES} stored, ${CLIENTS} sockets)`);
+  console.log(
+    `hub pipeline: ${hubRate.toFixed(0)} msgs/s (${stored}/${MESSAGES} stored, ${CLIENTS} sockets)`,
+  );
 
   // Latency at half the hub's capacity.
   const rate = Math.max(100, Math.floor(hubRate / 2));
@@ -189,10 +234,14 @@ try {
   latencies.sort((a, b) => a - b);
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
-  console.log(`latency at ${perTick * 100} msgs/s: p50 ${p50} ms, p99 ${p99} ms over ${latencies.length} socket updates`);
+  console.log(
+    `latency at ${perTick * 100} msgs/s: p50 ${p50} ms, p99 ${p99} ms over ${latencies.length} socket updates`,
+  );
   const duplicates = await metric('qly_ingest_rejected_total{reason="duplicate"}');
   const ratio = hubRate / rawRate;
-  console.log(`ratio hub/raw: ${ratio.toFixed(2)} (target ≥ 0.5); lost: raw ${rawLost}, hub ${hubLost}; duplicates ${duplicates}`);
+  console.log(
+    `ratio hub/raw: ${ratio.toFixed(2)} (target ≥ 0.5); lost: raw ${rawLost}, hub ${hubLost}; duplicates ${duplicates}`,
+  );
   console.log(
     JSON.stringify({
       bench: 'ingest',

@@ -9,7 +9,13 @@ const expected = Number(expectedArg);
 let count = 0;
 let first = 0;
 let last = 0;
-const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `bench-raw-${process.pid}`, username, password, clean: true });
+const client = await mqtt.connectAsync(url, {
+  protocolVersion: 4,
+  clientId: `bench-raw-${process.pid}`,
+  username,
+  password,
+  clean: true,
+});
 await client.subscribeAsync('qly/v1/#', { qos: 1 });
 const report = () => {
   process.stdout.write(`${JSON.stringify({ count, first, last })}\n`);

@@ -1,0 +1,41 @@
+/**
+ * No Docker engine runs on the build machines, so the compose file is checked the way CI can:
+ * it parses, names the expected services, and every config file and variable it hands the hub and
+ * the agent is one they accept.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ENV_OVERRIDES as EDGE_ENV, loadEdgeConfig } from '../edge-agent/src/config.ts';
+import { ENV_OVERRIDES as HUB_ENV, loadHubConfig } from '../hub/src/config.ts';
+
+const root = new URL('..', import.meta.url);
+const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as {
+  services: Record<string, { environment?: Record<string, string> }>;
+};
+
+describe('docker-compose.yml', () => {
+  it('defines the broker, the hub and an edge agent', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['edge', 'hub', 'mosquitto']);
+  });
+
+  it('passes the hub only variables the hub reads', () => {
+    const known = new Set([...Object.keys(HUB_ENV), 'ADMIN_PASSWORD']);
+    for (const name of Object.keys(compose.services.hub?.environment ?? {}))
+      expect(known, name).toContain(name);
+  });
+
+  it('passes the edge agent only variables the agent reads', () => {
+    const known = new Set([...Object.keys(EDGE_ENV), 'QLY_MQTT_PASSWORD']);
+    for (const name of Object.keys(compose.services.edge?.environment ?? {}))
+      expect(known, name).toContain(name);
+  });
+
+  it('ships config files the processes accept', () => {
+    expect(() => loadHubConfig(new URL('deploy/hub.json', root).pathname, {})).not.toThrow();
+    expect(() => loadEdgeConfig(new URL('deploy/edge/gw-01.json', root).pathname, {})).not.toThrow();
+    expect(() =>
+      loadEdgeConfig(new URL('edge-agent/config/demo-village.json', root).pathname, {}),
+    ).not.toThrow();
+  });
+});
