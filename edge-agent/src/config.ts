@@ -111,6 +111,11 @@ export const EdgeConfigSchema = Type.Object(
           default: 500000,
           description: 'bound; the oldest are dropped and counted beyond it',
         }),
+        maxBytes: Type.Integer({
+          minimum: 65536,
+          default: 268435456,
+          description: 'bound on stored payload bytes; the oldest are dropped and counted beyond it',
+        }),
         fsync: Type.Boolean({
           default: false,
           description: 'fsync every write (survives power loss, slower)',

@@ -3,8 +3,8 @@
  * `seq`; it is deleted only when the broker has acknowledged it (PUBACK). SQLite in WAL mode: a
  * committed row survives SIGKILL (synchronous=NORMAL) and, with `fsync: true`, power loss too.
  *
- * Bounded by `maxMessages`: when full, the oldest rows are dropped and counted, so a long outage
- * costs the oldest telemetry rather than the gateway's disk.
+ * Bounded by `maxMessages` and `maxBytes` (payload bytes): when either is exceeded, the oldest rows
+ * are dropped and counted, so a long outage costs the oldest telemetry rather than the gateway's disk.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -21,6 +21,8 @@ export interface OutboxRow {
 export interface OutboxOptions {
   path: string;
   maxMessages: number;
+  /** Upper bound on stored payload bytes; unbounded when omitted. */
+  maxBytes?: number;
   fsync: boolean;
 }
 
@@ -29,6 +31,7 @@ export class Outbox {
   private readonly db: Database.Database;
   private nextSeq: number;
   private count: number;
+  private bytes: number;
   private droppedTotal: number;
   private readonly insert: Database.Statement;
   private readonly deleteOne: Database.Statement;
@@ -58,16 +61,24 @@ export class Outbox {
     this.epoch = epoch;
     this.nextSeq = Number(getMeta.get('next_seq')?.value ?? 1);
     this.droppedTotal = Number(getMeta.get('dropped')?.value ?? 0);
-    this.count = (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    const totals = this.db
+      .prepare('SELECT count(*) AS n, coalesce(sum(length(payload)), 0) AS bytes FROM outbox')
+      .get() as {
+      n: number;
+      bytes: number;
+    };
+    this.count = totals.n;
+    this.bytes = totals.bytes;
 
     this.insert = this.db.prepare('INSERT INTO outbox (seq, topic, payload, retain) VALUES (?, ?, ?, ?)');
-    this.deleteOne = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
+    this.deleteOne = this.db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING length(payload) AS bytes');
     this.selectAfter = this.db.prepare(
       'SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     const dropOldest = this.db.prepare(
-      'DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)',
+      'DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox) RETURNING length(payload) AS bytes',
     );
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
 
     this.enqueueTx = this.db.transaction((topic: string, body: object, retain: boolean) => {
       const seq = this.nextSeq;
@@ -77,17 +88,30 @@ export class Outbox {
       this.nextSeq = seq + 1;
       this.setMeta.run('next_seq', String(this.nextSeq));
       this.count += 1;
-      if (this.count > this.options.maxMessages) {
-        const excess = this.count - this.options.maxMessages;
-        dropOldest.run(excess);
-        this.count -= excess;
-        this.droppedTotal += excess;
+      this.bytes += payload.length;
+      let dropped = 0;
+      // The newest row is never dropped: a single message larger than maxBytes still goes out.
+      while (this.count > 1 && (this.count > this.options.maxMessages || this.bytes > maxBytes)) {
+        const row = dropOldest.get() as { bytes: number } | undefined;
+        if (!row) break;
+        this.count -= 1;
+        this.bytes -= row.bytes;
+        dropped += 1;
+      }
+      if (dropped > 0) {
+        this.droppedTotal += dropped;
         this.setMeta.run('dropped', String(this.droppedTotal));
       }
       return seq;
     });
     this.ackTx = this.db.transaction((seqs: number[]) => {
-      for (const seq of seqs) this.count -= this.deleteOne.run(seq).changes;
+      for (const seq of seqs) {
+        const row = this.deleteOne.get(seq) as { bytes: number } | undefined;
+        if (row) {
+          this.count -= 1;
+          this.bytes -= row.bytes;
+        }
+      }
     });
   }
 
@@ -115,6 +139,11 @@ export class Outbox {
 
   get depth(): number {
     return this.count;
+  }
+
+  /** Payload bytes waiting to be sent. */
+  get size(): number {
+    return this.bytes;
   }
 
   get dropped(): number {

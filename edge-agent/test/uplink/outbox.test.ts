@@ -55,6 +55,26 @@ describe('Outbox', () => {
     again.close();
   });
 
+  it('drops the oldest rows beyond its byte bound and keeps the byte count across a reopen', () => {
+    const path = tempPath();
+    const body = { ts: 1, values: { blob: 'x'.repeat(90) } }; // ~120 bytes a message with its seq
+    const box = new Outbox({ path, maxMessages: 1000, maxBytes: 1200, fsync: false });
+    for (let i = 0; i < 30; i++) box.enqueue('t', body);
+    const rows = box.peek(0, 100);
+    const size = rows.reduce((n, r) => n + r.payload.length, 0);
+    expect(box.size).toBe(size);
+    expect(size).toBeLessThanOrEqual(1200);
+    expect(box.depth + box.dropped).toBe(30);
+    expect(rows.at(-1)?.seq).toBe(30); // the newest are kept
+    box.ack([rows[0]?.seq as number]);
+    const afterAck = box.size;
+    expect(afterAck).toBe(size - (rows[0]?.payload.length ?? 0));
+    box.close();
+    const again = new Outbox({ path, maxMessages: 1000, maxBytes: 1200, fsync: false });
+    expect(again.size).toBe(afterAck);
+    again.close();
+  });
+
   it('a new file is a new epoch', () => {
     const a = new Outbox({ path: tempPath(), maxMessages: 10, fsync: false });
     const b = new Outbox({ path: tempPath(), maxMessages: 10, fsync: false });

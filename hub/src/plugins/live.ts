@@ -23,6 +23,8 @@ interface SocketState {
   user: AuthUser;
   site?: string;
   bbox?: BBox;
+  /** Set by the first `subscribe`; until then the client gets nothing. */
+  subscribed: boolean;
   /** Device keys this client currently has, to tell it when one leaves its viewport. */
   inScope: Set<string>;
 }
@@ -61,6 +63,7 @@ export const livePlugin = fp(
         const user = app.jwt.verify<AuthUser>(token);
         socket.data = {
           user: { username: user.username, role: user.role, sites: user.sites },
+          subscribed: false,
           inScope: new Set(),
         };
         next();
@@ -93,6 +96,7 @@ export const livePlugin = fp(
         else delete state.bbox;
         const devices = app.registry.listDevices().filter((d) => inScope(state, d));
         state.inScope = new Set(devices.map((d) => d.key));
+        state.subscribed = true;
         socket.emit('snapshot', {
           devices,
           gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)),
@@ -120,7 +124,7 @@ export const livePlugin = fp(
         const ts = Date.now();
         for (const socket of io.of('/').sockets.values()) {
           const state = socket.data;
-          if (!state.inScope) continue; // not subscribed yet
+          if (!state.subscribed) continue;
           const mine: DeviceView[] = [];
           const removed: string[] = [];
           for (const d of devices) {

@@ -7,6 +7,7 @@
  */
 import {
   type DeviceEvent,
+  type DeviceMeta,
   decodePayload,
   type GatewayState,
   type ParsedTopic,
@@ -125,7 +126,7 @@ export class IngestService {
     if (parsed.kind === 'state')
       this.registry.applyState(parsed.site, parsed.gateway, value as GatewayState, true);
     else if (parsed.kind === 'meta' && parsed.device)
-      this.registry.applyMeta(parsed.site, parsed.gateway, parsed.device, value as never);
+      this.registry.applyMeta(parsed.site, parsed.gateway, parsed.device, value as DeviceMeta, true);
     this.metrics.ingested.inc({ kind: parsed.kind });
   }
 
@@ -136,7 +137,7 @@ export class IngestService {
         this.registry.applyState(site, gateway, value as GatewayState, false);
         return;
       case 'meta':
-        if (device) this.registry.applyMeta(site, gateway, device, value as never);
+        if (device) this.registry.applyMeta(site, gateway, device, value as DeviceMeta, false);
         return;
       case 'telemetry':
         if (device) this.onTelemetry(gateway, device, value as Telemetry);
@@ -205,6 +206,7 @@ export class IngestService {
         (err: unknown) => {
           this.telemetry = telemetry.concat(this.telemetry);
           this.events = events.concat(this.events);
+          this.seqs.restoreDirty(marks);
           this.log.error({ err, rows: telemetry.length + events.length }, 'store write failed; will retry');
         },
       )

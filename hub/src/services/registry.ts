@@ -24,7 +24,8 @@ interface GatewayEntry {
   lastSeen: number | null;
   outboxDepth: number | null;
   outboxDropped: number | null;
-  stateSeq: number;
+  /** `ts` of the newest state applied, to ignore older retained copies. */
+  stateTs: number;
 }
 
 interface RegistryEvents {
@@ -38,7 +39,8 @@ export interface RegistryOptions {
 }
 
 export class Registry extends EventEmitter<RegistryEvents> {
-  private readonly devices = new Map<string, DeviceView & { metaSeq: number }>();
+  /** `metaTs`: when the descriptor in force was made, to ignore older retained copies. */
+  private readonly devices = new Map<string, DeviceView & { metaTs: number }>();
   private readonly gateways = new Map<string, GatewayEntry>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -53,7 +55,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     for (const row of this.db.listDevices()) {
       this.devices.set(deviceKey(row.gateway, row.device), {
         ...this.viewFromMeta(row.site, row.gateway, row.device, row.meta),
-        metaSeq: row.metaSeq,
+        metaTs: row.updatedAt,
         status: 'offline',
       });
     }
@@ -106,11 +108,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   applyState(site: string, gateway: string, state: GatewayState, retained: boolean): void {
     const g = this.gatewayEntry(gateway, site);
-    if (state.seq !== undefined) {
-      // Retained copies and resends may be older than what we already know.
-      if (state.seq < g.stateSeq) return;
-      g.stateSeq = state.seq;
-    }
+    // Live messages arrive in seq order (ingest drops anything older). A retained copy replayed on
+    // subscribe is compared by timestamp, because seq restarts when a gateway gets a new outbox.
+    if (retained && state.ts !== undefined && state.ts < g.stateTs) return;
+    if (state.ts !== undefined) g.stateTs = Math.max(g.stateTs, state.ts);
     if (state.version) g.version = state.version;
     if (state.outbox) {
       g.outboxDepth = state.outbox.depth;
@@ -128,15 +129,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     else this.emit('gateway', g.id);
   }
 
-  applyMeta(site: string, gateway: string, device: string, meta: DeviceMeta): void {
+  applyMeta(site: string, gateway: string, device: string, meta: DeviceMeta, retained: boolean): void {
     const key = deviceKey(gateway, device);
     const existing = this.devices.get(key);
-    if (existing && meta.seq < existing.metaSeq && existing.site === site) return;
+    if (retained && existing && meta.ts < existing.metaTs) return; // an older retained copy
     const { seq, ts, ...descriptor } = meta;
     const g = this.gatewayEntry(gateway, site);
     const view = {
       ...this.viewFromMeta(site, gateway, device, descriptor),
-      metaSeq: seq,
+      metaTs: ts,
       lastSeen: existing?.lastSeen ?? null,
       values: existing?.values ?? {},
       valuesTs: existing?.valuesTs ?? null,
@@ -226,7 +227,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         lastSeen: null,
         outboxDepth: null,
         outboxDropped: null,
-        stateSeq: 0,
+        stateTs: 0,
       };
       this.gateways.set(id, g);
     }
@@ -236,7 +237,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private gatewayView(g: GatewayEntry): GatewayView {
     let deviceCount = 0;
     for (const d of this.devices.values()) if (d.gateway === g.id) deviceCount++;
-    const { stateSeq: _stateSeq, ...view } = g;
+    const { stateTs: _stateTs, ...view } = g;
     return { ...view, deviceCount };
   }
 
@@ -266,7 +267,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 }
 
-function publicView(d: DeviceView & { metaSeq?: number }): DeviceView {
-  const { metaSeq: _metaSeq, ...view } = d;
+function publicView(d: DeviceView & { metaTs?: number }): DeviceView {
+  const { metaTs: _metaTs, ...view } = d;
   return view;
 }

@@ -47,6 +47,11 @@ export class SeqTracker {
     return this.marks.get(gateway)?.highWater;
   }
 
+  /** Puts marks back to be saved with the next batch (their batch failed to store). */
+  restoreDirty(marks: SeqMark[]): void {
+    for (const m of marks) this.dirty.add(m.gateway);
+  }
+
   /** Marks changed since the last call, to persist after the batch that carried them is stored. */
   takeDirty(): SeqMark[] {
     const out: SeqMark[] = [];

@@ -1,0 +1,124 @@
+/**
+ * The socket.io live channel through a real hub and broker: a snapshot of what is in scope on
+ * subscribe, then coalesced deltas; a viewport (bbox) subscription gets only devices inside it and
+ * is told when one leaves; a site subscription gets only that site.
+ */
+import type { DeviceView, LiveDelta, LiveSnapshot } from '@qianliyan/protocols';
+import { topics } from '@qianliyan/protocols';
+import mqtt from 'mqtt';
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestHub, type TestHub } from './support/hub.ts';
+import { waitFor } from './support/wait.ts';
+
+const GW = 'gw-live';
+const SITE = 'village-l';
+
+describe('live channel scoping', () => {
+  let hub: TestHub;
+  let gw: mqtt.MqttClient;
+  let seq = 0;
+  const sockets: Socket[] = [];
+
+  const publish = (topic: string, body: object, retain = false) =>
+    gw.publishAsync(topic, JSON.stringify({ seq: ++seq, ts: Date.now(), ...body }), { qos: 1, retain });
+  const moveDrone = (lat: number, lon: number) =>
+    publish(topics.telemetry(SITE, GW, 'uav'), { values: { lat, lon, heading: 90 } });
+
+  beforeAll(async () => {
+    hub = await startTestHub();
+    const password = await hub.provisionGateway(GW, SITE);
+    await hub.provisionGateway('gw-other', 'village-other');
+    gw = await mqtt.connectAsync(hub.brokerUrl, { protocolVersion: 4, clientId: GW, username: GW, password });
+    const meta = (kind: string, name: string, lat: number, lon: number) => ({
+      kind,
+      name,
+      position: { lat, lon },
+      capabilities: [],
+    });
+    await publish(topics.meta(SITE, GW, 'cam'), meta('camera', 'Gate camera', 30.0, 120.0), true);
+    await publish(topics.meta(SITE, GW, 'far'), meta('sensor', 'Far sensor', 31.0, 121.0), true);
+    await publish(topics.meta(SITE, GW, 'uav'), meta('drone', 'Drone', 30.0, 120.0), true);
+    await waitFor('devices registered', () => hub.app.registry.listDevices().length === 3);
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.disconnect();
+    await gw?.endAsync();
+    await hub?.close();
+  });
+
+  async function client(subscription: object) {
+    const token = await hub.token();
+    const socket = io(hub.baseUrl, {
+      path: '/socket.io',
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    sockets.push(socket);
+    const state = { snapshot: undefined as LiveSnapshot | undefined, deltas: [] as LiveDelta[] };
+    socket.on('snapshot', (s: LiveSnapshot) => {
+      state.snapshot = s;
+    });
+    socket.on('delta', (d: LiveDelta) => state.deltas.push(d));
+    socket.on('connect', () => socket.emit('subscribe', subscription));
+    await waitFor('snapshot', () => state.snapshot);
+    return state;
+  }
+  const keys = (devices: DeviceView[]) => devices.map((d) => d.key).sort();
+
+  it('a viewport subscription sees only what is inside and hears when a device leaves', async () => {
+    const box = await client({ bbox: { south: 29.9, west: 119.9, north: 30.1, east: 120.1 } });
+    expect(keys(box.snapshot?.devices ?? [])).toEqual([`${GW}.cam`, `${GW}.uav`]);
+    await moveDrone(30.05, 120.05);
+    await waitFor('drone moved inside the box', () =>
+      box.deltas.some((d) => d.devices.some((v) => v.key === `${GW}.uav` && v.position.lat === 30.05)),
+    );
+    await moveDrone(30.5, 120.5); // out of the viewport
+    await waitFor('drone left the box', () => box.deltas.some((d) => d.removed.includes(`${GW}.uav`)));
+    const before = box.deltas.length;
+    await publish(topics.telemetry(SITE, GW, 'far'), { values: { temperature: 1 } });
+    await moveDrone(30.6, 120.6);
+    // Changes outside the viewport are not sent: wait for the hub to have them, then two more flushes.
+    await waitFor(
+      'hub has the far reading',
+      () => hub.app.registry.getDevice(`${GW}.uav`)?.position.lat === 30.6,
+    );
+    await new Promise((r) => setTimeout(r, 3 * hub.app.config.live.flushIntervalMs));
+    expect(box.deltas.slice(before).flatMap((d) => d.devices.map((v) => v.key))).toEqual([]);
+  });
+
+  it('a site subscription gets only that site; an unknown site gets an empty snapshot', async () => {
+    const mine = await client({ site: SITE });
+    expect(keys(mine.snapshot?.devices ?? [])).toEqual([`${GW}.cam`, `${GW}.far`, `${GW}.uav`]);
+    expect(mine.snapshot?.gateways.map((g) => g.id)).toEqual([GW]);
+    const other = await client({ site: 'village-other' });
+    expect(other.snapshot?.devices).toEqual([]);
+  });
+
+  it('coalesces a burst into one update per device per period', async () => {
+    const all = await client({});
+    const start = all.deltas.length;
+    for (let i = 0; i < 50; i++) await publish(topics.telemetry(SITE, GW, 'cam'), { values: { n: i } });
+    await waitFor('last value delivered', () =>
+      all.deltas.some((d) => d.devices.some((v) => v.key === `${GW}.cam` && v.values.n === 49)),
+    );
+    const camUpdates = all.deltas.slice(start).flatMap((d) => d.devices.filter((v) => v.key === `${GW}.cam`));
+    expect(camUpdates.length).toBeLessThan(50);
+    expect(camUpdates.at(-1)?.values.n).toBe(49);
+  });
+
+  it('refuses an invalid subscription and keeps the previous one', async () => {
+    const token = await hub.token();
+    const socket = io(hub.baseUrl, {
+      path: '/socket.io',
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    sockets.push(socket);
+    const error = new Promise<{ code: string }>((resolve) => socket.on('subscribe:error', resolve));
+    socket.on('connect', () => socket.emit('subscribe', { bbox: { south: 'x' } } as never));
+    expect(await error).toMatchObject({ code: 'HUB_ERR_VALIDATION' });
+  });
+});
