@@ -53,6 +53,16 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     expect(await stack.hub.metric('qly_ingest_rejected_total', { reason: 'duplicate' })).toBe(0);
     expect(await stack.hub.metric('qly_ingest_messages_total', { kind: 'telemetry' })).toBe(N);
     // the registry shows the device with its latest value
+    // …and its history is there through the REST API, downsampled into buckets
+    const history = await stack.hub.app.inject({
+      url: `/api/devices/${GW}.d1/history?field=temperature&from=${ts}&to=${ts + N}&bucketMs=1000`,
+      headers: { authorization: `Bearer ${await stack.hub.token()}` },
+    });
+    expect(history.statusCode).toBe(200);
+    const points = history.json().points as Array<{ count: number; min: number; max: number }>;
+    expect(points.reduce((n, p) => n + p.count, 0)).toBe(N);
+    expect(Math.min(...points.map((p) => p.min))).toBe(0);
+    expect(Math.max(...points.map((p) => p.max))).toBe(N - 1);
     const device = stack.hub.app.registry.getDevice(`${GW}.d1`);
     expect(device?.values.temperature).toBe(N - 1);
     expect(device?.status).toBe('online');

@@ -62,14 +62,15 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
   }
 
   async history({ device, field, from, to, bucketMs }: HistoryQuery): Promise<HistoryPoint[]> {
+    // better-sqlite3 binds JS numbers as REAL: the bucket index is cast, or ts / bucket would not truncate.
     const path = `$.${field}`;
     return this.db
       .prepare(
-        `SELECT (ts / @bucket) * @bucket AS ts, avg(v) AS avg, min(v) AS min, max(v) AS max, count(v) AS count
-         FROM (SELECT ts, json_extract("values", @path) AS v FROM telemetry
+        `SELECT bucket * @bucket AS ts, avg(v) AS avg, min(v) AS min, max(v) AS max, count(v) AS count
+         FROM (SELECT CAST(ts / @bucket AS INTEGER) AS bucket, json_extract("values", @path) AS v FROM telemetry
                WHERE device = @device AND ts >= @from AND ts < @to)
          WHERE typeof(v) IN ('integer', 'real')
-         GROUP BY ts / @bucket ORDER BY 1`,
+         GROUP BY bucket ORDER BY bucket`,
       )
       .all({ bucket: bucketMs, path, device, from, to }) as HistoryPoint[];
   }

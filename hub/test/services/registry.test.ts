@@ -1,0 +1,110 @@
+import type { DeviceMeta } from '@qianliyan/protocols';
+import { describe, expect, it } from 'vitest';
+import { Registry } from '../../src/services/registry.ts';
+import { StateDb } from '../../src/stores/state-db.ts';
+
+const meta = (ts: number, name = 'Camera'): DeviceMeta => ({
+  seq: 1,
+  ts,
+  kind: 'camera',
+  name,
+  position: { lat: 30, lon: 120 },
+  capabilities: ['video'],
+});
+
+function setup(heartbeatTimeoutMs = 1000, alarmHoldMs = 60_000) {
+  const db = new StateDb(':memory:');
+  const registry = new Registry(db, { heartbeatTimeoutMs, alarmHoldMs });
+  const changes: string[] = [];
+  registry.on('device', (k) => changes.push(k));
+  registry.on('gateway', (g) => changes.push(`gw:${g}`));
+  return { db, registry, changes };
+}
+
+describe('Registry', () => {
+  it('turns a gateway and its devices offline on the last will, online on the next message', () => {
+    const { registry } = setup();
+    registry.applyState('v', 'gw', { seq: 1, ts: Date.now(), online: true }, false);
+    registry.applyMeta('v', 'gw', 'cam', meta(Date.now()), false);
+    expect(registry.getDevice('gw.cam')?.status).toBe('online');
+    registry.applyState('v', 'gw', { online: false }, false); // the broker's last will
+    expect(registry.getGateway('gw')?.online).toBe(false);
+    expect(registry.getDevice('gw.cam')?.status).toBe('offline');
+    registry.touch('v', 'gw');
+    expect(registry.getDevice('gw.cam')?.status).toBe('online');
+  });
+
+  it('turns a silent gateway offline after the heartbeat timeout', () => {
+    const { registry } = setup(1000);
+    const now = Date.now();
+    registry.applyState('v', 'gw', { seq: 1, ts: now, online: true }, false);
+    registry.applyMeta('v', 'gw', 'cam', meta(now), false);
+    registry.sweep(now + 500);
+    expect(registry.getGateway('gw')?.online).toBe(true);
+    registry.sweep(now + 1500);
+    expect(registry.getGateway('gw')?.online).toBe(false);
+    expect(registry.getDevice('gw.cam')?.status).toBe('offline');
+  });
+
+  it('treats a stale retained "online" as offline until the gateway speaks', () => {
+    const { registry } = setup(1000);
+    registry.applyState('v', 'gw', { seq: 9, ts: Date.now() - 60_000, online: true }, true);
+    expect(registry.getGateway('gw')?.online).toBe(false);
+  });
+
+  it('ignores an older retained descriptor but applies a live one', () => {
+    const { registry, db } = setup();
+    registry.applyMeta('v', 'gw', 'cam', meta(2000, 'New name'), false);
+    registry.applyMeta('v', 'gw', 'cam', meta(1000, 'Old name'), true);
+    expect(registry.getDevice('gw.cam')?.name).toBe('New name');
+    registry.applyMeta('v', 'gw', 'cam', meta(500, 'Renamed after an outbox reset'), false);
+    expect(registry.getDevice('gw.cam')?.name).toBe('Renamed after an outbox reset');
+    expect(db.listDevices()[0]?.meta.name).toBe('Renamed after an outbox reset');
+  });
+
+  it('shows an alarm while fresh and clears it with a later normal event', () => {
+    const { registry } = setup(60_000, 10_000);
+    const now = Date.now();
+    registry.applyState('v', 'gw', { seq: 1, ts: now, online: true }, false);
+    registry.applyMeta('v', 'gw', 'env', { ...meta(now), kind: 'sensor' }, false);
+    registry.applyEvent('gw', 'env', { seq: 2, ts: now, type: 'water_level.high', severity: 'alarm' });
+    expect(registry.getDevice('gw.env')?.status).toBe('alarm');
+    registry.sweep(now + 11_000);
+    expect(registry.getDevice('gw.env')?.status).toBe('online'); // the hold expired
+    registry.applyEvent('gw', 'env', {
+      seq: 3,
+      ts: now + 12_000,
+      type: 'water_level.high',
+      severity: 'critical',
+    });
+    expect(registry.getDevice('gw.env')?.status).toBe('alarm');
+    registry.applyEvent('gw', 'env', {
+      seq: 4,
+      ts: now + 13_000,
+      type: 'water_level.normal',
+      severity: 'info',
+    });
+    expect(registry.getDevice('gw.env')?.status).toBe('online');
+  });
+
+  it('moves a drone with its telemetry and ignores samples older than the one shown', () => {
+    const { registry } = setup();
+    registry.applyState('v', 'gw', { seq: 1, ts: Date.now(), online: true }, false);
+    registry.applyMeta('v', 'gw', 'uav', { ...meta(Date.now()), kind: 'drone' }, false);
+    registry.applyTelemetry('gw', 'uav', 2000, { lat: 30.01, lon: 120.01, heading: 45 });
+    registry.applyTelemetry('gw', 'uav', 1000, { lat: 29, lon: 119 });
+    const d = registry.getDevice('gw.uav');
+    expect(d?.position).toEqual({ lat: 30.01, lon: 120.01 });
+    expect(d?.heading).toBe(45);
+    expect(d?.valuesTs).toBe(2000);
+  });
+
+  it('restores devices from the state DB on start, offline until heard from', () => {
+    const { registry, db } = setup();
+    registry.applyMeta('v', 'gw', 'cam', meta(1000), false);
+    const again = new Registry(db, { heartbeatTimeoutMs: 1000, alarmHoldMs: 1000 });
+    again.start();
+    expect(again.getDevice('gw.cam')).toMatchObject({ name: 'Camera', status: 'offline' });
+    again.stop();
+  });
+});

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { SqliteTimeSeriesStore } from '../../src/stores/sqlite-timeseries.ts';
+
+describe('SqliteTimeSeriesStore', () => {
+  it('downsamples a range into buckets with avg/min/max/count, skipping non-numeric values', async () => {
+    const store = new SqliteTimeSeriesStore(':memory:');
+    const rows = Array.from({ length: 100 }, (_, i) => ({
+      device: 'gw.d',
+      gateway: 'gw',
+      seq: i + 1,
+      ts: 10_000 + i * 100, // 100 samples, 10 per second
+      values: { t: i, mode: 'x' },
+    }));
+    await store.write(rows, []);
+    const points = await store.history({
+      device: 'gw.d',
+      field: 't',
+      from: 10_000,
+      to: 20_000,
+      bucketMs: 1000,
+    });
+    expect(points).toHaveLength(10);
+    expect(points[0]).toEqual({ ts: 10_000, avg: 4.5, min: 0, max: 9, count: 10 });
+    expect(points[9]).toEqual({ ts: 19_000, avg: 94.5, min: 90, max: 99, count: 10 });
+    expect(
+      await store.history({ device: 'gw.d', field: 'mode', from: 0, to: 30_000, bucketMs: 1000 }),
+    ).toEqual([]);
+    expect(
+      await store.history({ device: 'gw.d', field: 't', from: 15_000, to: 15_500, bucketMs: 1000 }),
+    ).toEqual([{ ts: 15_000, avg: 52, min: 50, max: 54, count: 5 }]);
+    await store.close();
+  });
+
+  it('writes a batch atomically and returns events newest first', async () => {
+    const store = new SqliteTimeSeriesStore(':memory:');
+    await store.write(
+      [{ device: 'gw.d', gateway: 'gw', seq: 1, ts: 1, values: { a: 1 } }],
+      [
+        {
+          device: 'gw.d',
+          gateway: 'gw',
+          seq: 2,
+          ts: 5,
+          type: 'motion',
+          severity: 'warning',
+          data: { zone: 1 },
+        },
+        { device: 'gw.d', gateway: 'gw', seq: 3, ts: 6, type: 'tamper', severity: 'alarm', data: null },
+      ],
+    );
+    expect(await store.countTelemetry('gw.d')).toBe(1);
+    const events = await store.events({ device: 'gw.d', from: 0, to: 10, limit: 10 });
+    expect(events.map((e) => [e.type, e.data])).toEqual([
+      ['tamper', null],
+      ['motion', { zone: 1 }],
+    ]);
+    // A row that violates the schema fails the whole batch: nothing of it is stored.
+    await expect(
+      store.write(
+        [
+          { device: 'gw.d', gateway: 'gw', seq: 4, ts: 7, values: { a: 1 } },
+          { device: null as never, gateway: 'gw', seq: 5, ts: 8, values: {} },
+        ],
+        [],
+      ),
+    ).rejects.toThrow();
+    expect(await store.countTelemetry()).toBe(1);
+    await store.close();
+  });
+});
