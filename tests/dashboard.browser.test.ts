@@ -28,7 +28,7 @@ const village = {
 };
 const DEVICE_COUNT = 4 + 2 + 3 + 1;
 
-type Marker = { key: string; lat: number; lon: number; kind: string };
+type Marker = { key: string; lat: number; lon: number; kind: string; track?: number };
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', () => {
   let hub: TestHub;
@@ -123,6 +123,8 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
       return now && (now.lat !== first?.lat || now.lon !== first?.lon) ? now : null;
     });
     expect(moved.key).toBe(`${GW}.uav-01`);
+    // …drawing a trailing track behind it
+    await waitFor('drone track grows', async () => ((await droneAt())?.track ?? 0) >= 3);
     // the marker sits where the hub says the drone is (give or take one telemetry period)
     const hubDrone = hub.app.registry.getDevice(`${GW}.uav-01`);
     expect(Math.abs((hubDrone?.position.lat ?? 0) - moved.lat)).toBeLessThan(0.001);

@@ -19,8 +19,19 @@ export async function startHub(configPath = argValue('--config') ?? process.env.
     }
     throw err;
   }
-  const app = await buildApp(config);
-  await app.listen({ host: config.host, port: config.port });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code === 'EADDRINUSE') {
+      const which = e.port === config.port ? 'HTTP port (PORT)' : 'embedded MQTT port (QLY_MQTT_PORT)';
+      process.stderr.write(`cannot start: ${which} ${e.port} is already in use by another program\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'stopping');

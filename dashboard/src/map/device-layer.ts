@@ -7,7 +7,8 @@ import L from 'leaflet';
 
 export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
 const KIND_GLYPH = { camera: '◉', speaker: '◈', sensor: '◆', drone: '▲' } as const;
-const TRACK_POINTS = 120;
+/** Points kept in a drone's trailing track: ten minutes of 5-second history plus live points. */
+const TRACK_POINTS = 240;
 
 interface DroneMarker {
   marker: L.Marker;
@@ -73,13 +74,34 @@ export class DeviceLayer {
     for (const key of [...this.circles.keys(), ...this.drones.keys()]) this.remove(key);
   }
 
+  /** Whether a drone is on the map yet (so its past track can be loaded once). */
+  hasDrone(key: string): boolean {
+    return this.drones.has(key);
+  }
+
+  /** Puts the recent past in front of a drone's live track (points oldest first). */
+  seedTrack(key: string, past: Array<{ lat: number; lon: number }>): void {
+    const dr = this.drones.get(key);
+    if (!dr || past.length === 0) return;
+    dr.points = [...past.map((p) => L.latLng(p.lat, p.lon)), ...dr.points].slice(-TRACK_POINTS);
+    dr.track.setLatLngs(dr.points);
+  }
+
   /** Where each marker is drawn right now (used by the end-to-end test and for debugging). */
-  positions(): Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> {
-    const out: Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed' }> = [];
+  positions(): Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed'; track?: number }> {
+    const out: Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed'; track?: number }> = [];
     for (const [key, m] of this.circles)
       out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
-    for (const [key, d] of this.drones)
-      out.push({ key, lat: d.marker.getLatLng().lat, lon: d.marker.getLatLng().lng, kind: 'drone' });
+    for (const [key, d] of this.drones) {
+      const at = d.marker.getLatLng();
+      out.push({
+        key,
+        lat: at.lat,
+        lon: at.lng,
+        kind: 'drone',
+        track: (d.track.getLatLngs() as L.LatLng[]).length,
+      });
+    }
     return out;
   }
 

@@ -89,6 +89,27 @@ export async function renderCommandView(
     refreshLists();
   }
 
+  /** The last ten minutes of a drone's flight, from stored lat/lon history in 5-second buckets. */
+  async function loadTrack(key: string): Promise<void> {
+    const to = Date.now();
+    const from = to - 600_000;
+    const query = (field: string) =>
+      api<{ points: Array<{ ts: number; avg: number }> }>(
+        `/api/devices/${encodeURIComponent(key)}/history?field=${field}&from=${from}&to=${to}&bucketMs=5000`,
+      );
+    try {
+      const [lat, lon] = await Promise.all([query('lat'), query('lon')]);
+      const lonAt = new Map(lon.points.map((p) => [p.ts, p.avg]));
+      const past = lat.points.flatMap((p) => {
+        const lo = lonAt.get(p.ts);
+        return lo === undefined ? [] : [{ lat: p.avg, lon: lo }];
+      });
+      layer.seedTrack(key, past);
+    } catch (err) {
+      console.warn('drone track not loaded', err);
+    }
+  }
+
   let listsQueued = false;
   function refreshLists(): void {
     if (listsQueued) return;
@@ -114,7 +135,9 @@ export async function renderCommandView(
     if (change.snapshot) layer.clear();
     for (const k of change.removed) layer.remove(k);
     for (const d of change.devices) {
+      const newDrone = d.kind === 'drone' && !layer.hasDrone(d.key);
       layer.upsert(d);
+      if (newDrone) void loadTrack(d.key);
       panel.update(d as DeviceView);
     }
     refreshLists();
