@@ -6,7 +6,7 @@
 import { topics } from '@qianliyan/protocols';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerKinds, type Stack, startStack } from './support/stack.ts';
+import { brokerKinds, connectAsGateway, type Stack, startStack } from './support/stack.ts';
 import { waitFor } from './support/wait.ts';
 
 const SITE = 'village-c';
@@ -25,12 +25,7 @@ describe.each(brokerKinds())('bad MQTT input through the %s broker', (kind) => {
   });
 
   it('rejects and counts each kind of bad message while storing every valid one', async () => {
-    const client = await mqtt.connectAsync(stack.brokerUrl, {
-      protocolVersion: 4,
-      clientId: `${GW}-test`,
-      username: GW,
-      password: stack.passwords.get(GW) as string,
-    });
+    const client = await connectAsGateway(stack, GW, `${GW}-test`);
     const telemetry = topics.telemetry(SITE, GW, 'probe');
     const now = Date.now();
     const bad: Array<[reason: string, topic: string, payload: string | Buffer]> = [

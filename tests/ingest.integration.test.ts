@@ -3,9 +3,8 @@
  * N messages published = N rows stored; duplicates dropped; gaps counted.
  */
 import { topics } from '@qianliyan/protocols';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerKinds, type Stack, startStack } from './support/stack.ts';
+import { brokerKinds, connectAsGateway, type Stack, startStack } from './support/stack.ts';
 import { startUplink } from './support/uplink.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -71,12 +70,7 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
   it('drops re-sent seqs as duplicates and counts the gap when seqs jump', async () => {
     const rowsBefore = await stack.hub.store.countTelemetry();
     // A second connection of the same gateway replays messages the hub already has.
-    const raw = await mqtt.connectAsync(stack.brokerUrl, {
-      protocolVersion: 4,
-      clientId: `${GW}-replay`,
-      username: GW,
-      password: stack.passwords.get(GW) as string,
-    });
+    const raw = await connectAsGateway(stack, GW, `${GW}-replay`);
     const topic = topics.telemetry(SITE, GW, 'd1');
     for (let seq = lastSeq - 99; seq <= lastSeq; seq++) {
       await raw.publishAsync(topic, JSON.stringify({ seq, ts: Date.now(), values: { temperature: -1 } }), {

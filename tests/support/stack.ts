@@ -2,6 +2,7 @@
  * A hub on a broker, for the suites that must pass on both brokers: the embedded aedes broker inside
  * the hub, and a real Mosquitto with password file and ACL. Gateways are provisioned on both sides.
  */
+import mqtt from 'mqtt';
 import { randomSecret } from '../../hub/src/security/passwords.ts';
 import { startTestHub, type TestHub } from './hub.ts';
 import { MosquittoBroker } from './mosquitto.ts';
@@ -17,6 +18,20 @@ export interface Stack {
   /** Registers a gateway with the hub (and the broker's password file); returns its password. */
   gateway(id: string, site: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/** A raw MQTT 3.1.1 connection speaking as a registered gateway (a second session of it). */
+export function connectAsGateway(
+  stack: Stack & { passwords: Map<string, string> },
+  gateway: string,
+  clientId: string,
+) {
+  return mqtt.connectAsync(stack.brokerUrl, {
+    protocolVersion: 4,
+    clientId,
+    username: gateway,
+    password: stack.passwords.get(gateway) as string,
+  });
 }
 
 /** The broker kinds available here; mosquitto is missing only on a developer machine without it. */
