@@ -77,18 +77,18 @@ export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
-    if (err instanceof HubError)
-      return reply.code(err.statusCode).send({ code: err.code, message: err.message });
-    if ((err as FastifyError).validation)
-      return reply.code(400).send({ code: 'HUB_ERR_VALIDATION', message: err.message });
+    const fail = (status: number, code: string, message: string) => {
+      app.metrics.httpRejected.inc({ code });
+      if (status >= 500) request.log.error({ err }, 'request failed');
+      else request.log.info({ code, detail: message }, 'request rejected');
+      return reply.code(status).send({ code, message });
+    };
+    if (err instanceof HubError) return fail(err.statusCode, err.code, err.message);
+    if ((err as FastifyError).validation) return fail(400, 'HUB_ERR_VALIDATION', err.message);
     const status = (err as FastifyError).statusCode ?? 500;
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    if (status === 401)
-      return reply.code(401).send({ code: 'HUB_ERR_UNAUTHORIZED', message: 'authentication required' });
-    return reply.code(status).send({
-      code: status >= 500 ? 'HUB_ERR_INTERNAL' : 'HUB_ERR_VALIDATION',
-      message: status >= 500 ? 'internal error' : err.message,
-    });
+    if (status === 401) return fail(401, 'HUB_ERR_UNAUTHORIZED', 'authentication required');
+    if (status >= 500) return fail(status, 'HUB_ERR_INTERNAL', 'internal error');
+    return fail(status, 'HUB_ERR_VALIDATION', err.message);
   });
 
   await app.register(storesPlugin);

@@ -120,6 +120,9 @@ describe('authentication and roles', () => {
       expect(res.statusCode, JSON.stringify(c)).toBe(400);
       expect(res.json().code).toBe('HUB_ERR_VALIDATION');
     }
+    expect(
+      await hub.metric('qly_http_rejected_total', { code: 'HUB_ERR_VALIDATION' }),
+    ).toBeGreaterThanOrEqual(cases.length);
   });
 
   it('issues gateway credentials once to an admin', async () => {

@@ -50,6 +50,12 @@ export function createMetrics() {
       help: 'gateways currently online',
       registers: [registry],
     }),
+    httpRejected: new Counter({
+      name: 'qly_http_rejected_total',
+      help: 'REST requests answered with an error, by error code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     loginFailures: new Counter({
       name: 'qly_login_failures_total',
       help: 'failed logins',
