@@ -89,6 +89,13 @@ describe('edge agent killed with SIGKILL mid-stream', () => {
     agent.start();
     await waitFor('first telemetry stored', async () => (await hub.store.countTelemetry()) > 150, 30_000);
     expect(await agent.stop('SIGKILL')).toBeNull();
+    // The broker publishes the gateway's last will: the hub shows it offline at once.
+    await waitFor(
+      'gateway offline by its last will',
+      () => hub.app.registry.getGateway(GW)?.online === false,
+      10_000,
+    );
+    expect(hub.app.registry.getDevice(`${GW}.s1`)?.status).toBe('offline');
     const storedAtKill = await hub.store.countTelemetry();
 
     agent.start();

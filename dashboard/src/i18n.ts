@@ -48,6 +48,9 @@ const STRINGS = {
   field_playing: { zh: '播放中', en: 'Playing' },
   field_bitrate_kbps: { zh: '码率 (kbps)', en: 'Bitrate (kbps)' },
   field_recording: { zh: '录像中', en: 'Recording' },
+  legend: { zh: '图例', en: 'Legend' },
+  fieldOfView: { zh: '摄像头视野', en: 'Camera field of view' },
+  droneTrack: { zh: '无人机航迹', en: 'Drone track' },
   yes: { zh: '是', en: 'yes' },
   no: { zh: '否', en: 'no' },
 } as const;

@@ -6,6 +6,15 @@ import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
 
 export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
+/** Marker outline per device kind (the fill is the status colour). */
+export const KIND_OUTLINES = {
+  camera: '#e2e8f0',
+  speaker: '#f59e0b',
+  sensor: '#38bdf8',
+  drone: '#38bdf8',
+} as const;
+/** How far a camera's field-of-view sector reaches on the map, in metres (indicative). */
+const FOV_RANGE_M = 200;
 const KIND_GLYPH = { camera: '◉', speaker: '◈', sensor: '◆', drone: '▲' } as const;
 /** Points kept in a drone's trailing track: ten minutes of 5-second history plus live points. */
 const TRACK_POINTS = 240;
@@ -20,6 +29,7 @@ interface DroneMarker {
 export class DeviceLayer {
   private readonly renderer = L.canvas({ padding: 0.5 });
   private readonly circles = new Map<string, L.CircleMarker>();
+  private readonly sectors = new Map<string, L.Polygon>();
   private readonly drones = new Map<string, DroneMarker>();
   private readonly group = L.layerGroup();
 
@@ -52,11 +62,18 @@ export class DeviceLayer {
       this.group.addLayer(m);
     }
     m.setLatLng(at);
-    m.setStyle({ fillColor: color, radius: d.kind === 'camera' ? 8 : 6 });
+    m.setStyle({ fillColor: color, color: KIND_OUTLINES[d.kind], radius: d.kind === 'camera' ? 7 : 6 });
+    if (d.kind === 'camera' && d.heading !== undefined && d.fov !== undefined)
+      this.upsertSector(d.key, at, d.heading, d.fov, color);
     m.setTooltipContent(`${KIND_GLYPH[d.kind]} ${escapeHtml(d.name)}`);
   }
 
   remove(key: string): void {
+    const sector = this.sectors.get(key);
+    if (sector) {
+      this.group.removeLayer(sector);
+      this.sectors.delete(key);
+    }
     const c = this.circles.get(key);
     if (c) {
       this.group.removeLayer(c);
@@ -103,6 +120,38 @@ export class DeviceLayer {
       });
     }
     return out;
+  }
+
+  /** A camera's field of view as a translucent sector from its position along its heading. */
+  private upsertSector(key: string, at: L.LatLng, heading: number, fov: number, color: string): void {
+    const points: L.LatLng[] = [at];
+    const steps = 12;
+    const mPerDegLat = 111_320;
+    const mPerDegLon = mPerDegLat * Math.cos((at.lat * Math.PI) / 180);
+    for (let i = 0; i <= steps; i++) {
+      const bearing = ((heading - fov / 2 + (fov * i) / steps) * Math.PI) / 180;
+      points.push(
+        L.latLng(
+          at.lat + (FOV_RANGE_M * Math.cos(bearing)) / mPerDegLat,
+          at.lng + (FOV_RANGE_M * Math.sin(bearing)) / mPerDegLon,
+        ),
+      );
+    }
+    let sector = this.sectors.get(key);
+    if (!sector) {
+      sector = L.polygon(points, {
+        renderer: this.renderer,
+        weight: 1,
+        opacity: 0.5,
+        fillOpacity: 0.12,
+        interactive: false,
+      });
+      this.sectors.set(key, sector);
+      this.group.addLayer(sector);
+      sector.bringToBack();
+    }
+    sector.setLatLngs(points);
+    sector.setStyle({ color, fillColor: color });
   }
 
   private upsertDrone(d: DeviceView, at: L.LatLng, color: string): void {

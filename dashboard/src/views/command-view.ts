@@ -10,7 +10,7 @@ import { DevicePanel } from '../components/device-panel.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
 import { getLang, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
-import { DeviceLayer, escapeHtml } from '../map/device-layer.ts';
+import { DeviceLayer, escapeHtml, KIND_OUTLINES, STATUS_COLORS } from '../map/device-layer.ts';
 
 interface MapSettings {
   tileUrl: string;
@@ -75,6 +75,7 @@ export async function renderCommandView(
   const resizeObserver = new ResizeObserver(() => map.invalidateSize());
   resizeObserver.observe(root.querySelector('[data-role=map]') as HTMLElement);
   const panel = new DevicePanel(panelEl, () => refreshLists());
+  addLegend(map);
   const layer = new DeviceLayer(map, (key) => select(key));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
   const devicesEl = root.querySelector('[data-role=devices]') as HTMLElement;
@@ -171,4 +172,22 @@ export async function renderCommandView(
     window.clearInterval(ticker);
     map.remove();
   };
+}
+
+/** Status colours, kind outlines, the field-of-view sector and the drone track, explained. */
+function addLegend(map: L.Map): void {
+  const legend = new L.Control({ position: 'bottomleft' });
+  legend.onAdd = () => {
+    const el = L.DomUtil.create('div', 'legend');
+    const dot = (fill: string, outline = '#0f172a') =>
+      `<span class="dot" style="background:${fill};box-shadow:0 0 0 2px ${outline}"></span>`;
+    el.innerHTML = `
+      <strong>${t('legend')}</strong>
+      <div>${dot(STATUS_COLORS.online)} ${t('online')} ${dot(STATUS_COLORS.offline)} ${t('offline')} ${dot(STATUS_COLORS.alarm)} ${t('alarm')}</div>
+      <div>${dot('transparent', KIND_OUTLINES.camera)} ${t('kind_camera')} ${dot('transparent', KIND_OUTLINES.speaker)} ${t('kind_speaker')}
+        ${dot('transparent', KIND_OUTLINES.sensor)} ${t('kind_sensor')}</div>
+      <div><span class="swatch sector"></span> ${t('fieldOfView')} <span class="swatch track"></span> ${t('droneTrack')} ▲ ${t('kind_drone')}</div>`;
+    return el;
+  };
+  legend.addTo(map);
 }
