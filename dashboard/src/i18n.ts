@@ -51,6 +51,10 @@ const STRINGS = {
   legend: { zh: '图例', en: 'Legend' },
   fieldOfView: { zh: '摄像头视野', en: 'Camera field of view' },
   droneTrack: { zh: '无人机航迹', en: 'Drone track' },
+  'event_water_level.high': { zh: '水位超警戒', en: 'Water level high' },
+  'event_water_level.normal': { zh: '水位恢复正常', en: 'Water level normal' },
+  event_motion: { zh: '移动侦测', en: 'Motion detected' },
+  'event_battery.low': { zh: '电量低', en: 'Battery low' },
   yes: { zh: '是', en: 'yes' },
   no: { zh: '否', en: 'no' },
 } as const;
@@ -70,6 +74,12 @@ export function t(key: StringKey, vars: Record<string, string | number> = {}): s
 export function fieldLabel(field: string): string {
   const key = `field_${field}` as StringKey;
   return key in STRINGS ? t(key) : field;
+}
+
+/** Translates a device event type, falling back to the raw type for events without a label. */
+export function eventLabel(type: string): string {
+  const key = `event_${type}` as StringKey;
+  return key in STRINGS ? t(key) : type;
 }
 
 export function getLang(): Lang {

@@ -1,8 +1,9 @@
 /**
  * `npm run bench:ingest` — ingest throughput and latency through one real Mosquitto, at QoS 1:
- *  (a) raw relay baseline: publisher → broker → a bare subscriber process that only counts;
- *  (b) hub pipeline: the same publisher → broker → hub process (validate, dedup, SQLite, socket.io
- *      fan-out to CLIENTS dashboard sockets).
+ *  (a) raw relay baseline: PUBLISHERS publisher processes (one gateway each) → broker → a bare
+ *      subscriber process that only counts;
+ *  (b) hub pipeline: the same publishers → broker → a hub process (validate, dedup, SQLite,
+ *      socket.io fan-out to CLIENTS dashboard sockets).
  * Then publish→socket latency p50/p99 at a fixed rate of half the hub's measured capacity.
  * Prints each figure and ends with one JSON line.
  */
@@ -19,70 +20,33 @@ import { MOSQUITTO, systemBinary } from '../support/system.ts';
 import { freePort, sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40_000);
+const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2);
+const PER_PUBLISHER = Math.floor(Number(process.env.BENCH_MESSAGES ?? 60_000) / PUBLISHERS);
+const MESSAGES = PER_PUBLISHER * PUBLISHERS;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 10);
 const DEVICES = 100;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
 const SITE = 'bench';
-const GW = 'gw-bench';
-const WINDOW = 500; // QoS 1 publishes in flight
+const gateways = Array.from({ length: PUBLISHERS }, (_, i) => `gw-bench-${i + 1}`);
 
 if (!systemBinary(MOSQUITTO, 'mosquitto')) process.exit(1);
 
 const children: ChildProcess[] = [];
 const broker = new MosquittoBroker();
-const passwords = { hub: randomSecret(), gw: randomSecret(), raw: randomSecret() };
-broker.addUser('qly-hub', passwords.hub);
-broker.addUser(GW, passwords.gw);
-broker.addUser('bench-raw', passwords.raw);
-// The baseline subscriber reads everything, like the hub.
-broker.extraAcl = ['user bench-raw', 'topic read qly/v1/#'];
+const passwords = new Map<string, string>([
+  ['qly-hub', randomSecret()],
+  ['bench-raw', randomSecret()],
+  ...gateways.map((g): [string, string] => [g, randomSecret()]),
+]);
+for (const [user, pw] of passwords) broker.addUser(user, pw);
+broker.extraAcl = ['user bench-raw', 'topic read qly/v1/#']; // the baseline reads everything, like the hub
 await broker.start();
 
-function payload(seq: number): string {
-  return JSON.stringify({
-    seq,
-    ts: Date.now(),
-    values: { v: seq % 1000, temperature: 20 + (seq % 10) / 10 },
-  });
-}
-
-/** Publishes `count` telemetry messages as fast as a window of WINDOW in-flight QoS 1 allows. */
-async function publishBurst(client: mqtt.MqttClient, fromSeq: number, count: number): Promise<number> {
-  const started = Date.now();
-  let inflight = 0;
-  let seq = fromSeq;
-  const end = fromSeq + count;
-  await new Promise<void>((resolveAll) => {
-    const pump = () => {
-      while (inflight < WINDOW && seq < end) {
-        const s = seq++;
-        inflight++;
-        client.publish(topics.telemetry(SITE, GW, `d${s % DEVICES}`), payload(s), { qos: 1 }, () => {
-          inflight--;
-          if (seq >= end && inflight === 0) resolveAll();
-          else pump();
-        });
-      }
-    };
-    pump();
-  });
-  return started;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-async function startProcess(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ proc: ChildProcess; lines: string[] }> {
+function startProcess(args: string[], env: Record<string, string> = {}) {
   const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.push(proc);
   const lines: string[] = [];
@@ -96,41 +60,60 @@ async function startProcess(
   return { proc, lines };
 }
 
-try {
-  const publisher = await mqtt.connectAsync(broker.url, {
-    protocolVersion: 4,
-    clientId: 'bench-pub',
-    username: GW,
-    password: passwords.gw,
-  });
+/** Runs one burst from every publisher at once; returns the time the burst started. */
+async function burst(fromSeq: number): Promise<number> {
+  const pubs = gateways.map((g) =>
+    startProcess([
+      'tests/bench/publisher.ts',
+      broker.url,
+      SITE,
+      g,
+      passwords.get(g) as string,
+      String(fromSeq),
+      String(PER_PUBLISHER),
+    ]),
+  );
+  await waitFor('publishers ready', () => pubs.every((p) => p.lines.includes('ready')), 60_000);
+  const started = Date.now();
+  for (const p of pubs) p.proc.stdin?.write('go\n');
+  await waitFor('publishers done', () => pubs.every((p) => p.lines.includes('done')), 300_000, 20);
+  return started;
+}
 
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+try {
   // (a) raw relay baseline
-  const raw = await startProcess([
+  const raw = startProcess([
     'tests/bench/raw-subscriber.ts',
     broker.url,
     'bench-raw',
-    passwords.raw,
+    passwords.get('bench-raw') as string,
     String(MESSAGES),
   ]);
-  await waitFor('raw subscriber ready', () => raw.lines.includes('ready'));
-  const rawStart = await publishBurst(publisher, 1, MESSAGES);
-  const rawResult = await waitFor(
+  await waitFor('raw subscriber ready', () => raw.lines.includes('ready'), 60_000);
+  const rawStart = await burst(1);
+  const rawLine = await waitFor(
     'raw subscriber result',
     () => raw.lines.find((l) => l.startsWith('{')),
-    120_000,
+    60_000,
   ).catch(async () => {
     raw.proc.kill('SIGTERM');
     return waitFor('raw subscriber report', () => raw.lines.find((l) => l.startsWith('{')));
   });
-  const rawStats = JSON.parse(rawResult) as { count: number; last: number };
+  const rawStats = JSON.parse(rawLine) as { count: number; last: number };
   const rawRate = rawStats.count / ((rawStats.last - rawStart) / 1000);
   const rawLost = MESSAGES - rawStats.count;
-  console.log(`raw relay:    ${rawRate.toFixed(0)} msgs/s (${rawStats.count}/${MESSAGES} received)`);
+  console.log(
+    `raw relay:    ${rawRate.toFixed(0)} msgs/s (${rawStats.count}/${MESSAGES} received, ${PUBLISHERS} publishers)`,
+  );
 
   // (b) the hub pipeline, as its own process
-  const dataDir = join(broker.dir, 'hub-data');
   const hubPort = await freePort();
-  writeFileSync(join(broker.dir, 'hub-password'), passwords.hub);
+  writeFileSync(join(broker.dir, 'hub-password'), passwords.get('qly-hub') as string);
   writeFileSync(
     join(broker.dir, 'hub.json'),
     JSON.stringify({
@@ -138,9 +121,9 @@ try {
       host: '127.0.0.1',
     }),
   );
-  const hub = await startProcess(['hub/src/server.ts', '--config', join(broker.dir, 'hub.json')], {
+  const hub = startProcess(['hub/src/server.ts', '--config', join(broker.dir, 'hub.json')], {
     PORT: String(hubPort),
-    DATA_DIR: dataDir,
+    DATA_DIR: join(broker.dir, 'hub-data'),
     ADMIN_PASSWORD: 'bench-admin-password',
     QLY_LOG_LEVEL: 'warn',
   });
@@ -153,11 +136,12 @@ try {
   });
   const { token } = (await login.json()) as { token: string };
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  await fetch(`${base}/api/gateways`, {
-    method: 'POST',
-    headers: auth,
-    body: JSON.stringify({ id: GW, site: SITE }),
-  });
+  for (const g of gateways)
+    await fetch(`${base}/api/gateways`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ id: g, site: SITE }),
+    });
   const metric = async (name: string) => {
     const text = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
@@ -179,24 +163,32 @@ try {
     sockets.push(socket);
   }
   await waitFor('sockets connected', () => sockets.every((s) => s.connected));
-  // Describe the devices, as a gateway does on connect, so they are on the map.
-  for (let d = 0; d < DEVICES; d++) {
-    const meta = {
-      seq: MESSAGES + 1 + d,
-      ts: Date.now(),
-      kind: 'sensor',
-      name: `Bench ${d}`,
-      position: { lat: 30 + d / 1000, lon: 120 },
-      capabilities: [],
-    };
-    await publisher.publishAsync(topics.meta(SITE, GW, `d${d}`), JSON.stringify(meta), {
-      qos: 1,
-      retain: true,
+
+  // Describe each gateway's devices, as a gateway does on connect, so they are on the map.
+  const gwClients = new Map<string, mqtt.MqttClient>();
+  for (const g of gateways) {
+    const c = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 4,
+      clientId: `${g}-meta`,
+      username: g,
+      password: passwords.get(g) as string,
     });
+    gwClients.set(g, c);
+    for (let d = 0; d < DEVICES; d++) {
+      const meta = {
+        seq: PER_PUBLISHER + 1 + d,
+        ts: Date.now(),
+        kind: 'sensor',
+        name: `${g} ${d}`,
+        position: { lat: 30 + d / 1000, lon: 120 },
+        capabilities: [],
+      };
+      await c.publishAsync(topics.meta(SITE, g, `d${d}`), JSON.stringify(meta), { qos: 1, retain: true });
+    }
   }
 
   // Seqs continue after the metas: the hub drops anything at or below a gateway's high-water mark.
-  const hubStart = await publishBurst(publisher, MESSAGES + DEVICES + 1, MESSAGES);
+  const hubStart = await burst(PER_PUBLISHER + DEVICES + 1);
   let stored = 0;
   let hubEnd = 0;
   await waitFor(
@@ -207,7 +199,7 @@ try {
       return stored >= MESSAGES;
     },
     120_000,
-    100,
+    50,
   ).catch(() => {});
   const hubRate = stored / ((hubEnd - hubStart) / 1000);
   const hubLost = MESSAGES - stored;
@@ -215,17 +207,21 @@ try {
     `hub pipeline: ${hubRate.toFixed(0)} msgs/s (${stored}/${MESSAGES} stored, ${CLIENTS} sockets)`,
   );
 
-  // Latency at half the hub's capacity.
+  // Latency at half the hub's capacity, from the first gateway's connection in this process.
+  const latencyClient = gwClients.get(gateways[0] as string) as mqtt.MqttClient;
   const rate = Math.max(100, Math.floor(hubRate / 2));
   const perTick = Math.max(1, Math.round(rate / 100));
-  let seq = 2 * MESSAGES + DEVICES + 1;
+  let seq = 2 * PER_PUBLISHER + DEVICES + 1;
   measuring = true;
   const until = Date.now() + LATENCY_SECONDS * 1000;
   while (Date.now() < until) {
     const tick = Date.now();
     for (let k = 0; k < perTick; k++) {
       const s = seq++;
-      publisher.publish(topics.telemetry(SITE, GW, `d${s % DEVICES}`), payload(s), { qos: 1 });
+      const payload = JSON.stringify({ seq: s, ts: Date.now(), values: { v: s % 1000 } });
+      latencyClient.publish(topics.telemetry(SITE, gateways[0] as string, `d${s % DEVICES}`), payload, {
+        qos: 1,
+      });
     }
     await sleep(Math.max(0, 10 - (Date.now() - tick)));
   }
@@ -254,7 +250,7 @@ try {
     }),
   );
   for (const s of sockets) s.disconnect();
-  await publisher.endAsync();
+  for (const c of gwClients.values()) await c.endAsync();
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await sleep(300);

@@ -1,7 +1,7 @@
 /** The side panel of one device: status, latest values and a small history chart per numeric field. */
 import type { DeviceView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
-import { fieldLabel, t, timeAgo } from '../i18n.ts';
+import { eventLabel, fieldLabel, t, timeAgo } from '../i18n.ts';
 import { escapeHtml, STATUS_COLORS } from '../map/device-layer.ts';
 import { drawSparkline, type SparkPoint } from './sparkline.ts';
 
@@ -81,7 +81,7 @@ export class DevicePanel {
       <dt>${t('model')}</dt><dd>${escapeHtml(d.model ?? '—')}</dd>
       <dt>${t('position')}</dt><dd>${d.position.lat.toFixed(5)}, ${d.position.lon.toFixed(5)}</dd>
       <dt>${t('lastSeen')}</dt><dd>${timeAgo(d.lastSeen)}</dd>
-      ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(d.lastEvent.type)} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
+      ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(eventLabel(d.lastEvent.type))} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
     const rows = Object.entries(d.values)
       .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(k, v)}</td></tr>`)
       .join('');
