@@ -148,6 +148,25 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
     await page.screenshot({ path: 'test-results/dashboard.png' });
   });
 
+  it('keeps the map across a language switch and signs out to the login form', async () => {
+    const before = await page.evaluate(
+      () => (window as unknown as { __qly: { markers(): unknown[] } }).__qly.markers().length,
+    );
+    await page.click('[data-role=lang]');
+    await page.waitForSelector('text=Gateways');
+    expect(
+      await page.evaluate(
+        () => (window as unknown as { __qly: { markers(): unknown[] } }).__qly.markers().length,
+      ),
+    ).toBe(before);
+    expect(await page.textContent('.panel h3')).toBe('Latest values'); // the open panel relabelled too
+    await page.click('[data-role=lang]');
+    await page.waitForSelector('text=村级网关');
+    await page.click('[data-role=logout]');
+    await page.waitForSelector('input[name=username]');
+    expect(await page.evaluate(() => sessionStorage.getItem('qly.token'))).toBeNull();
+  });
+
   it('recorded no console errors', () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -2,7 +2,7 @@
 import 'leaflet/dist/leaflet.css';
 import './styles.css';
 import { api, getToken, setToken, setUnauthorizedHandler } from './api.ts';
-import { getLang, onLangChange } from './i18n.ts';
+import { getLang } from './i18n.ts';
 import { LiveStore } from './live-store.ts';
 import { renderCommandView } from './views/command-view.ts';
 import { renderLogin } from './views/login-view.ts';
@@ -44,11 +44,5 @@ async function showApp(): Promise<void> {
 }
 
 setUnauthorizedHandler(showLogin);
-// A language switch re-renders the current screen with the other table.
-onLangChange(() => {
-  if (!getToken()) return showLogin();
-  teardown?.();
-  store?.disconnect();
-  void showApp();
-});
+// Each view handles a language switch itself: the login form redraws, the command view relabels.
 void showApp();

@@ -42,6 +42,9 @@ export class EdgeProcess {
         env: { ...process.env, QLY_LOG_LEVEL: 'info' },
       },
     );
+    // A test that times out before its cleanup must not leave the agent behind.
+    const child = this.proc;
+    process.once('exit', () => child.kill('SIGKILL'));
     this.proc.stdout?.on('data', (d) => {
       this.output += d;
     });

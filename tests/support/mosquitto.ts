@@ -78,6 +78,9 @@ export class MosquittoBroker {
     this.proc = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // A test that times out before its cleanup must not leave the broker behind.
+    const child = this.proc;
+    process.once('exit', () => child.kill('SIGKILL'));
     let stderr = '';
     this.proc.stderr?.on('data', (d) => {
       stderr += d;

@@ -26,12 +26,13 @@ export class DevicePanel {
     return this.key;
   }
 
-  show(device: DeviceView): void {
+  /** Shows a device; `rebuild` re-renders it in full (e.g. after a language switch). */
+  show(device: DeviceView, rebuild = false): void {
     const changed = this.key !== device.key;
     this.key = device.key;
     this.root.hidden = false;
-    this.render(device, changed);
-    if (changed) {
+    this.render(device, changed || rebuild);
+    if (changed || rebuild) {
       window.clearInterval(this.historyTimer);
       void this.loadHistory(device);
       this.historyTimer = window.setInterval(() => void this.loadHistory(device), 15_000);

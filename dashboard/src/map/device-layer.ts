@@ -32,6 +32,8 @@ export class DeviceLayer {
   private readonly sectors = new Map<string, L.Polygon>();
   private readonly drones = new Map<string, DroneMarker>();
   private readonly group = L.layerGroup();
+  /** Set when the view is torn down: late async results (a track load) must not draw on a removed map. */
+  private disposed = false;
 
   constructor(
     map: L.Map,
@@ -41,6 +43,7 @@ export class DeviceLayer {
   }
 
   upsert(d: DeviceView): void {
+    if (this.disposed) return;
     const at = L.latLng(d.position.lat, d.position.lon);
     const color = STATUS_COLORS[d.status];
     if (d.kind === 'drone') {
@@ -91,6 +94,11 @@ export class DeviceLayer {
     for (const key of [...this.circles.keys(), ...this.drones.keys()]) this.remove(key);
   }
 
+  /** Ignores all later updates; call before `map.remove()`, which takes the markers with it. */
+  dispose(): void {
+    this.disposed = true;
+  }
+
   /** Whether a drone is on the map yet (so its past track can be loaded once). */
   hasDrone(key: string): boolean {
     return this.drones.has(key);
@@ -99,7 +107,7 @@ export class DeviceLayer {
   /** Puts the recent past in front of a drone's live track (points oldest first). */
   seedTrack(key: string, past: Array<{ lat: number; lon: number }>): void {
     const dr = this.drones.get(key);
-    if (!dr || past.length === 0) return;
+    if (this.disposed || !dr || past.length === 0) return;
     dr.points = [...past.map((p) => L.latLng(p.lat, p.lon)), ...dr.points].slice(-TRACK_POINTS);
     dr.track.setLatLngs(dr.points);
   }

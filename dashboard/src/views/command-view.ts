@@ -8,7 +8,7 @@ import { api } from '../api.ts';
 import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
-import { getLang, setLang, t } from '../i18n.ts';
+import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
 import { DeviceLayer, escapeHtml, KIND_OUTLINES, STATUS_COLORS } from '../map/device-layer.ts';
 
@@ -36,16 +36,16 @@ export async function renderCommandView(
     <div class="shell">
       <header class="topbar">
         <div class="brand">千里眼</div>
-        <h1>${t('appTitle')}</h1>
+        <h1 data-i18n="appTitle"></h1>
         <span class="conn" data-role="conn"></span>
         <span class="spacer"></span>
         <span class="user">${escapeHtml(user.username)}</span>
-        <button class="link" data-role="lang">${t('language')}</button>
-        <button class="link" data-role="logout">${t('signOut')}</button>
+        <button class="link" data-role="lang" data-i18n="language"></button>
+        <button class="link" data-role="logout" data-i18n="signOut"></button>
       </header>
       <aside class="sidebar">
-        <h2>${t('gateways')}</h2><ul class="gateways" data-role="gateways"></ul>
-        <h2>${t('devices')} <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
+        <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
+        <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
       </aside>
       <div id="map" class="map" data-role="map"></div>
       <section class="panel" data-role="panel" hidden></section>
@@ -75,7 +75,7 @@ export async function renderCommandView(
   const resizeObserver = new ResizeObserver(() => map.invalidateSize());
   resizeObserver.observe(root.querySelector('[data-role=map]') as HTMLElement);
   const panel = new DevicePanel(panelEl, () => refreshLists());
-  addLegend(map);
+  let legend = addLegend(map);
   const layer = new DeviceLayer(map, (key) => select(key));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
   const devicesEl = root.querySelector('[data-role=devices]') as HTMLElement;
@@ -156,6 +156,19 @@ export async function renderCommandView(
   root.querySelector('[data-role=lang]')?.addEventListener('click', () => {
     setLang(getLang() === 'zh' ? 'en' : 'zh');
   });
+  // A language switch re-renders the text only; the map and its markers stay as they are.
+  const relabel = () => {
+    for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]'))
+      el.textContent = t(el.dataset.i18n as StringKey);
+    showConn(store.connected);
+    refreshLists();
+    legend.remove();
+    legend = addLegend(map);
+    const open = panel.current ? store.devices.get(panel.current) : undefined;
+    if (open) panel.show(open, true);
+  };
+  relabel();
+  const offLang = onLangChange(relabel);
   root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
 
   // For end-to-end tests and debugging from the console: what the map draws right now.
@@ -168,14 +181,16 @@ export async function renderCommandView(
     resizeObserver.disconnect(); // before map.remove(): a resize of the dead map would redraw a gone canvas
     panel.hide();
     offChange();
+    layer.dispose();
     offStatus();
+    offLang();
     window.clearInterval(ticker);
     map.remove();
   };
 }
 
 /** Status colours, kind outlines, the field-of-view sector and the drone track, explained. */
-function addLegend(map: L.Map): void {
+function addLegend(map: L.Map): L.Control {
   const legend = new L.Control({ position: 'bottomleft' });
   legend.onAdd = () => {
     const el = L.DomUtil.create('div', 'legend');
@@ -190,4 +205,5 @@ function addLegend(map: L.Map): void {
     return el;
   };
   legend.addTo(map);
+  return legend;
 }
