@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@qianliyan/protocols/config';
 import { describe, expect, it } from 'vitest';
+import { runWithConfig } from '../../tests/support/config-run.ts';
 import { loadEdgeConfig } from '../src/config.ts';
 
 function writeConfig(value: unknown): string {
@@ -63,17 +62,11 @@ describe('edge config', () => {
   });
 
   it('the agent process prints every error and exits non-zero before connecting anywhere', () => {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const path = writeConfig({ gateway: { id: 'gw-1' }, extra: true, mqtt: { url: 'mqtt://127.0.0.1:1' } });
-    const run = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', path],
-      {
-        cwd: root,
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
+    const run = runWithConfig('edge-agent/src/main.ts', {
+      gateway: { id: 'gw-1' },
+      extra: true,
+      mqtt: { url: 'mqtt://127.0.0.1:1' },
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('invalid configuration');
     expect(run.stderr).toContain('/gateway/site');

@@ -1,12 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runWithConfig } from '../../tests/support/config-run.ts';
 import { loadHubConfig } from '../src/config.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('hub config', () => {
   it('applies PORT, DATA_DIR and QLY_* overrides over the file', () => {
@@ -22,22 +19,12 @@ describe('hub config', () => {
   });
 
   it('the hub process prints every error and exits 2 before listening or connecting', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qly-hubcfg-'));
-    const path = join(dir, 'hub.json');
-    writeFileSync(
-      path,
-      JSON.stringify({ port: 'eighty', mqtt: { colour: 'red' }, sites: [{ id: 'a/b', name: '' }], extra: 1 }),
-    );
-    const run = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'hub/src/server.ts'), '--config', path],
-      {
-        cwd: root,
-        encoding: 'utf8',
-        timeout: 30_000,
-        env: { ...process.env, DATA_DIR: join(dir, 'data') },
-      },
-    );
+    const run = runWithConfig('hub/src/server.ts', {
+      port: 'eighty',
+      mqtt: { colour: 'red' },
+      sites: [{ id: 'a/b', name: '' }],
+      extra: 1,
+    });
     expect(run.status).toBe(2);
     for (const where of ['/port', '/mqtt', '/sites/0/id', '/sites/0/name'])
       expect(run.stderr).toContain(where);

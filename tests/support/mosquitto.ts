@@ -3,7 +3,7 @@
  * loopback port, with persistence so sessions survive a stop/start. Stopped by PID.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,10 +100,6 @@ export class MosquittoBroker {
     proc.kill('SIGTERM');
     await exited;
     this.proc = undefined;
-  }
-
-  log(message: string): void {
-    appendFileSync(join(this.dir, 'test.log'), `${message}\n`);
   }
 }
 

@@ -1,7 +1,8 @@
 /** Device list in the sidebar, grouped by kind, with status dots; a click selects the device. */
 import { DEVICE_KINDS, type DeviceView } from '@qianliyan/protocols';
+import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
-import { escapeHtml, STATUS_COLORS } from '../map/device-layer.ts';
+import { STATUS_COLORS } from '../map/device-layer.ts';
 
 export function renderDeviceList(
   root: HTMLElement,

@@ -1,8 +1,9 @@
 /** The side panel of one device: status, latest values and a small history chart per numeric field. */
 import type { DeviceView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
+import { escapeHtml } from '../html.ts';
 import { eventLabel, fieldLabel, t, timeAgo } from '../i18n.ts';
-import { escapeHtml, STATUS_COLORS } from '../map/device-layer.ts';
+import { STATUS_COLORS } from '../map/device-layer.ts';
 import { drawSparkline, type SparkPoint } from './sparkline.ts';
 
 /** Fields worth a chart, per kind; the rest are shown as values only. */

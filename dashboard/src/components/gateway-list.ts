@@ -1,7 +1,7 @@
 /** Gateway list: online state, last-seen time and outbox depth, refreshed live and every second. */
 import type { GatewayView } from '@qianliyan/protocols';
+import { escapeHtml } from '../html.ts';
 import { t, timeAgo } from '../i18n.ts';
-import { escapeHtml } from '../map/device-layer.ts';
 
 export function renderGatewayList(root: HTMLElement, gateways: GatewayView[]): void {
   root.innerHTML = gateways

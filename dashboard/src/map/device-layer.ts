@@ -4,6 +4,7 @@
  */
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
+import { escapeHtml } from '../html.ts';
 
 export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
 /** Marker outline per device kind (the fill is the status colour). */
@@ -200,11 +201,4 @@ function droneIcon(heading: number, color: string): L.DivIcon {
     iconSize: [26, 26],
     iconAnchor: [13, 13],
   });
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
-  );
 }

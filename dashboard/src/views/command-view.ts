@@ -8,9 +8,10 @@ import { api } from '../api.ts';
 import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
+import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
-import { DeviceLayer, escapeHtml, KIND_OUTLINES, STATUS_COLORS } from '../map/device-layer.ts';
+import { DeviceLayer, KIND_OUTLINES, STATUS_COLORS } from '../map/device-layer.ts';
 
 interface MapSettings {
   tileUrl: string;

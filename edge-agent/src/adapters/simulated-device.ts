@@ -3,14 +3,12 @@
  * These simulators stand in for real devices until the protocol-speaking peers (ONVIF, RTP,
  * MAVLink) replace them; they produce the same contract messages a real adapter would.
  */
+import { ID_PATTERN } from '@qianliyan/protocols';
 import { type TProperties, Type } from '@sinclair/typebox';
 import type { AdapterContext, DeviceAdapter, DeviceDescriptor } from './types.ts';
 
 export const SimulatedBase = {
-  id: Type.String({
-    pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',
-    description: 'device id, unique on this gateway',
-  }),
+  id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),
   name: Type.String({ minLength: 1, maxLength: 128 }),
   position: Type.Object(
     { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },

@@ -48,7 +48,6 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   /** Incremented per connection, so callbacks of a dead connection do not touch the window. */
   private generation = 0;
   connected = false;
-  published = 0;
 
   constructor(
     private readonly options: UplinkOptions,
@@ -125,7 +124,6 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       this.log.debug({ err, seq }, 'publish not acknowledged');
       return;
     }
-    this.published += 1;
     this.pendingAcks.push(seq);
     if (!this.ackFlushScheduled) {
       this.ackFlushScheduled = true;

@@ -16,6 +16,11 @@ export interface AuthUser {
   sites: string[];
 }
 
+/** The site scope rule: a village operator sees only the sites on their account; other roles see all. */
+export function userMaySee(user: AuthUser, site: string): boolean {
+  return user.role !== 'village_operator' || user.sites.includes(site);
+}
+
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: AuthUser;

@@ -17,7 +17,7 @@ import {
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
 import { Server, type Socket } from 'socket.io';
-import type { AuthUser } from './auth.ts';
+import { type AuthUser, userMaySee } from './auth.ts';
 
 interface SocketState {
   user: AuthUser;
@@ -36,10 +36,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     io: Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
   }
-}
-
-export function userMaySee(user: AuthUser, site: string): boolean {
-  return user.role !== 'village_operator' || user.sites.includes(site);
 }
 
 export const livePlugin = fp(

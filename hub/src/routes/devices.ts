@@ -3,15 +3,15 @@
  * GET /api/devices/:key — one device; /latest — its latest values; /history — downsampled series;
  * /events — its recent events.
  */
-import { DeviceKind, DeviceView, Id, TelemetryValue } from '@qianliyan/protocols';
+import { DeviceKind, DeviceView, ID_PATTERN, Id, TelemetryValue } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/live.ts';
+import { userMaySee } from '../plugins/auth.ts';
 import { errorResponses } from './schemas.ts';
 
 const KeyParams = Type.Object({
-  key: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\\.[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }),
+  key: Type.String({ pattern: `^${ID_PATTERN}\\.${ID_PATTERN}$` }),
 });
 const MAX_POINTS = 2000;
 

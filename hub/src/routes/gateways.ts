@@ -5,7 +5,7 @@
 import { GatewayView, Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { userMaySee } from '../plugins/live.ts';
+import { userMaySee } from '../plugins/auth.ts';
 import { issueGatewayCredentials } from '../services/gateway-credentials.ts';
 import { errorResponses } from './schemas.ts';
 

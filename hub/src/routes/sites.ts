@@ -1,7 +1,7 @@
 /** GET /api/sites — the villages this hub watches, with counts, limited to the caller's scope. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { userMaySee } from '../plugins/live.ts';
+import { userMaySee } from '../plugins/auth.ts';
 import { ErrorBody } from './schemas.ts';
 
 const SiteView = Type.Object({

@@ -1,4 +1,5 @@
 /** GET/POST /api/users — user administration (admin only). Passwords are never returned. */
+import { Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
@@ -25,7 +26,7 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
             username: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
             password: Type.String({ minLength: 10, maxLength: 256 }),
             role: RoleSchema,
-            sites: Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }), {
+            sites: Type.Array(Id, {
               default: [],
               maxItems: 100,
             }),
