@@ -31,8 +31,19 @@ describe.each(brokerKinds())('bad MQTT input through the %s broker', (kind) => {
     const bad: Array<[reason: string, topic: string, payload: string | Buffer]> = [
       ['invalid_json', telemetry, '{"seq": 1, "ts": '],
       ['invalid_json', telemetry, Buffer.from([0xff, 0xfe, 0x00])],
-      ['schema', telemetry, JSON.stringify({ seq: 1, ts: now })],
-      ['schema', telemetry, JSON.stringify({ seq: -4, ts: now, values: { a: 1 } })],
+      // JSON-shaped but not UTF-8 (a lenient decoder would store U+FFFD): refused.
+      [
+        'invalid_json',
+        telemetry,
+        Buffer.concat([
+          Buffer.from(`{"seq":1,"epoch":"bad-input","ts":${now},"values":{"name":"`),
+          Buffer.from([0xff]),
+          Buffer.from('"}}'),
+        ]),
+      ],
+      ['schema', telemetry, JSON.stringify({ seq: 1, epoch: 'bad-input', ts: now })],
+      ['schema', telemetry, JSON.stringify({ seq: -4, epoch: 'bad-input', ts: now, values: { a: 1 } })],
+      ['schema', telemetry, JSON.stringify({ seq: 1, ts: now, values: { a: 1 } })],
       ['schema', topics.meta(SITE, GW, 'probe'), JSON.stringify({ seq: 1, ts: now, kind: 'camera' })],
       [
         'schema',
@@ -41,8 +52,16 @@ describe.each(brokerKinds())('bad MQTT input through the %s broker', (kind) => {
       ],
       ['unknown_topic', `qly/v1/${SITE}/${GW}/dev/probe/gossip`, JSON.stringify({ seq: 1 })],
       ['unknown_topic', `qly/v1/${SITE}/${GW}/dev/probe/telemetry/extra`, JSON.stringify({ seq: 1 })],
-      ['oversize', telemetry, JSON.stringify({ seq: 1, ts: now, values: { blob: 'x'.repeat(300 * 1024) } })],
-      ['future_timestamp', telemetry, JSON.stringify({ seq: 1, ts: now + 24 * 3600_000, values: { a: 1 } })],
+      [
+        'oversize',
+        telemetry,
+        JSON.stringify({ seq: 1, epoch: 'bad-input', ts: now, values: { blob: 'x'.repeat(300 * 1024) } }),
+      ],
+      [
+        'future_timestamp',
+        telemetry,
+        JSON.stringify({ seq: 1, epoch: 'bad-input', ts: now + 24 * 3600_000, values: { a: 1 } }),
+      ],
     ];
     const expected = new Map<string, number>();
     let seq = 0;
@@ -52,9 +71,13 @@ describe.each(brokerKinds())('bad MQTT input through the %s broker', (kind) => {
       for (let k = 0; k < 10; k++) {
         seq += 1;
         valid.push(seq);
-        await client.publishAsync(telemetry, JSON.stringify({ seq, ts: Date.now(), values: { n: seq } }), {
-          qos: 1,
-        });
+        await client.publishAsync(
+          telemetry,
+          JSON.stringify({ seq, epoch: 'bad-input', ts: Date.now(), values: { n: seq } }),
+          {
+            qos: 1,
+          },
+        );
       }
       for (const [reason, topic, payload] of bad) {
         await client.publishAsync(topic, payload, { qos: 1 });
@@ -99,7 +122,7 @@ describe.each(brokerKinds())('bad MQTT input through the %s broker', (kind) => {
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish(
       topics.telemetry(SITE, 'gw-stranger', 'x'),
-      JSON.stringify({ seq: 1, ts: Date.now(), values: { a: 1 } }),
+      JSON.stringify({ seq: 1, epoch: 'stranger', ts: Date.now(), values: { a: 1 } }),
       { qos: 1 },
     );
     if (kind === 'embedded') {

@@ -73,9 +73,13 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     const raw = await connectAsGateway(stack, GW, `${GW}-replay`);
     const topic = topics.telemetry(SITE, GW, 'd1');
     for (let seq = lastSeq - 99; seq <= lastSeq; seq++) {
-      await raw.publishAsync(topic, JSON.stringify({ seq, ts: Date.now(), values: { temperature: -1 } }), {
-        qos: 1,
-      });
+      await raw.publishAsync(
+        topic,
+        JSON.stringify({ seq, epoch: edge.outbox.epoch, ts: Date.now(), values: { temperature: -1 } }),
+        {
+          qos: 1,
+        },
+      );
     }
     await waitFor(
       '100 duplicates counted',
@@ -84,7 +88,12 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     // Ten messages lost upstream: the next seq is 11 ahead.
     await raw.publishAsync(
       topic,
-      JSON.stringify({ seq: lastSeq + 11, ts: Date.now(), values: { temperature: 42 } }),
+      JSON.stringify({
+        seq: lastSeq + 11,
+        epoch: edge.outbox.epoch,
+        ts: Date.now(),
+        values: { temperature: 42 },
+      }),
       { qos: 1 },
     );
     await waitFor('gap counted', async () => (await stack.hub.metric('qly_ingest_seq_gaps_total')) === 10);

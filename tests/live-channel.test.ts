@@ -21,7 +21,10 @@ describe('live channel scoping', () => {
   const sockets: Socket[] = [];
 
   const publish = (topic: string, body: object, retain = false) =>
-    gw.publishAsync(topic, JSON.stringify({ seq: ++seq, ts: Date.now(), ...body }), { qos: 1, retain });
+    gw.publishAsync(topic, JSON.stringify({ seq: ++seq, epoch: 'live-test', ts: Date.now(), ...body }), {
+      qos: 1,
+      retain,
+    });
   const moveDrone = (lat: number, lon: number) =>
     publish(topics.telemetry(SITE, GW, 'uav'), { values: { lat, lon, heading: 90 } });
 

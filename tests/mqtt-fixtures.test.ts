@@ -86,7 +86,7 @@ describe.skipIf(!fixturesAvailable(DIR))('recorded MQTT packets against the embe
       sent += 1;
       good.publish(
         topics.telemetry(SITE, 'gw-good', 'meter'),
-        JSON.stringify({ seq: sent, ts: Date.now(), values: { n: sent } }),
+        JSON.stringify({ seq: sent, epoch: 'fixture-test', ts: Date.now(), values: { n: sent } }),
         { qos: 1 },
       );
     }, 10);

@@ -107,7 +107,7 @@ describe('edge agent killed with SIGKILL mid-stream', () => {
     expect(await agent.stop('SIGTERM')).toBe(0); // a clean stop drains the outbox first
 
     const outbox = new Outbox({ path: agent.outboxPath, maxMessages: 1_000_000, fsync: false });
-    const lastSeq = outbox.next - 1;
+    const lastSeq = outbox.nextSeqOf('bulk') - 1;
     expect(outbox.depth).toBe(0);
     expect(outbox.dropped).toBe(0);
     outbox.close();

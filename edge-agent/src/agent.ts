@@ -4,15 +4,19 @@
  * commands from the hub are validated and routed to the adapter, and every command gets a result.
  */
 import {
+  ACTIONS,
+  type ActionSpec,
+  actionCapability,
   type Command,
   type DeviceMeta,
-  decodePayload,
   filters,
+  isKnownAction,
   parseTopic,
   type Severity,
   type TelemetryValues,
   topics,
 } from '@qianliyan/protocols';
+import { decodePayload, validateActionParams } from '@qianliyan/protocols/validate';
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
 import { ADAPTERS } from './adapters/registry.ts';
@@ -22,14 +26,15 @@ import { Outbox } from './uplink/outbox.ts';
 import { Uplink } from './uplink/uplink.ts';
 import { villageDevices } from './village.ts';
 
-export const EDGE_VERSION = '0.1.0';
+export const EDGE_VERSION = '0.2.0';
 
 export class EdgeAgent {
   readonly outbox: Outbox;
   readonly uplink: Uplink;
   private readonly adapters = new Map<string, DeviceAdapter>();
+  private readonly availability = new Map<string, boolean>();
   private heartbeat: NodeJS.Timeout | undefined;
-  readonly counters = { commandsRejected: 0, adapterErrors: 0 };
+  readonly counters = { commandsRejected: 0, commandsDuplicate: 0, adapterErrors: 0 };
 
   constructor(
     private readonly config: EdgeConfig,
@@ -42,6 +47,7 @@ export class EdgeAgent {
         url: mqtt.url,
         username: mqtt.username ?? gateway.id,
         ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+        ...(mqtt.ca !== undefined ? { ca: mqtt.ca } : {}),
         site: gateway.site,
         gateway: gateway.id,
         keepaliveS: mqtt.keepaliveS,
@@ -68,14 +74,19 @@ export class EdgeAgent {
     }
     this.uplink.on('connected', () => this.announce());
     this.uplink.on('message', (topic, payload) => void this.onCommand(topic, payload));
+    // The heartbeat is the first row of a new outbox, before any device has sampled: the hub learns
+    // the epoch from the state before anything else, though every message carries it anyway.
+    this.publishState();
     this.uplink.start();
     for (const adapter of this.adapters.values()) adapter.start();
-    this.heartbeat = setInterval(() => this.publishState(), this.config.heartbeatMs);
+    this.heartbeat = setInterval(() => {
+      this.publishState();
+      this.outbox.pruneCommands();
+    }, this.config.heartbeatMs);
     this.log.info(
       {
         devices: this.adapters.size,
         epoch: this.outbox.epoch,
-        nextSeq: this.outbox.next,
         backlog: this.outbox.depth,
       },
       'edge agent started',
@@ -88,7 +99,7 @@ export class EdgeAgent {
    */
   async stop(drainTimeoutMs = this.config.drainTimeoutMs): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const adapter of this.adapters.values()) adapter.stop();
+    await Promise.allSettled([...this.adapters.values()].map(async (adapter) => adapter.stop()));
     const deadline = Date.now() + drainTimeoutMs;
     while (this.outbox.depth > 0 && this.uplink.connected && Date.now() < deadline) {
       this.uplink.pump();
@@ -105,8 +116,14 @@ export class EdgeAgent {
   }
 
   /** Queues a message in the outbox and nudges the uplink to send it. */
-  private enqueue(topic: string, body: object, retain = false): void {
-    this.outbox.enqueue(topic, body, retain);
+  private enqueue(topic: string, body: object): void {
+    this.outbox.enqueue(topic, body);
+    this.uplink.pump();
+  }
+
+  /** Queues a current-state message (retained), replacing its own unsent predecessor. */
+  private enqueueCurrent(topic: string, body: object): void {
+    this.outbox.enqueue(topic, body, { retain: true, coalesceAbove: this.uplink.sentUpTo('control') });
     this.uplink.pump();
   }
 
@@ -114,11 +131,22 @@ export class EdgeAgent {
     const { site, id: gateway } = this.config.gateway;
     const telemetryTopic = topics.telemetry(site, gateway, device);
     const eventTopic = topics.event(site, gateway, device);
+    const availabilityTopic = topics.availability(site, gateway, device);
     return {
       log,
       telemetry: (values: TelemetryValues, ts = Date.now()) => this.enqueue(telemetryTopic, { ts, values }),
       event: (type: string, severity: Severity, data?: Record<string, unknown>) =>
         this.enqueue(eventTopic, { ts: Date.now(), type, severity, ...(data ? { data } : {}) }),
+      availability: (online: boolean, reason?: string) => {
+        if (this.availability.get(device) === online) return;
+        this.availability.set(device, online);
+        log.info({ online, reason }, 'device availability changed');
+        this.enqueueCurrent(availabilityTopic, {
+          ts: Date.now(),
+          online,
+          ...(reason ? { reason: reason.slice(0, 256) } : {}),
+        });
+      },
     };
   }
 
@@ -128,25 +156,27 @@ export class EdgeAgent {
     this.uplink.subscribe(filters.gatewayCommands(site, gateway));
     this.publishState();
     for (const [id, adapter] of this.adapters) {
-      const meta: Omit<DeviceMeta, 'seq'> = { ts: Date.now(), ...adapter.describe() };
-      this.enqueue(topics.meta(site, gateway, id), meta, true);
+      const descriptor = adapter.describe();
+      const commands = Object.keys(adapter.actions ?? {}).map(actionCapability);
+      const meta: Omit<DeviceMeta, 'seq' | 'epoch'> = {
+        ts: Date.now(),
+        ...descriptor,
+        capabilities: [...new Set([...descriptor.capabilities, ...commands])],
+      };
+      this.enqueueCurrent(topics.meta(site, gateway, id), meta);
     }
   }
 
   private publishState(): void {
     const { site, id: gateway } = this.config.gateway;
-    this.enqueue(
-      topics.state(site, gateway),
-      {
-        ts: Date.now(),
-        online: true,
-        version: EDGE_VERSION,
-        epoch: this.outbox.epoch,
-        devices: this.deviceIds,
-        outbox: { depth: this.outbox.depth, dropped: this.outbox.dropped },
-      },
-      true,
-    );
+    this.enqueueCurrent(topics.state(site, gateway), {
+      ts: Date.now(),
+      online: true,
+      version: EDGE_VERSION,
+      heartbeatMs: this.config.heartbeatMs,
+      devices: this.deviceIds,
+      outbox: { depth: this.outbox.depth, dropped: this.outbox.dropped },
+    });
   }
 
   private async onCommand(topic: string, payload: Buffer): Promise<void> {
@@ -160,24 +190,53 @@ export class EdgeAgent {
       return;
     }
     const command: Command = decoded.value;
+    // At most once per id: MQTT redelivers a command whose PUBACK was lost, and moving a PTZ or
+    // starting a broadcast twice is worse than answering once. The result is in the outbox already.
+    if (!this.outbox.claimCommand(command.id, command.deadline)) {
+      this.counters.commandsDuplicate += 1;
+      this.log.info({ id: command.id }, 'command already executed; redelivery ignored');
+      return;
+    }
+    const started = Date.now();
     const reply = (body: object) =>
       this.enqueue(topics.cmdResult(site, gateway), { ts: Date.now(), id: command.id, ...body });
     const fail = (code: string, message: string) => reply({ status: 'error', error: { code, message } });
-    if (command.deadline < Date.now())
+    if (command.deadline < started)
       return fail('EDGE_ERR_DEADLINE_PASSED', 'the command arrived after its deadline');
-    if (command.action === 'ping' && !command.device)
-      return reply({ status: 'ok', data: { version: EDGE_VERSION } });
+    if (!isKnownAction(command.action))
+      return fail('EDGE_ERR_UNSUPPORTED', `unknown action ${command.action}`);
+    const spec: ActionSpec = ACTIONS[command.action];
+    if (spec.scope === 'gateway') {
+      if (command.device) return fail('EDGE_ERR_BAD_PARAMS', `${command.action} is a gateway action`);
+      return reply({ status: 'ok', data: { version: EDGE_VERSION, devices: this.adapters.size } });
+    }
     const adapter = command.device ? this.adapters.get(command.device) : undefined;
     if (!adapter)
       return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
-    if (!adapter.execute) return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} takes no commands`);
+    const handler = adapter.actions?.[command.action];
+    if (!handler) return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} does not take ${command.action}`);
+    const params = validateActionParams(command.action, command.params ?? {});
+    if (!params.ok) return fail('EDGE_ERR_BAD_PARAMS', params.detail);
+    const budget = Math.max(0, command.deadline - started);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const data = await adapter.execute(command.action, command.params ?? {});
+      const data = await Promise.race([
+        handler(params.value),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new CommandFailure('EDGE_ERR_TIMEOUT', `no answer from the device within ${budget} ms`)),
+            budget,
+          );
+        }),
+      ]);
       reply({ status: 'ok', ...(data === undefined ? {} : { data }) });
     } catch (err) {
       this.counters.adapterErrors += 1;
       this.log.error({ err, action: command.action, device: adapter.id }, 'command failed');
       fail(err instanceof CommandFailure ? err.code : 'EDGE_ERR_COMMAND_FAILED', (err as Error).message);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

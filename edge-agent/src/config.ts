@@ -4,7 +4,7 @@
  * connecting anywhere. Secrets come from a file (`mqtt.passwordFile`) or QLY_MQTT_PASSWORD.
  */
 import { readFileSync } from 'node:fs';
-import { ID_PATTERN } from '@qianliyan/protocols';
+import { ID_PATTERN, MAX_DEVICES_PER_GATEWAY } from '@qianliyan/protocols';
 import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -83,6 +83,11 @@ export const EdgeConfigSchema = Type.Object(
         passwordFile: Type.Optional(
           Type.String({ description: 'file holding the MQTT password (QLY_MQTT_PASSWORD overrides)' }),
         ),
+        caFile: Type.Optional(
+          Type.String({
+            description: 'PEM file of the CA that signed the broker certificate (mqtts:// with a private CA)',
+          }),
+        ),
         keepaliveS: Type.Integer({
           minimum: 5,
           maximum: 600,
@@ -109,12 +114,19 @@ export const EdgeConfigSchema = Type.Object(
         maxMessages: Type.Integer({
           minimum: 10,
           default: 500000,
-          description: 'bound; the oldest are dropped and counted beyond it',
+          description: 'bound on queued telemetry; the oldest are dropped and counted beyond it',
+        }),
+        maxControlMessages: Type.Integer({
+          minimum: 100,
+          default: 100000,
+          description:
+            'disk-safety bound on queued control messages (state, events, command results); never reached by telemetry pressure',
         }),
         maxBytes: Type.Integer({
           minimum: 65536,
           default: 268435456,
-          description: 'bound on stored payload bytes; the oldest are dropped and counted beyond it',
+          description:
+            'bound on stored telemetry payload bytes; the oldest are dropped and counted beyond it',
         }),
         fsync: Type.Boolean({
           default: false,
@@ -148,7 +160,7 @@ export const EdgeConfigSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type EdgeConfig = Static<typeof EdgeConfigSchema> & { mqtt: { password?: string } };
+export type EdgeConfig = Static<typeof EdgeConfigSchema> & { mqtt: { password?: string; ca?: string } };
 
 export const ENV_OVERRIDES: Record<string, string> = {
   QLY_GATEWAY_ID: 'gateway.id',
@@ -194,6 +206,12 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
     if (id) ids.add(id);
     if (config) config.devices[i] = withDefaults as { type: string; id: string };
   });
+  const sim = config?.simulation;
+  const total = devices.length + (sim ? sim.cameras + sim.speakers + sim.sensors + sim.drones : 0);
+  if (total > MAX_DEVICES_PER_GATEWAY)
+    problems.push(
+      `/devices: ${total} devices (configured and simulated) exceed the ${MAX_DEVICES_PER_GATEWAY} one gateway may run`,
+    );
   if (problems.length > 0 || !config) throw new ConfigError(source, [...new Set(problems)]);
 
   const passwordFile = env.QLY_MQTT_PASSWORD_FILE ?? config.mqtt.passwordFile;
@@ -204,6 +222,15 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
     } catch (err) {
       throw new ConfigError(source, [
         `/mqtt/passwordFile: cannot read ${passwordFile}: ${(err as Error).message}`,
+      ]);
+    }
+  }
+  if (config.mqtt.caFile) {
+    try {
+      config.mqtt.ca = readFileSync(config.mqtt.caFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(source, [
+        `/mqtt/caFile: cannot read ${config.mqtt.caFile}: ${(err as Error).message}`,
       ]);
     }
   }

@@ -27,6 +27,7 @@ import { createMetrics, type HubMetrics } from './services/metrics.ts';
 export interface HubSecrets {
   jwtSecret: string;
   mqttPassword: string | undefined;
+  mqttCa: string | undefined;
   metricsToken: string | undefined;
 }
 
@@ -53,6 +54,7 @@ export function loadSecrets(config: HubConfig): HubSecrets {
   return {
     jwtSecret,
     mqttPassword: read(config.mqtt.passwordFile),
+    mqttCa: read(config.mqtt.caFile),
     metricsToken: read(config.auth.metricsTokenFile),
   };
 }

@@ -4,7 +4,7 @@
  * connects anywhere. Secrets (JWT key, broker password) come from files, never from the config itself.
  */
 import { fileURLToPath } from 'node:url';
-import { ID_PATTERN } from '@qianliyan/protocols';
+import { ID_PATTERN, MAX_DEVICES_PER_GATEWAY } from '@qianliyan/protocols';
 import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -34,9 +34,20 @@ export const HubConfigSchema = Type.Object(
         passwordFile: Type.Optional(
           Type.String({ description: 'file with the hub’s password on an external broker' }),
         ),
+        caFile: Type.Optional(
+          Type.String({
+            description: 'PEM file of the CA that signed an external broker’s certificate (mqtts://)',
+          }),
+        ),
         clientId: Type.String({
           default: 'qly-hub',
-          description: 'MQTT client id; the session is persistent (clean=false)',
+          description:
+            'MQTT client id; the session is persistent (clean=false). Reserved to the hub’s credential',
+        }),
+        protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
+          default: 4,
+          description:
+            'MQTT version toward an external broker: 5 subscribes with retain-as-published, so the hub sees (and clears) retained messages a gateway may not retain; the embedded broker speaks 4 and refuses those itself',
         }),
         embeddedHost: Type.String({ default: '0.0.0.0', description: 'embedded broker listen address' }),
         embeddedPort: Type.Integer({
@@ -60,15 +71,42 @@ export const HubConfigSchema = Type.Object(
           default: 300000,
           description: 'timestamps further ahead are rejected (clock skew)',
         }),
-        flushIntervalMs: Type.Integer({
-          minimum: 5,
-          default: 50,
-          description: 'store write batching period',
-        }),
         flushMaxRows: Type.Integer({
           minimum: 1,
           default: 2000,
-          description: 'a batch is written early at this size',
+          description: 'a batch is written when the event loop turns, or as soon as it holds this many rows',
+        }),
+        maxBacklogRows: Type.Integer({
+          minimum: 100,
+          default: 100000,
+          description:
+            'rows accepted but not yet stored (a failing store); beyond it the hub disconnects from the broker until they are stored',
+        }),
+        retryMinMs: Type.Integer({
+          minimum: 10,
+          default: 100,
+          description: 'first retry of a failed store write',
+        }),
+        retryMaxMs: Type.Integer({
+          minimum: 100,
+          default: 10000,
+          description: 'longest wait between retries of a failed store write',
+        }),
+        maxDevicesPerGateway: Type.Integer({
+          minimum: 1,
+          maximum: MAX_DEVICES_PER_GATEWAY,
+          default: MAX_DEVICES_PER_GATEWAY,
+          description: 'device quota per gateway: a descriptor for one more device is refused (device_quota)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    timeseries: Type.Object(
+      {
+        fsync: Type.Boolean({
+          default: false,
+          description:
+            'SQLite synchronous=FULL: an acknowledged message also survives power loss (a committed batch always survives a crash of the hub process)',
         }),
       },
       { additionalProperties: false, default: {} },
@@ -78,7 +116,8 @@ export const HubConfigSchema = Type.Object(
         heartbeatTimeoutMs: Type.Integer({
           minimum: 1000,
           default: 45000,
-          description: 'a gateway silent this long is offline',
+          description:
+            'a gateway silent this long is offline (gateways that announce their heartbeat period: three periods)',
         }),
         alarmHoldMs: Type.Integer({
           minimum: 1000,

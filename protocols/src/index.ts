@@ -1,4 +1,10 @@
+/**
+ * The contract's main entry: schemas, types, topics, the action catalog and the live channel.
+ * Validators (the schema compiler) live behind `@qianliyan/protocols/validate`, so the dashboard
+ * bundle does not ship the compiler.
+ */
+export * from './actions.ts';
+export * from './limits.ts';
 export * from './live.ts';
 export * from './schemas.ts';
 export * from './topics.ts';
-export * from './validate.ts';

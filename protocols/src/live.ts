@@ -27,6 +27,10 @@ export const DeviceView = Type.Object({
   values: Type.Record(Type.String(), TelemetryValue),
   /** ms epoch of the telemetry sample behind `values`. */
   valuesTs: Type.Union([Type.Integer(), Type.Null()]),
+  /** Present while the gateway reports that it cannot reach the device (a dead camera behind a live gateway). */
+  unreachable: Type.Optional(
+    Type.Object({ since: Type.Integer(), reason: Type.String() }, { additionalProperties: false }),
+  ),
   lastEvent: Type.Optional(
     Type.Object(
       { ts: Type.Integer(), type: Type.String(), severity: Severity },

@@ -42,16 +42,35 @@ export const TelemetryValues = Type.Record(
 );
 export type TelemetryValues = Static<typeof TelemetryValues>;
 
-/** `…/state` — retained; the broker publishes the last will `{ "online": false }` when the link drops. */
-export const GatewayState = Type.Object(
+/**
+ * Names one outbox database. A gateway whose disk was wiped starts a new epoch and its `seq`s restart
+ * at 1; the hub keeps one dedup window per (gateway, lane, epoch). Every edge message carries it, so
+ * no message is ambiguous, whichever arrives first.
+ */
+export const Epoch = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+
+/**
+ * The most devices one gateway may run. The heartbeat lists them all (2,000 ids of 64 characters fit
+ * well inside MAX_PAYLOAD_BYTES); the hub's per-gateway device quota defaults to the same number.
+ */
+export const MAX_DEVICES_PER_GATEWAY = 2000;
+
+/** Every message an edge outbox produces starts with these. */
+const Sequenced = { seq: Seq, epoch: Epoch, ts: Timestamp };
+
+/** The last will, published by the broker when a gateway's connection drops without DISCONNECT. */
+export const LastWill = Type.Object({ online: Type.Literal(false) }, { additionalProperties: false });
+export type LastWill = Static<typeof LastWill>;
+
+/** `…/state` — retained heartbeat; the broker publishes the last will `{ "online": false }` when the link drops. */
+export const GatewayHeartbeat = Type.Object(
   {
-    seq: Type.Optional(Seq),
-    ts: Type.Optional(Timestamp),
+    ...Sequenced,
     online: Type.Boolean(),
     version: Type.Optional(Type.String({ maxLength: 64 })),
-    /** Identifies one outbox database; a new epoch means the gateway's `seq` restarted from 1. */
-    epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    devices: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
+    /** Heartbeat period in ms: the hub marks the gateway stale after about two missed beats. */
+    heartbeatMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000 })),
+    devices: Type.Optional(Type.Array(Id, { maxItems: MAX_DEVICES_PER_GATEWAY })),
     outbox: Type.Optional(
       Type.Object(
         {
@@ -64,7 +83,22 @@ export const GatewayState = Type.Object(
   },
   { additionalProperties: false },
 );
+export type GatewayHeartbeat = Static<typeof GatewayHeartbeat>;
+
+export const GatewayState = Type.Union([GatewayHeartbeat, LastWill]);
 export type GatewayState = Static<typeof GatewayState>;
+
+/** `…/dev/{device}/availability` — retained: whether the gateway can reach the device right now. */
+export const DeviceAvailability = Type.Object(
+  {
+    ...Sequenced,
+    online: Type.Boolean(),
+    /** Why the device is unreachable (a timeout, a refused login…), for the operator. */
+    reason: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceAvailability = Static<typeof DeviceAvailability>;
 
 export const StreamDescriptor = Type.Object(
   {
@@ -77,8 +111,7 @@ export const StreamDescriptor = Type.Object(
 /** `…/dev/{device}/meta` — retained device descriptor. */
 export const DeviceMeta = Type.Object(
   {
-    seq: Seq,
-    ts: Timestamp,
+    ...Sequenced,
     kind: DeviceKind,
     name: Type.String({ minLength: 1, maxLength: 128 }),
     model: Type.Optional(Type.String({ maxLength: 128 })),
@@ -102,9 +135,9 @@ export type TelemetrySample = Static<typeof TelemetrySample>;
 
 /** `…/dev/{device}/telemetry` — one sample (`values`) or a batch (`samples`), never both. */
 export const Telemetry = Type.Union([
-  Type.Object({ seq: Seq, ts: Timestamp, values: TelemetryValues }, { additionalProperties: false }),
+  Type.Object({ ...Sequenced, values: TelemetryValues }, { additionalProperties: false }),
   Type.Object(
-    { seq: Seq, ts: Timestamp, samples: Type.Array(TelemetrySample, { minItems: 1, maxItems: 500 }) },
+    { ...Sequenced, samples: Type.Array(TelemetrySample, { minItems: 1, maxItems: 500 }) },
     { additionalProperties: false },
   ),
 ]);
@@ -113,8 +146,7 @@ export type Telemetry = Static<typeof Telemetry>;
 /** `…/dev/{device}/event` */
 export const DeviceEvent = Type.Object(
   {
-    seq: Seq,
-    ts: Timestamp,
+    ...Sequenced,
     type: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }),
     severity: Severity,
     data: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })),
@@ -123,12 +155,17 @@ export const DeviceEvent = Type.Object(
 );
 export type DeviceEvent = Static<typeof DeviceEvent>;
 
+export const ActionName = Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' });
+
 /** `…/cmd` — hub → edge. Correlated by `id` so it works without MQTT 5 response topics. */
+/** A command id: the hub names it, the edge echoes it, so results reach the request that sent them. */
+export const CommandId = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' });
+
 export const Command = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 64 }),
+    id: CommandId,
     device: Type.Optional(Id),
-    action: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }),
+    action: ActionName,
     params: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })),
     /** Milliseconds since the epoch after which the edge must not execute the command. */
     deadline: Timestamp,
@@ -146,9 +183,8 @@ export const CommandError = Type.Object(
 export const CommandResult = Type.Union([
   Type.Object(
     {
-      seq: Seq,
-      ts: Timestamp,
-      id: Type.String({ minLength: 1, maxLength: 64 }),
+      ...Sequenced,
+      id: CommandId,
       status: Type.Literal('ok'),
       data: Type.Optional(Type.Unknown()),
     },
@@ -156,9 +192,8 @@ export const CommandResult = Type.Union([
   ),
   Type.Object(
     {
-      seq: Seq,
-      ts: Timestamp,
-      id: Type.String({ minLength: 1, maxLength: 64 }),
+      ...Sequenced,
+      id: CommandId,
       status: Type.Literal('error'),
       error: CommandError,
     },
@@ -171,6 +206,7 @@ export type CommandResult = Static<typeof CommandResult>;
 export const PAYLOAD_SCHEMAS = {
   state: GatewayState,
   meta: DeviceMeta,
+  availability: DeviceAvailability,
   telemetry: Telemetry,
   event: DeviceEvent,
   cmd: Command,
@@ -180,6 +216,7 @@ export const PAYLOAD_SCHEMAS = {
 export interface PayloadOf {
   state: GatewayState;
   meta: DeviceMeta;
+  availability: DeviceAvailability;
   telemetry: Telemetry;
   event: DeviceEvent;
   cmd: Command;

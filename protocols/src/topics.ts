@@ -12,13 +12,25 @@ export const TOPIC_ROOT = 'qly/v1';
 export const ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
 const ID_RE = new RegExp(`^${ID_PATTERN}$`);
 
-export type TopicKind = 'state' | 'meta' | 'telemetry' | 'event' | 'cmd' | 'cmdResult';
+export type TopicKind = 'state' | 'meta' | 'availability' | 'telemetry' | 'event' | 'cmd' | 'cmdResult';
+
+/**
+ * The outbox lane a topic kind travels in. Control messages (state, descriptors, availability,
+ * events, command results) are sent before bulk telemetry and are never dropped to make room for
+ * it; each lane has its own `seq` space, so the hub's dedup window stays exact per lane although
+ * the two lanes interleave on the wire.
+ */
+export type Lane = 'control' | 'bulk';
+export const LANES: readonly Lane[] = ['control', 'bulk'];
+export function laneOf(kind: TopicKind): Lane {
+  return kind === 'telemetry' ? 'bulk' : 'control';
+}
 
 export interface ParsedTopic {
   kind: TopicKind;
   site: string;
   gateway: string;
-  /** Present for the per-device kinds: meta, telemetry, event. */
+  /** Present for the per-device kinds: meta, availability, telemetry, event. */
   device?: string;
 }
 
@@ -29,6 +41,7 @@ const ROOT = TOPIC_ROOT.replace('/', '\\/');
 const SHAPES: ReadonlyArray<{ kind: TopicKind; re: RegExp }> = [
   { kind: 'state', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/state$`) },
   { kind: 'meta', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/meta$`) },
+  { kind: 'availability', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/availability$`) },
   { kind: 'telemetry', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/telemetry$`) },
   { kind: 'event', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/event$`) },
   { kind: 'cmd', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd$`) },
@@ -64,6 +77,10 @@ export const topics = {
   meta(site: string, gateway: string, device: string): string {
     assertIds(site, gateway, device);
     return `${TOPIC_ROOT}/${site}/${gateway}/dev/${device}/meta`;
+  },
+  availability(site: string, gateway: string, device: string): string {
+    assertIds(site, gateway, device);
+    return `${TOPIC_ROOT}/${site}/${gateway}/dev/${device}/availability`;
   },
   telemetry(site: string, gateway: string, device: string): string {
     assertIds(site, gateway, device);

@@ -3,25 +3,18 @@
  * Every rejection carries a reason code from REJECT_REASONS, used as a metrics label.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import { ACTIONS, isKnownAction } from './actions.ts';
+import { MAX_PAYLOAD_BYTES, type RejectReason } from './limits.ts';
 import { PAYLOAD_SCHEMAS, type PayloadOf } from './schemas.ts';
 import type { TopicKind } from './topics.ts';
 
-export const REJECT_REASONS = [
-  'unknown_topic',
-  'oversize',
-  'invalid_json',
-  'schema',
-  'future_timestamp',
-  'duplicate',
-  'unknown_gateway',
-  'store_failed',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-
-/** Largest payload either side accepts, in bytes. Telemetry batches of 500 samples fit well inside. */
-export const MAX_PAYLOAD_BYTES = 256 * 1024;
+export { MAX_PAYLOAD_BYTES, REJECT_REASONS, type RejectReason } from './limits.ts';
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; detail: string };
+
+/** Strict: a byte sequence that is not valid UTF-8 is an error, never replaced by U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const COMPILED = Object.fromEntries(
   Object.entries(PAYLOAD_SCHEMAS).map(([kind, schema]) => [kind, TypeCompiler.Compile(schema)]),
@@ -55,7 +48,7 @@ export function decodePayload<K extends TopicKind>(
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(payload));
+    parsed = JSON.parse(utf8.decode(payload));
   } catch (err) {
     return { ok: false, reason: 'invalid_json', detail: (err as Error).message };
   }
@@ -85,4 +78,28 @@ function latestTimestamp(value: object): number | undefined {
 
 export function encodePayload(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
+}
+
+const ACTION_PARAMS = new Map(
+  Object.entries(ACTIONS).map(([name, spec]) => [
+    name,
+    { schema: spec.params, check: TypeCompiler.Compile(spec.params) },
+  ]),
+);
+
+/**
+ * Checks a command's params against the catalog and fills their defaults. Returns the params to
+ * send (or run), or the first problem with its JSON path.
+ */
+export function validateActionParams(
+  action: string,
+  params: unknown,
+): { ok: true; value: Record<string, unknown> } | { ok: false; detail: string } {
+  if (!isKnownAction(action)) return { ok: false, detail: `unknown action ${JSON.stringify(action)}` };
+  const entry = ACTION_PARAMS.get(action);
+  if (!entry) return { ok: false, detail: `unknown action ${action}` };
+  const value = Value.Default(entry.schema, structuredClone(params ?? {}));
+  if (entry.check.Check(value)) return { ok: true, value: value as Record<string, unknown> };
+  const first = entry.check.Errors(value).First();
+  return { ok: false, detail: first ? `params${first.path}: ${first.message}` : 'invalid params' };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceKey, filters, parseDeviceKey, parseTopic, topics } from '../src/index.ts';
+import { deviceKey, filters, laneOf, parseDeviceKey, parseTopic, topics } from '../src/index.ts';
 
 describe('topic builders and parser', () => {
   it('round-trips every topic shape', () => {
@@ -28,7 +28,19 @@ describe('topic builders and parser', () => {
       site: 'v1',
       gateway: 'gw-1',
     });
+    expect(parseTopic(topics.availability('v1', 'gw-1', 'd'))).toEqual({
+      kind: 'availability',
+      site: 'v1',
+      gateway: 'gw-1',
+      device: 'd',
+    });
     expect(topics.telemetry('v1', 'gw-1', 'd')).toBe('qly/v1/v1/gw-1/dev/d/telemetry');
+  });
+
+  it('puts telemetry in the bulk lane and everything else in the control lane', () => {
+    expect(laneOf('telemetry')).toBe('bulk');
+    for (const kind of ['state', 'meta', 'availability', 'event', 'cmdResult'] as const)
+      expect(laneOf(kind)).toBe('control');
   });
 
   it.each([

@@ -40,7 +40,7 @@ export async function startUplink(
     outbox,
     uplink,
     send(topic: string, body: object, retain = false) {
-      const seq = outbox.enqueue(topic, body, retain);
+      const seq = outbox.enqueue(topic, body, { retain });
       uplink.pump();
       return seq;
     },

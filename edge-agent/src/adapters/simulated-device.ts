@@ -5,7 +5,7 @@
  */
 import { ID_PATTERN } from '@qianliyan/protocols';
 import { type TProperties, Type } from '@sinclair/typebox';
-import type { AdapterContext, DeviceAdapter, DeviceDescriptor } from './types.ts';
+import type { ActionTable, AdapterContext, DeviceAdapter, DeviceDescriptor } from './types.ts';
 
 export const SimulatedBase = {
   id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),
@@ -47,8 +47,10 @@ export abstract class SimulatedDevice<C extends SimulatedConfig> implements Devi
 
   abstract describe(): DeviceDescriptor;
   protected abstract sample(): void;
+  readonly actions?: ActionTable;
 
   start(): void {
+    this.ctx.availability(true);
     this.sample();
     this.timer = setInterval(() => {
       this.tick += 1;
@@ -63,6 +65,11 @@ export abstract class SimulatedDevice<C extends SimulatedConfig> implements Devi
   stop(): void {
     clearInterval(this.timer);
   }
+}
+
+/** Resolves after `ms`: a simulated device answers a command after its configured response time. */
+export function respondAfter<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms));
 }
 
 /** A smooth pseudo-random wave so simulated values look like a day's readings, not noise. */

@@ -2,13 +2,17 @@
  * What every device adapter provides. One adapter per device kind; each exports a definition with
  * its `type`, a config schema whose `type` is fixed to that kind, its capabilities as data, and a
  * factory. Constructors do nothing: work starts in `start()` and ends in `stop()`.
+ *
+ * Commands: an adapter declares the actions it takes in one table (`actions`), keyed by names from
+ * the protocols catalog, whose params schemas the agent checks before calling the handler. The
+ * device advertises exactly those actions as `cmd.<action>` capabilities.
  */
-import type { DeviceMeta, Severity, TelemetryValues } from '@qianliyan/protocols';
+import type { ActionNameKnown, DeviceMeta, Severity, TelemetryValues } from '@qianliyan/protocols';
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 
-/** The device descriptor an adapter reports; the agent adds `seq` and `ts`. */
-export type DeviceDescriptor = Omit<DeviceMeta, 'seq' | 'ts'>;
+/** The device descriptor an adapter reports; the agent adds `seq`, `epoch`, `ts` and `cmd.*` capabilities. */
+export type DeviceDescriptor = Omit<DeviceMeta, 'seq' | 'epoch' | 'ts'>;
 
 export interface AdapterContext {
   log: Logger;
@@ -16,15 +20,21 @@ export interface AdapterContext {
   telemetry(values: TelemetryValues, ts?: number): void;
   /** Queues one device event in the durable outbox. */
   event(type: string, severity: Severity, data?: Record<string, unknown>): void;
+  /** Reports whether the gateway can reach the device; sent only when it changes. */
+  availability(online: boolean, reason?: string): void;
 }
+
+/** A handler gets params already validated (defaults filled) against the catalog. */
+export type ActionHandler = (params: Record<string, unknown>) => Promise<unknown>;
+export type ActionTable = Partial<Record<ActionNameKnown, ActionHandler>>;
 
 export interface DeviceAdapter {
   readonly id: string;
   describe(): DeviceDescriptor;
   start(): void;
-  stop(): void;
-  /** Runs a device command; throws a CommandFailure (or any error) to report an error result. */
-  execute?(action: string, params: Record<string, unknown>): Promise<unknown>;
+  stop(): void | Promise<void>;
+  /** The actions this device takes; absent or empty means it takes no commands. */
+  readonly actions?: ActionTable;
 }
 
 export interface AdapterDefinition<C extends { type: string; id: string } = { type: string; id: string }> {
@@ -34,6 +44,7 @@ export interface AdapterDefinition<C extends { type: string; id: string } = { ty
   create(config: C, ctx: AdapterContext): DeviceAdapter;
 }
 
+/** Thrown by a handler to report an error result with a specific code. */
 export class CommandFailure extends Error {
   constructor(
     readonly code: string,

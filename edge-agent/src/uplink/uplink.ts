@@ -3,6 +3,10 @@
  * `state`), reconnect with exponential backoff and full jitter, and a pump that drains the durable
  * outbox in seq order. A row is deleted from the outbox only when its PUBACK arrives.
  *
+ * Control rows (state, descriptors, events, command results) go before telemetry: each pump fills
+ * the in-flight window from the control lane first, so a command result never waits behind a
+ * backlog of half a million telemetry rows.
+ *
  * The outbox is the only source of truth for what still has to be sent. When a connection drops,
  * everything it had in flight is forgotten and, on the next connection, sent again from the oldest
  * unacknowledged row, so the broker sees the stream in seq order. MQTT.js's own in-flight store is
@@ -11,16 +15,19 @@
  * A message may reach the hub twice (acked by the broker, ack lost); the hub drops it by `seq`.
  */
 import { EventEmitter } from 'node:events';
-import { encodePayload, topics } from '@qianliyan/protocols';
+import { LANES, type Lane, topics } from '@qianliyan/protocols';
+import { encodePayload } from '@qianliyan/protocols/validate';
 import mqtt, { type MqttClient, Store } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff } from './backoff.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox, RowKey } from './outbox.ts';
 
 export interface UplinkOptions {
   url: string;
   username?: string;
   password?: string;
+  /** PEM of a private CA for mqtts:// (the broker's certificate is always verified). */
+  ca?: string;
   site: string;
   gateway: string;
   keepaliveS: number;
@@ -41,9 +48,9 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopping = false;
-  private lastSentSeq = 0;
+  private readonly lastSent: Record<Lane, number> = { control: 0, bulk: 0 };
   private inflight = 0;
-  private pendingAcks: number[] = [];
+  private pendingAcks: RowKey[] = [];
   private ackFlushScheduled = false;
   /** Incremented per connection, so callbacks of a dead connection do not touch the window. */
   private generation = 0;
@@ -62,13 +69,15 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     const o = this.options;
     this.client = mqtt.connect(o.url, {
       protocolVersion: 4, // MQTT 3.1.1: the contract must work on the embedded broker
-      clientId: `qly-edge-${o.gateway}`,
+      // The broker ties a client id to its credential: a gateway connects as its own id.
+      clientId: o.gateway,
       clean: false,
       keepalive: o.keepaliveS,
       reconnectPeriod: 0, // reconnects are scheduled here, with backoff and jitter
       connectTimeout: 10_000,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.ca !== undefined ? { ca: o.ca, rejectUnauthorized: true } : {}),
       will: {
         topic: topics.state(o.site, o.gateway),
         payload: encodePayload({ online: false }),
@@ -98,33 +107,40 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     });
   }
 
-  /** Sends whatever the outbox holds beyond what is already in flight, up to the window. */
+  /** The highest seq of a lane handed to the broker on this connection (rows above it are unsent). */
+  sentUpTo(lane: Lane): number {
+    return this.lastSent[lane];
+  }
+
+  /** Sends whatever the outbox holds beyond what is already in flight, control lane first. */
   pump(): void {
     const client = this.client;
     if (!client || !this.connected || !client.connected) return;
     const generation = this.generation;
-    while (this.inflight < this.options.inflightWindow) {
-      const rows = this.outbox.peek(this.lastSentSeq, this.options.inflightWindow - this.inflight);
-      if (rows.length === 0) return;
-      for (const row of rows) {
-        this.lastSentSeq = row.seq;
-        this.inflight += 1;
-        client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) =>
-          this.onPublished(generation, row.seq, err),
-        );
+    for (const lane of LANES) {
+      while (this.inflight < this.options.inflightWindow) {
+        const rows = this.outbox.peek(lane, this.lastSent[lane], this.options.inflightWindow - this.inflight);
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          this.lastSent[lane] = row.seq;
+          this.inflight += 1;
+          client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) =>
+            this.onPublished(generation, { lane, seq: row.seq }, err),
+          );
+        }
       }
     }
   }
 
-  private onPublished(generation: number, seq: number, err: Error | undefined): void {
+  private onPublished(generation: number, key: RowKey, err: Error | undefined): void {
     const current = generation === this.generation;
     if (current) this.inflight -= 1;
     if (err) {
       // The row stays in the outbox and is sent again on the next connection.
-      this.log.debug({ err, seq }, 'publish not acknowledged');
+      this.log.debug({ err, ...key }, 'publish not acknowledged');
       return;
     }
-    this.pendingAcks.push(seq);
+    this.pendingAcks.push(key);
     if (!this.ackFlushScheduled) {
       this.ackFlushScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -158,7 +174,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     // Forget the dead connection's window: the next one resends from the oldest unacked row.
     this.generation += 1;
     this.inflight = 0;
-    this.lastSentSeq = 0;
+    this.lastSent.control = 0;
+    this.lastSent.bulk = 0;
     this.flushAcks();
     if (wasConnected) {
       this.log.warn('uplink lost');

@@ -13,7 +13,14 @@ import { randomSecret, verifyPassword } from '../security/passwords.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     /** Where the hub's own MQTT client connects, and with which credentials. */
-    brokerConnection: { url: string; username: string; password: string | undefined; embedded: boolean };
+    brokerConnection: {
+      url: string;
+      username: string;
+      password: string | undefined;
+      /** PEM of the CA that signed an external broker's certificate (mqtts://). */
+      ca?: string;
+      embedded: boolean;
+    };
   }
 }
 
@@ -32,6 +39,7 @@ export const brokerPlugin = fp(
         url: mqtt.url,
         username: mqtt.username,
         password: app.secrets.mqttPassword,
+        ...(app.secrets.mqttCa ? { ca: app.secrets.mqttCa } : {}),
         embedded: false,
       });
       return;

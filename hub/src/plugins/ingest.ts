@@ -1,17 +1,24 @@
 /**
- * Wires the hub to the broker: the registry, the seq tracker and the ingest service, fed by one
- * MQTT client (MQTT 3.1.1, QoS 1, persistent session so the broker keeps messages for the hub while
- * it restarts). The client is also how later issues publish commands to gateways.
+ * Wires the hub to the broker: the event bus, the registry, the seq tracker and the ingest service,
+ * fed by one MQTT client (persistent session, QoS 1) whose PUBACKs are held until the message is
+ * stored (see mqtt/held-pubacks.ts). The same client publishes commands to gateways.
+ *
+ * Session handling: the hub subscribes only when the broker reports no session for it. With a
+ * session present, the broker still has the subscription and a queue of messages for the hub, and a
+ * resubscription would replay retained copies ahead of that queue.
  */
-import { filters } from '@qianliyan/protocols';
+import { type CommandResult, filters, TOPIC_ROOT } from '@qianliyan/protocols';
 import fp from 'fastify-plugin';
 import mqtt, { type MqttClient } from 'mqtt';
+import { holdPubacks } from '../mqtt/held-pubacks.ts';
+import { EventBus } from '../services/event-bus.ts';
 import { IngestService } from '../services/ingest.ts';
 import { Registry } from '../services/registry.ts';
 import { SeqTracker } from '../services/seq-tracker.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    bus: EventBus;
     registry: Registry;
     ingest: IngestService;
     mqtt: MqttClient;
@@ -20,40 +27,70 @@ declare module 'fastify' {
 
 export const ingestPlugin = fp(
   async (app) => {
-    const registry = new Registry(app.stateDb, app.config.registry);
-    const seqs = new SeqTracker(app.stateDb.loadSeqMarks());
-    const ingest = new IngestService(
-      app.config.ingest,
-      app.timeseries,
-      app.stateDb,
-      registry,
-      seqs,
-      app.metrics,
-      app.log.child({ module: 'ingest' }),
-    );
-    registry.on('gateway', () => app.metrics.gatewaysOnline.set(registry.onlineGatewayCount()));
-    registry.start();
-    ingest.start();
-
-    const { url, username, password } = app.brokerConnection;
     const log = app.log.child({ module: 'mqtt' });
+    const bus = new EventBus(app.metrics, app.log.child({ module: 'bus' }));
+    const registry = new Registry(app.stateDb, bus, app.config.registry);
+    const seqs = new SeqTracker(await app.timeseries.loadMarks());
+    const { url, username, password } = app.brokerConnection;
+    const protocolVersion = app.brokerConnection.embedded ? 4 : app.config.mqtt.protocolVersion;
+    // Paused while the store backlog is full; the broker queues for the hub's session meanwhile.
+    let paused = false;
     const client = mqtt.connect(url, {
-      protocolVersion: 4,
+      protocolVersion,
       clientId: app.config.mqtt.clientId,
       clean: false,
       username,
       ...(password !== undefined ? { password } : {}),
+      ...(app.brokerConnection.ca ? { ca: app.brokerConnection.ca } : {}),
+      // MQTT 5: keep the session while the hub restarts (3.1.1 keeps it until it is cleaned).
+      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0xffffffff } } : {}),
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
-      // Subscribed on every connect below, so retained state/meta are replayed after a restart too.
       resubscribe: false,
     });
-    client.on('message', (topic, payload, packet) => ingest.handle(topic, payload, packet.retain));
+    const ingest = new IngestService(
+      app.config.ingest,
+      app.timeseries,
+      () => app.stateDb.listGateways(),
+      registry,
+      seqs,
+      app.metrics,
+      app.log.child({ module: 'ingest' }),
+      {
+        saturated: () => {
+          paused = true;
+          app.metrics.ingestSaturated.set(1);
+          // Forced: no DISCONNECT handshake to wait for, and unacknowledged messages stay queued.
+          client.end(true);
+        },
+        resumed: () => {
+          paused = false;
+          app.metrics.ingestSaturated.set(0);
+          client.reconnect();
+        },
+        clearRetained: (topic) => {
+          if (!topic.startsWith(`${TOPIC_ROOT}/`) || !client.connected) return;
+          client.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }, (err) => {
+            if (err) log.warn({ err, topic }, 'could not clear a refused retained message');
+          });
+        },
+        commandResult: (gateway: string, result: CommandResult) =>
+          bus.emit('commandResult', { gateway, result }),
+      },
+    );
+    bus.on('gatewayChanged', 'metrics', () => app.metrics.gatewaysOnline.set(registry.onlineGatewayCount()));
+    registry.start();
+    ingest.start();
+
+    holdPubacks(client, (topic, payload, packet, ack) => ingest.handle(topic, payload, packet.retain, ack));
     client.on('error', (err) => log.warn({ err }, 'mqtt error'));
-    client.on('offline', () => log.warn('mqtt offline'));
+    client.on('offline', () => {
+      if (!paused) log.warn('mqtt offline');
+    });
     client.on('connect', (connack) => {
       log.info({ url, sessionPresent: connack.sessionPresent }, 'mqtt connected');
-      client.subscribe(filters.all, { qos: 1 }, (err) => {
+      if (connack.sessionPresent) return;
+      client.subscribe(filters.all, { qos: 1, ...(protocolVersion === 5 ? { rap: true } : {}) }, (err) => {
         if (err) log.error({ err }, 'subscribe failed');
       });
     });
@@ -68,13 +105,15 @@ export const ingestPlugin = fp(
       throw err;
     });
 
+    app.decorate('bus', bus);
     app.decorate('registry', registry);
     app.decorate('ingest', ingest);
     app.decorate('mqtt', client);
     app.addHook('onClose', async () => {
+      // Store what was accepted, then leave: acks of what is stored go out before the connection ends.
+      await ingest.stop();
       await client.endAsync();
       registry.stop();
-      await ingest.stop();
     });
   },
   { name: 'ingest', dependencies: ['stores', 'broker'] },

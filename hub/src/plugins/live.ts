@@ -104,8 +104,8 @@ export const livePlugin = fp(
     // Coalescing: changes are collected as keys and sent as one delta per client per period.
     const dirtyDevices = new Set<string>();
     const dirtyGateways = new Set<string>();
-    app.registry.on('device', (key) => dirtyDevices.add(key));
-    app.registry.on('gateway', (id) => dirtyGateways.add(id));
+    app.bus.on('deviceChanged', 'live', ({ key }) => dirtyDevices.add(key));
+    app.bus.on('gatewayChanged', 'live', ({ id }) => dirtyGateways.add(id));
     const timer = setInterval(() => {
       if (dirtyDevices.size === 0 && dirtyGateways.size === 0) return;
       try {

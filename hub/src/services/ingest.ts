@@ -1,228 +1,397 @@
 /**
  * Ingest: every MQTT message under the contract's root goes through
- * topic parse → size → JSON → schema → timestamp sanity → gateway check → dedup by seq →
- * registry (live state) and a batched write to the time-series store.
- * A bad message is rejected, counted by reason and logged at most once per second per reason;
- * it never throws out of `handle`, so one bad publisher cannot stop ingest for the others.
+ * topic parse → size → UTF-8 JSON → schema → timestamp sanity → gateway check → dedup by
+ * (gateway, lane, epoch, seq) → write buffer and registry.
+ *
+ * Nothing is acknowledged before it is stored. An accepted message's ack is held until the batch
+ * holding it, and the dedup marks covering it, are committed in one transaction; a batch is written
+ * as soon as the event loop turns (so the broker's in-flight window toward the hub, not a timer,
+ * paces throughput) or earlier at `flushMaxRows`. A rejected or duplicate message is acknowledged at
+ * once: there is nothing to store, and a redelivery would be rejected again.
+ *
+ * When the store fails, batches are retried with backoff and their acks stay held. Past
+ * `maxBacklogRows` the hub stops taking messages: it reports `saturated`, the owner disconnects from
+ * the broker (which keeps queueing for the hub's persistent session), and messages still arriving
+ * are left unacknowledged (counted as `store_failed`) for the broker to redeliver. When the backlog
+ * is stored, `resumed` is reported and the owner reconnects.
+ *
+ * Retained messages: only current-state kinds (state, meta, availability) may be retained; any other
+ * kind arriving with the retain flag is refused and cleared from the broker. A retained copy the hub
+ * already has is applied to the registry by timestamp and acknowledged without counting it. The hub
+ * subscribes only when the broker holds no session for it, so a replayed copy never arrives ahead
+ * of a queued backlog (where it would move the dedup window past messages still to come).
+ *
+ * A bad message is rejected, counted by reason and logged at most once per second per gateway and
+ * reason; nothing throws out of `handle`. Registry updates run after the rows are buffered and each
+ * in its own try/catch, so a failing listener never costs accepted data.
  */
 import {
+  type CommandResult,
+  type DeviceAvailability,
   type DeviceEvent,
   type DeviceMeta,
-  decodePayload,
   type GatewayState,
+  laneOf,
   type ParsedTopic,
   parseTopic,
   type RejectReason,
   type Telemetry,
+  type TopicKind,
 } from '@qianliyan/protocols';
+import { decodePayload } from '@qianliyan/protocols/validate';
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import type { StateDb } from '../stores/state-db.ts';
+import type { Ack } from '../mqtt/held-pubacks.ts';
 import type { EventRecord, TelemetryRecord, TimeSeriesStore } from '../stores/timeseries.ts';
 import type { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import type { SeqTracker } from './seq-tracker.ts';
+import { ThrottledLog } from './throttled-log.ts';
 
 export interface IngestOptions {
   maxPayloadBytes: number;
   maxFutureMs: number;
-  flushIntervalMs: number;
   flushMaxRows: number;
+  maxBacklogRows: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Devices one gateway may register; a `meta` for one more is refused (`device_quota`). */
+  maxDevicesPerGateway: number;
 }
+
+export interface IngestHooks {
+  /** The backlog is full: stop taking messages (disconnect from the broker). */
+  saturated(): void;
+  /** The backlog is stored: take messages again. */
+  resumed(): void;
+  /** A retained message was refused: the broker should forget it (publish an empty retained). */
+  clearRetained(topic: string): void;
+  /** A gateway answered a command. */
+  commandResult(gateway: string, result: CommandResult): void;
+}
+
+/** Message kinds that may be retained on the broker: the current state of a gateway or a device. */
+const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability']);
 
 export class IngestService {
   private telemetry: TelemetryRecord[] = [];
   private events: EventRecord[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
+  private acks: Ack[] = [];
+  private flushScheduled = false;
   private flushing: Promise<void> | undefined;
-  private readonly lastRejectLog = new Map<RejectReason, number>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private saturated = false;
+  private stopped = false;
+  private readonly rejectLog: ThrottledLog;
   /** Gateways allowed to publish, with their site; refreshed when credentials change. */
   private knownGateways = new Map<string, string>();
 
   constructor(
     private readonly options: IngestOptions,
     private readonly store: TimeSeriesStore,
-    private readonly stateDb: StateDb,
+    private readonly listGateways: () => Array<{ id: string; site: string }>,
     private readonly registry: Registry,
     private readonly seqs: SeqTracker,
     private readonly metrics: HubMetrics,
     private readonly log: Logger,
-  ) {}
+    private readonly hooks: IngestHooks,
+  ) {
+    this.retryDelay = options.retryMinMs;
+    this.rejectLog = new ThrottledLog(log, 1000);
+  }
 
   start(): void {
     this.refreshGateways();
-    this.flushTimer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
   }
 
+  /** Stores what is buffered (one last try) and stops retrying. */
   async stop(): Promise<void> {
-    clearInterval(this.flushTimer);
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
     await this.flush();
   }
 
-  /** The highest seq accepted from a gateway (for tests and diagnostics). */
-  seqHighWater(gateway: string): number | undefined {
-    return this.seqs.highWater(gateway);
+  /** The highest seq accepted from a gateway's lane (for tests and diagnostics). */
+  seqHighWater(gateway: string, lane: 'control' | 'bulk' = 'bulk'): number | undefined {
+    return this.seqs.highWater(gateway, lane);
+  }
+
+  /** Rows accepted and not yet stored. */
+  get backlog(): number {
+    return this.telemetry.length + this.events.length;
+  }
+
+  get isSaturated(): boolean {
+    return this.saturated;
   }
 
   refreshGateways(): void {
-    this.knownGateways = new Map(this.stateDb.listGateways().map((g) => [g.id, g.site]));
+    this.knownGateways = new Map(this.listGateways().map((g) => [g.id, g.site]));
   }
 
-  /** Handles one MQTT message. `retained` is the PUBLISH retain flag as delivered to the hub. */
-  handle(topic: string, payload: Buffer, retained: boolean): void {
-    try {
-      this.handleUnsafe(topic, payload, retained);
-    } catch (err) {
-      // A bug in a handler must not take ingest down; count it like any other rejection.
-      this.reject('schema', topic, `handler failed: ${(err as Error).message}`);
-      this.log.error({ err, topic }, 'ingest handler failed');
-    }
+  /** Forgets a deleted gateway's dedup windows. */
+  forgetGateway(gateway: string): void {
+    this.seqs.forget(gateway);
+    this.refreshGateways();
   }
 
-  private handleUnsafe(topic: string, payload: Buffer, retained: boolean): void {
-    const parsed = parseTopic(topic);
-    if (!parsed) {
-      this.reject('unknown_topic', topic, 'not a contract topic');
+  /**
+   * Handles one MQTT message. `retained` is the PUBLISH retain flag as delivered to the hub; `ack`
+   * sends its PUBACK and is called once the message is stored (or at once when there is nothing to
+   * store); it is never called while the hub cannot take the message.
+   */
+  handle(topic: string, payload: Buffer, retained: boolean, ack: Ack): void {
+    if (this.saturated) {
+      // Left unacknowledged: the broker redelivers it after the hub reconnects.
+      this.metrics.rejected.inc({ reason: 'store_failed' });
       return;
     }
-    if (parsed.kind === 'cmd') return; // the hub's own commands to gateways
+    let verdict: 'ack' | 'hold';
+    try {
+      verdict = this.accept(topic, payload, retained);
+    } catch (err) {
+      // A bug in the pipeline before buffering: the message is dropped and the failure is visible.
+      this.metrics.ingestErrors.inc({ step: 'accept' });
+      this.log.error({ err, topic }, 'ingest failed on a message');
+      verdict = 'ack';
+    }
+    if (verdict === 'ack') ack();
+    else {
+      this.acks.push(ack);
+      this.scheduleFlush();
+    }
+  }
+
+  /** Returns 'hold' when the message was accepted and its ack waits for the store. */
+  private accept(topic: string, payload: Buffer, retained: boolean): 'ack' | 'hold' {
+    const parsed = parseTopic(topic);
+    if (!parsed) return this.reject('unknown_topic', topic, undefined, 'not a contract topic');
+    if (parsed.kind === 'cmd') return 'ack'; // the hub's own commands to gateways
+    if (payload.byteLength === 0 && retained) return 'ack'; // a cleared retained message
     const decoded = decodePayload(parsed.kind, payload, {
       maxBytes: this.options.maxPayloadBytes,
       maxFutureMs: this.options.maxFutureMs,
     });
-    if (!decoded.ok) {
-      this.reject(decoded.reason, topic, decoded.detail);
-      return;
-    }
+    if (!decoded.ok) return this.reject(decoded.reason, topic, parsed.gateway, decoded.detail, retained);
     const site = this.knownGateways.get(parsed.gateway);
-    if (site !== parsed.site) {
-      this.reject('unknown_gateway', topic, `gateway ${parsed.gateway} is not registered at ${parsed.site}`);
-      return;
+    if (site !== parsed.site)
+      return this.reject(
+        'unknown_gateway',
+        topic,
+        parsed.gateway,
+        `gateway ${parsed.gateway} is not registered at ${parsed.site}`,
+        retained,
+      );
+    if (retained && !RETAINABLE.has(parsed.kind))
+      return this.reject(
+        'retained_refused',
+        topic,
+        parsed.gateway,
+        `${parsed.kind} may not be retained`,
+        true,
+      );
+    if (parsed.kind === 'meta' && parsed.device && !this.registry.hasDevice(parsed.gateway, parsed.device)) {
+      const count = this.registry.deviceCountOf(parsed.gateway);
+      if (count >= this.options.maxDevicesPerGateway)
+        return this.reject(
+          'device_quota',
+          topic,
+          parsed.gateway,
+          `gateway already has ${count} devices (quota ${this.options.maxDevicesPerGateway})`,
+          true,
+        );
     }
-    const value = decoded.value as { seq?: number };
-
-    if (retained) {
-      // A retained copy replayed by the broker on (re)subscribe: current state, not a new message.
-      // It is applied if newer than what the registry holds and does not move the dedup window.
-      this.applyRetained(parsed, decoded.value);
-      return;
-    }
-    if (value.seq !== undefined) {
-      if (parsed.kind === 'state' && (decoded.value as GatewayState).epoch) {
-        this.seqs.observeEpoch(parsed.gateway, (decoded.value as GatewayState).epoch as string, value.seq);
-      }
-      const verdict = this.seqs.check(parsed.gateway, value.seq);
-      if (verdict.duplicate) {
-        this.reject('duplicate', topic, `seq ${value.seq} already seen`);
-        return;
+    const value = decoded.value;
+    if ('seq' in value) {
+      const verdict = this.seqs.check(parsed.gateway, laneOf(parsed.kind), value.epoch, value.seq);
+      if (!verdict.accept) {
+        // A retained copy the hub already has (replayed on a fresh subscription): current state,
+        // applied if newer, not a rejection.
+        if (retained) {
+          this.applySafely('retained', () => this.apply(parsed, value, true));
+          return 'ack';
+        }
+        const detail =
+          verdict.reason === 'duplicate'
+            ? `seq ${value.seq} already accepted`
+            : `epoch ${value.epoch} was replaced by a newer outbox`;
+        return this.reject(verdict.reason, topic, parsed.gateway, detail);
       }
       if (verdict.gap > 0) this.metrics.gaps.inc(verdict.gap);
     }
     this.metrics.ingested.inc({ kind: parsed.kind });
-    this.registry.touch(parsed.site, parsed.gateway);
-    this.dispatch(parsed, decoded.value);
+    this.buffer(parsed, value);
+    this.applySafely('touch', () => this.registry.touch(parsed.site, parsed.gateway));
+    this.applySafely(parsed.kind, () => this.apply(parsed, value, retained));
+    return 'hold';
   }
 
-  private applyRetained(parsed: ParsedTopic, value: unknown): void {
-    if (parsed.kind === 'state')
-      this.registry.applyState(parsed.site, parsed.gateway, value as GatewayState, true);
-    else if (parsed.kind === 'meta' && parsed.device)
-      this.registry.applyMeta(parsed.site, parsed.gateway, parsed.device, value as DeviceMeta, true);
-    this.metrics.ingested.inc({ kind: parsed.kind });
+  /** Rows to store: telemetry samples and events. */
+  private buffer(parsed: ParsedTopic, value: unknown): void {
+    const { gateway, device } = parsed;
+    if (!device) return;
+    const key = `${gateway}.${device}`;
+    if (parsed.kind === 'telemetry') {
+      const t = value as Telemetry;
+      const samples = 'samples' in t ? t.samples : [{ ts: t.ts, values: t.values }];
+      for (const s of samples)
+        this.telemetry.push({ device: key, gateway, seq: t.seq, ts: s.ts, values: s.values });
+    } else if (parsed.kind === 'event') {
+      const e = value as DeviceEvent;
+      this.events.push({
+        device: key,
+        gateway,
+        seq: e.seq,
+        ts: e.ts,
+        type: e.type,
+        severity: e.severity,
+        data: e.data ?? null,
+      });
+    }
+    const rows = this.backlog;
+    this.metrics.storeBacklog.set(rows);
+    if (rows >= this.options.flushMaxRows) void this.flush();
+    if (rows >= this.options.maxBacklogRows && !this.saturated) {
+      this.saturated = true;
+      this.log.error({ rows }, 'store backlog full: taking no more messages until it is stored');
+      this.hooks.saturated();
+    }
   }
 
-  private dispatch(parsed: ParsedTopic, value: unknown): void {
+  /**
+   * Live state: the registry (and through it the map). Runs after the rows are buffered. `retained`:
+   * the copy may be older than what the registry holds, so it is compared by timestamp.
+   */
+  private apply(parsed: ParsedTopic, value: unknown, retained: boolean): void {
     const { site, gateway, device } = parsed;
     switch (parsed.kind) {
       case 'state':
-        this.registry.applyState(site, gateway, value as GatewayState, false);
+        this.registry.applyState(site, gateway, value as GatewayState, retained);
         return;
       case 'meta':
-        if (device) this.registry.applyMeta(site, gateway, device, value as DeviceMeta, false);
+        if (device) this.registry.applyMeta(site, gateway, device, value as DeviceMeta, retained);
         return;
-      case 'telemetry':
-        if (device) this.onTelemetry(gateway, device, value as Telemetry);
+      case 'availability':
+        if (device) this.registry.applyAvailability(gateway, device, value as DeviceAvailability, retained);
         return;
+      case 'telemetry': {
+        if (!device) return;
+        const t = value as Telemetry;
+        const samples = 'samples' in t ? t.samples : [{ ts: t.ts, values: t.values }];
+        for (const s of samples) this.registry.applyTelemetry(gateway, device, s.ts, s.values);
+        return;
+      }
       case 'event':
-        if (device) this.onEvent(gateway, device, value as DeviceEvent);
+        if (device) this.registry.applyEvent(gateway, device, value as DeviceEvent);
         return;
       case 'cmdResult':
-        // Commands arrive with a later issue; the result is validated and counted already.
-        this.log.debug({ gateway, result: value }, 'command result');
+        this.hooks.commandResult(gateway, value as CommandResult);
         return;
       default:
         return;
     }
   }
 
-  private onTelemetry(gateway: string, device: string, t: Telemetry): void {
-    const key = `${gateway}.${device}`;
-    const samples = 'samples' in t ? t.samples : [{ ts: t.ts, values: t.values }];
-    for (const s of samples) {
-      this.telemetry.push({ device: key, gateway, seq: t.seq, ts: s.ts, values: s.values });
-      this.registry.applyTelemetry(gateway, device, s.ts, s.values);
+  private applySafely(step: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.metrics.ingestErrors.inc({ step });
+      this.rejectLog.warn(
+        `apply/${step}`,
+        { err, step },
+        'live-state update failed; the data is stored anyway',
+      );
     }
-    this.maybeFlushEarly();
   }
 
-  private onEvent(gateway: string, device: string, e: DeviceEvent): void {
-    this.events.push({
-      device: `${gateway}.${device}`,
-      gateway,
-      seq: e.seq,
-      ts: e.ts,
-      type: e.type,
-      severity: e.severity,
-      data: e.data ?? null,
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the I/O callbacks of this turn: every message parsed from the socket reads of this turn
+    // goes into one batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
     });
-    this.registry.applyEvent(gateway, device, e);
-    this.maybeFlushEarly();
   }
 
-  private maybeFlushEarly(): void {
-    const rows = this.telemetry.length + this.events.length;
-    this.metrics.storeBacklog.set(rows);
-    if (rows >= this.options.flushMaxRows && !this.flushing) void this.flush();
-  }
-
-  /** Writes the buffered rows in one batch; on failure they stay buffered and are retried. */
+  /** Writes what is buffered, marks included, in one batch; then releases the held acks. */
   async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    if (this.telemetry.length === 0 && this.events.length === 0) return;
+    if (this.flushing) {
+      await this.flushing;
+      if (this.acks.length > 0 && !this.retryTimer) return this.flush();
+      return;
+    }
+    if (this.acks.length === 0 && this.backlog === 0) return;
     const telemetry = this.telemetry;
     const events = this.events;
+    const acks = this.acks;
     const marks = this.seqs.takeDirty();
     this.telemetry = [];
     this.events = [];
+    this.acks = [];
     const started = process.hrtime.bigint();
     this.flushing = this.store
-      .write(telemetry, events)
+      .write({ telemetry, events, marks })
       .then(
         () => {
           this.metrics.storeLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           this.metrics.storeRows.inc(telemetry.length + events.length);
-          // Marks are saved only after the rows they cover are stored.
-          if (marks.length > 0) this.stateDb.saveSeqMarks(marks);
+          this.retryDelay = this.options.retryMinMs;
+          for (const ack of acks) ack();
         },
         (err: unknown) => {
           this.telemetry = telemetry.concat(this.telemetry);
           this.events = events.concat(this.events);
+          this.acks = acks.concat(this.acks);
           this.seqs.restoreDirty(marks);
-          this.log.error({ err, rows: telemetry.length + events.length }, 'store write failed; will retry');
+          this.metrics.storeFailures.inc();
+          this.rejectLog.error(
+            'store',
+            { err, rows: telemetry.length + events.length, retryInMs: this.retryDelay },
+            'store write failed; the batch is kept and retried, its messages unacknowledged',
+          );
+          this.scheduleRetry();
         },
       )
       .finally(() => {
         this.flushing = undefined;
-        this.metrics.storeBacklog.set(this.telemetry.length + this.events.length);
+        this.metrics.storeBacklog.set(this.backlog);
+        if (this.saturated && this.backlog === 0 && this.acks.length === 0) {
+          this.saturated = false;
+          this.log.warn('store backlog written: taking messages again');
+          this.hooks.resumed();
+        }
       });
     return this.flushing;
   }
 
-  private reject(reason: RejectReason, topic: string, detail: string): void {
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.stopped) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.options.retryMaxMs, this.retryDelay * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, delay);
+  }
+
+  private reject(
+    reason: RejectReason,
+    topic: string,
+    gateway: string | undefined,
+    detail: string,
+    retained = false,
+  ): 'ack' {
     this.metrics.rejected.inc({ reason });
-    const now = Date.now();
-    if (now - (this.lastRejectLog.get(reason) ?? 0) >= 1000) {
-      this.lastRejectLog.set(reason, now);
-      this.log.warn({ reason, topic, detail }, 'message rejected');
-    }
+    this.rejectLog.warn(
+      `${gateway ?? '?'}/${reason}`,
+      { reason, topic, gateway, detail },
+      'message rejected',
+    );
+    // A refused retained message would otherwise stay on the broker and come back on every subscribe.
+    if (retained) this.hooks.clearRetained(topic);
+    return 'ack';
   }
 }

@@ -35,6 +35,28 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+    storeFailures: new Counter({
+      name: 'qly_store_write_failures_total',
+      help: 'batches the time-series store refused (kept and retried; their messages stay unacknowledged)',
+      registers: [registry],
+    }),
+    ingestErrors: new Counter({
+      name: 'qly_ingest_apply_errors_total',
+      help: 'failures while applying an accepted message to live state, by step (the data is stored anyway)',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    busListenerErrors: new Counter({
+      name: 'qly_bus_listener_errors_total',
+      help: 'event-bus listeners that threw, by event and listener',
+      labelNames: ['event', 'listener'] as const,
+      registers: [registry],
+    }),
+    ingestSaturated: new Gauge({
+      name: 'qly_ingest_saturated',
+      help: '1 while the store backlog is full and the hub takes no messages',
+      registers: [registry],
+    }),
     storeBacklog: new Gauge({
       name: 'qly_store_backlog_rows',
       help: 'rows waiting to be written',
@@ -69,7 +91,14 @@ export function createMetrics() {
   };
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
-  for (const kind of ['state', 'meta', 'telemetry', 'event', 'cmdResult'] satisfies TopicKind[])
+  for (const kind of [
+    'state',
+    'meta',
+    'availability',
+    'telemetry',
+    'event',
+    'cmdResult',
+  ] satisfies TopicKind[])
     metrics.ingested.inc({ kind }, 0);
   return metrics;
 }

@@ -1,10 +1,14 @@
 /**
- * The device and gateway registry: built from retained `state`/`meta` and live traffic, persisted to
- * the state DB, and the source of the map's live state. Online/offline comes from the gateway's last
- * will and from a heartbeat timeout; a device is red (alarm) while its latest alarm event is fresh.
+ * The device and gateway registry: built from retained `state`/`meta`/`availability` and live
+ * traffic, persisted to the state DB, and the source of the map's live state. Changes are announced
+ * on the event bus (`deviceChanged`, `gatewayChanged`).
+ *
+ * Status: a device is offline when its gateway is (last will, or silent for three heartbeats) or
+ * when the gateway reports it unreachable; red (alarm) while its latest alarm event is fresh.
+ * Devices are indexed by site and by gateway, so scoped queries cost what is in scope.
  */
-import { EventEmitter } from 'node:events';
 import {
+  type DeviceAvailability,
   type DeviceEvent,
   type DeviceMeta,
   type DeviceStatus,
@@ -15,6 +19,7 @@ import {
   type TelemetryValues,
 } from '@qianliyan/protocols';
 import type { StateDb } from '../stores/state-db.ts';
+import type { EventBus } from './event-bus.ts';
 
 interface GatewayEntry {
   id: string;
@@ -24,42 +29,46 @@ interface GatewayEntry {
   lastSeen: number | null;
   outboxDepth: number | null;
   outboxDropped: number | null;
+  /** The gateway's announced heartbeat period, when it sent one. */
+  heartbeatMs: number | null;
   /** `ts` of the newest state applied, to ignore older retained copies. */
   stateTs: number;
 }
 
-interface RegistryEvents {
-  device: [key: string];
-  gateway: [id: string];
-}
+type DeviceEntry = DeviceView & { metaTs: number; availabilityTs: number };
 
 export interface RegistryOptions {
+  /** Offline after this long without a message, for gateways that do not announce a heartbeat. */
   heartbeatTimeoutMs: number;
   alarmHoldMs: number;
 }
 
-export class Registry extends EventEmitter<RegistryEvents> {
-  /** `metaTs`: when the descriptor in force was made, to ignore older retained copies. */
-  private readonly devices = new Map<string, DeviceView & { metaTs: number }>();
+/** A gateway announcing its heartbeat period is offline after this many periods of silence. */
+const MISSED_HEARTBEATS = 3;
+
+export class Registry {
+  private readonly devices = new Map<string, DeviceEntry>();
   private readonly gateways = new Map<string, GatewayEntry>();
+  private readonly bySite = new Map<string, Set<string>>();
+  private readonly byGateway = new Map<string, Set<string>>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: StateDb,
+    private readonly bus: EventBus,
     private readonly options: RegistryOptions,
-  ) {
-    super();
-  }
+  ) {}
 
   start(): void {
+    for (const gw of this.db.listGateways()) this.gatewayEntry(gw.id, gw.site);
     for (const row of this.db.listDevices()) {
-      this.devices.set(deviceKey(row.gateway, row.device), {
+      this.index({
         ...this.viewFromMeta(row.site, row.gateway, row.device, row.meta),
         metaTs: row.updatedAt,
+        availabilityTs: 0,
         status: 'offline',
       });
     }
-    for (const gw of this.db.listGateways()) this.gatewayEntry(gw.id, gw.site);
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(5000, this.options.heartbeatTimeoutMs / 3));
     this.sweepTimer.unref();
   }
@@ -72,9 +81,32 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return [...this.devices.values()].map(publicView);
   }
 
+  /** Devices of the given sites only: the cost is what those sites hold, not the whole registry. */
+  listDevicesOfSites(sites: Iterable<string>): DeviceView[] {
+    const out: DeviceView[] = [];
+    for (const site of sites)
+      for (const key of this.bySite.get(site) ?? []) {
+        const d = this.devices.get(key);
+        if (d) out.push(publicView(d));
+      }
+    return out;
+  }
+
   getDevice(key: string): DeviceView | undefined {
     const d = this.devices.get(key);
     return d ? publicView(d) : undefined;
+  }
+
+  hasDevice(gateway: string, device: string): boolean {
+    return this.devices.has(deviceKey(gateway, device));
+  }
+
+  deviceCount(): number {
+    return this.devices.size;
+  }
+
+  deviceCountOf(gateway: string): number {
+    return this.byGateway.get(gateway)?.size ?? 0;
   }
 
   listGateways(): GatewayView[] {
@@ -96,7 +128,22 @@ export class Registry extends EventEmitter<RegistryEvents> {
   registerGateway(id: string, site: string): void {
     const g = this.gatewayEntry(id, site);
     g.site = site;
-    this.emit('gateway', id);
+    this.bus.emit('gatewayChanged', { id });
+  }
+
+  /** Forgets a gateway and its devices (an administrator deleted it); returns the device keys. */
+  removeGateway(id: string): string[] {
+    const keys = [...(this.byGateway.get(id) ?? [])];
+    for (const key of keys) {
+      const d = this.devices.get(key);
+      if (!d) continue;
+      this.devices.delete(key);
+      this.bySite.get(d.site)?.delete(key);
+    }
+    this.byGateway.delete(id);
+    this.gateways.delete(id);
+    this.db.deleteDevicesOf(id);
+    return keys;
   }
 
   /** Any valid message from a gateway proves it is alive. */
@@ -108,11 +155,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   applyState(site: string, gateway: string, state: GatewayState, retained: boolean): void {
     const g = this.gatewayEntry(gateway, site);
-    // Live messages arrive in seq order (ingest drops anything older). A retained copy replayed on
-    // subscribe is compared by timestamp, because seq restarts when a gateway gets a new outbox.
-    if (retained && state.ts !== undefined && state.ts < g.stateTs) return;
-    if (state.ts !== undefined) g.stateTs = Math.max(g.stateTs, state.ts);
+    if (!('seq' in state)) {
+      // The last will: the broker saw the connection drop.
+      this.setGatewayOnline(g, false);
+      return;
+    }
+    // A retained copy is compared by timestamp, because seq restarts when a gateway gets a new outbox.
+    if (retained && state.ts < g.stateTs) return;
+    g.stateTs = Math.max(g.stateTs, state.ts);
     if (state.version) g.version = state.version;
+    if (state.heartbeatMs) g.heartbeatMs = state.heartbeatMs;
     if (state.outbox) {
       g.outboxDepth = state.outbox.depth;
       g.outboxDropped = state.outbox.dropped;
@@ -122,36 +174,49 @@ export class Registry extends EventEmitter<RegistryEvents> {
       return;
     }
     // A retained "online" is only as fresh as its timestamp: the heartbeat decides from there.
-    const seen = retained ? (state.ts ?? 0) : Date.now();
+    const seen = retained ? state.ts : Date.now();
     g.lastSeen = Math.max(g.lastSeen ?? 0, seen);
-    const alive = Date.now() - g.lastSeen < this.options.heartbeatTimeoutMs;
+    const alive = Date.now() - g.lastSeen < this.timeoutOf(g);
     if (alive !== g.online) this.setGatewayOnline(g, alive);
-    else this.emit('gateway', g.id);
+    else this.bus.emit('gatewayChanged', { id: g.id });
   }
 
   applyMeta(site: string, gateway: string, device: string, meta: DeviceMeta, retained: boolean): void {
     const key = deviceKey(gateway, device);
     const existing = this.devices.get(key);
     if (retained && existing && meta.ts < existing.metaTs) return; // an older retained copy
-    const { seq, ts, ...descriptor } = meta;
+    const { seq, epoch: _epoch, ts, ...descriptor } = meta;
     const g = this.gatewayEntry(gateway, site);
-    const view = {
+    const view: DeviceEntry = {
       ...this.viewFromMeta(site, gateway, device, descriptor),
       metaTs: ts,
+      availabilityTs: existing?.availabilityTs ?? 0,
       lastSeen: existing?.lastSeen ?? null,
       values: existing?.values ?? {},
       valuesTs: existing?.valuesTs ?? null,
+      ...(existing?.unreachable ? { unreachable: existing.unreachable } : {}),
       ...(existing?.lastEvent ? { lastEvent: existing.lastEvent } : {}),
-      status: 'online' as DeviceStatus,
+      status: 'online',
     };
     // A moving device (drone) keeps its live position over the static one in its descriptor.
     if (existing && typeof existing.values.lat === 'number' && typeof existing.values.lon === 'number') {
       view.position = existing.position;
     }
     view.status = this.statusOf(view, g);
-    this.devices.set(key, view);
+    this.index(view);
     this.db.upsertDevice({ gateway, device, site, meta: descriptor, metaSeq: seq, updatedAt: ts });
-    this.emit('device', key);
+    this.bus.emit('deviceChanged', { key });
+  }
+
+  applyAvailability(gateway: string, device: string, a: DeviceAvailability, retained: boolean): void {
+    const d = this.devices.get(deviceKey(gateway, device));
+    if (!d) return;
+    if (retained && a.ts < d.availabilityTs) return;
+    d.availabilityTs = Math.max(d.availabilityTs, a.ts);
+    if (a.online) delete d.unreachable;
+    else d.unreachable = { since: a.ts, reason: a.reason ?? 'unreachable' };
+    d.status = this.statusOf(d, this.gateways.get(gateway));
+    this.bus.emit('deviceChanged', { key: d.key });
   }
 
   applyTelemetry(gateway: string, device: string, ts: number, values: TelemetryValues): void {
@@ -170,7 +235,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
     if (typeof values.heading === 'number') d.heading = values.heading;
     d.status = this.statusOf(d, this.gateways.get(gateway));
-    this.emit('device', d.key);
+    this.bus.emit('deviceChanged', { key: d.key });
   }
 
   applyEvent(gateway: string, device: string, event: DeviceEvent): void {
@@ -180,26 +245,30 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (!d.lastEvent || event.ts >= d.lastEvent.ts)
       d.lastEvent = { ts: event.ts, type: event.type, severity: event.severity };
     d.status = this.statusOf(d, this.gateways.get(gateway));
-    this.emit('device', d.key);
+    this.bus.emit('deviceChanged', { key: d.key });
   }
 
   /** Turns silent gateways offline and expires stale alarms. */
   sweep(now = Date.now()): void {
     for (const g of this.gateways.values()) {
-      if (g.online && (g.lastSeen === null || now - g.lastSeen > this.options.heartbeatTimeoutMs))
+      if (g.online && (g.lastSeen === null || now - g.lastSeen > this.timeoutOf(g)))
         this.setGatewayOnline(g, false);
     }
     for (const d of this.devices.values()) {
       const status = this.statusOf(d, this.gateways.get(d.gateway), now);
       if (status !== d.status) {
         d.status = status;
-        this.emit('device', d.key);
+        this.bus.emit('deviceChanged', { key: d.key });
       }
     }
   }
 
+  private timeoutOf(g: GatewayEntry): number {
+    return g.heartbeatMs ? g.heartbeatMs * MISSED_HEARTBEATS : this.options.heartbeatTimeoutMs;
+  }
+
   private statusOf(d: DeviceView, g: GatewayEntry | undefined, now = Date.now()): DeviceStatus {
-    if (!g?.online) return 'offline';
+    if (!g?.online || d.unreachable) return 'offline';
     const e = d.lastEvent;
     if (e && (e.severity === 'alarm' || e.severity === 'critical') && now - e.ts < this.options.alarmHoldMs)
       return 'alarm';
@@ -208,12 +277,21 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   private setGatewayOnline(g: GatewayEntry, online: boolean): void {
     g.online = online;
-    this.emit('gateway', g.id);
-    for (const d of this.devices.values()) {
-      if (d.gateway !== g.id) continue;
+    this.bus.emit('gatewayChanged', { id: g.id });
+    for (const key of this.byGateway.get(g.id) ?? []) {
+      const d = this.devices.get(key);
+      if (!d) continue;
       d.status = this.statusOf(d, g);
-      this.emit('device', d.key);
+      this.bus.emit('deviceChanged', { key });
     }
+  }
+
+  private index(d: DeviceEntry): void {
+    const previous = this.devices.get(d.key);
+    if (previous && previous.site !== d.site) this.bySite.get(previous.site)?.delete(d.key);
+    this.devices.set(d.key, d);
+    addTo(this.bySite, d.site, d.key);
+    addTo(this.byGateway, d.gateway, d.key);
   }
 
   private gatewayEntry(id: string, site: string): GatewayEntry {
@@ -227,6 +305,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         lastSeen: null,
         outboxDepth: null,
         outboxDropped: null,
+        heartbeatMs: null,
         stateTs: 0,
       };
       this.gateways.set(id, g);
@@ -235,17 +314,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private gatewayView(g: GatewayEntry): GatewayView {
-    let deviceCount = 0;
-    for (const d of this.devices.values()) if (d.gateway === g.id) deviceCount++;
-    const { stateTs: _stateTs, ...view } = g;
-    return { ...view, deviceCount };
+    const { stateTs: _stateTs, heartbeatMs: _heartbeatMs, ...view } = g;
+    return { ...view, deviceCount: this.deviceCountOf(g.id) };
   }
 
   private viewFromMeta(
     site: string,
     gateway: string,
     device: string,
-    meta: Omit<DeviceMeta, 'seq' | 'ts'>,
+    meta: Omit<DeviceMeta, 'seq' | 'epoch' | 'ts'>,
   ): DeviceView {
     return {
       key: deviceKey(gateway, device),
@@ -267,7 +344,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 }
 
-function publicView(d: DeviceView & { metaTs?: number }): DeviceView {
-  const { metaTs: _metaTs, ...view } = d;
+function addTo(index: Map<string, Set<string>>, id: string, key: string): void {
+  const set = index.get(id);
+  if (set) set.add(key);
+  else index.set(id, new Set([key]));
+}
+
+function publicView(d: DeviceEntry): DeviceView {
+  const { metaTs: _metaTs, availabilityTs: _availabilityTs, ...view } = d;
   return view;
 }

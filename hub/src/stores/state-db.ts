@@ -1,8 +1,8 @@
 /**
  * The hub's embedded state database (SQLite, WAL): users, gateway credentials, the device registry
- * and the per-gateway dedup marks. PostgreSQL takes this role when several hubs share state.
+ * and (later) commands, sessions and the audit log. PostgreSQL takes this role when several hubs share state.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeviceMeta } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
@@ -30,15 +30,9 @@ export interface DeviceRow {
   gateway: string;
   device: string;
   site: string;
-  meta: Omit<DeviceMeta, 'seq' | 'ts'>;
+  meta: Omit<DeviceMeta, 'seq' | 'epoch' | 'ts'>;
   metaSeq: number;
   updatedAt: number;
-}
-
-export interface SeqMark {
-  gateway: string;
-  epoch: string | null;
-  highWater: number;
 }
 
 const MIGRATIONS = [
@@ -51,14 +45,17 @@ const MIGRATIONS = [
      gateway TEXT NOT NULL, device TEXT NOT NULL, site TEXT NOT NULL, meta TEXT NOT NULL,
      meta_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (gateway, device));
    CREATE TABLE seq_marks (gateway TEXT PRIMARY KEY, epoch TEXT, high_water INTEGER NOT NULL);`,
+  // Dedup marks moved to the time-series store, where they commit with the rows they cover.
+  'DROP TABLE seq_marks;',
 ];
 
 export class StateDb {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
+    if (path !== ':memory:') chmodSync(path, 0o600);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.migrate();
@@ -152,27 +149,12 @@ export class StateDb {
       .run(row.gateway, row.device, row.site, JSON.stringify(row.meta), row.metaSeq, row.updatedAt);
   }
 
-  // dedup marks
-  loadSeqMarks(): SeqMark[] {
-    return (
-      this.db.prepare('SELECT gateway, epoch, high_water FROM seq_marks').all() as Array<
-        Record<string, unknown>
-      >
-    ).map((r) => ({
-      gateway: r.gateway as string,
-      epoch: (r.epoch as string | null) ?? null,
-      highWater: r.high_water as number,
-    }));
+  deleteDevicesOf(gateway: string): void {
+    this.db.prepare('DELETE FROM devices WHERE gateway = ?').run(gateway);
   }
 
-  saveSeqMarks(marks: SeqMark[]): void {
-    const stmt = this.db.prepare(
-      `INSERT INTO seq_marks (gateway, epoch, high_water) VALUES (?, ?, ?)
-       ON CONFLICT(gateway) DO UPDATE SET epoch = excluded.epoch, high_water = excluded.high_water`,
-    );
-    this.db.transaction(() => {
-      for (const m of marks) stmt.run(m.gateway, m.epoch, m.highWater);
-    })();
+  deleteGateway(id: string): boolean {
+    return this.db.prepare('DELETE FROM gateways WHERE id = ?').run(id).changes === 1;
   }
 }
 

@@ -2,7 +2,7 @@
  * The time-series store interface. The embedded default is SQLite; InfluxDB implements the same
  * interface in a later issue, and one shared contract suite runs against both.
  */
-import type { Severity, TelemetryValues } from '@qianliyan/protocols';
+import type { Lane, Severity, TelemetryValues } from '@qianliyan/protocols';
 
 export interface TelemetryRecord {
   device: string;
@@ -20,6 +20,23 @@ export interface EventRecord {
   type: string;
   severity: Severity;
   data: Record<string, unknown> | null;
+}
+
+/** A dedup window's high-water mark, stored with the rows it covers (see SeqTracker). */
+export interface SeqMark {
+  gateway: string;
+  lane: Lane;
+  epoch: string;
+  highWater: number;
+  /** Epochs this window moved past, newest first. */
+  retired: string[];
+}
+
+/** One write: rows and the dedup marks that cover them, committed together or not at all. */
+export interface WriteBatch {
+  telemetry: TelemetryRecord[];
+  events: EventRecord[];
+  marks: SeqMark[];
 }
 
 export interface HistoryQuery {
@@ -40,8 +57,17 @@ export interface HistoryPoint {
 }
 
 export interface TimeSeriesStore {
-  /** Writes one batch atomically: all of it or none of it. */
-  write(telemetry: TelemetryRecord[], events: EventRecord[]): Promise<void>;
+  /**
+   * Writes one batch atomically, all of it or none of it, marks included: after a crash the marks
+   * never claim rows that are not stored, and no stored row is outside the marks, so a message the
+   * broker redelivers is stored exactly once. (A store that cannot commit marks with rows must make
+   * its writes idempotent instead.)
+   */
+  write(batch: WriteBatch): Promise<void>;
+  /** The dedup marks as last committed. */
+  loadMarks(): Promise<SeqMark[]>;
+  /** Deletes a gateway's marks (the gateway was deleted). Its rows stay as history. */
+  forgetGateway(gateway: string): Promise<void>;
   history(query: HistoryQuery): Promise<HistoryPoint[]>;
   events(query: { device?: string; from: number; to: number; limit: number }): Promise<EventRecord[]>;
   /** Number of stored telemetry rows (optionally of one device); used by tests and benchmarks. */

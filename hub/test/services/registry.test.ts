@@ -1,10 +1,14 @@
 import type { DeviceMeta } from '@qianliyan/protocols';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/services/event-bus.ts';
+import { createMetrics } from '../../src/services/metrics.ts';
 import { Registry } from '../../src/services/registry.ts';
 import { StateDb } from '../../src/stores/state-db.ts';
 
 const meta = (ts: number, name = 'Camera'): DeviceMeta => ({
   seq: 1,
+  epoch: 'e1',
   ts,
   kind: 'camera',
   name,
@@ -14,17 +18,19 @@ const meta = (ts: number, name = 'Camera'): DeviceMeta => ({
 
 function setup(heartbeatTimeoutMs = 1000, alarmHoldMs = 60_000) {
   const db = new StateDb(':memory:');
-  const registry = new Registry(db, { heartbeatTimeoutMs, alarmHoldMs });
+  const metrics = createMetrics();
+  const bus = new EventBus(metrics, pino({ level: 'silent' }));
+  const registry = new Registry(db, bus, { heartbeatTimeoutMs, alarmHoldMs });
   const changes: string[] = [];
-  registry.on('device', (k) => changes.push(k));
-  registry.on('gateway', (g) => changes.push(`gw:${g}`));
-  return { db, registry, changes };
+  bus.on('deviceChanged', 'test', ({ key }) => changes.push(key));
+  bus.on('gatewayChanged', 'test', ({ id }) => changes.push(`gw:${id}`));
+  return { db, registry, changes, bus, metrics };
 }
 
 describe('Registry', () => {
   it('turns a gateway and its devices offline on the last will, online on the next message', () => {
     const { registry } = setup();
-    registry.applyState('v', 'gw', { seq: 1, ts: Date.now(), online: true }, false);
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: Date.now(), online: true }, false);
     registry.applyMeta('v', 'gw', 'cam', meta(Date.now()), false);
     expect(registry.getDevice('gw.cam')?.status).toBe('online');
     registry.applyState('v', 'gw', { online: false }, false); // the broker's last will
@@ -37,7 +43,7 @@ describe('Registry', () => {
   it('turns a silent gateway offline after the heartbeat timeout', () => {
     const { registry } = setup(1000);
     const now = Date.now();
-    registry.applyState('v', 'gw', { seq: 1, ts: now, online: true }, false);
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: now, online: true }, false);
     registry.applyMeta('v', 'gw', 'cam', meta(now), false);
     registry.sweep(now + 500);
     expect(registry.getGateway('gw')?.online).toBe(true);
@@ -48,7 +54,7 @@ describe('Registry', () => {
 
   it('treats a stale retained "online" as offline until the gateway speaks', () => {
     const { registry } = setup(1000);
-    registry.applyState('v', 'gw', { seq: 9, ts: Date.now() - 60_000, online: true }, true);
+    registry.applyState('v', 'gw', { seq: 9, epoch: 'e1', ts: Date.now() - 60_000, online: true }, true);
     expect(registry.getGateway('gw')?.online).toBe(false);
   });
 
@@ -65,14 +71,21 @@ describe('Registry', () => {
   it('shows an alarm while fresh and clears it with a later normal event', () => {
     const { registry } = setup(60_000, 10_000);
     const now = Date.now();
-    registry.applyState('v', 'gw', { seq: 1, ts: now, online: true }, false);
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: now, online: true }, false);
     registry.applyMeta('v', 'gw', 'env', { ...meta(now), kind: 'sensor' }, false);
-    registry.applyEvent('gw', 'env', { seq: 2, ts: now, type: 'water_level.high', severity: 'alarm' });
+    registry.applyEvent('gw', 'env', {
+      seq: 2,
+      epoch: 'e1',
+      ts: now,
+      type: 'water_level.high',
+      severity: 'alarm',
+    });
     expect(registry.getDevice('gw.env')?.status).toBe('alarm');
     registry.sweep(now + 11_000);
     expect(registry.getDevice('gw.env')?.status).toBe('online'); // the hold expired
     registry.applyEvent('gw', 'env', {
       seq: 3,
+      epoch: 'e1',
       ts: now + 12_000,
       type: 'water_level.high',
       severity: 'critical',
@@ -80,6 +93,7 @@ describe('Registry', () => {
     expect(registry.getDevice('gw.env')?.status).toBe('alarm');
     registry.applyEvent('gw', 'env', {
       seq: 4,
+      epoch: 'e1',
       ts: now + 13_000,
       type: 'water_level.normal',
       severity: 'info',
@@ -89,7 +103,7 @@ describe('Registry', () => {
 
   it('moves a drone with its telemetry and ignores samples older than the one shown', () => {
     const { registry } = setup();
-    registry.applyState('v', 'gw', { seq: 1, ts: Date.now(), online: true }, false);
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: Date.now(), online: true }, false);
     registry.applyMeta('v', 'gw', 'uav', { ...meta(Date.now()), kind: 'drone' }, false);
     registry.applyTelemetry('gw', 'uav', 2000, { lat: 30.01, lon: 120.01, heading: 45 });
     registry.applyTelemetry('gw', 'uav', 1000, { lat: 29, lon: 119 });
@@ -102,9 +116,72 @@ describe('Registry', () => {
   it('restores devices from the state DB on start, offline until heard from', () => {
     const { registry, db } = setup();
     registry.applyMeta('v', 'gw', 'cam', meta(1000), false);
-    const again = new Registry(db, { heartbeatTimeoutMs: 1000, alarmHoldMs: 1000 });
+    const again = new Registry(db, new EventBus(createMetrics(), pino({ level: 'silent' })), {
+      heartbeatTimeoutMs: 1000,
+      alarmHoldMs: 1000,
+    });
     again.start();
     expect(again.getDevice('gw.cam')).toMatchObject({ name: 'Camera', status: 'offline' });
     again.stop();
+  });
+
+  it('shows a device its gateway cannot reach as offline, with the reason, behind a live gateway', () => {
+    const { registry } = setup();
+    const now = Date.now();
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: now, online: true }, false);
+    registry.applyMeta('v', 'gw', 'cam', meta(now), false);
+    registry.applyAvailability(
+      'gw',
+      'cam',
+      { seq: 2, epoch: 'e1', ts: now, online: false, reason: 'timeout' },
+      false,
+    );
+    expect(registry.getDevice('gw.cam')).toMatchObject({
+      status: 'offline',
+      unreachable: { since: now, reason: 'timeout' },
+    });
+    expect(registry.getGateway('gw')?.online).toBe(true);
+    // An older retained copy does not undo a newer live report.
+    registry.applyAvailability('gw', 'cam', { seq: 1, epoch: 'e1', ts: now - 10, online: true }, true);
+    expect(registry.getDevice('gw.cam')?.status).toBe('offline');
+    registry.applyAvailability('gw', 'cam', { seq: 3, epoch: 'e1', ts: now + 1, online: true }, false);
+    expect(registry.getDevice('gw.cam')?.status).toBe('online');
+    expect(registry.getDevice('gw.cam')?.unreachable).toBeUndefined();
+  });
+
+  it('uses the heartbeat period a gateway announces: offline after three missed beats', () => {
+    const { registry } = setup(60_000);
+    const now = Date.now();
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: now, online: true, heartbeatMs: 2000 }, false);
+    registry.sweep(now + 5000);
+    expect(registry.getGateway('gw')?.online).toBe(true);
+    registry.sweep(now + 6500);
+    expect(registry.getGateway('gw')?.online).toBe(false);
+  });
+
+  it('counts devices per gateway and forgets a deleted gateway with its devices', () => {
+    const { registry, db } = setup();
+    registry.applyMeta('v', 'gw', 'a', meta(1), false);
+    registry.applyMeta('v', 'gw', 'b', meta(1), false);
+    registry.applyMeta('w', 'gw2', 'c', meta(1), false);
+    expect(registry.deviceCountOf('gw')).toBe(2);
+    expect(registry.listDevicesOfSites(['w']).map((d) => d.key)).toEqual(['gw2.c']);
+    expect(registry.removeGateway('gw').sort()).toEqual(['gw.a', 'gw.b']);
+    expect(registry.deviceCountOf('gw')).toBe(0);
+    expect(registry.listDevices().map((d) => d.key)).toEqual(['gw2.c']);
+    expect(db.listDevices().map((d) => d.device)).toEqual(['c']);
+  });
+
+  it('keeps notifying the other listeners when one throws, and counts the failure', async () => {
+    const { registry, bus, metrics } = setup();
+    const seen: string[] = [];
+    bus.on('deviceChanged', 'broken', () => {
+      throw new Error('boom');
+    });
+    bus.on('deviceChanged', 'after', ({ key }) => seen.push(key));
+    registry.applyMeta('v', 'gw', 'cam', meta(1), false);
+    expect(seen).toEqual(['gw.cam']);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('qly_bus_listener_errors_total{event="deviceChanged",listener="broken"} 1');
   });
 });

@@ -11,7 +11,7 @@ describe('SqliteTimeSeriesStore', () => {
       ts: 10_000 + i * 100, // 100 samples, 10 per second
       values: { t: i, mode: 'x' },
     }));
-    await store.write(rows, []);
+    await store.write({ telemetry: rows, events: [], marks: [] });
     const points = await store.history({
       device: 'gw.d',
       field: 't',
@@ -33,9 +33,10 @@ describe('SqliteTimeSeriesStore', () => {
 
   it('writes a batch atomically and returns events newest first', async () => {
     const store = new SqliteTimeSeriesStore(':memory:');
-    await store.write(
-      [{ device: 'gw.d', gateway: 'gw', seq: 1, ts: 1, values: { a: 1 } }],
-      [
+    await store.write({
+      telemetry: [{ device: 'gw.d', gateway: 'gw', seq: 1, ts: 1, values: { a: 1 } }],
+      marks: [{ gateway: 'gw', lane: 'bulk', epoch: 'e1', highWater: 1, retired: [] }],
+      events: [
         {
           device: 'gw.d',
           gateway: 'gw',
@@ -47,24 +48,30 @@ describe('SqliteTimeSeriesStore', () => {
         },
         { device: 'gw.d', gateway: 'gw', seq: 3, ts: 6, type: 'tamper', severity: 'alarm', data: null },
       ],
-    );
+    });
     expect(await store.countTelemetry('gw.d')).toBe(1);
     const events = await store.events({ device: 'gw.d', from: 0, to: 10, limit: 10 });
     expect(events.map((e) => [e.type, e.data])).toEqual([
       ['tamper', null],
       ['motion', { zone: 1 }],
     ]);
-    // A row that violates the schema fails the whole batch: nothing of it is stored.
+    // A row that violates the schema fails the whole batch, marks included: nothing of it is stored.
     await expect(
-      store.write(
-        [
+      store.write({
+        telemetry: [
           { device: 'gw.d', gateway: 'gw', seq: 4, ts: 7, values: { a: 1 } },
           { device: null as never, gateway: 'gw', seq: 5, ts: 8, values: {} },
         ],
-        [],
-      ),
+        events: [],
+        marks: [{ gateway: 'gw', lane: 'bulk', epoch: 'e1', highWater: 5, retired: [] }],
+      }),
     ).rejects.toThrow();
     expect(await store.countTelemetry()).toBe(1);
+    expect(await store.loadMarks()).toEqual([
+      { gateway: 'gw', lane: 'bulk', epoch: 'e1', highWater: 1, retired: [] },
+    ]);
+    await store.forgetGateway('gw');
+    expect(await store.loadMarks()).toEqual([]);
     await store.close();
   });
 });

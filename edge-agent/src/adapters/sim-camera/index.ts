@@ -1,7 +1,12 @@
-/** Simulated fixed or PTZ camera: reports its pan/tilt/zoom, bitrate and occasional motion events. */
+/**
+ * Simulated fixed or PTZ camera: reports its pan/tilt/zoom, bitrate and occasional motion events; a
+ * PTZ camera takes the PTZ actions, whose effect shows in its telemetry. It stands in until the
+ * ONVIF adapter and camera simulator replace it.
+ */
+import type { PtzMoveParams } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import { type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
-import type { AdapterDefinition, DeviceDescriptor } from '../types.ts';
+import { respondAfter, type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
+import { type ActionTable, type AdapterDefinition, CommandFailure, type DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-camera', {
   heading: Type.Number({
@@ -23,6 +28,12 @@ const configSchema = simulatedSchema('sim-camera', {
     default: 0.02,
     description: 'chance of a motion event per sample',
   }),
+  responseMs: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 30,
+    description: 'how long the simulated camera takes to answer a command',
+  }),
 });
 interface SimCameraConfig extends SimulatedConfig {
   type: 'sim-camera';
@@ -30,9 +41,49 @@ interface SimCameraConfig extends SimulatedConfig {
   fov: number;
   ptz: boolean;
   motionProbability: number;
+  responseMs: number;
 }
 
 class SimCamera extends SimulatedDevice<SimCameraConfig> {
+  private pan = 0;
+  private tilt = 0;
+  private zoom = 1;
+  private readonly presets = new Map<string, { pan: number; tilt: number; zoom: number; name: string }>([
+    ['home', { pan: 0, tilt: 0, zoom: 1, name: 'Home' }],
+  ]);
+
+  override readonly actions: ActionTable = this.config.ptz
+    ? {
+        'ptz.move': async (params) => {
+          const p = params as PtzMoveParams;
+          const seconds = p.durationMs / 1000;
+          // 30°/s at full speed; zoom 1×–20×.
+          this.pan = (((this.pan + p.pan * 30 * seconds) % 360) + 360) % 360;
+          this.tilt = Math.max(-90, Math.min(30, this.tilt + p.tilt * 30 * seconds));
+          this.zoom = Math.max(1, Math.min(20, this.zoom + p.zoom * 5 * seconds));
+          this.report();
+          return respondAfter(this.config.responseMs, this.position());
+        },
+        'ptz.stop': () => respondAfter(this.config.responseMs, this.position()),
+        'ptz.preset.goto': async (params) => {
+          const preset = this.presets.get(params.preset as string);
+          if (!preset) throw new CommandFailure('EDGE_ERR_NO_SUCH_PRESET', `no preset ${params.preset}`);
+          ({ pan: this.pan, tilt: this.tilt, zoom: this.zoom } = preset);
+          this.report();
+          return respondAfter(this.config.responseMs, this.position());
+        },
+        'ptz.preset.set': async (params) => {
+          const token = params.preset as string;
+          this.presets.set(token, { ...this.position(), name: (params.name as string | undefined) ?? token });
+          return respondAfter(this.config.responseMs, { preset: token });
+        },
+        'ptz.preset.list': () =>
+          respondAfter(this.config.responseMs, {
+            presets: [...this.presets].map(([preset, p]) => ({ preset, name: p.name })),
+          }),
+      }
+    : {};
+
   describe(): DeviceDescriptor {
     const { name, position, heading, fov, ptz } = this.config;
     return {
@@ -46,12 +97,26 @@ class SimCamera extends SimulatedDevice<SimCameraConfig> {
     };
   }
 
+  private position() {
+    return { pan: round1(this.pan), tilt: round1(this.tilt), zoom: round1(this.zoom) };
+  }
+
+  private report(): void {
+    if (this.config.ptz) this.ctx.telemetry(this.position());
+  }
+
   protected sample(): void {
-    this.ctx.telemetry({ bitrate_kbps: Math.round(1800 + Math.random() * 400), recording: true });
+    this.ctx.telemetry({
+      bitrate_kbps: Math.round(1800 + Math.random() * 400),
+      recording: true,
+      ...(this.config.ptz ? this.position() : {}),
+    });
     if (Math.random() < this.config.motionProbability)
       this.ctx.event('motion', 'warning', { region: 'default' });
   }
 }
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
 
 export const simCamera: AdapterDefinition<SimCameraConfig> = {
   type: 'sim-camera',

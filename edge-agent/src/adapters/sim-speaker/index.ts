@@ -1,7 +1,7 @@
-/** Simulated village loudspeaker (大喇叭): volume and whether it is playing. */
+/** Simulated village loudspeaker (大喇叭): volume and whether it is playing; takes `speaker.volume`. */
 import { Type } from '@sinclair/typebox';
-import { type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
-import type { AdapterDefinition, DeviceDescriptor } from '../types.ts';
+import { respondAfter, type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
+import type { ActionTable, AdapterDefinition, DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-speaker', {
   volume: Type.Integer({ minimum: 0, maximum: 100, default: 70, description: 'initial volume, percent' }),
@@ -12,6 +12,16 @@ interface SimSpeakerConfig extends SimulatedConfig {
 }
 
 class SimSpeaker extends SimulatedDevice<SimSpeakerConfig> {
+  private volume = this.config.volume;
+
+  override readonly actions: ActionTable = {
+    'speaker.volume': async (params) => {
+      this.volume = params.volume as number;
+      this.sample();
+      return respondAfter(20, { volume: this.volume });
+    },
+  };
+
   describe(): DeviceDescriptor {
     const { name, position } = this.config;
     return {
@@ -24,7 +34,7 @@ class SimSpeaker extends SimulatedDevice<SimSpeakerConfig> {
   }
 
   protected sample(): void {
-    this.ctx.telemetry({ volume: this.config.volume, playing: false });
+    this.ctx.telemetry({ volume: this.volume, playing: false });
   }
 }
 

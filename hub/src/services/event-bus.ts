@@ -1,0 +1,80 @@
+/**
+ * The hub's one typed event bus (after zigbee2mqtt's `lib/eventBus.ts`). Services announce what
+ * happened here instead of calling each other. Each listener is registered under a name and runs
+ * in its own try/catch: a listener that throws is logged (at most once a second per listener) and
+ * counted in `qly_bus_listener_errors_total{event,listener}`, and the other listeners, and the
+ * emitter, carry on. An emitter never sees a listener's failure, so accepted data is always stored.
+ *
+ * One generic `on`/`emit` pair typed by the event map replaces zigbee2mqtt's emitX/onX pairs: the
+ * map below is the list of events, and the compiler checks each payload against it.
+ */
+import type { CommandResult } from '@qianliyan/protocols';
+import type { FastifyBaseLogger } from 'fastify';
+import type { HubMetrics } from './metrics.ts';
+
+export interface CommandFinished {
+  id: string;
+  username: string;
+  gateway: string;
+  device: string | null;
+}
+
+export interface BusEvents {
+  /** A device's live view changed (descriptor, values, status). */
+  deviceChanged: { key: string };
+  /** A gateway's live view changed (online, heartbeat, outbox). */
+  gatewayChanged: { id: string };
+  /** A gateway and its devices were deleted by an administrator. */
+  gatewayRemoved: { id: string; site: string; devices: string[] };
+  /** A gateway's MQTT credential was issued again or deleted: its live session must end. */
+  gatewayCredentialsChanged: { id: string };
+  /** A gateway answered a command (any hub's: results are matched by id). */
+  commandResult: { gateway: string; result: CommandResult };
+  /** A command reached a final state (ok, error, timeout). */
+  commandFinished: CommandFinished;
+  /** Sessions ended: one (`sid`) or every session of a user (`username`). */
+  sessionsRevoked: { sid?: string; username?: string };
+}
+
+type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;
+
+export class EventBus {
+  private readonly listeners = new Map<keyof BusEvents, Array<{ name: string; fn: Listener<never> }>>();
+  private readonly lastErrorLog = new Map<string, number>();
+
+  constructor(
+    private readonly metrics: HubMetrics,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Registers `fn` under `name` (the metrics label); returns a function that removes it. */
+  on<K extends keyof BusEvents>(event: K, name: string, fn: Listener<K>): () => void {
+    const list = this.listeners.get(event) ?? [];
+    const entry = { name, fn: fn as Listener<never> };
+    list.push(entry);
+    this.listeners.set(event, list);
+    return () => {
+      const current = this.listeners.get(event) ?? [];
+      this.listeners.set(
+        event,
+        current.filter((e) => e !== entry),
+      );
+    };
+  }
+
+  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K]): void {
+    for (const { name, fn } of this.listeners.get(event) ?? []) {
+      try {
+        (fn as Listener<K>)(payload);
+      } catch (err) {
+        this.metrics.busListenerErrors.inc({ event, listener: name });
+        const key = `${event}/${name}`;
+        const now = Date.now();
+        if (now - (this.lastErrorLog.get(key) ?? 0) >= 1000) {
+          this.lastErrorLog.set(key, now);
+          this.log.error({ err, event, listener: name }, 'event listener failed');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The command catalog: every action the hub may send to a gateway or device, with its parameter
+ * schema, the device kinds that take it and its default execution time. The hub validates a request
+ * against it before publishing; the edge validates the command against it again before running it;
+ * an adapter implements a subset and advertises exactly that subset as `cmd.<action>` capabilities.
+ * Adding an action is one entry here plus its handler in the adapter's action table.
+ */
+import { type Static, type TObject, Type } from '@sinclair/typebox';
+import type { DeviceKind } from './schemas.ts';
+
+export interface ActionSpec {
+  /** `gateway`: addressed to the gateway itself (no `device`); `device`: to one device. */
+  scope: 'gateway' | 'device';
+  kinds: readonly DeviceKind[];
+  params: TObject;
+  /** How long the hub waits for the result by default, and the longest a caller may ask for. */
+  timeoutMs: number;
+  maxTimeoutMs: number;
+  description: string;
+}
+
+const NoParams = Type.Object({}, { additionalProperties: false });
+const Speed = (description: string) => Type.Number({ minimum: -1, maximum: 1, default: 0, description });
+const PresetToken = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'preset token' });
+
+export const PtzMoveParams = Type.Object(
+  {
+    pan: Speed('pan speed, -1 (left) … 1 (right)'),
+    tilt: Speed('tilt speed, -1 (down) … 1 (up)'),
+    zoom: Speed('zoom speed, -1 (out) … 1 (in)'),
+    /** The camera stops by itself after this long, so a lost "stop" never leaves it spinning. */
+    durationMs: Type.Integer({ minimum: 50, maximum: 10_000, default: 1000 }),
+  },
+  { additionalProperties: false },
+);
+export type PtzMoveParams = Static<typeof PtzMoveParams>;
+
+export const PresetParams = Type.Object({ preset: PresetToken }, { additionalProperties: false });
+export const PresetSetParams = Type.Object(
+  { preset: PresetToken, name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
+  { additionalProperties: false },
+);
+export const VolumeParams = Type.Object(
+  { volume: Type.Integer({ minimum: 0, maximum: 100 }) },
+  { additionalProperties: false },
+);
+export const GotoParams = Type.Object(
+  {
+    lat: Type.Number({ minimum: -90, maximum: 90 }),
+    lon: Type.Number({ minimum: -180, maximum: 180 }),
+    /** Metres above the launch point. */
+    alt: Type.Number({ minimum: 5, maximum: 500 }),
+  },
+  { additionalProperties: false },
+);
+export type GotoParams = Static<typeof GotoParams>;
+export const ModeParams = Type.Object(
+  { mode: Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,31}$', description: 'flight mode name, e.g. LOITER' }) },
+  { additionalProperties: false },
+);
+
+const action = (spec: Omit<ActionSpec, 'maxTimeoutMs'> & { maxTimeoutMs?: number }): ActionSpec => ({
+  maxTimeoutMs: 60_000,
+  ...spec,
+});
+
+export const ACTIONS = {
+  ping: action({
+    scope: 'gateway',
+    kinds: [],
+    params: NoParams,
+    timeoutMs: 5000,
+    description: 'the gateway answers with its version',
+  }),
+  'ptz.move': action({
+    scope: 'device',
+    kinds: ['camera'],
+    params: PtzMoveParams,
+    timeoutMs: 5000,
+    description: 'continuous pan/tilt/zoom for a while',
+  }),
+  'ptz.stop': action({
+    scope: 'device',
+    kinds: ['camera'],
+    params: NoParams,
+    timeoutMs: 5000,
+    description: 'stop any PTZ movement',
+  }),
+  'ptz.preset.goto': action({
+    scope: 'device',
+    kinds: ['camera'],
+    params: PresetParams,
+    timeoutMs: 10_000,
+    description: 'turn to a stored preset',
+  }),
+  'ptz.preset.set': action({
+    scope: 'device',
+    kinds: ['camera'],
+    params: PresetSetParams,
+    timeoutMs: 10_000,
+    description: 'store the current position as a preset',
+  }),
+  'ptz.preset.list': action({
+    scope: 'device',
+    kinds: ['camera'],
+    params: NoParams,
+    timeoutMs: 10_000,
+    description: 'list the stored presets',
+  }),
+  'speaker.volume': action({
+    scope: 'device',
+    kinds: ['speaker'],
+    params: VolumeParams,
+    timeoutMs: 5000,
+    description: 'set the loudspeaker volume',
+  }),
+  'drone.rtl': action({
+    scope: 'device',
+    kinds: ['drone'],
+    params: NoParams,
+    timeoutMs: 10_000,
+    description: 'return to launch',
+  }),
+  'drone.hold': action({
+    scope: 'device',
+    kinds: ['drone'],
+    params: NoParams,
+    timeoutMs: 10_000,
+    description: 'hold position (loiter)',
+  }),
+  'drone.land': action({
+    scope: 'device',
+    kinds: ['drone'],
+    params: NoParams,
+    timeoutMs: 10_000,
+    description: 'land where it is',
+  }),
+  'drone.goto': action({
+    scope: 'device',
+    kinds: ['drone'],
+    params: GotoParams,
+    timeoutMs: 10_000,
+    description: 'fly to a point and hold there',
+  }),
+  'drone.mode': action({
+    scope: 'device',
+    kinds: ['drone'],
+    params: ModeParams,
+    timeoutMs: 10_000,
+    description: 'set the flight mode',
+  }),
+} as const satisfies Record<string, ActionSpec>;
+
+export type ActionNameKnown = keyof typeof ACTIONS;
+export const ACTION_NAMES = Object.keys(ACTIONS) as ActionNameKnown[];
+
+export function isKnownAction(name: string): name is ActionNameKnown {
+  return Object.hasOwn(ACTIONS, name);
+}
+
+/** The capability a device advertises for each action it takes. */
+export function actionCapability(name: string): string {
+  return `cmd.${name}`;
+}
