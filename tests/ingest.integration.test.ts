@@ -22,7 +22,6 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
     edge = await startUplink(stack.brokerUrl, SITE, GW, stack.passwords.get(GW) as string);
   });
   afterAll(async () => {
-    await edge?.close();
     await stack?.close();
   });
 
@@ -69,8 +68,9 @@ describe.each(brokerKinds())('ingest through the %s broker', (kind) => {
 
   it('drops re-sent seqs as duplicates and counts the gap when seqs jump', async () => {
     const rowsBefore = await stack.hub.store.countTelemetry();
-    // A second connection of the same gateway replays messages the hub already has.
-    const raw = await connectAsGateway(stack, GW, `${GW}-replay`);
+    // The gateway's session resumed by another connection replays messages the hub already has.
+    await edge.close();
+    const raw = await connectAsGateway(stack, GW);
     const topic = topics.telemetry(SITE, GW, 'd1');
     for (let seq = lastSeq - 99; seq <= lastSeq; seq++) {
       await raw.publishAsync(

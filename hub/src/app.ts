@@ -59,11 +59,17 @@ export function loadSecrets(config: HubConfig): HubSecrets {
   };
 }
 
-export async function buildApp(config: HubConfig): Promise<FastifyInstance> {
+export interface BuildOptions {
+  /** Where log lines go (tests read them); stdout by default. */
+  logStream?: { write(line: string): void };
+}
+
+export async function buildApp(config: HubConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'password', 'body.password', 'token'],
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },

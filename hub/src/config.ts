@@ -56,6 +56,35 @@ export const HubConfigSchema = Type.Object(
           default: 1883,
           description: 'embedded broker port (env QLY_MQTT_PORT)',
         }),
+        plaintext: Type.Boolean({
+          default: true,
+          description: 'embedded broker: serve plain MQTT on embeddedPort; false leaves only MQTT over TLS',
+        }),
+        tlsPort: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 65535,
+            description:
+              'embedded broker: MQTT over TLS on this port (certificate from tls.certFile/keyFile)',
+          }),
+        ),
+        mosquitto: Type.Object(
+          {
+            passwordFile: Type.Optional(
+              Type.String({
+                description:
+                  'Mosquitto’s password file: the hub writes gateway credentials there (onboard, rotate, delete)',
+              }),
+            ),
+            pidFile: Type.Optional(
+              Type.String({
+                description:
+                  'Mosquitto’s pid_file: the hub sends SIGHUP after a change, ending rotated sessions',
+              }),
+            ),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -92,12 +121,62 @@ export const HubConfigSchema = Type.Object(
           default: 10000,
           description: 'longest wait between retries of a failed store write',
         }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        maxPacketBytes: Type.Integer({
+          minimum: 1024,
+          default: 262144,
+          description:
+            'embedded broker: largest MQTT packet (remaining length); larger drops the connection unread. Mosquitto: max_packet_size',
+        }),
+        gatewayMessagesPerSecond: Type.Number({
+          exclusiveMinimum: 0,
+          default: 5000,
+          description:
+            'messages per second per gateway: the embedded broker slows a faster gateway (backpressure); behind an external broker the hub drops the excess (rate_limited)',
+        }),
+        gatewayBurst: Type.Integer({
+          minimum: 1,
+          default: 50000,
+          description:
+            'messages a gateway may send above its rate in one burst (an outbox draining after an outage)',
+        }),
+        maxThrottleMs: Type.Integer({
+          minimum: 100,
+          default: 10000,
+          description:
+            'embedded broker: a gateway that would have to wait longer than this is flooding and is disconnected',
+        }),
+        gatewayConnectsPerMinute: Type.Integer({
+          minimum: 1,
+          default: 30,
+          description: 'embedded broker: connection attempts per username per minute',
+        }),
         maxDevicesPerGateway: Type.Integer({
           minimum: 1,
           maximum: MAX_DEVICES_PER_GATEWAY,
           default: MAX_DEVICES_PER_GATEWAY,
           description: 'device quota per gateway: a descriptor for one more device is refused (device_quota)',
         }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tls: Type.Object(
+      {
+        certFile: Type.Optional(
+          Type.String({
+            description: 'PEM certificate: when set with keyFile the hub serves HTTPS (and WSS)',
+          }),
+        ),
+        keyFile: Type.Optional(Type.String({ description: 'PEM private key of certFile' })),
+        caFile: Type.Optional(
+          Type.String({
+            description: 'PEM of the CA that signed certFile (for the hub’s own loopback MQTT over TLS)',
+          }),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -143,6 +222,13 @@ export const HubConfigSchema = Type.Object(
           Type.String({ description: 'JWT signing key file; default DATA_DIR/jwt-secret (created)' }),
         ),
         tokenTtl: Type.String({ default: '12h', description: 'login token lifetime' }),
+        scryptLog2N: Type.Integer({
+          minimum: 10,
+          maximum: 20,
+          default: 17,
+          description:
+            'scrypt cost of user password hashes, log2 N (OWASP: 17, with r=8, p=1); older hashes are upgraded at the next login',
+        }),
         metricsTokenFile: Type.Optional(
           Type.String({ description: 'bearer token file that may read /metrics (for Prometheus)' }),
         ),

@@ -28,6 +28,13 @@ export interface TestHub {
 }
 
 export interface TestHubOptions {
+  /** Reuse a data dir (a hub restarted on the same files). */
+  dataDir?: string;
+  /** A fixed embedded broker port (a restarted hub where agents reconnect). */
+  embeddedPort?: number;
+  /** Collect log lines (JSON) here, at level `logLevel` (default info). */
+  logLines?: string[];
+  logLevel?: string;
   mqttUrl?: string;
   /** Password for the hub's user on an external broker. */
   mqttPassword?: string;
@@ -35,14 +42,20 @@ export interface TestHubOptions {
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'qly-hub-'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'qly-hub-'));
   const overrides: Record<string, unknown> = {
     host: '127.0.0.1',
     port: 0,
     dataDir,
-    logLevel: process.env.QLY_TEST_LOG_LEVEL ?? 'silent',
-    mqtt: { embeddedHost: '127.0.0.1', embeddedPort: 0 },
+    logLevel: options.logLevel ?? (options.logLines ? 'info' : (process.env.QLY_TEST_LOG_LEVEL ?? 'silent')),
+    // Tests hash many passwords: a lower scrypt cost (the default, 2^17, has its own test).
+    auth: { scryptLog2N: 12 },
     ...options.config,
+    mqtt: {
+      embeddedHost: '127.0.0.1',
+      embeddedPort: options.embeddedPort ?? 0,
+      ...(options.config?.mqtt as object),
+    },
   };
   if (options.mqttUrl) {
     const passwordFile = join(dataDir, 'mqtt-password');
@@ -51,7 +64,8 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   }
   process.env.ADMIN_PASSWORD = ADMIN_PASSWORD;
   const config = loadHubConfig(undefined, {}, overrides);
-  const app = await buildApp(config);
+  const lines = options.logLines;
+  const app = await buildApp(config, lines ? { logStream: { write: (line) => lines.push(line) } } : {});
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

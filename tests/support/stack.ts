@@ -5,8 +5,9 @@
 import mqtt from 'mqtt';
 import { randomSecret } from '../../hub/src/security/passwords.ts';
 import { startTestHub, type TestHub } from './hub.ts';
-import { MosquittoBroker } from './mosquitto.ts';
+import { MosquittoBroker, type MosquittoOptions } from './mosquitto.ts';
 import { MOSQUITTO, systemBinary } from './system.ts';
+import { waitFor } from './wait.ts';
 
 export type BrokerKind = 'embedded' | 'mosquitto';
 
@@ -20,17 +21,18 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** A raw MQTT 3.1.1 connection speaking as a registered gateway (a second session of it). */
-export function connectAsGateway(
-  stack: Stack & { passwords: Map<string, string> },
-  gateway: string,
-  clientId: string,
-) {
+/**
+ * A raw MQTT 3.1.1 connection speaking as a registered gateway. Its client id is the gateway's own
+ * (both brokers bind the client id to the credential), so it takes over the gateway's session: stop
+ * the gateway's uplink first.
+ */
+export function connectAsGateway(stack: Stack & { passwords: Map<string, string> }, gateway: string) {
   return mqtt.connectAsync(stack.brokerUrl, {
     protocolVersion: 4,
-    clientId,
+    clientId: gateway,
     username: gateway,
     password: stack.passwords.get(gateway) as string,
+    reconnectPeriod: 0,
   });
 }
 
@@ -39,16 +41,48 @@ export function brokerKinds(): BrokerKind[] {
   return systemBinary(MOSQUITTO, 'mosquitto') ? ['embedded', 'mosquitto'] : ['embedded'];
 }
 
+/** Waits until a broker accepts a credential (Mosquitto reloads its password file asynchronously). */
+export async function waitForCredential(url: string, username: string, password: string): Promise<void> {
+  await waitFor(
+    `broker accepts ${username}`,
+    async () => {
+      try {
+        const probe = await mqtt.connectAsync(url, {
+          protocolVersion: 4,
+          clientId: username,
+          username,
+          password,
+          reconnectPeriod: 0,
+          connectTimeout: 2000,
+        });
+        await probe.endAsync();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    50,
+  );
+}
+
+export interface StackOptions {
+  hubConfig?: Record<string, unknown>;
+  mosquitto?: MosquittoOptions;
+}
+
 export async function startStack(
   kind: BrokerKind,
   gateways: Array<[id: string, site: string]>,
-  hubConfig?: Record<string, unknown>,
+  options: StackOptions | Record<string, unknown> = {},
 ): Promise<Stack & { passwords: Map<string, string> }> {
+  const { hubConfig, mosquitto: mosquittoOptions } = (
+    'hubConfig' in options || 'mosquitto' in options ? options : { hubConfig: options }
+  ) as StackOptions;
   const passwords = new Map<string, string>();
   if (kind === 'embedded') {
     const hub = await startTestHub(hubConfig ? { config: hubConfig } : {});
-    for (const [id, site] of gateways) passwords.set(id, await hub.provisionGateway(id, site));
-    return {
+    const stack: Stack & { passwords: Map<string, string> } = {
       kind,
       hub,
       brokerUrl: hub.brokerUrl,
@@ -60,34 +94,43 @@ export async function startStack(
       },
       close: () => hub.close(),
     };
+    for (const [id, site] of gateways) await stack.gateway(id, site);
+    return stack;
   }
-  const mosquitto = new MosquittoBroker();
+  const mosquitto = new MosquittoBroker(mosquittoOptions);
   const hubPassword = randomSecret();
   mosquitto.addUser('qly-hub', hubPassword);
-  for (const [id] of gateways) {
-    const pw = randomSecret();
-    passwords.set(id, pw);
-    mosquitto.addUser(id, pw);
-  }
   await mosquitto.start();
   const hub = await startTestHub({
     mqttUrl: mosquitto.url,
     mqttPassword: hubPassword,
-    ...(hubConfig ? { config: hubConfig } : {}),
+    config: {
+      ...hubConfig,
+      mqtt: {
+        protocolVersion: 5,
+        mosquitto: { passwordFile: mosquitto.passwordFile, pidFile: mosquitto.pidFile },
+        ...(hubConfig?.mqtt as object),
+      },
+    },
   });
-  for (const [id, site] of gateways) await hub.provisionGateway(id, site, passwords.get(id));
-  return {
+  const stack: Stack & { passwords: Map<string, string> } = {
     kind,
     hub,
     brokerUrl: mosquitto.url,
     mosquitto,
     passwords,
-    gateway: async () => {
-      throw new Error('add gateways before the Mosquitto stack starts');
+    gateway: async (id, site) => {
+      // The hub writes the credential into Mosquitto's password file and signals it to reload.
+      const pw = await hub.provisionGateway(id, site);
+      passwords.set(id, pw);
+      await waitForCredential(mosquitto.url, id, pw);
+      return pw;
     },
     close: async () => {
       await hub.close();
       await mosquitto.stop();
     },
   };
+  for (const [id, site] of gateways) await stack.gateway(id, site);
+  return stack;
 }

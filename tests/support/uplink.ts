@@ -13,12 +13,16 @@ export async function startUplink(
   gateway: string,
   password: string,
   maxMessages = 1_000_000,
+  /** An outbox to send from (it stays open when this uplink closes); a fresh one otherwise. */
+  existing?: Outbox,
 ) {
-  const outbox = new Outbox({
-    path: join(mkdtempSync(join(tmpdir(), 'qly-uplink-')), 'outbox.db'),
-    maxMessages,
-    fsync: false,
-  });
+  const outbox =
+    existing ??
+    new Outbox({
+      path: join(mkdtempSync(join(tmpdir(), 'qly-uplink-')), 'outbox.db'),
+      maxMessages,
+      fsync: false,
+    });
   const uplink = new Uplink(
     {
       url,
@@ -49,7 +53,7 @@ export async function startUplink(
     },
     async close() {
       await uplink.stop();
-      outbox.close();
+      if (!existing) outbox.close();
     },
   };
 }

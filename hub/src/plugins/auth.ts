@@ -61,7 +61,7 @@ export const authPlugin = fp(
       const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomSecret();
       app.stateDb.createUser({
         username: 'admin',
-        passwordHash: await hashPassword(password),
+        passwordHash: await hashPassword(password, app.config.auth.scryptLog2N),
         role: 'admin',
         sites: [],
       });

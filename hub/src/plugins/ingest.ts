@@ -48,8 +48,15 @@ export const ingestPlugin = fp(
       connectTimeout: 10_000,
       resubscribe: false,
     });
+    const { limits } = app.config;
     const ingest = new IngestService(
-      app.config.ingest,
+      {
+        ...app.config.ingest,
+        maxDevicesPerGateway: limits.maxDevicesPerGateway,
+        ...(app.brokerConnection.embedded
+          ? {}
+          : { rateLimit: { perSecond: limits.gatewayMessagesPerSecond, burst: limits.gatewayBurst } }),
+      },
       app.timeseries,
       () => app.stateDb.listGateways(),
       registry,

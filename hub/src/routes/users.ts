@@ -41,7 +41,10 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       if (body.role === 'village_operator' && body.sites.length === 0) {
         throw new HubError('HUB_ERR_VALIDATION', 'a village operator needs at least one site');
       }
-      const created = app.stateDb.createUser({ ...body, passwordHash: await hashPassword(body.password) });
+      const created = app.stateDb.createUser({
+        ...body,
+        passwordHash: await hashPassword(body.password, app.config.auth.scryptLog2N),
+      });
       if (!created) throw new HubError('HUB_ERR_CONFLICT', `user ${body.username} exists`);
       request.log.info({ user: body.username, role: body.role, by: request.user.username }, 'user created');
       return reply.code(201).send({ username: body.username, role: body.role, sites: body.sites });

@@ -46,6 +46,7 @@ import type { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import type { SeqTracker } from './seq-tracker.ts';
 import { ThrottledLog } from './throttled-log.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface IngestOptions {
   maxPayloadBytes: number;
@@ -56,6 +57,11 @@ export interface IngestOptions {
   retryMaxMs: number;
   /** Devices one gateway may register; a `meta` for one more is refused (`device_quota`). */
   maxDevicesPerGateway: number;
+  /**
+   * Messages per second per gateway, enforced here only behind an external broker (the embedded
+   * broker slows a fast gateway down instead): the excess is dropped and counted `rate_limited`.
+   */
+  rateLimit?: { perSecond: number; burst: number };
 }
 
 export interface IngestHooks {
@@ -85,6 +91,7 @@ export class IngestService {
   private readonly rejectLog: ThrottledLog;
   /** Gateways allowed to publish, with their site; refreshed when credentials change. */
   private knownGateways = new Map<string, string>();
+  private readonly rates = new Map<string, TokenBucket>();
 
   constructor(
     private readonly options: IngestOptions,
@@ -127,6 +134,7 @@ export class IngestService {
 
   refreshGateways(): void {
     this.knownGateways = new Map(this.listGateways().map((g) => [g.id, g.site]));
+    for (const id of this.rates.keys()) if (!this.knownGateways.has(id)) this.rates.delete(id);
   }
 
   /** Forgets a deleted gateway's dedup windows. */
@@ -182,6 +190,20 @@ export class IngestService {
         `gateway ${parsed.gateway} is not registered at ${parsed.site}`,
         retained,
       );
+    if (this.options.rateLimit && !retained) {
+      let bucket = this.rates.get(parsed.gateway);
+      if (!bucket) {
+        bucket = new TokenBucket(this.options.rateLimit.perSecond, this.options.rateLimit.burst);
+        this.rates.set(parsed.gateway, bucket);
+      }
+      if (!bucket.take())
+        return this.reject(
+          'rate_limited',
+          topic,
+          parsed.gateway,
+          'more messages than the gateway’s rate allows',
+        );
+    }
     if (retained && !RETAINABLE.has(parsed.kind))
       return this.reject(
         'retained_refused',

@@ -1,6 +1,7 @@
 /** Prometheus metrics of one hub instance (its own registry, so several apps can run in one process). */
 import { REJECT_REASONS, type TopicKind } from '@qianliyan/protocols';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { BROKER_REFUSALS } from '../plugins/broker-refusals.ts';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -83,6 +84,12 @@ export function createMetrics() {
       help: 'failed logins',
       registers: [registry],
     }),
+    brokerRefused: new Counter({
+      name: 'qly_broker_refused_total',
+      help: 'what the embedded broker refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     mqttAuthFailures: new Counter({
       name: 'qly_mqtt_auth_failures_total',
       help: 'refused MQTT connections',
@@ -91,6 +98,7 @@ export function createMetrics() {
   };
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
+  for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);
   for (const kind of [
     'state',
     'meta',
