@@ -32,7 +32,7 @@ export class EdgeAgent {
   readonly outbox: Outbox;
   readonly uplink: Uplink;
   private readonly adapters = new Map<string, DeviceAdapter>();
-  private readonly availability = new Map<string, boolean>();
+  private readonly availability = new Map<string, { online: boolean; reason?: string; ts: number }>();
   private heartbeat: NodeJS.Timeout | undefined;
   readonly counters = { commandsRejected: 0, commandsDuplicate: 0, adapterErrors: 0 };
 
@@ -138,14 +138,11 @@ export class EdgeAgent {
       event: (type: string, severity: Severity, data?: Record<string, unknown>) =>
         this.enqueue(eventTopic, { ts: Date.now(), type, severity, ...(data ? { data } : {}) }),
       availability: (online: boolean, reason?: string) => {
-        if (this.availability.get(device) === online) return;
-        this.availability.set(device, online);
+        if (this.availability.get(device)?.online === online) return;
+        const state = { online, ts: Date.now(), ...(reason ? { reason: reason.slice(0, 256) } : {}) };
+        this.availability.set(device, state);
         log.info({ online, reason }, 'device availability changed');
-        this.enqueueCurrent(availabilityTopic, {
-          ts: Date.now(),
-          online,
-          ...(reason ? { reason: reason.slice(0, 256) } : {}),
-        });
+        this.enqueueCurrent(availabilityTopic, state);
       },
     };
   }
@@ -163,8 +160,20 @@ export class EdgeAgent {
         ...descriptor,
         capabilities: [...new Set([...descriptor.capabilities, ...commands])],
       };
-      this.enqueueCurrent(topics.meta(site, gateway, id), meta);
+      const metaSeq = this.outbox.enqueue(topics.meta(site, gateway, id), meta, {
+        retain: true,
+        coalesceAbove: this.uplink.sentUpTo('control'),
+      });
+      // Availability follows its descriptor (the hub ignores it for a device it does not know yet).
+      // It replaces only its own row queued after that descriptor, so a flapping link adds nothing.
+      const availability = this.availability.get(id);
+      if (availability)
+        this.outbox.enqueue(topics.availability(site, gateway, id), availability, {
+          retain: true,
+          coalesceAbove: Math.max(metaSeq, this.uplink.sentUpTo('control')),
+        });
     }
+    this.uplink.pump();
   }
 
   private publishState(): void {

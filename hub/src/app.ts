@@ -10,10 +10,13 @@ import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { brokerPlugin } from './plugins/broker.ts';
+import { commandsPlugin } from './plugins/commands.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
+import { commandRoutes } from './routes/commands.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -95,14 +98,17 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
     if ((err as FastifyError).validation) return fail(400, 'HUB_ERR_VALIDATION', err.message);
     const status = (err as FastifyError).statusCode ?? 500;
     if (status === 401) return fail(401, 'HUB_ERR_UNAUTHORIZED', 'authentication required');
+    if (status === 429) return fail(429, 'HUB_ERR_RATE_LIMITED', 'too many requests');
+    if (status === 413) return fail(413, 'HUB_ERR_TOO_LARGE', 'request body too large');
     if (status >= 500) return fail(status, 'HUB_ERR_INTERNAL', 'internal error');
     return fail(status, 'HUB_ERR_VALIDATION', err.message);
   });
 
   await app.register(storesPlugin);
-  await app.register(authPlugin);
   await app.register(brokerPlugin);
   await app.register(ingestPlugin);
+  await app.register(authPlugin);
+  await app.register(commandsPlugin);
   await app.register(livePlugin);
 
   await app.register(authRoutes);
@@ -113,6 +119,8 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(userRoutes);
   await app.register(mapRoutes);
   await app.register(metricsRoutes);
+  await app.register(auditRoutes);
+  await app.register(commandRoutes);
 
   if (existsSync(join(config.dashboardDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: config.dashboardDir, wildcard: false });

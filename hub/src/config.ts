@@ -213,6 +213,16 @@ export const HubConfigSchema = Type.Object(
           default: 25,
           description: 'socket.io delta coalescing period',
         }),
+        subscribesPerSecond: Type.Number({
+          exclusiveMinimum: 0,
+          default: 5,
+          description: 'subscribe messages per second per socket (a map pans and zooms a few times a second)',
+        }),
+        subscribeBurst: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'subscribe messages a socket may send at once',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -222,6 +232,26 @@ export const HubConfigSchema = Type.Object(
           Type.String({ description: 'JWT signing key file; default DATA_DIR/jwt-secret (created)' }),
         ),
         tokenTtl: Type.String({ default: '12h', description: 'login token lifetime' }),
+        loginPerMinutePerAddress: Type.Integer({
+          minimum: 1,
+          default: 30,
+          description: 'login attempts per minute from one address (429 with Retry-After beyond)',
+        }),
+        loginPerMinutePerUser: Type.Integer({
+          minimum: 1,
+          default: 10,
+          description: 'login attempts per minute for one username, from anywhere',
+        }),
+        lockoutFailures: Type.Integer({
+          minimum: 1,
+          default: 5,
+          description: 'failed logins in a row that lock a username',
+        }),
+        lockoutMs: Type.Integer({
+          minimum: 1000,
+          default: 300000,
+          description: 'how long a locked username waits',
+        }),
         scryptLog2N: Type.Integer({
           minimum: 10,
           maximum: 20,

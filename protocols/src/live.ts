@@ -84,7 +84,32 @@ export interface LiveDelta {
   ts: number;
 }
 
+export const COMMAND_STATUSES = ['sent', 'ok', 'error', 'timeout'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+/** A command as the hub tracks it: sent, then ok / error / timeout. */
+export const CommandView = Type.Object({
+  id: Type.String(),
+  username: Type.String(),
+  site: Id,
+  gateway: Id,
+  /** `{gateway}.{device}`, or null for a gateway action. */
+  target: Type.Union([Type.String(), Type.Null()]),
+  action: Type.String(),
+  params: Type.Record(Type.String(), Type.Unknown()),
+  status: Type.Union(COMMAND_STATUSES.map((s) => Type.Literal(s))),
+  createdAt: Type.Integer(),
+  deadline: Type.Integer(),
+  finishedAt: Type.Union([Type.Integer(), Type.Null()]),
+  durationMs: Type.Union([Type.Integer(), Type.Null()]),
+  data: Type.Optional(Type.Unknown()),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+});
+export type CommandView = Static<typeof CommandView>;
+
 export interface ServerToClientEvents {
+  /** A command this user sent changed state (its result arrived, or it timed out). */
+  command: (command: CommandView) => void;
   snapshot: (snapshot: LiveSnapshot) => void;
   delta: (delta: LiveDelta) => void;
   /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */

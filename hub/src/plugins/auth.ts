@@ -1,29 +1,36 @@
 /**
  * Authentication and roles. Users log in with a password (scrypt hash in the state DB) and get a
- * JWT; every REST route but login and every socket requires it. On the very first start the admin
- * password comes from ADMIN_PASSWORD or is generated and handed to server.ts to print once.
+ * JWT naming their session; every REST route but login and every socket requires it, and each
+ * request checks the session and the user in the database (services/sessions.ts). Login is limited
+ * per address and per username (@fastify/rate-limit) and a username is locked for a while after
+ * repeated failures. On the very first start the admin password comes from ADMIN_PASSWORD or is
+ * generated and handed to server.ts to print once.
  */
 import fastifyJwt from '@fastify/jwt';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { HubError } from '../errors.ts';
 import { hashPassword, randomSecret } from '../security/passwords.ts';
+import { AuditLog } from '../services/audit-log.ts';
+import { LoginGuard } from '../services/login-guard.ts';
+import { type AuthUser, Sessions, type TokenClaims } from '../services/sessions.ts';
 import type { Role } from '../stores/state-db.ts';
 
-export interface AuthUser {
-  username: string;
-  role: Role;
-  sites: string[];
-}
+export type { AuthUser } from '../services/sessions.ts';
 
-/** The site scope rule: a village operator sees only the sites on their account; other roles see all. */
-export function userMaySee(user: AuthUser, site: string): boolean {
-  return user.role !== 'village_operator' || user.sites.includes(site);
+/**
+ * The site scope rule: a user with sites on the account sees only those; a village operator always
+ * has sites; everyone else without sites sees all.
+ */
+export function userMaySee(user: Pick<AuthUser, 'role' | 'sites'>, site: string): boolean {
+  if (user.sites.length > 0) return user.sites.includes(site);
+  return user.role !== 'village_operator';
 }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: AuthUser;
+    payload: TokenClaims;
     user: AuthUser;
   }
 }
@@ -32,6 +39,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     requireRole: (...roles: Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    sessions: Sessions;
+    audit: AuditLog;
+    loginGuard: LoginGuard;
     /** Set on the first start when the hub generated the admin password. */
     bootstrap: { adminPassword?: string };
   }
@@ -39,21 +49,43 @@ declare module 'fastify' {
 
 export const authPlugin = fp(
   async (app) => {
+    const { auth } = app.config;
     await app.register(fastifyJwt, {
       secret: app.secrets.jwtSecret,
-      sign: { expiresIn: app.config.auth.tokenTtl },
+      sign: { expiresIn: auth.tokenTtl },
     });
+    // Registered for the routes that ask for it (login), not globally.
+    await app.register(rateLimit, {
+      global: false,
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new HubError('HUB_ERR_RATE_LIMITED', `too many attempts; retry in ${context.after}`), {
+          statusCode: 429,
+        }),
+    });
+    const sessions = new Sessions(app.stateDb, app.jwt, app.bus);
+    const audit = new AuditLog(
+      app.stateDb.handle,
+      `${app.config.dataDir}/audit-head`,
+      app.log.child({ module: 'audit' }),
+    );
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
+      let claims: TokenClaims;
       try {
-        await request.jwtVerify();
+        claims = await request.jwtVerify<TokenClaims>();
       } catch {
         throw new HubError('HUB_ERR_UNAUTHORIZED');
       }
+      const user = sessions.resolve(claims);
+      if (!user) throw new HubError('HUB_ERR_UNAUTHORIZED');
+      request.user = user;
     });
     app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest) => {
       if (!roles.includes(request.user.role)) throw new HubError('HUB_ERR_FORBIDDEN');
     });
+    app.decorate('sessions', sessions);
+    app.decorate('audit', audit);
+    app.decorate('loginGuard', new LoginGuard(auth.lockoutFailures, auth.lockoutMs));
 
     const bootstrap: { adminPassword?: string } = {};
     if (app.stateDb.countUsers() === 0) {
@@ -61,14 +93,24 @@ export const authPlugin = fp(
       const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomSecret();
       app.stateDb.createUser({
         username: 'admin',
-        passwordHash: await hashPassword(password, app.config.auth.scryptLog2N),
+        passwordHash: await hashPassword(password, auth.scryptLog2N),
         role: 'admin',
         sites: [],
       });
       if (!fromEnv) bootstrap.adminPassword = password;
       app.log.info({ generated: !fromEnv }, 'created the admin user');
+      audit.append({
+        actor: 'hub',
+        action: 'user.create',
+        target: 'admin',
+        outcome: 'ok',
+        detail: { role: 'admin' },
+      });
     }
     app.decorate('bootstrap', bootstrap);
+    const prune = setInterval(() => app.stateDb.pruneSessions(), 3600_000);
+    prune.unref();
+    app.addHook('onClose', async () => clearInterval(prune));
   },
-  { name: 'auth', dependencies: ['stores'] },
+  { name: 'auth', dependencies: ['stores', 'ingest'] },
 );

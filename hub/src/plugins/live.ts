@@ -1,8 +1,10 @@
 /**
  * The live channel: socket.io on the hub's own HTTP server. The handshake must carry a valid JWT
- * (`auth.token`). A client subscribes to a site and/or a map viewport, gets a snapshot of what is in
- * scope, then coalesced deltas every `live.flushIntervalMs`. A village operator only ever sees the
- * sites on their account.
+ * (`auth.token`) of a live session; the socket is closed when that session is revoked or its token
+ * expires. A client subscribes to a site and/or a map viewport, gets a snapshot of what is in
+ * scope, then coalesced deltas every `live.flushIntervalMs`. A user limited to some sites only ever
+ * sees those, and a subscribe costs what is in the caller's scope, not what the hub holds.
+ * `subscribe` is rate-limited per socket; refusals are counted.
  */
 import {
   type BBox,
@@ -17,10 +19,14 @@ import {
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
 import { Server, type Socket } from 'socket.io';
+import { TokenBucket } from '../services/token-bucket.ts';
 import { type AuthUser, userMaySee } from './auth.ts';
 
 interface SocketState {
   user: AuthUser;
+  /** When the socket's token expires (ms epoch). */
+  expiresAt: number;
+  subscribes: TokenBucket;
   site?: string;
   bbox?: BBox;
   /** Set by the first `subscribe`; until then the client gets nothing. */
@@ -56,27 +62,70 @@ export const livePlugin = fp(
           Object.assign(new Error('HUB_ERR_UNAUTHORIZED'), { data: { code: 'HUB_ERR_UNAUTHORIZED' } }),
         );
       try {
-        const user = app.jwt.verify<AuthUser>(token);
+        const claims = app.jwt.verify<{ sub: string; sid: string; exp: number }>(token);
+        const user = app.sessions.resolve(claims);
+        if (!user) throw new Error('no live session');
         socket.data = {
-          user: { username: user.username, role: user.role, sites: user.sites },
+          user,
+          expiresAt: claims.exp * 1000,
+          subscribes: new TokenBucket(app.config.live.subscribesPerSecond, app.config.live.subscribeBurst),
           subscribed: false,
           inScope: new Set(),
         };
         next();
       } catch {
+        app.metrics.socketRefused.inc({ reason: 'unauthorized' });
         next(Object.assign(new Error('HUB_ERR_UNAUTHORIZED'), { data: { code: 'HUB_ERR_UNAUTHORIZED' } }));
       }
     });
+
+    // Revoked sessions and expired tokens lose their sockets at once (expiry is checked every second).
+    const closeWhere = (match: (s: SocketState) => boolean, reason: string) => {
+      for (const socket of io.of('/').sockets.values()) {
+        if (socket.data && match(socket.data)) {
+          app.metrics.socketRefused.inc({ reason });
+          socket.disconnect(true);
+        }
+      }
+    };
+    app.bus.on('sessionsRevoked', 'live', ({ sid, username }) =>
+      closeWhere((s) => s.user.sid === sid || s.user.username === username, 'revoked'),
+    );
+    // A command's owner hears when it finishes, on every socket of theirs.
+    app.bus.on('commandFinished', 'live', ({ id, username }) => {
+      const view = app.commands.get(id);
+      if (!view) return;
+      for (const socket of io.of('/').sockets.values())
+        if (socket.data?.user.username === username) socket.emit('command', view);
+    });
+    const expiry = setInterval(() => {
+      const now = Date.now();
+      closeWhere((s) => s.expiresAt <= now, 'expired');
+    }, 1000);
+    expiry.unref();
 
     const inScope = (s: SocketState, d: DeviceView) =>
       userMaySee(s.user, d.site) && (!s.site || d.site === s.site) && (!s.bbox || inBBox(d.position, s.bbox));
     const gatewayInScope = (s: SocketState, g: GatewayView) =>
       userMaySee(s.user, g.site) && (!s.site || g.site === s.site);
 
+    let connected = 0;
     io.on('connection', (socket: LiveSocket) => {
-      app.metrics.socketClients.set(io.engine.clientsCount);
-      socket.on('disconnect', () => app.metrics.socketClients.set(io.engine.clientsCount));
+      connected += 1;
+      app.metrics.socketClients.set(connected);
+      socket.on('disconnect', () => {
+        connected -= 1;
+        app.metrics.socketClients.set(connected);
+      });
       socket.on('subscribe', (subscription: LiveSubscribe) => {
+        if (!socket.data.subscribes.take()) {
+          app.metrics.socketRefused.inc({ reason: 'subscribe_rate' });
+          socket.emit('subscribe:error', {
+            code: 'HUB_ERR_RATE_LIMITED',
+            message: 'too many subscriptions; slow down',
+          });
+          return;
+        }
         if (!checkSubscribe.Check(subscription)) {
           socket.emit('subscribe:error', { code: 'HUB_ERR_VALIDATION', message: 'invalid subscription' });
           return;
@@ -90,7 +139,14 @@ export const livePlugin = fp(
         else delete state.site;
         if (subscription.bbox) state.bbox = subscription.bbox;
         else delete state.bbox;
-        const devices = app.registry.listDevices().filter((d) => inScope(state, d));
+        // Only what the caller may see is looked at: a scoped user's sites, or the one site asked for.
+        const sites = subscription.site
+          ? [subscription.site]
+          : state.user.sites.length > 0
+            ? state.user.sites
+            : undefined;
+        const candidates = sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices();
+        const devices = candidates.filter((d) => inScope(state, d));
         state.inScope = new Set(devices.map((d) => d.key));
         state.subscribed = true;
         socket.emit('snapshot', {
@@ -143,9 +199,10 @@ export const livePlugin = fp(
     // is not used because it also closes the HTTP server, which Fastify owns.
     app.addHook('preClose', async () => {
       clearInterval(timer);
+      clearInterval(expiry);
       io.disconnectSockets(true);
       io.engine.close();
     });
   },
-  { name: 'live', dependencies: ['ingest', 'auth'] },
+  { name: 'live', dependencies: ['ingest', 'auth', 'commands'] },
 );

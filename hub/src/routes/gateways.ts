@@ -1,12 +1,16 @@
 /**
- * GET /api/gateways — gateways with last-seen time and outbox depth.
- * POST /api/gateways (admin) — registers a gateway and issues its MQTT password, shown once.
+ * GET /api/gateways — gateways with last-seen time and outbox depth, in the caller's scope.
+ * POST /api/gateways (admin) — registers a gateway, or re-issues its credential (its live session
+ *   ends); the password is shown once.
+ * DELETE /api/gateways/:id (admin) — deletes a gateway and its devices; its session ends and its
+ *   data is refused from then on. Its stored history stays.
  */
 import { GatewayView, Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { HubError } from '../errors.ts';
 import { userMaySee } from '../plugins/auth.ts';
-import { issueGatewayCredentials } from '../services/gateway-credentials.ts';
+import { deleteGateway, issueGatewayCredentials } from '../services/gateway-credentials.ts';
 import { errorResponses } from './schemas.ts';
 
 export const gatewayRoutes: FastifyPluginAsync = async (app) => {
@@ -33,11 +37,42 @@ export const gatewayRoutes: FastifyPluginAsync = async (app) => {
     },
     async (request, reply) => {
       const { id, site } = request.body as { id: string; site: string };
-      if (id === app.config.mqtt.username)
-        return reply.code(409).send({ code: 'HUB_ERR_CONFLICT', message: 'reserved id' });
+      if (id === app.config.mqtt.username || id === app.config.mqtt.clientId)
+        throw new HubError('HUB_ERR_CONFLICT', 'reserved id');
+      const reissued = app.stateDb.getGateway(id) !== undefined;
       const password = await issueGatewayCredentials(app, id, site);
-      request.log.info({ gateway: id, site, by: request.user.username }, 'gateway credentials issued');
+      app.audit.append({
+        actor: request.user.username,
+        action: reissued ? 'gateway.rotate' : 'gateway.create',
+        target: id,
+        outcome: 'ok',
+        detail: { site },
+      });
       return reply.code(201).send({ id, site, username: id, password });
+    },
+  );
+
+  app.delete(
+    '/api/gateways/:id',
+    {
+      onRequest: [app.authenticate, app.requireRole('admin')],
+      schema: {
+        params: Type.Object({ id: Id }),
+        response: { 200: Type.Object({ id: Id, devices: Type.Integer() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const deleted = await deleteGateway(app, id);
+      if (!deleted) throw new HubError('HUB_ERR_NOT_FOUND', `no gateway ${id}`);
+      app.audit.append({
+        actor: request.user.username,
+        action: 'gateway.delete',
+        target: id,
+        outcome: 'ok',
+        detail: { devices: deleted.devices.length },
+      });
+      return { id, devices: deleted.devices.length };
     },
   );
 };

@@ -1,11 +1,22 @@
-/** GET /api/health — liveness of the hub, its broker link and its stores. */
+/**
+ * GET /healthz — liveness for Docker and load balancers: no authentication, no details.
+ * GET /api/health — the hub, its broker link and its store, with counts limited to the caller's
+ * scope (a village operator learns only about their own sites).
+ */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { userMaySee } from '../plugins/auth.ts';
 import { ErrorBody } from './schemas.ts';
 
 const started = Date.now();
 
 export const healthRoutes: FastifyPluginAsync = async (app) => {
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
   app.get(
     '/api/health',
     {
@@ -16,6 +27,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
             status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
             uptimeS: Type.Integer(),
             broker: Type.Object({ connected: Type.Boolean(), embedded: Type.Boolean() }),
+            store: Type.Object({ backlog: Type.Integer(), saturated: Type.Boolean() }),
             gatewaysOnline: Type.Integer(),
             devices: Type.Integer(),
           }),
@@ -23,14 +35,21 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         },
       },
     },
-    async () => {
+    async (request) => {
       const connected = app.mqtt.connected;
+      const saturated = app.ingest.isSaturated;
+      const gateways = app.registry.listGateways().filter((g) => userMaySee(request.user, g.site));
+      const devices =
+        request.user.sites.length > 0
+          ? app.registry.listDevicesOfSites(request.user.sites).length
+          : app.registry.deviceCount();
       return {
-        status: connected ? ('ok' as const) : ('degraded' as const),
+        status: connected && !saturated ? ('ok' as const) : ('degraded' as const),
         uptimeS: Math.floor((Date.now() - started) / 1000),
         broker: { connected, embedded: app.brokerConnection.embedded },
-        gatewaysOnline: app.registry.onlineGatewayCount(),
-        devices: app.registry.listDevices().length,
+        store: { backlog: app.ingest.backlog, saturated },
+        gatewaysOnline: gateways.filter((g) => g.online).length,
+        devices,
       };
     },
   );

@@ -1,4 +1,8 @@
-/** GET/POST /api/users — user administration (admin only). Passwords are never returned. */
+/**
+ * User administration (admin only). Passwords are never returned. Changing a user's password,
+ * role, sites or disabling them ends all their sessions at once; so does deleting them. The last
+ * active administrator cannot be demoted, disabled or deleted. Every change is audited.
+ */
 import { Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
@@ -7,14 +11,23 @@ import { hashPassword } from '../security/passwords.ts';
 import type { Role } from '../stores/state-db.ts';
 import { errorResponses, PublicUser, Role as RoleSchema } from './schemas.ts';
 
+const Username = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+const Password = Type.String({ minLength: 10, maxLength: 256 });
+const Sites = Type.Array(Id, { maxItems: 100 });
+const UserView = Type.Object({ ...PublicUser.properties, disabled: Type.Boolean() });
+
 export const userRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate);
   app.addHook('onRequest', app.requireRole('admin'));
+  const cost = app.config.auth.scryptLog2N;
 
   app.get(
     '/api/users',
-    { schema: { response: { 200: Type.Array(PublicUser), ...errorResponses } } },
-    async () => app.stateDb.listUsers().map(({ username, role, sites }) => ({ username, role, sites })),
+    { schema: { response: { 200: Type.Array(UserView), ...errorResponses } } },
+    async () =>
+      app.stateDb
+        .listUsers()
+        .map(({ username, role, sites, disabled }) => ({ username, role, sites, disabled })),
   );
 
   app.post(
@@ -23,13 +36,10 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       schema: {
         body: Type.Object(
           {
-            username: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
-            password: Type.String({ minLength: 10, maxLength: 256 }),
+            username: Username,
+            password: Password,
             role: RoleSchema,
-            sites: Type.Array(Id, {
-              default: [],
-              maxItems: 100,
-            }),
+            sites: Type.Array(Id, { default: [], maxItems: 100 }),
           },
           { additionalProperties: false },
         ),
@@ -43,11 +53,92 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       }
       const created = app.stateDb.createUser({
         ...body,
-        passwordHash: await hashPassword(body.password, app.config.auth.scryptLog2N),
+        passwordHash: await hashPassword(body.password, cost),
       });
       if (!created) throw new HubError('HUB_ERR_CONFLICT', `user ${body.username} exists`);
-      request.log.info({ user: body.username, role: body.role, by: request.user.username }, 'user created');
+      app.audit.append({
+        actor: request.user.username,
+        action: 'user.create',
+        target: body.username,
+        outcome: 'ok',
+        detail: { role: body.role, sites: body.sites },
+      });
       return reply.code(201).send({ username: body.username, role: body.role, sites: body.sites });
+    },
+  );
+
+  app.patch(
+    '/api/users/:username',
+    {
+      schema: {
+        params: Type.Object({ username: Username }),
+        body: Type.Object(
+          {
+            password: Type.Optional(Password),
+            role: Type.Optional(RoleSchema),
+            sites: Type.Optional(Sites),
+            disabled: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: UserView, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { username } = request.params as { username: string };
+      const body = request.body as { password?: string; role?: Role; sites?: string[]; disabled?: boolean };
+      const user = app.stateDb.getUser(username);
+      if (!user) throw new HubError('HUB_ERR_NOT_FOUND', `no user ${username}`);
+      const next = { ...user, ...body };
+      if (next.role === 'village_operator' && next.sites.length === 0)
+        throw new HubError('HUB_ERR_VALIDATION', 'a village operator needs at least one site');
+      const losesAdmin = user.role === 'admin' && !user.disabled && (next.role !== 'admin' || next.disabled);
+      if (losesAdmin && app.stateDb.countActiveAdmins() <= 1)
+        throw new HubError('HUB_ERR_CONFLICT', 'the last active administrator must stay one');
+      app.stateDb.updateUser(username, {
+        ...(body.role !== undefined ? { role: body.role } : {}),
+        ...(body.sites !== undefined ? { sites: body.sites } : {}),
+        ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+        ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password, cost) } : {}),
+      });
+      // Whatever changed, the user's open sessions were granted under the old terms.
+      app.sessions.revokeUser(username);
+      const { password: _pw, ...changes } = body;
+      app.audit.append({
+        actor: request.user.username,
+        action: 'user.update',
+        target: username,
+        outcome: 'ok',
+        detail: { ...changes, ...(body.password !== undefined ? { passwordChanged: true } : {}) },
+      });
+      const after = app.stateDb.getUser(username) ?? user;
+      return { username, role: after.role, sites: after.sites, disabled: after.disabled };
+    },
+  );
+
+  app.delete(
+    '/api/users/:username',
+    {
+      schema: {
+        params: Type.Object({ username: Username }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { username } = request.params as { username: string };
+      const user = app.stateDb.getUser(username);
+      if (!user) throw new HubError('HUB_ERR_NOT_FOUND', `no user ${username}`);
+      if (user.role === 'admin' && !user.disabled && app.stateDb.countActiveAdmins() <= 1)
+        throw new HubError('HUB_ERR_CONFLICT', 'the last active administrator cannot be deleted');
+      app.stateDb.deleteUser(username);
+      app.sessions.revokeUser(username);
+      app.audit.append({
+        actor: request.user.username,
+        action: 'user.delete',
+        target: username,
+        outcome: 'ok',
+      });
+      return reply.code(204).send();
     },
   );
 };

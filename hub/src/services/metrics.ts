@@ -68,6 +68,12 @@ export function createMetrics() {
       help: 'connected dashboard sockets',
       registers: [registry],
     }),
+    socketRefused: new Counter({
+      name: 'qly_socket_refused_total',
+      help: 'dashboard sockets refused or closed, and subscriptions refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     gatewaysOnline: new Gauge({
       name: 'qly_gateways_online',
       help: 'gateways currently online',
@@ -77,6 +83,18 @@ export function createMetrics() {
       name: 'qly_http_rejected_total',
       help: 'REST requests answered with an error, by error code',
       labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    commands: new Counter({
+      name: 'qly_commands_total',
+      help: 'commands by outcome: sent, refused (before sending), ok, error, timeout',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    commandResults: new Counter({
+      name: 'qly_command_results_total',
+      help: 'command results received: matched, late (after timeout), unknown id, wrong_gateway',
+      labelNames: ['kind'] as const,
       registers: [registry],
     }),
     loginFailures: new Counter({
@@ -99,6 +117,10 @@ export function createMetrics() {
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);
+  for (const outcome of ['sent', 'refused', 'ok', 'error', 'timeout']) metrics.commands.inc({ outcome }, 0);
+  for (const kind of ['matched', 'late', 'unknown', 'wrong_gateway']) metrics.commandResults.inc({ kind }, 0);
+  for (const reason of ['unauthorized', 'revoked', 'expired', 'subscribe_rate'])
+    metrics.socketRefused.inc({ reason }, 0);
   for (const kind of [
     'state',
     'meta',

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import type { DeviceMeta } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
 
-export const ROLES = ['admin', 'duty_officer', 'village_operator', 'viewer'] as const;
+export const ROLES = ['admin', 'duty_officer', 'drone_pilot', 'village_operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface UserRow {
@@ -16,7 +16,35 @@ export interface UserRow {
   role: Role;
   /** Sites a village operator is limited to; empty means all sites. */
   sites: string[];
+  disabled: boolean;
   createdAt: number;
+}
+
+export interface SessionRow {
+  id: string;
+  username: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  address: string | null;
+}
+
+export type CommandStatus = 'sent' | 'ok' | 'error' | 'timeout';
+
+export interface CommandRow {
+  id: string;
+  username: string;
+  site: string;
+  gateway: string;
+  device: string | null;
+  action: string;
+  params: Record<string, unknown>;
+  status: CommandStatus;
+  createdAt: number;
+  deadline: number;
+  finishedAt: number | null;
+  /** `{data}` for ok, `{error: {code, message}}` for error and timeout. */
+  result: Record<string, unknown> | null;
 }
 
 export interface GatewayRow {
@@ -47,6 +75,19 @@ const MIGRATIONS = [
    CREATE TABLE seq_marks (gateway TEXT PRIMARY KEY, epoch TEXT, high_water INTEGER NOT NULL);`,
   // Dedup marks moved to the time-series store, where they commit with the rows they cover.
   'DROP TABLE seq_marks;',
+  `ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY, username TEXT NOT NULL, created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL, revoked_at INTEGER, address TEXT);
+   CREATE INDEX sessions_username ON sessions (username);
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     target TEXT, outcome TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+   CREATE TABLE commands (
+     id TEXT PRIMARY KEY, username TEXT NOT NULL, site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT,
+     action TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+     deadline INTEGER NOT NULL, finished_at INTEGER, result TEXT);
+   CREATE INDEX commands_target ON commands (gateway, device, created_at);`,
 ];
 
 export class StateDb {
@@ -75,6 +116,11 @@ export class StateDb {
     this.db.close();
   }
 
+  /** The database handle, for services that keep their own tables here (the audit log). */
+  get handle(): Database.Database {
+    return this.db;
+  }
+
   // users
   countUsers(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
@@ -94,13 +140,141 @@ export class StateDb {
   }
 
   /** Returns false if the username is taken. */
-  createUser(user: Omit<UserRow, 'createdAt'>): boolean {
+  createUser(user: Omit<UserRow, 'createdAt' | 'disabled'>): boolean {
     const result = this.db
       .prepare(
         'INSERT OR IGNORE INTO users (username, password_hash, role, sites, created_at) VALUES (?, ?, ?, ?, ?)',
       )
       .run(user.username, user.passwordHash, user.role, JSON.stringify(user.sites), Date.now());
     return result.changes === 1;
+  }
+
+  updateUser(
+    username: string,
+    changes: Partial<Pick<UserRow, 'passwordHash' | 'role' | 'sites' | 'disabled'>>,
+  ): boolean {
+    const current = this.getUser(username);
+    if (!current) return false;
+    const next = { ...current, ...changes };
+    this.db
+      .prepare('UPDATE users SET password_hash = ?, role = ?, sites = ?, disabled = ? WHERE username = ?')
+      .run(next.passwordHash, next.role, JSON.stringify(next.sites), next.disabled ? 1 : 0, username);
+    return true;
+  }
+
+  deleteUser(username: string): boolean {
+    return this.db.prepare('DELETE FROM users WHERE username = ?').run(username).changes === 1;
+  }
+
+  countActiveAdmins(): number {
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND disabled = 0").get() as {
+        n: number;
+      }
+    ).n;
+  }
+
+  // sessions
+  createSession(s: Omit<SessionRow, 'revokedAt'>): void {
+    this.db
+      .prepare('INSERT INTO sessions (id, username, created_at, expires_at, address) VALUES (?, ?, ?, ?, ?)')
+      .run(s.id, s.username, s.createdAt, s.expiresAt, s.address);
+  }
+
+  getSession(id: string): SessionRow | undefined {
+    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    return r
+      ? {
+          id: r.id as string,
+          username: r.username as string,
+          createdAt: r.created_at as number,
+          expiresAt: r.expires_at as number,
+          revokedAt: (r.revoked_at as number | null) ?? null,
+          address: (r.address as string | null) ?? null,
+        }
+      : undefined;
+  }
+
+  revokeSession(id: string, at = Date.now()): boolean {
+    return (
+      this.db.prepare('UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id)
+        .changes === 1
+    );
+  }
+
+  /** Revokes every live session of a user; returns how many. */
+  revokeUserSessions(username: string, at = Date.now()): number {
+    return this.db
+      .prepare('UPDATE sessions SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL')
+      .run(at, username).changes;
+  }
+
+  /** Forgets sessions that expired more than a day ago. */
+  pruneSessions(now = Date.now()): void {
+    this.db.prepare('DELETE FROM sessions WHERE expires_at < ?').run(now - 86_400_000);
+  }
+
+  // commands
+  insertCommand(c: CommandRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO commands (id, username, site, gateway, device, action, params, status, created_at, deadline, finished_at, result)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        c.id,
+        c.username,
+        c.site,
+        c.gateway,
+        c.device,
+        c.action,
+        JSON.stringify(c.params),
+        c.status,
+        c.createdAt,
+        c.deadline,
+        c.finishedAt,
+        c.result ? JSON.stringify(c.result) : null,
+      );
+  }
+
+  finishCommand(
+    id: string,
+    status: CommandStatus,
+    finishedAt: number,
+    result: Record<string, unknown>,
+  ): void {
+    this.db
+      .prepare("UPDATE commands SET status = ?, finished_at = ?, result = ? WHERE id = ? AND status = 'sent'")
+      .run(status, finishedAt, JSON.stringify(result), id);
+  }
+
+  getCommand(id: string): CommandRow | undefined {
+    const r = this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? toCommand(r) : undefined;
+  }
+
+  listCommands(q: { gateway?: string; device?: string | null; limit: number }): CommandRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM commands WHERE (@gateway IS NULL OR gateway = @gateway)
+             AND (@device IS NULL OR device = @device) ORDER BY created_at DESC LIMIT @limit`,
+        )
+        .all({ gateway: q.gateway ?? null, device: q.device ?? null, limit: q.limit }) as Array<
+        Record<string, unknown>
+      >
+    ).map(toCommand);
+  }
+
+  /** Commands still waiting for a result (after a restart: their results may never come). */
+  listOpenCommands(): CommandRow[] {
+    return (
+      this.db.prepare("SELECT * FROM commands WHERE status = 'sent'").all() as Array<Record<string, unknown>>
+    ).map(toCommand);
   }
 
   // gateways
@@ -164,7 +338,25 @@ function toUser(r: Record<string, unknown>): UserRow {
     passwordHash: r.password_hash as string,
     role: r.role as Role,
     sites: JSON.parse(r.sites as string),
+    disabled: r.disabled === 1,
     createdAt: r.created_at as number,
+  };
+}
+
+function toCommand(r: Record<string, unknown>): CommandRow {
+  return {
+    id: r.id as string,
+    username: r.username as string,
+    site: r.site as string,
+    gateway: r.gateway as string,
+    device: (r.device as string | null) ?? null,
+    action: r.action as string,
+    params: JSON.parse(r.params as string) as Record<string, unknown>,
+    status: r.status as CommandStatus,
+    createdAt: r.created_at as number,
+    deadline: r.deadline as number,
+    finishedAt: (r.finished_at as number | null) ?? null,
+    result: r.result ? (JSON.parse(r.result as string) as Record<string, unknown>) : null,
   };
 }
 

@@ -28,6 +28,10 @@ const configSchema = simulatedSchema('sim-camera', {
     default: 0.02,
     description: 'chance of a motion event per sample',
   }),
+  reachable: Type.Boolean({
+    default: true,
+    description: 'false: the simulated camera never answers (the gateway reports it unreachable)',
+  }),
   responseMs: Type.Integer({
     minimum: 0,
     maximum: 600_000,
@@ -41,6 +45,7 @@ interface SimCameraConfig extends SimulatedConfig {
   fov: number;
   ptz: boolean;
   motionProbability: number;
+  reachable: boolean;
   responseMs: number;
 }
 
@@ -103,6 +108,11 @@ class SimCamera extends SimulatedDevice<SimCameraConfig> {
 
   private report(): void {
     if (this.config.ptz) this.ctx.telemetry(this.position());
+  }
+
+  override start(): void {
+    if (this.config.reachable) super.start();
+    else this.ctx.availability(false, 'simulated: the camera does not answer');
   }
 
   protected sample(): void {

@@ -1,0 +1,34 @@
+/**
+ * Who may send which command: one table, per action, read by the command service before anything is
+ * published. A viewer commands nothing; a village operator only inside their own sites (the scope
+ * rule, checked separately); actions that can harm (a drone landing or flying somewhere, changing
+ * its mode) name their roles here and need `confirm: true` in the request — the dashboard asks the
+ * officer first. Later issues add broadcast (an emergency broadcast is harmful) the same way.
+ */
+import type { ActionNameKnown } from '@qianliyan/protocols';
+import type { Role } from '../stores/state-db.ts';
+
+export interface ActionPolicy {
+  roles: readonly Role[];
+  /** The request must carry `confirm: true`. */
+  confirm?: boolean;
+}
+
+const OPERATE: readonly Role[] = ['admin', 'duty_officer', 'village_operator'];
+const COMMAND_ROOM: readonly Role[] = ['admin', 'duty_officer'];
+const FLY: readonly Role[] = ['admin', 'duty_officer', 'drone_pilot'];
+
+export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
+  ping: { roles: COMMAND_ROOM },
+  'ptz.move': { roles: OPERATE },
+  'ptz.stop': { roles: OPERATE },
+  'ptz.preset.goto': { roles: OPERATE },
+  'ptz.preset.list': { roles: OPERATE },
+  'ptz.preset.set': { roles: COMMAND_ROOM },
+  'speaker.volume': { roles: OPERATE },
+  'drone.rtl': { roles: FLY },
+  'drone.hold': { roles: FLY },
+  'drone.land': { roles: FLY, confirm: true },
+  'drone.goto': { roles: FLY, confirm: true },
+  'drone.mode': { roles: ['admin', 'drone_pilot'], confirm: true },
+};
