@@ -3,7 +3,7 @@
  * it parses, names the expected services, and every config file and variable it hands the hub and
  * the agent is one they accept.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_OVERRIDES as EDGE_ENV, loadEdgeConfig } from '../edge-agent/src/config.ts';
@@ -37,5 +37,19 @@ describe('docker-compose.yml', () => {
     expect(() =>
       loadEdgeConfig(new URL('edge-agent/config/demo-village.json', root).pathname, {}),
     ).not.toThrow();
+  });
+});
+
+describe('dashboard bundle', () => {
+  it('does not ship the schema compiler (validators live behind @qianliyan/protocols/validate)', () => {
+    const dir = new URL('dashboard/dist/assets/', root);
+    const scripts = readdirSync(dir).filter((f) => f.endsWith('.js'));
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const f of scripts) {
+      const text = readFileSync(new URL(f, dir), 'utf8');
+      // Messages that only TypeBox's compiler/error module carries.
+      expect(text, f).not.toContain('Expected array length to be greater or equal to');
+      expect(text, f).not.toContain('TypeCompiler');
+    }
   });
 });

@@ -4,6 +4,7 @@
  */
 import type {
   ClientToServerEvents,
+  CommandView,
   DeviceView,
   GatewayView,
   LiveSubscribe,
@@ -26,6 +27,7 @@ export class LiveStore {
   private subscription: LiveSubscribe = {};
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
+  private readonly commandListeners = new Set<(command: CommandView) => void>();
 
   connect(token: string, onAuthError: () => void): void {
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
@@ -51,6 +53,9 @@ export class LiveStore {
       for (const d of snap.devices) this.devices.set(d.key, d);
       for (const g of snap.gateways) this.gateways.set(g.id, g);
       this.notify({ devices: snap.devices, gateways: snap.gateways, removed: [], snapshot: true });
+    });
+    socket.on('command', (command) => {
+      for (const l of this.commandListeners) l(command);
     });
     socket.on('delta', (delta) => {
       for (const d of delta.devices) this.devices.set(d.key, d);
@@ -78,6 +83,11 @@ export class LiveStore {
   onChange(listener: (change: LiveChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onCommand(listener: (command: CommandView) => void): () => void {
+    this.commandListeners.add(listener);
+    return () => this.commandListeners.delete(listener);
   }
 
   onStatus(listener: (connected: boolean) => void): () => void {

@@ -34,8 +34,13 @@ async function showApp(): Promise<void> {
       showLogin();
     });
     teardown = await renderCommandView(root, store, user, () => {
-      setToken(null);
-      showLogin();
+      // End the session on the hub too: the token stops working at once, wherever it was copied.
+      void api('/api/auth/logout', { method: 'POST' })
+        .catch(() => {})
+        .finally(() => {
+          setToken(null);
+          showLogin();
+        });
     });
   } catch {
     setToken(null);

@@ -2,9 +2,11 @@
  * The hub's app factory. Builds a Fastify instance with every plugin and route module; only
  * server.ts listens. Tests build it with `buildApp()` and use `app.inject()` or a real port.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
@@ -47,9 +49,11 @@ declare module 'fastify' {
 /** Reads secrets from files; the JWT key is created in DATA_DIR (mode 0600) on first start. */
 export function loadSecrets(config: HubConfig): HubSecrets {
   const read = (path: string | undefined) => (path ? readFileSync(path, 'utf8').trim() : undefined);
+  // DATA_DIR holds credentials and the databases: only the hub's user may enter it.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
   let jwtSecret = read(config.auth.jwtSecretFile);
   if (!jwtSecret) {
-    mkdirSync(config.dataDir, { recursive: true });
     const path = join(config.dataDir, 'jwt-secret');
     if (!existsSync(path)) writeFileSync(path, randomSecret(48), { mode: 0o600 });
     jwtSecret = readFileSync(path, 'utf8').trim();
@@ -67,8 +71,45 @@ export interface BuildOptions {
   logStream?: { write(line: string): void };
 }
 
+/** HTTPS options when the config names a certificate and key. */
+function httpsOptions(config: HubConfig): { https: { cert: Buffer; key: Buffer } } | Record<string, never> {
+  const { certFile, keyFile } = config.tls;
+  if (!certFile || !keyFile) return {};
+  return { https: { cert: readFileSync(certFile), key: readFileSync(keyFile) } };
+}
+
+/**
+ * The dashboard's Content Security Policy: its own scripts and styles only (no inline code), images
+ * from itself, data: URLs (Leaflet's icons) and the configured tile server, sockets to itself.
+ */
+export function contentSecurityPolicy(config: HubConfig): Record<string, string[]> {
+  const images = ["'self'", 'data:', 'blob:'];
+  if (config.map.tileUrl) {
+    try {
+      images.push(new URL(config.map.tileUrl.replace(/\{[a-z]\}/g, 'a')).origin);
+    } catch {
+      /* an unparseable tile URL loads no tiles anyway */
+    }
+  }
+  return {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'"],
+    imgSrc: images,
+    mediaSrc: ["'self'", 'blob:'],
+    connectSrc: ["'self'"],
+    workerSrc: ["'self'", 'blob:'],
+    fontSrc: ["'self'", 'data:'],
+    objectSrc: ["'none'"],
+    baseUri: ["'self'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+  };
+}
+
 export async function buildApp(config: HubConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...httpsOptions(config),
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'password', 'body.password', 'token'],
@@ -104,6 +145,22 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
     return fail(status, 'HUB_ERR_VALIDATION', err.message);
   });
 
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy(config) },
+    referrerPolicy: { policy: 'no-referrer' },
+    // Only meaningful over HTTPS; a plain-HTTP demo must not tell browsers to insist on HTTPS.
+    strictTransportSecurity: config.tls.certFile ? { maxAge: 15552000 } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Qianliyan hub API', version: '0.2.0' },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+      security: [{ bearerAuth: [] }],
+    },
+  });
   await app.register(storesPlugin);
   await app.register(brokerPlugin);
   await app.register(ingestPlugin);
@@ -121,6 +178,9 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(metricsRoutes);
   await app.register(auditRoutes);
   await app.register(commandRoutes);
+  app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
 
   if (existsSync(join(config.dashboardDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: config.dashboardDir, wildcard: false });

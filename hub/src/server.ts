@@ -48,7 +48,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const app = await startHub();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.port;
-  process.stdout.write(`\nQianliyan hub ready: http://localhost:${port}/\n`);
+  const scheme = app.config.tls.certFile ? 'https' : 'http';
+  process.stdout.write(`\nQianliyan hub ready: ${scheme}://localhost:${port}/\n`);
   if (app.bootstrap.adminPassword) {
     process.stdout.write(
       `First start: user "admin", password "${app.bootstrap.adminPassword}" (shown once; change it)\n\n`,

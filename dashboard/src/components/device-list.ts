@@ -2,7 +2,6 @@
 import { DEVICE_KINDS, type DeviceView } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
-import { STATUS_COLORS } from '../map/device-layer.ts';
 
 export function renderDeviceList(
   root: HTMLElement,
@@ -20,7 +19,7 @@ export function renderDeviceList(
     for (const d of ofKind) {
       html.push(
         `<li class="device${d.key === selected ? ' selected' : ''}" data-key="${escapeHtml(d.key)}" data-status="${d.status}">
-          <span class="dot" style="background:${STATUS_COLORS[d.status]}"></span>${escapeHtml(d.name)}</li>`,
+          <span class="dot status-${d.status}"></span>${escapeHtml(d.name)}</li>`,
       );
     }
   }

@@ -1,9 +1,9 @@
 /** The side panel of one device: status, latest values and a small history chart per numeric field. */
-import type { DeviceView } from '@qianliyan/protocols';
+import type { CommandView, DeviceView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { eventLabel, fieldLabel, t, timeAgo } from '../i18n.ts';
-import { STATUS_COLORS } from '../map/device-layer.ts';
+import { CommandBar } from './command-bar.ts';
 import { drawSparkline, type SparkPoint } from './sparkline.ts';
 
 /** Fields worth a chart, per kind; the rest are shown as values only. */
@@ -17,11 +17,18 @@ const CHART_FIELDS: Record<DeviceView['kind'], string[]> = {
 export class DevicePanel {
   private key: string | undefined;
   private historyTimer: number | undefined;
+  private commands: CommandBar | undefined;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly onClose: () => void,
+    private readonly role: string,
   ) {}
+
+  /** A command event from the live channel, for the command bar. */
+  onCommand(c: CommandView): void {
+    this.commands?.onCommand(c);
+  }
 
   get current(): string | undefined {
     return this.key;
@@ -60,13 +67,18 @@ export class DevicePanel {
           <button class="icon" data-role="close" title="${t('close')}">✕</button>
         </header>
         <dl class="meta" data-role="meta"></dl>
-        <h3>${t('latestValues')}</h3>
+        <section class="commands" data-role="commands"></section>
+        <h3 class="latest-values">${t('latestValues')}</h3>
         <table class="values" data-role="values"></table>
         <div data-role="charts"></div>`;
       this.root.querySelector('[data-role=close]')?.addEventListener('click', () => {
         this.hide();
         this.onClose();
       });
+      this.commands = new CommandBar(
+        this.root.querySelector('[data-role=commands]') as HTMLElement,
+        this.role,
+      );
       const charts = this.root.querySelector('[data-role=charts]') as HTMLElement;
       for (const field of CHART_FIELDS[d.kind]) {
         charts.insertAdjacentHTML(
@@ -75,7 +87,8 @@ export class DevicePanel {
         );
       }
     }
-    (this.root.querySelector('[data-role=dot]') as HTMLElement).style.background = STATUS_COLORS[d.status];
+    (this.root.querySelector('[data-role=dot]') as HTMLElement).className = `dot status-${d.status}`;
+    this.commands?.show(d);
     (this.root.querySelector('[data-role=name]') as HTMLElement).textContent = d.name;
     const meta = this.root.querySelector('[data-role=meta]') as HTMLElement;
     meta.innerHTML = `
@@ -83,6 +96,7 @@ export class DevicePanel {
       <dt>${t('model')}</dt><dd>${escapeHtml(d.model ?? '—')}</dd>
       <dt>${t('position')}</dt><dd>${d.position.lat.toFixed(5)}, ${d.position.lon.toFixed(5)}</dd>
       <dt>${t('lastSeen')}</dt><dd>${timeAgo(d.lastSeen)}</dd>
+      ${d.unreachable ? `<dt>${t('offline')}</dt><dd class="sev-alarm">${t('unreachable')}: ${escapeHtml(d.unreachable.reason)}</dd>` : ''}
       ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(eventLabel(d.lastEvent.type))} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
     const rows = Object.entries(d.values)
       .map(([k, v]) => `<tr><th>${escapeHtml(fieldLabel(k))}</th><td>${formatValue(k, v)}</td></tr>`)

@@ -167,7 +167,7 @@ export class DeviceLayer {
     let dr = this.drones.get(d.key);
     const heading = d.heading ?? 0;
     if (!dr) {
-      const marker = L.marker(at, { icon: droneIcon(heading, color), keyboard: false });
+      const marker = L.marker(at, { icon: DRONE_ICON, keyboard: false });
       marker.on('click', () => this.onSelect(d.key));
       marker.bindTooltip(escapeHtml(d.name), { direction: 'top', offset: [0, -12] });
       const track = L.polyline([at], {
@@ -189,16 +189,19 @@ export class DeviceLayer {
       dr.track.setLatLngs(dr.points);
     }
     dr.marker.setLatLng(at);
-    dr.marker.setIcon(droneIcon(heading, color));
+    // Through the CSSOM, not a style attribute: allowed under the dashboard's CSP.
+    const arrow = dr.marker.getElement()?.querySelector<HTMLElement>('.qly-drone-arrow');
+    if (arrow) {
+      arrow.style.transform = `rotate(${heading}deg)`;
+      arrow.style.color = color;
+    }
     dr.heading = heading;
   }
 }
 
-function droneIcon(heading: number, color: string): L.DivIcon {
-  return L.divIcon({
-    className: 'qly-drone',
-    html: `<div class="qly-drone-arrow" style="transform: rotate(${heading}deg); color: ${color}">▲</div>`,
-    iconSize: [26, 26],
-    iconAnchor: [13, 13],
-  });
-}
+const DRONE_ICON = L.divIcon({
+  className: 'qly-drone',
+  html: '<div class="qly-drone-arrow">▲</div>',
+  iconSize: [26, 26],
+  iconAnchor: [13, 13],
+});

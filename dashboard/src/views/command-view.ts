@@ -11,7 +11,7 @@ import { renderGatewayList } from '../components/gateway-list.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
-import { DeviceLayer, KIND_OUTLINES, STATUS_COLORS } from '../map/device-layer.ts';
+import { DeviceLayer } from '../map/device-layer.ts';
 
 interface MapSettings {
   tileUrl: string;
@@ -75,7 +75,8 @@ export async function renderCommandView(
   const panelEl = root.querySelector('[data-role=panel]') as HTMLElement;
   const resizeObserver = new ResizeObserver(() => map.invalidateSize());
   resizeObserver.observe(root.querySelector('[data-role=map]') as HTMLElement);
-  const panel = new DevicePanel(panelEl, () => refreshLists());
+  const panel = new DevicePanel(panelEl, () => refreshLists(), user.role);
+  const offCommand = store.onCommand((c) => panel.onCommand(c));
   let legend = addLegend(map);
   const layer = new DeviceLayer(map, (key) => select(key));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
@@ -182,6 +183,7 @@ export async function renderCommandView(
     resizeObserver.disconnect(); // before map.remove(): a resize of the dead map would redraw a gone canvas
     panel.hide();
     offChange();
+    offCommand();
     layer.dispose();
     offStatus();
     offLang();
@@ -195,13 +197,13 @@ function addLegend(map: L.Map): L.Control {
   const legend = new L.Control({ position: 'bottomleft' });
   legend.onAdd = () => {
     const el = L.DomUtil.create('div', 'legend');
-    const dot = (fill: string, outline = '#0f172a') =>
-      `<span class="dot" style="background:${fill};box-shadow:0 0 0 2px ${outline}"></span>`;
+    // Classes, not style attributes: the dashboard runs under a CSP without 'unsafe-inline'.
+    const dot = (cls: string) => `<span class="dot ${cls}"></span>`;
     el.innerHTML = `
       <strong>${t('legend')}</strong>
-      <div>${dot(STATUS_COLORS.online)} ${t('online')} ${dot(STATUS_COLORS.offline)} ${t('offline')} ${dot(STATUS_COLORS.alarm)} ${t('alarm')}</div>
-      <div>${dot('transparent', KIND_OUTLINES.camera)} ${t('kind_camera')} ${dot('transparent', KIND_OUTLINES.speaker)} ${t('kind_speaker')}
-        ${dot('transparent', KIND_OUTLINES.sensor)} ${t('kind_sensor')}</div>
+      <div>${dot('status-online')} ${t('online')} ${dot('status-offline')} ${t('offline')} ${dot('status-alarm')} ${t('alarm')}</div>
+      <div>${dot('kind-camera')} ${t('kind_camera')} ${dot('kind-speaker')} ${t('kind_speaker')}
+        ${dot('kind-sensor')} ${t('kind_sensor')}</div>
       <div><span class="swatch sector"></span> ${t('fieldOfView')} <span class="swatch track"></span> ${t('droneTrack')} ▲ ${t('kind_drone')}</div>`;
     return el;
   };

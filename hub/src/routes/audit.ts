@@ -2,8 +2,9 @@
  * GET /api/audit (admin) — the audit log, newest first, paged by `before` (a seq).
  * GET /api/audit/verify (admin) — checks the hash chain and the head; names the first bad entry.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses } from './schemas.ts';
 
 const Entry = Type.Object({
@@ -18,7 +19,7 @@ const Entry = Type.Object({
   hash: Type.String(),
 });
 
-export const auditRoutes: FastifyPluginAsync = async (app) => {
+export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
   app.addHook('onRequest', app.requireRole('admin'));
 
@@ -41,14 +42,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const q = request.query as {
-        before?: number;
-        limit?: number;
-        actor?: string;
-        action?: string;
-        from?: number;
-        to?: number;
-      };
+      const q = request.query;
       return app.audit.list({ ...q, limit: q.limit ?? 100 });
     },
   );

@@ -5,8 +5,10 @@
  * GET /api/auth/me — who the token belongs to. POST /api/auth/logout — ends this session.
  * POST /api/auth/password — changes your password and ends all your sessions.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 import { hashPassword, needsRehash, verifyPassword } from '../security/passwords.ts';
 import { ErrorBody, errorResponses, PublicUser } from './schemas.ts';
@@ -19,7 +21,7 @@ const Credentials = Type.Object(
   { additionalProperties: false },
 );
 
-export const authRoutes: FastifyPluginAsync = async (app) => {
+export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { auth } = app.config;
   // A hash to verify against when the user does not exist, made with the configured cost, so a wrong
   // username costs the same time as a wrong password and does not reveal which usernames exist.
@@ -48,7 +50,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const { username, password } = request.body as { username: string; password: string };
+      const { username, password } = request.body;
       const lockedFor = app.loginGuard.lockedFor(username);
       if (lockedFor > 0) {
         app.metrics.loginFailures.inc();
@@ -94,7 +96,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
     async (request, reply) => {
       app.sessions.revoke(request.user.sid);
       app.audit.append({ actor: request.user.username, action: 'logout', outcome: 'ok' });
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -114,7 +116,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const { current, password } = request.body as { current: string; password: string };
+      const { current, password } = request.body;
       const user = app.stateDb.getUser(request.user.username);
       if (!user || !(await verifyPassword(current, user.passwordHash)))
         throw new HubError('HUB_ERR_BAD_CREDENTIALS', 'the current password is wrong');
@@ -126,7 +128,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
         target: user.username,
         outcome: 'ok',
       });
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 };

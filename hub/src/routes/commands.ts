@@ -7,9 +7,11 @@
  * event and at GET /api/commands/:id).
  * GET /api/commands/:id, GET /api/devices/:key/commands — a command, a device's recent commands.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ActionName, CommandView, ID_PATTERN, Id } from '@qianliyan/protocols';
-import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 import { userMaySee } from '../plugins/auth.ts';
 import { commandView } from '../services/commands.ts';
@@ -41,7 +43,7 @@ const responses = {
   503: errorResponses[400],
 };
 
-export const commandRoutes: FastifyPluginAsync = async (app) => {
+export const commandRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
 
   const send = async (
@@ -50,6 +52,7 @@ export const commandRoutes: FastifyPluginAsync = async (app) => {
     gateway: string,
     device: string | null,
   ) => {
+    // One helper serves the device and the gateway route: the body schema is the same.
     const body = request.body as CommandBody;
     const row = app.commands.submit({
       user: request.user,
@@ -69,7 +72,7 @@ export const commandRoutes: FastifyPluginAsync = async (app) => {
     '/api/devices/:key/commands',
     { schema: { params: KeyParams, body: CommandBody, response: responses } },
     async (request, reply) => {
-      const { key } = request.params as { key: string };
+      const { key } = request.params;
       const dot = key.indexOf('.');
       return send(request, reply, key.slice(0, dot), key.slice(dot + 1));
     },
@@ -78,7 +81,7 @@ export const commandRoutes: FastifyPluginAsync = async (app) => {
   app.post(
     '/api/gateways/:id/commands',
     { schema: { params: Type.Object({ id: Id }), body: CommandBody, response: responses } },
-    async (request, reply) => send(request, reply, (request.params as { id: string }).id, null),
+    async (request, reply) => send(request, reply, request.params.id, null),
   );
 
   app.get(
@@ -90,7 +93,7 @@ export const commandRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const view = app.commands.get((request.params as { id: string }).id);
+      const view = app.commands.get(request.params.id);
       if (!view || !userMaySee(request.user, view.site))
         throw new HubError('HUB_ERR_NOT_FOUND', 'no such command');
       return view;
@@ -110,11 +113,11 @@ export const commandRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const { key } = request.params as { key: string };
+      const { key } = request.params;
       const device = app.registry.getDevice(key);
       if (!device || !userMaySee(request.user, device.site))
         throw new HubError('HUB_ERR_NOT_FOUND', `no device ${key}`);
-      const limit = (request.query as { limit?: number }).limit ?? 50;
+      const limit = request.query.limit ?? 50;
       return app.stateDb
         .listCommands({ gateway: device.gateway, device: device.device, limit })
         .map(commandView);

@@ -3,9 +3,11 @@
  * GET /api/devices/:key — one device; /latest — its latest values; /history — downsampled series;
  * /events — its recent events.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DeviceKind, DeviceView, ID_PATTERN, Id, TelemetryValue } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 import { userMaySee } from '../plugins/auth.ts';
 import { errorResponses } from './schemas.ts';
@@ -15,7 +17,7 @@ const KeyParams = Type.Object({
 });
 const MAX_POINTS = 2000;
 
-export const deviceRoutes: FastifyPluginAsync = async (app) => {
+export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
 
   const deviceFor = (request: FastifyRequest) => {
@@ -38,7 +40,7 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const { site, kind } = request.query as { site?: string; kind?: string };
+      const { site, kind } = request.query;
       return app.registry
         .listDevices()
         .filter(
@@ -109,7 +111,7 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     },
     async (request) => {
       const d = deviceFor(request);
-      const q = request.query as { field: string; from?: number; to?: number; bucketMs?: number };
+      const q = request.query;
       const to = q.to ?? Date.now();
       const from = q.from ?? to - 3600_000;
       if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
@@ -147,7 +149,7 @@ export const deviceRoutes: FastifyPluginAsync = async (app) => {
     },
     async (request) => {
       const d = deviceFor(request);
-      const q = request.query as { from?: number; limit?: number };
+      const q = request.query;
       const events = await app.timeseries.events({
         device: d.key,
         from: q.from ?? 0,

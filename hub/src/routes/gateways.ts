@@ -5,15 +5,16 @@
  * DELETE /api/gateways/:id (admin) — deletes a gateway and its devices; its session ends and its
  *   data is refused from then on. Its stored history stays.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { GatewayView, Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import { userMaySee } from '../plugins/auth.ts';
 import { deleteGateway, issueGatewayCredentials } from '../services/gateway-credentials.ts';
 import { errorResponses } from './schemas.ts';
 
-export const gatewayRoutes: FastifyPluginAsync = async (app) => {
+export const gatewayRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/gateways',
     {
@@ -36,7 +37,7 @@ export const gatewayRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const { id, site } = request.body as { id: string; site: string };
+      const { id, site } = request.body;
       if (id === app.config.mqtt.username || id === app.config.mqtt.clientId)
         throw new HubError('HUB_ERR_CONFLICT', 'reserved id');
       const reissued = app.stateDb.getGateway(id) !== undefined;
@@ -62,7 +63,7 @@ export const gatewayRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const deleted = await deleteGateway(app, id);
       if (!deleted) throw new HubError('HUB_ERR_NOT_FOUND', `no gateway ${id}`);
       app.audit.append({

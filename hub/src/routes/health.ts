@@ -3,14 +3,15 @@
  * GET /api/health — the hub, its broker link and its store, with counts limited to the caller's
  * scope (a village operator learns only about their own sites).
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { userMaySee } from '../plugins/auth.ts';
 import { ErrorBody } from './schemas.ts';
 
 const started = Date.now();
 
-export const healthRoutes: FastifyPluginAsync = async (app) => {
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/healthz',
     { schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },

@@ -1,10 +1,10 @@
 /** GET /api/map — map settings for the dashboard: tiles (optional) and the village boundary/grid GeoJSON. */
 import { readFile } from 'node:fs/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { ErrorBody } from './schemas.ts';
 
-export const mapRoutes: FastifyPluginAsync = async (app) => {
+export const mapRoutes: FastifyPluginAsyncTypebox = async (app) => {
   let basemap: unknown = { type: 'FeatureCollection', features: [] };
   try {
     basemap = JSON.parse(await readFile(app.config.map.basemapFile, 'utf8'));

@@ -3,10 +3,11 @@
  * `auth.metricsTokenFile` so a Prometheus server can scrape without a user account.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 
-export const metricsRoutes: FastifyPluginAsync = async (app) => {
+export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const staticToken = app.secrets.metricsToken;
   const isStaticToken = (request: FastifyRequest) => {
     if (!staticToken) return false;

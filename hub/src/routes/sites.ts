@@ -1,6 +1,7 @@
 /** GET /api/sites — the villages this hub watches, with counts, limited to the caller's scope. */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { userMaySee } from '../plugins/auth.ts';
 import { ErrorBody } from './schemas.ts';
 
@@ -13,7 +14,7 @@ const SiteView = Type.Object({
   alarms: Type.Integer(),
 });
 
-export const siteRoutes: FastifyPluginAsync = async (app) => {
+export const siteRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/sites',
     { onRequest: app.authenticate, schema: { response: { 200: Type.Array(SiteView), 401: ErrorBody } } },

@@ -3,9 +3,10 @@
  * role, sites or disabling them ends all their sessions at once; so does deleting them. The last
  * active administrator cannot be demoted, disabled or deleted. Every change is audited.
  */
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Id } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import { hashPassword } from '../security/passwords.ts';
 import type { Role } from '../stores/state-db.ts';
@@ -16,7 +17,7 @@ const Password = Type.String({ minLength: 10, maxLength: 256 });
 const Sites = Type.Array(Id, { maxItems: 100 });
 const UserView = Type.Object({ ...PublicUser.properties, disabled: Type.Boolean() });
 
-export const userRoutes: FastifyPluginAsync = async (app) => {
+export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
   app.addHook('onRequest', app.requireRole('admin'));
   const cost = app.config.auth.scryptLog2N;
@@ -47,7 +48,7 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const body = request.body as { username: string; password: string; role: Role; sites: string[] };
+      const body = request.body;
       if (body.role === 'village_operator' && body.sites.length === 0) {
         throw new HubError('HUB_ERR_VALIDATION', 'a village operator needs at least one site');
       }
@@ -85,8 +86,8 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request) => {
-      const { username } = request.params as { username: string };
-      const body = request.body as { password?: string; role?: Role; sites?: string[]; disabled?: boolean };
+      const { username } = request.params;
+      const body = request.body;
       const user = app.stateDb.getUser(username);
       if (!user) throw new HubError('HUB_ERR_NOT_FOUND', `no user ${username}`);
       const next = { ...user, ...body };
@@ -125,7 +126,7 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const { username } = request.params as { username: string };
+      const { username } = request.params;
       const user = app.stateDb.getUser(username);
       if (!user) throw new HubError('HUB_ERR_NOT_FOUND', `no user ${username}`);
       if (user.role === 'admin' && !user.disabled && app.stateDb.countActiveAdmins() <= 1)
@@ -138,7 +139,7 @@ export const userRoutes: FastifyPluginAsync = async (app) => {
         target: username,
         outcome: 'ok',
       });
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 };

@@ -1,0 +1,160 @@
+/**
+ * The command section of the device panel: the actions the device advertises (`cmd.<action>`) that
+ * the signed-in role may send, and the state of the last command (sent / ok / error / timed out).
+ * Commands go out with `wait: false`; the result comes back on the live channel. Harmful actions
+ * ask for a second, explicit click before they are sent with `confirm: true`.
+ */
+import type { CommandView, DeviceView } from '@qianliyan/protocols';
+import { ApiError, api } from '../api.ts';
+import { escapeHtml } from '../html.ts';
+import { type StringKey, t } from '../i18n.ts';
+
+interface Button {
+  action: string;
+  label: StringKey;
+  params?: Record<string, unknown>;
+  confirm?: boolean;
+}
+
+/** Which actions each role may send (mirrors the hub's COMMAND_POLICY; the hub decides). */
+const ROLE_ACTIONS: Record<string, (action: string) => boolean> = {
+  admin: () => true,
+  duty_officer: (a) => a !== 'drone.mode',
+  drone_pilot: (a) => a.startsWith('drone.'),
+  village_operator: (a) => a.startsWith('ptz.') || a === 'speaker.volume',
+  viewer: () => false,
+};
+
+const PTZ: Button[] = [
+  { action: 'ptz.move', label: 'ptzLeft', params: { pan: -0.5, durationMs: 1000 } },
+  { action: 'ptz.move', label: 'ptzUp', params: { tilt: 0.5, durationMs: 1000 } },
+  { action: 'ptz.move', label: 'ptzDown', params: { tilt: -0.5, durationMs: 1000 } },
+  { action: 'ptz.move', label: 'ptzRight', params: { pan: 0.5, durationMs: 1000 } },
+  { action: 'ptz.move', label: 'ptzZoomIn', params: { zoom: 0.5, durationMs: 1000 } },
+  { action: 'ptz.move', label: 'ptzZoomOut', params: { zoom: -0.5, durationMs: 1000 } },
+  { action: 'ptz.stop', label: 'ptzStop' },
+  { action: 'ptz.preset.goto', label: 'ptzHome', params: { preset: 'home' } },
+];
+const DRONE: Button[] = [
+  { action: 'drone.rtl', label: 'droneRtl' },
+  { action: 'drone.hold', label: 'droneHold' },
+  { action: 'drone.land', label: 'droneLand', confirm: true },
+];
+const SPEAKER: Button[] = [
+  { action: 'speaker.volume', label: 'volumeDown', params: { volume: 40 } },
+  { action: 'speaker.volume', label: 'volumeUp', params: { volume: 85 } },
+];
+
+export class CommandBar {
+  private device: DeviceView | undefined;
+  private pendingConfirm: Button | undefined;
+  private lastId: string | undefined;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly role: string,
+  ) {
+    root.addEventListener('click', (ev) => {
+      const el = (ev.target as HTMLElement).closest<HTMLElement>('[data-cmd]');
+      if (!el) return;
+      const index = Number(el.dataset.cmd);
+      if (el.dataset.role === 'confirm' && this.pendingConfirm) void this.send(this.pendingConfirm, true);
+      else if (el.dataset.role === 'cancel') this.setConfirm(undefined);
+      else {
+        const button = this.buttons()[index];
+        if (!button) return;
+        if (button.confirm) this.setConfirm(button);
+        else void this.send(button, false);
+      }
+    });
+  }
+
+  show(device: DeviceView): void {
+    const changed =
+      this.device?.key !== device.key || this.device.capabilities.join() !== device.capabilities.join();
+    this.device = device;
+    if (!changed) return;
+    this.pendingConfirm = undefined;
+    this.lastId = undefined;
+    this.render();
+  }
+
+  /** A command event from the live channel. */
+  onCommand(c: CommandView): void {
+    if (c.id === this.lastId) this.showStatus(c);
+  }
+
+  private buttons(): Button[] {
+    const d = this.device;
+    if (!d) return [];
+    const may = ROLE_ACTIONS[this.role] ?? (() => false);
+    const all = d.kind === 'camera' ? PTZ : d.kind === 'drone' ? DRONE : d.kind === 'speaker' ? SPEAKER : [];
+    return all.filter((b) => d.capabilities.includes(`cmd.${b.action}`) && may(b.action));
+  }
+
+  private render(): void {
+    const buttons = this.buttons();
+    if (buttons.length === 0) {
+      this.root.innerHTML = '';
+      return;
+    }
+    this.root.innerHTML = `
+      <h3>${t('commands')}</h3>
+      <div class="cmd-buttons">${buttons
+        .map(
+          (b, i) => `<button type="button" data-cmd="${i}" data-action="${b.action}">${t(b.label)}</button>`,
+        )
+        .join('')}</div>
+      <div class="cmd-confirm" data-role="confirm-row" hidden></div>
+      <p class="cmd-status" data-role="cmd-status" role="status" aria-live="polite"></p>`;
+  }
+
+  private setConfirm(button: Button | undefined): void {
+    this.pendingConfirm = button;
+    const row = this.root.querySelector<HTMLElement>('[data-role=confirm-row]');
+    if (!row) return;
+    row.hidden = !button;
+    row.innerHTML = button
+      ? `<span>${t('confirmHarm', { action: t(button.label) })}</span>
+         <button type="button" class="danger" data-cmd="0" data-role="confirm">${t('confirm')}</button>
+         <button type="button" data-cmd="0" data-role="cancel">${t('cancel')}</button>`
+      : '';
+  }
+
+  private async send(button: Button, confirmed: boolean): Promise<void> {
+    const d = this.device;
+    if (!d) return;
+    this.setConfirm(undefined);
+    this.setStatus('sent', t('cmdSent', { action: t(button.label) }));
+    try {
+      const view = await api<CommandView>(`/api/devices/${encodeURIComponent(d.key)}/commands`, {
+        method: 'POST',
+        body: JSON.stringify({
+          action: button.action,
+          ...(button.params ? { params: button.params } : {}),
+          ...(confirmed ? { confirm: true } : {}),
+          wait: false,
+        }),
+      });
+      this.lastId = view.id;
+      if (view.status !== 'sent') this.showStatus(view);
+    } catch (err) {
+      const message = err instanceof ApiError ? err.message : t('networkError');
+      this.setStatus('error', t('cmdRefused', { message }));
+    }
+  }
+
+  private showStatus(c: CommandView): void {
+    if (c.status === 'ok') this.setStatus('ok', t('cmdOk', { ms: c.durationMs ?? 0 }));
+    else if (c.status === 'timeout') this.setStatus('timeout', t('cmdTimeout'));
+    else if (c.status === 'error')
+      this.setStatus('error', t('cmdFailed', { message: c.error?.message ?? '' }));
+  }
+
+  private setStatus(state: string, text: string): void {
+    const el = this.root.querySelector<HTMLElement>('[data-role=cmd-status]');
+    if (!el) return;
+    el.dataset.state = state;
+    el.innerHTML = escapeHtml(text);
+  }
+}
