@@ -26,6 +26,8 @@ export interface MosquittoOptions {
   tls?: { certFile: string; keyFile: string };
   /** Serve plaintext MQTT (default true); false leaves only the TLS listener. */
   plaintext?: boolean;
+  /** ACL lines appended to the shipped ACL (e.g. a read-only probe user). */
+  extraAcl?: string[];
 }
 
 export class MosquittoBroker {
@@ -39,6 +41,7 @@ export class MosquittoBroker {
   extraAcl: string[] = [];
 
   constructor(private readonly options: MosquittoOptions = {}) {
+    this.extraAcl = [...(options.extraAcl ?? [])];
     writeFileSync(this.passwordFile, '');
     mkdirSync(join(this.dir, 'data'), { recursive: true });
   }

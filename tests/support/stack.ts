@@ -69,6 +69,10 @@ export async function waitForCredential(url: string, username: string, password:
 export interface StackOptions {
   hubConfig?: Record<string, unknown>;
   mosquitto?: MosquittoOptions;
+  /** Collect the hub's log lines here. */
+  logLines?: string[];
+  /** Users added to Mosquitto's password file before it starts (e.g. a read-only probe). */
+  mosquittoUsers?: Array<[string, string]>;
 }
 
 export async function startStack(
@@ -76,12 +80,22 @@ export async function startStack(
   gateways: Array<[id: string, site: string]>,
   options: StackOptions | Record<string, unknown> = {},
 ): Promise<Stack & { passwords: Map<string, string> }> {
-  const { hubConfig, mosquitto: mosquittoOptions } = (
-    'hubConfig' in options || 'mosquitto' in options ? options : { hubConfig: options }
+  const {
+    hubConfig,
+    mosquitto: mosquittoOptions,
+    logLines,
+    mosquittoUsers = [],
+  } = (
+    'hubConfig' in options || 'mosquitto' in options || 'logLines' in options
+      ? options
+      : { hubConfig: options }
   ) as StackOptions;
   const passwords = new Map<string, string>();
   if (kind === 'embedded') {
-    const hub = await startTestHub(hubConfig ? { config: hubConfig } : {});
+    const hub = await startTestHub({
+      ...(hubConfig ? { config: hubConfig } : {}),
+      ...(logLines ? { logLines } : {}),
+    });
     const stack: Stack & { passwords: Map<string, string> } = {
       kind,
       hub,
@@ -100,8 +114,10 @@ export async function startStack(
   const mosquitto = new MosquittoBroker(mosquittoOptions);
   const hubPassword = randomSecret();
   mosquitto.addUser('qly-hub', hubPassword);
+  for (const [user, pw] of mosquittoUsers) mosquitto.addUser(user, pw);
   await mosquitto.start();
   const hub = await startTestHub({
+    ...(logLines ? { logLines } : {}),
     mqttUrl: mosquitto.url,
     mqttPassword: hubPassword,
     config: {

@@ -176,6 +176,15 @@ export class IngestService {
     if (!parsed) return this.reject('unknown_topic', topic, undefined, 'not a contract topic');
     if (parsed.kind === 'cmd') return 'ack'; // the hub's own commands to gateways
     if (payload.byteLength === 0 && retained) return 'ack'; // a cleared retained message
+    // By topic alone, before decoding: a kind that may not be retained is refused whatever it holds.
+    if (retained && !RETAINABLE.has(parsed.kind))
+      return this.reject(
+        'retained_refused',
+        topic,
+        parsed.gateway,
+        `${parsed.kind} may not be retained`,
+        true,
+      );
     const decoded = decodePayload(parsed.kind, payload, {
       maxBytes: this.options.maxPayloadBytes,
       maxFutureMs: this.options.maxFutureMs,
@@ -204,14 +213,6 @@ export class IngestService {
           'more messages than the gateway’s rate allows',
         );
     }
-    if (retained && !RETAINABLE.has(parsed.kind))
-      return this.reject(
-        'retained_refused',
-        topic,
-        parsed.gateway,
-        `${parsed.kind} may not be retained`,
-        true,
-      );
     if (parsed.kind === 'meta' && parsed.device && !this.registry.hasDevice(parsed.gateway, parsed.device)) {
       const count = this.registry.deviceCountOf(parsed.gateway);
       if (count >= this.options.maxDevicesPerGateway)
