@@ -6,7 +6,7 @@
  * setting says so through `overrides` (named in the test). Stopped by PID.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,8 +78,8 @@ export class MosquittoBroker {
     if (this.options.tls)
       lines.push(
         `listener ${this.tlsPort} 127.0.0.1`,
-        `certfile ${this.options.tls.certFile}`,
-        `keyfile ${this.options.tls.keyFile}`,
+        `certfile ${join(this.dir, 'broker.crt')}`,
+        `keyfile ${join(this.dir, 'broker.key')}`,
       );
     lines.push(
       ...kept,
@@ -103,6 +103,11 @@ export class MosquittoBroker {
     const acl = join(this.dir, 'acl');
     writeFileSync(acl, `${readFileSync(join(DEPLOY, 'acl'), 'utf8')}\n${this.extraAcl.join('\n')}\n`);
     writeFileSync(join(this.dir, 'mosquitto.conf'), this.configText());
+    // Copied into the broker's own directory, which is handed to the `mosquitto` user below.
+    if (this.options.tls) {
+      copyFileSync(this.options.tls.certFile, join(this.dir, 'broker.crt'));
+      copyFileSync(this.options.tls.keyFile, join(this.dir, 'broker.key'));
+    }
     // Mosquitto drops root privileges to the `mosquitto` user: it must own its files.
     try {
       execFileSync('chown', ['-R', 'mosquitto:mosquitto', this.dir]);

@@ -15,6 +15,8 @@ export async function startUplink(
   maxMessages = 1_000_000,
   /** An outbox to send from (it stays open when this uplink closes); a fresh one otherwise. */
   existing?: Outbox,
+  /** PEM of the CA for mqtts://. */
+  ca?: string,
 ) {
   const outbox =
     existing ??
@@ -28,6 +30,7 @@ export async function startUplink(
       url,
       username: gateway,
       password,
+      ...(ca ? { ca } : {}),
       site,
       gateway,
       keepaliveS: 30,

@@ -26,6 +26,13 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // A hash to verify against when the user does not exist, made with the configured cost, so a wrong
   // username costs the same time as a wrong password and does not reveal which usernames exist.
   const dummyHash = await hashPassword('not-a-password', auth.scryptLog2N);
+  // Per username, from anywhere. (A second `rateLimit` hook on the route would be skipped: the plugin
+  // runs one limiter per request, so this one only reports and the route answers.)
+  const perUser = app.createRateLimit({
+    max: auth.loginPerMinutePerUser,
+    timeWindow: 60_000,
+    keyGenerator: (request) => usernameOf(request),
+  });
   const usernameOf = (request: FastifyRequest) =>
     `user:${String((request.body as { username?: unknown } | undefined)?.username ?? '').slice(0, 64)}`;
 
@@ -34,11 +41,16 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { rateLimit: { max: auth.loginPerMinutePerAddress, timeWindow: 60_000 } },
       // The per-username limit needs the parsed body: it runs as a preHandler.
-      preHandler: app.rateLimit({
-        max: auth.loginPerMinutePerUser,
-        timeWindow: 60_000,
-        keyGenerator: usernameOf,
-      }),
+      preHandler: async (request, reply) => {
+        const verdict = await perUser(request);
+        if (!verdict.isAllowed && verdict.isExceeded) {
+          reply.header('retry-after', verdict.ttlInSeconds);
+          throw new HubError(
+            'HUB_ERR_RATE_LIMITED',
+            `too many attempts for this user; retry in ${verdict.ttlInSeconds} s`,
+          );
+        }
+      },
       schema: {
         body: Credentials,
         response: {
