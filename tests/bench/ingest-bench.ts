@@ -5,10 +5,13 @@
  *  (b) hub pipeline: the same publishers → broker → a hub process (validate, dedup, SQLite,
  *      socket.io fan-out to CLIENTS dashboard sockets).
  * Then publish→socket latency p50/p99 at a fixed rate of half the hub's measured capacity.
+ * The hub acknowledges a message only after storing it (its PUBACKs are held until the batch
+ * commits). CPU per message, read from /proc in the same run: the hub's CPU microseconds per stored
+ * message in (b), Mosquitto's per relayed message in (a), and their ratio.
  * Prints each figure and ends with one JSON line.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { topics } from '@qianliyan/protocols';
@@ -80,6 +83,15 @@ async function burst(fromSeq: number): Promise<number> {
   return started;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks). */
+const TICKS_PER_SECOND = 100;
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
@@ -95,6 +107,7 @@ try {
     String(MESSAGES),
   ]);
   await waitFor('raw subscriber ready', () => raw.lines.includes('ready'), 60_000);
+  const brokerCpuBefore = cpuSeconds(broker.pid);
   const rawStart = await burst(1);
   const rawLine = await waitFor(
     'raw subscriber result',
@@ -104,6 +117,7 @@ try {
     raw.proc.kill('SIGTERM');
     return waitFor('raw subscriber report', () => raw.lines.find((l) => l.startsWith('{')));
   });
+  const brokerCpu = cpuSeconds(broker.pid) - brokerCpuBefore;
   const rawStats = JSON.parse(rawLine) as { count: number; last: number };
   const rawRate = rawStats.count / ((rawStats.last - rawStart) / 1000);
   const rawLost = MESSAGES - rawStats.count;
@@ -117,8 +131,10 @@ try {
   writeFileSync(
     join(broker.dir, 'hub.json'),
     JSON.stringify({
-      mqtt: { url: broker.url, passwordFile: join(broker.dir, 'hub-password'), clientId: 'bench-hub' },
+      mqtt: { url: broker.url, passwordFile: join(broker.dir, 'hub-password'), protocolVersion: 5 },
       host: '127.0.0.1',
+      // The benchmark measures the pipeline's capacity, not the per-gateway rate policy.
+      limits: { gatewayMessagesPerSecond: 1_000_000, gatewayBurst: 1_000_000 },
     }),
   );
   const hub = startProcess(['hub/src/server.ts', '--config', join(broker.dir, 'hub.json')], {
@@ -164,19 +180,21 @@ try {
   }
   await waitFor('sockets connected', () => sockets.every((s) => s.connected));
 
-  // Describe each gateway's devices, as a gateway does on connect, so they are on the map.
-  const gwClients = new Map<string, mqtt.MqttClient>();
-  for (const g of gateways) {
-    const c = await mqtt.connectAsync(broker.url, {
+  // Describe each gateway's devices, as a gateway does on connect, so they are on the map. The
+  // connection then closes: a client id is its username, so the publisher process takes it over.
+  const connectAs = (g: string) =>
+    mqtt.connectAsync(broker.url, {
       protocolVersion: 4,
-      clientId: `${g}-meta`,
+      clientId: g,
       username: g,
       password: passwords.get(g) as string,
     });
-    gwClients.set(g, c);
+  for (const g of gateways) {
+    const c = await connectAs(g);
     for (let d = 0; d < DEVICES; d++) {
       const meta = {
-        seq: PER_PUBLISHER + 1 + d,
+        seq: 1 + d, // the control lane: its own seq space
+        epoch: `bench-${g}`,
         ts: Date.now(),
         kind: 'sensor',
         name: `${g} ${d}`,
@@ -185,10 +203,12 @@ try {
       };
       await c.publishAsync(topics.meta(SITE, g, `d${d}`), JSON.stringify(meta), { qos: 1, retain: true });
     }
+    await c.endAsync();
   }
 
-  // Seqs continue after the metas: the hub drops anything at or below a gateway's high-water mark.
-  const hubStart = await burst(PER_PUBLISHER + DEVICES + 1);
+  const hubPid = hub.proc.pid;
+  const hubCpuBefore = cpuSeconds(hubPid);
+  const hubStart = await burst(1);
   let stored = 0;
   let hubEnd = 0;
   await waitFor(
@@ -201,24 +221,30 @@ try {
     120_000,
     50,
   ).catch(() => {});
+  const hubCpu = cpuSeconds(hubPid) - hubCpuBefore;
   const hubRate = stored / ((hubEnd - hubStart) / 1000);
   const hubLost = MESSAGES - stored;
   console.log(
     `hub pipeline: ${hubRate.toFixed(0)} msgs/s (${stored}/${MESSAGES} stored, ${CLIENTS} sockets)`,
   );
 
-  // Latency at half the hub's capacity, from the first gateway's connection in this process.
-  const latencyClient = gwClients.get(gateways[0] as string) as mqtt.MqttClient;
+  // Latency at half the hub's capacity, from the first gateway (its publisher has exited).
+  const latencyClient = await connectAs(gateways[0] as string);
   const rate = Math.max(100, Math.floor(hubRate / 2));
   const perTick = Math.max(1, Math.round(rate / 100));
-  let seq = 2 * PER_PUBLISHER + DEVICES + 1;
+  let seq = PER_PUBLISHER + 1;
   measuring = true;
   const until = Date.now() + LATENCY_SECONDS * 1000;
   while (Date.now() < until) {
     const tick = Date.now();
     for (let k = 0; k < perTick; k++) {
       const s = seq++;
-      const payload = JSON.stringify({ seq: s, ts: Date.now(), values: { v: s % 1000 } });
+      const payload = JSON.stringify({
+        seq: s,
+        epoch: `bench-${gateways[0]}`,
+        ts: Date.now(),
+        values: { v: s % 1000 },
+      });
       latencyClient.publish(topics.telemetry(SITE, gateways[0] as string, `d${s % DEVICES}`), payload, {
         qos: 1,
       });
@@ -238,6 +264,12 @@ try {
   console.log(
     `ratio hub/raw: ${ratio.toFixed(2)} (target ≥ 0.5); lost: raw ${rawLost}, hub ${hubLost}; duplicates ${duplicates}`,
   );
+  const hubUs = (hubCpu / Math.max(1, stored)) * 1e6;
+  const brokerUs = (brokerCpu / Math.max(1, rawStats.count)) * 1e6;
+  const cpuRatio = hubUs / brokerUs;
+  console.log(
+    `CPU per message: hub ${hubUs.toFixed(1)} µs per stored message, Mosquitto ${brokerUs.toFixed(1)} µs per relayed message; ratio ${cpuRatio.toFixed(2)} (target ≤ 3)`,
+  );
   console.log(
     JSON.stringify({
       bench: 'ingest',
@@ -247,10 +279,14 @@ try {
       lost: hubLost + rawLost,
       p50_ms: p50,
       p99_ms: p99,
+      acked_after_store: true,
+      hub_cpu_us_per_msg: Number(hubUs.toFixed(1)),
+      broker_cpu_us_per_msg: Number(brokerUs.toFixed(1)),
+      cpu_ratio: Number(cpuRatio.toFixed(2)),
     }),
   );
   for (const s of sockets) s.disconnect();
-  for (const c of gwClients.values()) await c.endAsync();
+  await latencyClient.endAsync();
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await sleep(300);

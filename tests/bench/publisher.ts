@@ -14,7 +14,7 @@ const WINDOW = 500;
 
 const client = await mqtt.connectAsync(url as string, {
   protocolVersion: 4,
-  clientId: `${gateway}-bench-${process.pid}`,
+  clientId: gateway as string,
   username: gateway,
   password,
 });
@@ -30,6 +30,7 @@ await new Promise<void>((resolve) => {
       inflight++;
       const payload = JSON.stringify({
         seq: s,
+        epoch: `bench-${gateway}`,
         ts: Date.now(),
         values: { v: s % 1000, temperature: 20 + (s % 10) / 10 },
       });
