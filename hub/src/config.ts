@@ -105,6 +105,19 @@ export const HubConfigSchema = Type.Object(
           default: 2000,
           description: 'a batch is written when the event loop turns, or as soon as it holds this many rows',
         }),
+        ackWindow: Type.Integer({
+          minimum: 1,
+          default: 1000,
+          description:
+            'held acknowledgements at which a batch is written at once: set it to the broker’s in-flight window toward the hub (Mosquitto max_inflight_messages)',
+        }),
+        flushMinIntervalMs: Type.Integer({
+          minimum: 0,
+          maximum: 1000,
+          default: 5,
+          description:
+            'otherwise batches are written when the event loop turns, at most this often (larger batches, fewer commits; acknowledgements wait at most this long)',
+        }),
         maxBacklogRows: Type.Integer({
           minimum: 100,
           default: 100000,

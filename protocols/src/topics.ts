@@ -37,12 +37,12 @@ export interface ParsedTopic {
 const ID = `(${ID_PATTERN})`;
 const ROOT = TOPIC_ROOT.replace('/', '\\/');
 
-/** One anchored pattern per topic shape. */
+/** One anchored pattern per topic shape, the most frequent (telemetry) first. */
 const SHAPES: ReadonlyArray<{ kind: TopicKind; re: RegExp }> = [
+  { kind: 'telemetry', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/telemetry$`) },
   { kind: 'state', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/state$`) },
   { kind: 'meta', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/meta$`) },
   { kind: 'availability', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/availability$`) },
-  { kind: 'telemetry', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/telemetry$`) },
   { kind: 'event', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/event$`) },
   { kind: 'cmd', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd$`) },
   { kind: 'cmdResult', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd\\/result$`) },

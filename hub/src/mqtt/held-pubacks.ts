@@ -41,10 +41,42 @@ export function holdPubacks(client: MqttClient, onMessage: HeldMessageHandler): 
   const send = internals._sendPacket.bind(client);
   let generation = 0;
   const states = new Map<number, AckState>();
+  /** Acks released and not yet written: written together, corked, once per turn. */
+  let ready: number[] = [];
+  let writeScheduled = false;
+
+  const writeReady = () => {
+    writeScheduled = false;
+    const ids = ready;
+    ready = [];
+    const stream = (
+      client as unknown as { stream?: NodeJS.WritableStream & { cork(): void; uncork(): void } }
+    ).stream;
+    if (!client.connected || !stream || ids.length === 0) return;
+    stream.cork();
+    for (const messageId of ids) internals._writePacket({ cmd: 'puback', messageId });
+    process.nextTick(() => stream.uncork());
+  };
+
+  /** Bound per message with `bind` (not a closure, which costs more for every message). */
+  function release(mine: number, id: number): void {
+    if (mine !== generation) return; // the connection that delivered it is gone
+    const state = states.get(id);
+    if (state === 'early') states.set(id, 'acked-early');
+    else if (state === 'held') {
+      states.delete(id);
+      ready.push(id);
+      if (!writeScheduled) {
+        writeScheduled = true;
+        setImmediate(writeReady);
+      }
+    }
+  }
 
   client.on('close', () => {
     generation += 1;
     states.clear();
+    ready = [];
   });
 
   internals._sendPacket = (packet, cb, ...rest) => {
@@ -64,21 +96,11 @@ export function holdPubacks(client: MqttClient, onMessage: HeldMessageHandler): 
     const publish = packet as IPublishPacket;
     const id = publish.messageId;
     if (publish.qos !== 1 || id === undefined) {
-      onMessage(publish.topic, publish.payload as Buffer, publish, () => {});
+      onMessage(publish.topic, publish.payload as Buffer, publish, noop);
       return callback();
     }
-    const mine = generation;
     states.set(id, 'early');
-    const ack: Ack = () => {
-      if (mine !== generation) return; // the connection that delivered it is gone
-      const state = states.get(id);
-      if (state === 'early') states.set(id, 'acked-early');
-      else if (state === 'held') {
-        states.delete(id);
-        if (client.connected) internals._writePacket({ cmd: 'puback', messageId: id });
-      }
-    };
-    onMessage(publish.topic, publish.payload as Buffer, publish, ack);
+    onMessage(publish.topic, publish.payload as Buffer, publish, release.bind(null, generation, id));
     if (states.get(id) === 'acked-early') states.delete(id);
     else states.set(id, 'held');
     callback();
@@ -92,3 +114,5 @@ export function holdPubacks(client: MqttClient, onMessage: HeldMessageHandler): 
     },
   };
 }
+
+function noop(): void {}

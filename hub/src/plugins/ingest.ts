@@ -47,6 +47,8 @@ export const ingestPlugin = fp(
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       resubscribe: false,
+      // MQTT.js calls its debug logger several times per packet; a no-op is measurably cheaper.
+      log: () => {},
     });
     const { limits } = app.config;
     const ingest = new IngestService(

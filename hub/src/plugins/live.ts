@@ -12,6 +12,7 @@ import {
   type DeviceView,
   type GatewayView,
   inBBox,
+  type LiveDelta,
   type LiveSubscribe,
   LiveSubscribe as LiveSubscribeSchema,
   type ServerToClientEvents,
@@ -174,6 +175,8 @@ export const livePlugin = fp(
         dirtyDevices.clear();
         dirtyGateways.clear();
         const ts = Date.now();
+        // Sockets whose deltas are identical (same scope) share one broadcast, encoded once.
+        const groups = new Map<string, { delta: LiveDelta; ids: string[] }>();
         for (const socket of io.of('/').sockets.values()) {
           const state = socket.data;
           if (!state.subscribed) continue;
@@ -186,9 +189,13 @@ export const livePlugin = fp(
             } else if (state.inScope.delete(d.key)) removed.push(d.key);
           }
           const gws = gateways.filter((g) => gatewayInScope(state, g));
-          if (mine.length || removed.length || gws.length)
-            socket.emit('delta', { devices: mine, gateways: gws, removed, ts });
+          if (!mine.length && !removed.length && !gws.length) continue;
+          const key = `${mine.map((d) => d.key).join(',')}|${removed.join(',')}|${gws.map((g) => g.id).join(',')}`;
+          const group = groups.get(key);
+          if (group) group.ids.push(socket.id);
+          else groups.set(key, { delta: { devices: mine, gateways: gws, removed, ts }, ids: [socket.id] });
         }
+        for (const { delta, ids } of groups.values()) io.to(ids).emit('delta', delta);
       } catch (err) {
         log.error({ err }, 'live flush failed');
       }

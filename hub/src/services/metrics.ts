@@ -36,6 +36,11 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+    storeBatches: new Counter({
+      name: 'qly_store_batches_total',
+      help: 'batches written to the time-series store (rows per batch = qly_store_rows_total / this)',
+      registers: [registry],
+    }),
     storeFailures: new Counter({
       name: 'qly_store_write_failures_total',
       help: 'batches the time-series store refused (kept and retried; their messages stay unacknowledged)',

@@ -75,3 +75,29 @@ describe('SqliteTimeSeriesStore', () => {
     await store.close();
   });
 });
+
+describe('SqliteTimeSeriesStore migration', () => {
+  it('moves a version-1 file (device text on every row) into series ids, keeping every row', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const Database = (await import('better-sqlite3')).default;
+    const path = join(mkdtempSync(join(tmpdir(), 'qly-ts-v1-')), 'timeseries.db');
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE telemetry (id INTEGER PRIMARY KEY, device TEXT NOT NULL, gateway TEXT NOT NULL, seq INTEGER NOT NULL,
+               ts INTEGER NOT NULL, "values" TEXT NOT NULL);
+             CREATE INDEX telemetry_device_ts ON telemetry (device, ts);`);
+    const insert = v1.prepare(
+      'INSERT INTO telemetry (device, gateway, seq, ts, "values") VALUES (?, ?, ?, ?, ?)',
+    );
+    for (let i = 0; i < 10; i++) insert.run(`gw.d${i % 2}`, 'gw', i + 1, 1000 + i, JSON.stringify({ t: i }));
+    v1.close();
+    const store = new SqliteTimeSeriesStore(path);
+    expect(await store.countTelemetry()).toBe(10);
+    expect(await store.countTelemetry('gw.d0')).toBe(5);
+    expect(store.seqsOf('gw')).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const points = await store.history({ device: 'gw.d1', field: 't', from: 0, to: 5000, bucketMs: 10_000 });
+    expect(points).toEqual([{ ts: 0, avg: 5, min: 1, max: 9, count: 5 }]);
+    await store.close();
+  });
+});
