@@ -3,7 +3,7 @@
  * it parses, names the expected services, and every config file and variable it hands the hub and
  * the agent is one they accept.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_OVERRIDES as EDGE_ENV, loadEdgeConfig } from '../edge-agent/src/config.ts';
@@ -11,7 +11,16 @@ import { ENV_OVERRIDES as HUB_ENV, loadHubConfig } from '../hub/src/config.ts';
 
 const root = new URL('..', import.meta.url);
 const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as {
-  services: Record<string, { environment?: Record<string, string> }>;
+  services: Record<
+    string,
+    {
+      environment?: Record<string, string>;
+      volumes?: string[];
+      healthcheck?: { test: string[] };
+      pid?: string;
+    }
+  >;
+  configs: Record<string, { file: string }>;
 };
 
 describe('docker-compose.yml', () => {
@@ -29,6 +38,35 @@ describe('docker-compose.yml', () => {
     const known = new Set([...Object.keys(EDGE_ENV), 'QLY_MQTT_PASSWORD']);
     for (const name of Object.keys(compose.services.edge?.environment ?? {}))
       expect(known, name).toContain(name);
+  });
+
+  it('references only files that exist in the repository (secrets are made by the operator)', () => {
+    const mounted = Object.values(compose.services)
+      .flatMap((svc) => svc.volumes ?? [])
+      .map((v) => v.split(':')[0] as string)
+      .filter((src) => src.startsWith('./'));
+    const configs = Object.values(compose.configs).map((c) => c.file);
+    expect(mounted.length).toBeGreaterThan(0);
+    for (const file of [...mounted, ...configs]) expect(existsSync(new URL(file, root)), file).toBe(true);
+  });
+
+  it('checks the hub by its unauthenticated liveness probe', () => {
+    expect(compose.services.hub?.healthcheck?.test.join(' ')).toContain('/healthz');
+  });
+
+  it('lets the hub manage Mosquitto’s credentials: shared auth volume and PID namespace', () => {
+    const hub = loadHubConfig(new URL('deploy/hub.json', root).pathname, {});
+    const conf = readFileSync(new URL('deploy/mosquitto/mosquitto.conf', root), 'utf8');
+    const authMount = (svc: string) =>
+      (compose.services[svc]?.volumes ?? []).find((v) => v.startsWith('mosquitto-auth:'))?.split(':')[1];
+    const inHub = authMount('hub') as string;
+    const inBroker = authMount('mosquitto') as string;
+    expect(hub.mqtt.mosquitto.passwordFile).toBe(`${inHub}/passwd`);
+    expect(hub.mqtt.mosquitto.pidFile).toBe(`${inHub}/mosquitto.pid`);
+    expect(conf).toContain(`password_file ${inBroker}/passwd`);
+    expect(conf).toContain(`pid_file ${inBroker}/mosquitto.pid`);
+    expect(compose.services.hub?.pid).toBe('service:mosquitto');
+    expect(hub.mqtt.protocolVersion).toBe(5);
   });
 
   it('ships config files the processes accept', () => {
