@@ -147,6 +147,23 @@ describe.each(brokerKinds())('attacks on the %s broker', (kind) => {
     expect(JSON.parse(first)).toMatchObject({ id: 'for-b-only' });
   });
 
+  it('a gateway cannot publish on its own command topic (the hub’s)', async () => {
+    const stack = await stackFor(kind, [['gw-cmd', SITE]]);
+    const heard: string[] = [];
+    const client = await rawGateway(stack, 'gw-cmd', 'gw-cmd', true, (_t, p) => heard.push(p.toString()));
+    await client.subscribeAsync(topics.cmd(SITE, 'gw-cmd'), { qos: 1 });
+    const forged = JSON.stringify({ id: 'forged', action: 'ping', deadline: Date.now() + 60_000 });
+    const gone = closed(client);
+    const acked = await tryPublish(client, topics.cmd(SITE, 'gw-cmd'), forged);
+    if (kind === 'embedded') {
+      await gone; // refused: the broker cuts the connection
+      expect(acked).toBe(false);
+      expect(await stack.hub.metric('qly_broker_refused_total', { reason: 'publish_acl' })).toBe(1);
+    }
+    await sleep(500);
+    expect(heard).toEqual([]); // Mosquitto drops it (denied by the ACL): nobody receives it
+  });
+
   it('an oversize PUBLISH is never acknowledged and the sender is cut off', async () => {
     const stack = await stackFor(kind, [['gw-big', SITE]]);
     const client = await rawGateway(stack, 'gw-big');
