@@ -144,6 +144,9 @@ export class EdgeAgent {
         log.info({ online, reason }, 'device availability changed');
         this.enqueueCurrent(availabilityTopic, state);
       },
+      metaChanged: () => {
+        if (this.uplink.connected) this.announceDevice(device);
+      },
     };
   }
 
@@ -152,7 +155,15 @@ export class EdgeAgent {
     const { site, id: gateway } = this.config.gateway;
     this.uplink.subscribe(filters.gatewayCommands(site, gateway));
     this.publishState();
-    for (const [id, adapter] of this.adapters) {
+    for (const id of this.adapters.keys()) this.announceDevice(id);
+    this.uplink.pump();
+  }
+
+  /** The descriptor (retained) and then the availability of one device. */
+  private announceDevice(id: string): void {
+    const { site, id: gateway } = this.config.gateway;
+    const adapter = this.adapters.get(id);
+    if (adapter) {
       const descriptor = adapter.describe();
       const commands = Object.keys(adapter.actions ?? {}).map(actionCapability);
       const meta: Omit<DeviceMeta, 'seq' | 'epoch'> = {
@@ -172,8 +183,8 @@ export class EdgeAgent {
           retain: true,
           coalesceAbove: Math.max(metaSeq, this.uplink.sentUpTo('control')),
         });
+      this.uplink.pump();
     }
-    this.uplink.pump();
   }
 
   private publishState(): void {

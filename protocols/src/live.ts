@@ -21,6 +21,8 @@ export const DeviceView = Type.Object({
   heading: Type.Optional(Type.Number()),
   fov: Type.Optional(Type.Number()),
   capabilities: Type.Array(Type.String()),
+  /** A drone's planned route (its mission). */
+  route: Type.Optional(Type.Array(Position)),
   status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
   /** ms epoch of the last message from this device, or null before any. */
   lastSeen: Type.Union([Type.Integer(), Type.Null()]),

@@ -122,6 +122,8 @@ export const DeviceMeta = Type.Object(
     fov: Type.Optional(Type.Number({ minimum: 0, maximum: 360 })),
     capabilities: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }), { maxItems: 64 }),
     streams: Type.Optional(Type.Array(StreamDescriptor, { maxItems: 8 })),
+    /** A drone's planned route (its mission), waypoints in order. */
+    route: Type.Optional(Type.Array(Position, { maxItems: 500 })),
   },
   { additionalProperties: false },
 );

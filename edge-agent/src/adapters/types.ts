@@ -22,6 +22,8 @@ export interface AdapterContext {
   event(type: string, severity: Severity, data?: Record<string, unknown>): void;
   /** Reports whether the gateway can reach the device; sent only when it changes. */
   availability(online: boolean, reason?: string): void;
+  /** The device's descriptor changed (it learned its model, route…): announce it again. */
+  metaChanged(): void;
 }
 
 /** A handler gets params already validated (defaults filled) against the catalog. */

@@ -336,6 +336,7 @@ export class Registry {
       ...(meta.heading !== undefined ? { heading: meta.heading } : {}),
       ...(meta.fov !== undefined ? { fov: meta.fov } : {}),
       capabilities: meta.capabilities,
+      ...(meta.route ? { route: meta.route } : {}),
       status: 'offline',
       lastSeen: null,
       values: {},

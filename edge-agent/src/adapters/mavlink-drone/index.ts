@@ -1,0 +1,375 @@
+/**
+ * The `mavlink-drone` adapter: one device per vehicle (system id) on a MAVLink UDP link, as a ground
+ * station sees it. State is kept at full rate (vehicle.ts); telemetry goes up at `uplinkHz`; the
+ * vehicle's events (armed, mode changes, STATUSTEXT, low battery) go up as they happen. No HEARTBEAT
+ * for `linkLossMs` is link loss: an event, and the device is reported unreachable until the next
+ * heartbeat. Commands (return to launch, land, hold, go to, set mode) are MAVLink commands answered
+ * by COMMAND_ACK, resent a few times as MAVLink's command protocol expects, or a timeout. The planned
+ * route is downloaded with the mission protocol and announced in the descriptor.
+ */
+import { ID_PATTERN } from '@qianliyan/protocols';
+import { Type } from '@sinclair/typebox';
+import { common } from 'node-mavlink';
+import {
+  type ActionTable,
+  type AdapterContext,
+  type AdapterDefinition,
+  CommandFailure,
+  type DeviceAdapter,
+  type DeviceDescriptor,
+} from '../types.ts';
+import { MAV_RESULT, type MavCommand, type Target, TO_MAVLINK } from './commands.ts';
+import type { Frame } from './framing.ts';
+import { GCS_SYSID, MavlinkLink } from './link.ts';
+import { decode, MSG, type VehicleEvent, VehicleState } from './vehicle.ts';
+
+const configSchema = Type.Object(
+  {
+    type: Type.Literal('mavlink-drone'),
+    id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    sysid: Type.Integer({
+      minimum: 1,
+      maximum: 254,
+      default: 1,
+      description: 'the vehicle’s MAVLink system id',
+    }),
+    link: Type.String({
+      pattern: '^udp(in|out)://[^:/]+:\\d{1,5}$',
+      default: 'udpin://0.0.0.0:14550',
+      description:
+        'udpin://host:port to listen (the vehicle sends here) or udpout://host:port to reach the vehicle',
+    }),
+    position: Type.Object(
+      { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
+      {
+        additionalProperties: false,
+        description: 'where to show the drone before its first GPS fix (its base)',
+      },
+    ),
+    uplinkHz: Type.Number({
+      minimum: 0.2,
+      maximum: 50,
+      default: 5,
+      description: 'telemetry sent up per second (full rate is kept locally)',
+    }),
+    linkLossMs: Type.Integer({
+      minimum: 500,
+      maximum: 60_000,
+      default: 3000,
+      description: 'no heartbeat this long is link loss',
+    }),
+    ackTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 10_000,
+      default: 1500,
+      description: 'wait for COMMAND_ACK before resending',
+    }),
+    commandAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 5,
+      default: 3,
+      description: 'sends of a command before it times out',
+    }),
+    video: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description: 'the drone’s RTSP video, shown as a camera on the video wall',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+interface MavlinkDroneConfig {
+  type: 'mavlink-drone';
+  id: string;
+  name: string;
+  sysid: number;
+  link: string;
+  position: { lat: number; lon: number };
+  uplinkHz: number;
+  linkLossMs: number;
+  ackTimeoutMs: number;
+  commandAttempts: number;
+  video?: string;
+}
+
+const MAV_TYPE_NAMES: Record<number, string> = {
+  1: 'fixed wing',
+  2: 'quadrotor',
+  12: 'submarine',
+  13: 'hexarotor',
+  14: 'octorotor',
+  19: 'VTOL',
+};
+
+class MavlinkDrone implements DeviceAdapter {
+  private link: MavlinkLink | undefined;
+  private readonly vehicle: VehicleState;
+  private uplinkTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private changed = false;
+  private linkLost = false;
+  private heardFrom = false;
+  private route: Array<{ lat: number; lon: number; alt?: number }> = [];
+  private model = 'MAVLink vehicle';
+  private readonly acks = new Map<number, (result: number) => void>();
+  private mission:
+    | { count: number; items: Array<{ lat: number; lon: number; alt: number }>; done: (ok: boolean) => void }
+    | undefined;
+  private readonly onFrame = (frame: Frame) => {
+    if (frame.sysid === this.config.sysid) this.handle(frame);
+  };
+
+  constructor(
+    private readonly config: MavlinkDroneConfig,
+    private readonly ctx: AdapterContext,
+  ) {
+    this.vehicle = new VehicleState(config.sysid);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  readonly actions: ActionTable = Object.fromEntries(
+    Object.entries(TO_MAVLINK).map(([action, build]) => [
+      action,
+      async (params: Record<string, unknown>) => this.command(action, build(this.target(), params)),
+    ]),
+  );
+
+  describe(): DeviceDescriptor {
+    const v = this.vehicle;
+    return {
+      kind: 'drone',
+      name: this.config.name,
+      model: this.model,
+      position: v.hasFix ? { lat: v.lat as number, lon: v.lon as number } : this.config.position,
+      ...(v.heading !== null ? { heading: v.heading } : {}),
+      capabilities: [
+        'telemetry.position',
+        'telemetry.battery',
+        'mavlink',
+        ...(this.config.video ? ['video'] : []),
+      ],
+      ...(this.config.video ? { streams: [{ name: 'main', url: this.config.video }] } : {}),
+      ...(this.route.length > 0 ? { route: this.route.slice(0, 500) } : {}),
+    };
+  }
+
+  start(): void {
+    this.link = MavlinkLink.acquire(this.config.link, this.ctx.log);
+    this.link.on('frame', this.onFrame);
+    this.link.once('error', (err) =>
+      this.ctx.availability(false, `cannot open ${this.config.link}: ${err.message}`),
+    );
+    this.ctx.availability(false, 'no heartbeat from the vehicle yet');
+    this.uplinkTimer = setInterval(() => this.upload(), 1000 / this.config.uplinkHz);
+    this.watchdog = setInterval(() => this.checkLink(), Math.min(250, this.config.linkLossMs / 4));
+  }
+
+  stop(): void {
+    clearInterval(this.uplinkTimer);
+    clearInterval(this.watchdog);
+    this.link?.off('frame', this.onFrame);
+    this.link?.release();
+    this.link = undefined;
+  }
+
+  private target(): Target {
+    const v = this.vehicle;
+    return {
+      sysid: this.config.sysid,
+      compid: v.autopilotCompid ?? 1,
+      autopilot: v.autopilot,
+      vehicleType: v.vehicleType,
+    };
+  }
+
+  private handle(frame: Frame): void {
+    const now = Date.now();
+    const events = this.vehicle.apply(frame, now);
+    this.changed = true;
+    for (const e of events) this.report(e);
+    if (frame.msgid === MSG.HEARTBEAT && this.vehicle.lastHeartbeatAt === now) this.onHeartbeat();
+    else if (frame.msgid === MSG.COMMAND_ACK) {
+      const ack = decode(frame) as { command: number; result: number; targetSystem: number } | undefined;
+      if (ack && (ack.targetSystem === GCS_SYSID || ack.targetSystem === 0))
+        this.acks.get(Number(ack.command))?.(Number(ack.result));
+    } else if (this.mission) this.onMissionFrame(frame);
+  }
+
+  private report(e: VehicleEvent): void {
+    this.ctx.event(e.type, e.severity, e.data as Record<string, unknown>);
+  }
+
+  private onHeartbeat(): void {
+    const v = this.vehicle;
+    if (!this.heardFrom) {
+      this.heardFrom = true;
+      this.model = `${v.autopilotName ?? 'MAVLink'} ${MAV_TYPE_NAMES[v.vehicleType ?? -1] ?? 'vehicle'}${v.software ? ` ${v.software}` : ''}`;
+      this.ctx.availability(true);
+      this.ctx.metaChanged();
+      void this.downloadMission();
+    }
+    if (this.linkLost) {
+      this.linkLost = false;
+      this.ctx.event('link.restored', 'info', {});
+      this.ctx.availability(true);
+    }
+  }
+
+  private checkLink(): void {
+    const last = this.vehicle.lastHeartbeatAt;
+    if (last === null || this.linkLost) return;
+    const silent = Date.now() - last;
+    if (silent > this.config.linkLossMs) {
+      this.linkLost = true;
+      this.ctx.event('link.lost', 'alarm', { silentMs: silent });
+      this.ctx.availability(false, `no heartbeat for ${Math.round(silent / 1000)} s`);
+      this.changed = true;
+    }
+  }
+
+  private upload(): void {
+    if (!this.changed) return;
+    this.changed = false;
+    const v = this.vehicle;
+    const values: Record<string, number | string | boolean> = {
+      armed: v.armed,
+      link_quality: Math.round(v.linkQuality * 100),
+      link_lost: this.linkLost,
+      gps_fix: v.gpsFix,
+      distance_m: Math.round(v.distanceM),
+    };
+    // Frames refused on this drone's link (bad checksum, unknown, cut off), since the link opened.
+    const counts = this.link?.counts;
+    if (counts) values.link_errors = counts.crcErrors + counts.unknown + counts.truncated;
+    if (v.hasFix) {
+      values.lat = Number((v.lat as number).toFixed(7));
+      values.lon = Number((v.lon as number).toFixed(7));
+    }
+    const optional: Array<[string, number | string | null, number]> = [
+      ['alt', v.relAlt, 1],
+      ['heading', v.heading, 1],
+      ['speed', v.groundSpeed, 1],
+      ['climb', v.climb, 1],
+      ['battery', v.battery, 0],
+      ['voltage', v.voltage, 2],
+      ['satellites', v.satellites, 0],
+    ];
+    for (const [key, value, digits] of optional)
+      if (typeof value === 'number') values[key] = Number(value.toFixed(digits));
+    if (v.mode) values.mode = v.mode;
+    this.ctx.telemetry(values);
+  }
+
+  /** Sends a command, resending as COMMAND_LONG's `confirmation` counts up, until COMMAND_ACK. */
+  private async command(action: string, cmd: MavCommand): Promise<unknown> {
+    const link = this.link;
+    if (!link || this.vehicle.lastHeartbeatAt === null)
+      throw new CommandFailure('EDGE_ERR_NO_VEHICLE', `no heartbeat from system ${this.config.sysid}`);
+    if (this.acks.has(cmd.command))
+      throw new CommandFailure('EDGE_ERR_BUSY', 'the same command is still waiting for its acknowledgement');
+    try {
+      for (let attempt = 0; attempt < this.config.commandAttempts; attempt++) {
+        if ('confirmation' in cmd.message) (cmd.message as { confirmation: number }).confirmation = attempt;
+        link.send(this.config.sysid, cmd.message);
+        const result = await new Promise<number | null>((resolve) => {
+          const timer = setTimeout(() => resolve(null), this.config.ackTimeoutMs);
+          this.acks.set(cmd.command, (r) => {
+            if (r === 5) return; // IN_PROGRESS: the final answer follows
+            clearTimeout(timer);
+            resolve(r);
+          });
+        });
+        if (result === null) continue;
+        const name = MAV_RESULT[result] ?? `RESULT_${result}`;
+        if (result !== 0)
+          throw new CommandFailure(`EDGE_ERR_MAV_${name}`, `the vehicle answered ${name} to ${action}`);
+        return { result: name, mode: this.vehicle.mode };
+      }
+      throw new CommandFailure(
+        'EDGE_ERR_TIMEOUT',
+        `no COMMAND_ACK after ${this.config.commandAttempts} attempts`,
+      );
+    } finally {
+      this.acks.delete(cmd.command);
+    }
+  }
+
+  /** Mission download (MISSION_REQUEST_LIST → COUNT → REQUEST_INT/ITEM_INT … → ACK): the route. */
+  private async downloadMission(): Promise<void> {
+    const link = this.link;
+    if (!link || this.mission) return;
+    const mission: NonNullable<MavlinkDrone['mission']> = { count: -1, items: [], done: () => {} };
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      mission.done = (success) => {
+        clearTimeout(timer);
+        resolve(success);
+      };
+      this.mission = mission;
+      const list = new common.MissionRequestList();
+      list.targetSystem = this.config.sysid;
+      list.targetComponent = this.target().compid;
+      list.missionType = 0 as never;
+      link.send(this.config.sysid, list);
+    });
+    const { items } = mission;
+    this.mission = undefined;
+    if (!ok) {
+      this.ctx.log.info({ sysid: this.config.sysid }, 'no mission downloaded from the vehicle');
+      return;
+    }
+    this.route = items
+      .filter((i) => i.lat !== 0 || i.lon !== 0)
+      .map((i) => ({ lat: i.lat, lon: i.lon, alt: i.alt }));
+    this.ctx.metaChanged();
+  }
+
+  private onMissionFrame(frame: Frame): void {
+    const m = this.mission;
+    const link = this.link;
+    if (!m || !link) return;
+    const request = (seq: number) => {
+      const r = new common.MissionRequestInt();
+      r.targetSystem = this.config.sysid;
+      r.targetComponent = this.target().compid;
+      r.seq = seq;
+      r.missionType = 0 as never;
+      link.send(this.config.sysid, r);
+    };
+    const data = decode(frame) as Record<string, number> | undefined;
+    if (!data) return;
+    if (frame.msgid === MSG.MISSION_COUNT) {
+      m.count = Number(data.count);
+      if (m.count === 0) return m.done(true);
+      request(0);
+    } else if (frame.msgid === MSG.MISSION_ITEM_INT && m.count > 0) {
+      const seq = Number(data.seq);
+      if (seq !== m.items.length) return;
+      m.items.push({ lat: Number(data.x) / 1e7, lon: Number(data.y) / 1e7, alt: Number(data.z) });
+      if (m.items.length < m.count) request(m.items.length);
+      else {
+        const ack = new common.MissionAck();
+        ack.targetSystem = this.config.sysid;
+        ack.targetComponent = this.target().compid;
+        ack.type = 0 as never; // MAV_MISSION_ACCEPTED
+        ack.missionType = 0 as never;
+        link.send(this.config.sysid, ack);
+        m.done(true);
+      }
+    }
+  }
+}
+
+export const mavlinkDrone: AdapterDefinition<MavlinkDroneConfig> = {
+  type: 'mavlink-drone',
+  configSchema,
+  capabilities: ['telemetry.position', 'telemetry.battery', 'mavlink'],
+  create: (config, ctx) => new MavlinkDrone(config, ctx),
+};

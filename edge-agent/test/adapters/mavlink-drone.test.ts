@@ -1,0 +1,263 @@
+/**
+ * The mavlink-drone adapter.
+ *  - Golden replays of the recorded flight logs in ../shared/fixtures/mavlink-* (ArduCopter v1,
+ *    ArduSub v2, PX4 mixed v1/v2) through the framer and the vehicle converters the adapter runs;
+ *    the expected figures are those stated in each folder's SOURCE.md.
+ *  - The adapter against the MAVLink simulator over real UDP (both link modes): telemetry at the
+ *    uplink rate, route download, commands answered by COMMAND_ACK, link loss, corrupt bytes.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, fixturesAvailable } from '../../../tests/support/fixtures.ts';
+import { freePort, waitFor } from '../../../tests/support/wait.ts';
+import { newCounts, tlogRecords } from '../../src/adapters/mavlink-drone/framing.ts';
+import { mavlinkDrone } from '../../src/adapters/mavlink-drone/index.ts';
+import { MavlinkDroneSimulator } from '../../src/adapters/mavlink-drone/simulator.ts';
+import { VehicleTracker } from '../../src/adapters/mavlink-drone/vehicle.ts';
+import type { AdapterContext, DeviceAdapter } from '../../src/adapters/types.ts';
+
+function replay(folder: string, file: string) {
+  const counts = newCounts();
+  const tracker = new VehicleTracker();
+  let v1 = 0;
+  let v2 = 0;
+  for (const { timeUs, frame } of tlogRecords(readFileSync(join(FIXTURES, folder, file)), counts)) {
+    if (frame.version === 1) v1 += 1;
+    else v2 += 1;
+    tracker.apply(frame, Number(timeUs / 1000n));
+  }
+  return { counts, vehicles: tracker.vehicles(), v1, v2 };
+}
+
+describe.skipIf(!fixturesAvailable('mavlink-dronekit-python'))('recorded flight logs', () => {
+  it('ArduCopter (dronekit, MAVLink v1): every figure of its SOURCE.md', () => {
+    const { counts, vehicles, v1, v2 } = replay('mavlink-dronekit-python', 'flight.tlog');
+    expect(counts).toMatchObject({ frames: 75_477, crcErrors: 1_314, truncated: 1, unknown: 0 });
+    expect([v1, v2]).toEqual([75_477, 0]);
+    // The ground station (255) and the telemetry radio (51) are not vehicles.
+    expect(vehicles.map((v) => v.sysid)).toEqual([1]);
+    const v = vehicles[0] as (typeof vehicles)[number];
+    expect(v.autopilotName).toBe('ArduPilot');
+    expect(v.stats.positionsWithFix).toBe(2_684);
+    expect(v.track[0]).toEqual({ lat: -35.3623302, lon: 149.165751 });
+    expect([v.lat, v.lon]).toEqual([-35.3623295, 149.1657436]);
+    expect(v.stats.maxRelAlt).toBe(13.26);
+    expect(v.stats.minRelAlt).toBe(-1.78);
+    expect(v.stats.modes).toEqual([
+      'STABILIZE',
+      'LOITER',
+      'AUTO',
+      'LOITER',
+      'STABILIZE',
+      'LOITER',
+      'STABILIZE',
+      'RTL',
+      'STABILIZE',
+    ]);
+    expect([v.stats.arms, v.stats.disarms, v.armed]).toEqual([7, 7, false]);
+    expect([v.stats.bestFix, v.stats.maxSatellites]).toEqual([3, 8]);
+    expect(v.stats.statustexts).toBe(25);
+    // Points more than 3 m from the last kept one (DroneKit's rule): 266.
+    expect(v.track).toHaveLength(266);
+  });
+
+  it('ArduSub (BlueROV2, MAVLink v2): one vehicle of several components, at the dock', () => {
+    const { counts, vehicles, v1 } = replay('mavlink-ardusub-log-tools', 'small.tlog');
+    expect(counts).toMatchObject({ frames: 35_912, crcErrors: 4, truncated: 0 });
+    expect(v1).toBe(0);
+    expect(vehicles.map((v) => v.sysid)).toEqual([1]);
+    const v = vehicles[0] as (typeof vehicles)[number];
+    expect(v.vehicleType).toBe(12); // MAV_TYPE_SUBMARINE
+    expect(v.software).toBe('4.1.1');
+    expect(v.stats.positionsWithFix).toBe(792);
+    expect(v.track[0]).toEqual({ lat: 48.3861421, lon: -124.6305728 });
+    expect(v.stats.modes).toEqual(['MANUAL']);
+    expect([v.stats.arms, v.stats.disarms]).toEqual([1, 1]);
+    expect([v.stats.bestFix, v.stats.maxSatellites]).toEqual([3, 22]);
+    // 792 updates of GPS jitter at the dock are not a track: nothing moved more than 3 m.
+    expect(v.track).toHaveLength(1);
+    expect(v.distanceM).toBe(0);
+  });
+
+  it('PX4 (MAVLink v1 and v2 mixed): identified, no position rather than (0, 0), battery unknown', () => {
+    const { counts, vehicles, v1, v2 } = replay('mavlink-mavometer', 'test.tlog');
+    expect(counts).toMatchObject({ frames: 2_116, crcErrors: 0, unknown: 0 });
+    expect([v1, v2]).toEqual([81, 2_035]);
+    expect(vehicles.map((v) => v.sysid)).toEqual([1]);
+    const v = vehicles[0] as (typeof vehicles)[number];
+    expect(v.autopilotName).toBe('PX4');
+    expect(v.software).toBe('1.10.0');
+    expect(v.mode).toBe('MANUAL');
+    expect(v.armed).toBe(false);
+    expect(v.hasFix).toBe(false);
+    expect(v.stats.positionsWithFix).toBe(0);
+    expect(v.battery).toBeNull();
+    expect(v.voltage).toBeNull();
+  });
+});
+
+/** A context that records what the adapter reports. */
+function recorder() {
+  const rec = {
+    telemetry: [] as Array<{ ts: number; values: Record<string, unknown> }>,
+    events: [] as Array<{ type: string; severity: string; data?: Record<string, unknown> }>,
+    availability: [] as Array<{ online: boolean; reason?: string }>,
+    metaChanges: 0,
+  };
+  const ctx: AdapterContext = {
+    log: pino({ level: 'silent' }),
+    telemetry: (values) => rec.telemetry.push({ ts: Date.now(), values }),
+    event: (type, severity, data) => rec.events.push({ type, severity, ...(data ? { data } : {}) }),
+    availability: (online, reason) => rec.availability.push({ online, ...(reason ? { reason } : {}) }),
+    metaChanged: () => {
+      rec.metaChanges += 1;
+    },
+  };
+  return { rec, ctx };
+}
+
+const HOME = { lat: 30.042, lon: 119.951 };
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+async function flying(
+  mode: 'udpin' | 'udpout',
+  sim: Partial<ConstructorParameters<typeof MavlinkDroneSimulator>[0]> = {},
+  adapter: Record<string, unknown> = {},
+) {
+  const { rec, ctx } = recorder();
+  let simulator: MavlinkDroneSimulator;
+  let link: string;
+  if (mode === 'udpin') {
+    const port = await freePort();
+    link = `udpin://127.0.0.1:${port}`;
+    simulator = new MavlinkDroneSimulator({
+      sysid: 7,
+      home: HOME,
+      radiusM: 300,
+      gcs: { host: '127.0.0.1', port },
+      ...sim,
+    });
+  } else {
+    simulator = new MavlinkDroneSimulator({ sysid: 7, home: HOME, radiusM: 300, ...sim });
+  }
+  await simulator.start();
+  if (mode === 'udpout') link = `udpout://127.0.0.1:${simulator.port}`;
+  const config = {
+    type: 'mavlink-drone',
+    id: 'uav-7',
+    name: 'Drone 7',
+    sysid: 7,
+    link: link!,
+    position: HOME,
+    uplinkHz: 5,
+    linkLossMs: 1500,
+    ackTimeoutMs: 500,
+    commandAttempts: 3,
+    ...adapter,
+  };
+  const drone: DeviceAdapter = mavlinkDrone.create(config as never, ctx);
+  drone.start();
+  cleanups.push(
+    () => drone.stop(),
+    () => simulator.stop(),
+  );
+  await waitFor('first heartbeat', () => rec.availability.at(-1)?.online === true, 10_000);
+  return { rec, drone, simulator };
+}
+
+describe('the adapter and the MAVLink simulator over UDP', () => {
+  it.each(['udpin', 'udpout'] as const)(
+    '%s: telemetry at the uplink rate, route downloaded, model known',
+    async (mode) => {
+      const { rec, drone, simulator } = await flying(mode);
+      await waitFor('the route', () => (drone.describe().route?.length ?? 0) === 6, 10_000);
+      expect(drone.describe().route?.[0]?.lat).toBeCloseTo(simulator.route[0]?.lat as number, 6);
+      expect(drone.describe().model).toBe('ArduPilot quadrotor');
+      expect(rec.metaChanges).toBeGreaterThanOrEqual(2); // model, then route
+      const from = rec.telemetry.length;
+      await new Promise((r) => setTimeout(r, 2000));
+      const sent = rec.telemetry.length - from;
+      expect(sent).toBeGreaterThanOrEqual(8); // 5 Hz up, while the vehicle streams at 10 Hz
+      expect(sent).toBeLessThanOrEqual(11);
+      const last = rec.telemetry.at(-1)?.values ?? {};
+      expect(last).toMatchObject({ mode: 'AUTO', armed: true, gps_fix: 3, satellites: 14, link_lost: false });
+      expect(Math.abs(Number(last.lat) - simulator.position.lat)).toBeLessThan(0.0005);
+      expect(Number(last.battery)).toBeGreaterThan(90);
+    },
+  );
+
+  it('return to launch, go to, hold, set mode: each answered by COMMAND_ACK; refusals are errors', async () => {
+    const { drone, simulator } = await flying('udpin');
+    const run = (action: string, params: Record<string, unknown> = {}) =>
+      (
+        drone.actions?.[action as keyof typeof drone.actions] as (
+          p: Record<string, unknown>,
+        ) => Promise<unknown>
+      )(params);
+    expect(await run('drone.rtl')).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('RTL');
+    const target = { lat: HOME.lat + 0.002, lon: HOME.lon + 0.001, alt: 60 };
+    expect(await run('drone.goto', target)).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('GUIDED');
+    await waitFor(
+      'on its way to the point',
+      () => Math.abs(simulator.position.lat - target.lat) < 0.0015,
+      10_000,
+    );
+    expect(await run('drone.hold')).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('LOITER');
+    expect(await run('drone.mode', { mode: 'AUTO' })).toMatchObject({ result: 'ACCEPTED' });
+    await expect(run('drone.mode', { mode: 'FLIP' })).rejects.toMatchObject({
+      code: 'EDGE_ERR_MAV_UNSUPPORTED',
+    });
+    await expect(run('drone.mode', { mode: 'WARP' })).rejects.toMatchObject({ code: 'EDGE_ERR_UNSUPPORTED' });
+    expect(await run('drone.land')).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('LAND');
+    expect(simulator.commands).toEqual([20, 192, 176, 176, 176, 21]);
+  });
+
+  it('a vehicle that does not acknowledge: the command is resent, then times out', async () => {
+    const { drone, simulator } = await flying('udpin', {}, { ackTimeoutMs: 200, commandAttempts: 3 });
+    simulator.loseLink(3000);
+    const started = Date.now();
+    await expect(
+      (drone.actions?.['drone.rtl'] as (p: Record<string, unknown>) => Promise<unknown>)({}),
+    ).rejects.toMatchObject({ code: 'EDGE_ERR_TIMEOUT' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+  });
+
+  it('link loss: an event and unreachable within the limit, then restored', async () => {
+    const { rec, simulator } = await flying('udpin');
+    const lostAt = Date.now();
+    simulator.loseLink(3000);
+    await waitFor('link lost', () => rec.events.some((e) => e.type === 'link.lost'), 5000);
+    expect(Date.now() - lostAt).toBeLessThan(2500);
+    expect(rec.events.find((e) => e.type === 'link.lost')?.severity).toBe('alarm');
+    expect(rec.availability.at(-1)).toMatchObject({
+      online: false,
+      reason: expect.stringContaining('no heartbeat'),
+    });
+    await waitFor('link restored', () => rec.events.some((e) => e.type === 'link.restored'), 8000);
+    expect(rec.availability.at(-1)?.online).toBe(true);
+  });
+
+  it('corrupt bytes mixed into the stream are skipped and counted; good frames still decode', async () => {
+    const { rec } = await flying('udpin', { corruptEvery: 3 });
+    const before = rec.telemetry.length;
+    await waitFor(
+      'refused frames counted',
+      () => Number(rec.telemetry.at(-1)?.values.link_errors ?? 0) > 5,
+      8000,
+    );
+    expect(rec.telemetry.length).toBeGreaterThan(before);
+    const last = rec.telemetry.at(-1)?.values ?? {};
+    expect(typeof last.lat).toBe('number'); // positions still arrive
+    expect(last.link_quality).toBeGreaterThan(50);
+    expect(rec.events.some((e) => e.type === 'link.lost')).toBe(false);
+  });
+});
