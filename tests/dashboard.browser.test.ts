@@ -25,7 +25,7 @@ const village = {
   sensors: 3,
   drones: 1,
   intervalMs: 1000,
-  droneIntervalMs: 200,
+  droneRateHz: 10,
   seed: 3,
 };
 const DEVICE_COUNT = 4 + 2 + 3 + 1;
@@ -186,8 +186,9 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
     expect(hub.app.audit.list({ limit: 50, action: 'command.drone.land' })).toEqual([]); // nothing sent yet
     await page.click('.cmd-confirm button[data-role=confirm]');
     await page.waitForSelector('.cmd-status[data-state=ok]');
-    await waitFor('the drone descends', () =>
-      ['land', 'landed'].includes(String(hub.app.registry.getDevice(`${GW}.uav-01`)?.values.mode)),
+    await waitFor(
+      'the drone descends',
+      () => String(hub.app.registry.getDevice(`${GW}.uav-01`)?.values.mode) === 'LAND',
     );
     expect(hub.app.audit.list({ limit: 50, action: 'command.drone.land' })[0]).toMatchObject({
       actor: 'admin',

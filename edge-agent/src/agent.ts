@@ -24,7 +24,7 @@ import { CommandFailure, type DeviceAdapter } from './adapters/types.ts';
 import type { EdgeConfig } from './config.ts';
 import { Outbox } from './uplink/outbox.ts';
 import { Uplink } from './uplink/uplink.ts';
-import { villageDevices } from './village.ts';
+import { startVillage, type Village } from './village.ts';
 
 export const EDGE_VERSION = '0.2.0';
 
@@ -34,6 +34,7 @@ export class EdgeAgent {
   private readonly adapters = new Map<string, DeviceAdapter>();
   private readonly availability = new Map<string, { online: boolean; reason?: string; ts: number }>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private village: Village | undefined;
   readonly counters = { commandsRejected: 0, commandsDuplicate: 0, adapterErrors: 0 };
 
   constructor(
@@ -60,11 +61,9 @@ export class EdgeAgent {
     );
   }
 
-  start(): void {
-    const deviceConfigs = [
-      ...this.config.devices,
-      ...(this.config.simulation ? villageDevices(this.config.simulation) : []),
-    ];
+  async start(): Promise<void> {
+    if (this.config.simulation) this.village = await startVillage(this.config.simulation);
+    const deviceConfigs = [...this.config.devices, ...(this.village?.devices ?? [])];
     for (const deviceConfig of deviceConfigs) {
       const definition = ADAPTERS[deviceConfig.type];
       if (!definition) throw new Error(`no adapter for device type ${deviceConfig.type}`);
@@ -100,6 +99,7 @@ export class EdgeAgent {
   async stop(drainTimeoutMs = this.config.drainTimeoutMs): Promise<void> {
     clearInterval(this.heartbeat);
     await Promise.allSettled([...this.adapters.values()].map(async (adapter) => adapter.stop()));
+    this.village?.stop();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.outbox.depth > 0 && this.uplink.connected && Date.now() < deadline) {
       this.uplink.pump();

@@ -54,7 +54,12 @@ export const VillageSimulation = Type.Object(
       default: 2000,
       description: 'telemetry period of sensors, cameras, speakers',
     }),
-    droneIntervalMs: Type.Integer({ minimum: 50, default: 1000, description: 'telemetry period of drones' }),
+    droneRateHz: Type.Integer({
+      minimum: 1,
+      maximum: 50,
+      default: 10,
+      description: 'position messages per second each simulated drone streams over MAVLink',
+    }),
     seed: Type.Integer({
       default: 1,
       description: 'placement seed: the same seed places devices the same way',

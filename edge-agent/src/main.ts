@@ -26,7 +26,7 @@ const log = pino({
   redact: ['mqtt.password', 'password'],
 });
 const agent = new EdgeAgent(config, log);
-agent.start();
+await agent.start();
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

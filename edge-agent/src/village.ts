@@ -2,8 +2,45 @@
  * Expands `simulation` into device configs: cameras, loudspeakers, environmental sensors and patrol
  * drones at plausible positions around the village centre. A seeded generator keeps placement
  * stable across restarts, so devices do not jump on the map when the agent restarts.
+ *
+ * Devices whose protocol the project speaks are simulated by a peer speaking that protocol, driven by
+ * the real adapter, the same code path a village runs: each drone is a MAVLink simulator on loopback
+ * UDP and a `mavlink-drone` adapter connected to it (`udpout://`).
  */
+import { MavlinkDroneSimulator } from './adapters/mavlink-drone/simulator.ts';
 import type { VillageSimulation } from './config.ts';
+
+export type DeviceConfig = { type: string; id: string } & Record<string, unknown>;
+
+/** The village's protocol simulators, started, and the device configs that drive them. */
+export interface Village {
+  devices: DeviceConfig[];
+  stop(): void;
+}
+
+export async function startVillage(sim: VillageSimulation): Promise<Village> {
+  const devices = villageDevices(sim);
+  const simulators: MavlinkDroneSimulator[] = [];
+  for (const [i, d] of devices.entries()) {
+    if (d.type !== 'mavlink-drone') continue;
+    const simulator = new MavlinkDroneSimulator({
+      sysid: d.sysid as number,
+      home: d.position as { lat: number; lon: number },
+      radiusM: d.patrolRadiusM as number,
+      rateHz: sim.droneRateHz,
+    });
+    await simulator.start();
+    simulators.push(simulator);
+    const { patrolRadiusM: _r, ...config } = d;
+    devices[i] = { ...config, link: `udpout://127.0.0.1:${simulator.port}` };
+  }
+  return {
+    devices,
+    stop: () => {
+      for (const s of simulators) s.stop();
+    },
+  };
+}
 
 const M_PER_DEG_LAT = 111_320;
 
@@ -19,9 +56,7 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-export function villageDevices(
-  sim: VillageSimulation,
-): Array<{ type: string; id: string } & Record<string, unknown>> {
+export function villageDevices(sim: VillageSimulation): DeviceConfig[] {
   const random = seededRandom(sim.seed);
   const place = (spread: number) => {
     const r = sim.radiusM * spread * Math.sqrt(random());
@@ -31,7 +66,7 @@ export function villageDevices(
       sim.center.lon + (r * Math.sin(theta)) / (M_PER_DEG_LAT * Math.cos((sim.center.lat * Math.PI) / 180));
     return { lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) };
   };
-  const devices: Array<{ type: string; id: string } & Record<string, unknown>> = [];
+  const devices: DeviceConfig[] = [];
   const pad = (n: number) => String(n).padStart(2, '0');
   for (let i = 1; i <= sim.cameras; i++) {
     devices.push({
@@ -65,12 +100,12 @@ export function villageDevices(
   }
   for (let i = 1; i <= sim.drones; i++) {
     devices.push({
-      type: 'sim-drone',
+      type: 'mavlink-drone',
       id: `uav-${pad(i)}`,
       name: `巡逻无人机 ${pad(i)}`,
+      sysid: i,
       position: place(0.3),
-      radiusM: Math.round(sim.radiusM * (0.4 + 0.3 * random())),
-      intervalMs: sim.droneIntervalMs,
+      patrolRadiusM: Math.round(sim.radiusM * (0.4 + 0.3 * random())),
     });
   }
   return devices;

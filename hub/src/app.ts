@@ -11,6 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { basemapPlugin } from './plugins/basemap.ts';
 import { brokerPlugin } from './plugins/broker.ts';
 import { commandsPlugin } from './plugins/commands.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
@@ -166,6 +167,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(ingestPlugin);
   await app.register(authPlugin);
   await app.register(commandsPlugin);
+  await app.register(basemapPlugin);
   await app.register(livePlugin);
 
   await app.register(authRoutes);

@@ -4,6 +4,7 @@ import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { eventLabel, fieldLabel, t, timeAgo } from '../i18n.ts';
 import { CommandBar } from './command-bar.ts';
+import { DroneTools, type MapTools } from './drone-tools.ts';
 import { drawSparkline, type SparkPoint } from './sparkline.ts';
 
 /** Fields worth a chart, per kind; the rest are shown as values only. */
@@ -18,16 +19,19 @@ export class DevicePanel {
   private key: string | undefined;
   private historyTimer: number | undefined;
   private commands: CommandBar | undefined;
+  private drone: DroneTools | undefined;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly onClose: () => void,
     private readonly role: string,
+    private readonly mapTools: MapTools,
   ) {}
 
-  /** A command event from the live channel, for the command bar. */
+  /** A command event from the live channel, for the command bar and the drone tools. */
   onCommand(c: CommandView): void {
     this.commands?.onCommand(c);
+    this.drone?.onCommand(c);
   }
 
   get current(): string | undefined {
@@ -48,6 +52,8 @@ export class DevicePanel {
   }
 
   hide(): void {
+    this.drone?.dispose();
+    this.drone = undefined;
     this.key = undefined;
     this.root.hidden = true;
     window.clearInterval(this.historyTimer);
@@ -68,6 +74,7 @@ export class DevicePanel {
         </header>
         <dl class="meta" data-role="meta"></dl>
         <section class="commands" data-role="commands"></section>
+        <section data-role="drone-tools"></section>
         <h3 class="latest-values">${t('latestValues')}</h3>
         <table class="values" data-role="values"></table>
         <div data-role="charts"></div>`;
@@ -79,6 +86,15 @@ export class DevicePanel {
         this.root.querySelector('[data-role=commands]') as HTMLElement,
         this.role,
       );
+      this.drone?.dispose();
+      this.drone =
+        d.kind === 'drone'
+          ? new DroneTools(
+              this.root.querySelector('[data-role=drone-tools]') as HTMLElement,
+              this.mapTools,
+              this.role,
+            )
+          : undefined;
       const charts = this.root.querySelector('[data-role=charts]') as HTMLElement;
       for (const field of CHART_FIELDS[d.kind]) {
         charts.insertAdjacentHTML(
@@ -89,6 +105,7 @@ export class DevicePanel {
     }
     (this.root.querySelector('[data-role=dot]') as HTMLElement).className = `dot status-${d.status}`;
     this.commands?.show(d);
+    this.drone?.show(d);
     (this.root.querySelector('[data-role=name]') as HTMLElement).textContent = d.name;
     const meta = this.root.querySelector('[data-role=meta]') as HTMLElement;
     meta.innerHTML = `

@@ -5,6 +5,7 @@
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { escapeHtml } from '../html.ts';
+import { t } from '../i18n.ts';
 
 export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
 /** Marker outline per device kind (the fill is the status colour). */
@@ -23,8 +24,13 @@ const TRACK_POINTS = 240;
 interface DroneMarker {
   marker: L.Marker;
   track: L.Polyline;
+  /** The planned route (its mission), when the drone reported one. */
+  route: L.Polyline;
+  routeKey: string;
   points: L.LatLng[];
   heading: number;
+  label: string;
+  linkLost: boolean;
 }
 
 export class DeviceLayer {
@@ -87,6 +93,7 @@ export class DeviceLayer {
     if (dr) {
       this.group.removeLayer(dr.marker);
       this.group.removeLayer(dr.track);
+      this.group.removeLayer(dr.route);
       this.drones.delete(key);
     }
   }
@@ -114,8 +121,17 @@ export class DeviceLayer {
   }
 
   /** Where each marker is drawn right now (used by the end-to-end test and for debugging). */
-  positions(): Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed'; track?: number }> {
-    const out: Array<{ key: string; lat: number; lon: number; kind: 'drone' | 'fixed'; track?: number }> = [];
+  positions(): Array<{
+    key: string;
+    lat: number;
+    lon: number;
+    kind: 'drone' | 'fixed';
+    track?: number;
+    route?: number;
+    label?: string;
+    linkLost?: boolean;
+  }> {
+    const out: ReturnType<DeviceLayer['positions']> = [];
     for (const [key, m] of this.circles)
       out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
     for (const [key, d] of this.drones) {
@@ -126,6 +142,9 @@ export class DeviceLayer {
         lon: at.lng,
         kind: 'drone',
         track: (d.track.getLatLngs() as L.LatLng[]).length,
+        route: (d.route.getLatLngs() as L.LatLng[]).length,
+        label: d.label,
+        linkLost: d.linkLost,
       });
     }
     return out;
@@ -177,10 +196,25 @@ export class DeviceLayer {
         opacity: 0.7,
         dashArray: '4 4',
       });
-      dr = { marker, track, points: [at], heading };
+      const route = L.polyline([], {
+        renderer: this.renderer,
+        color: '#f59e0b',
+        weight: 2,
+        opacity: 0.6,
+        dashArray: '2 6',
+        interactive: false,
+      });
+      dr = { marker, track, route, routeKey: '', points: [at], heading, label: '', linkLost: false };
       this.drones.set(d.key, dr);
+      this.group.addLayer(route);
       this.group.addLayer(track);
       this.group.addLayer(marker);
+    }
+    const routeKey = (d.route ?? []).map((p) => `${p.lat},${p.lon}`).join(';');
+    if (routeKey !== dr.routeKey) {
+      dr.routeKey = routeKey;
+      const waypoints = (d.route ?? []).map((p) => L.latLng(p.lat, p.lon));
+      dr.route.setLatLngs(waypoints.length > 1 ? [...waypoints, waypoints[0] as L.LatLng] : waypoints);
     }
     const last = dr.points.at(-1);
     if (!last?.equals(at)) {
@@ -196,12 +230,29 @@ export class DeviceLayer {
       arrow.style.color = color;
     }
     dr.heading = heading;
+    // Altitude and battery beside the arrow; "link lost" instead while the gateway cannot hear it.
+    dr.linkLost = d.unreachable !== undefined;
+    const alt = d.values.alt;
+    const battery = d.values.battery;
+    dr.label = dr.linkLost
+      ? t('linkLost')
+      : [
+          typeof alt === 'number' ? `${Math.round(alt)} m` : '',
+          typeof battery === 'number' ? `${Math.round(battery)}%` : '',
+        ]
+          .filter(Boolean)
+          .join(' · ');
+    const label = dr.marker.getElement()?.querySelector<HTMLElement>('.qly-drone-label');
+    if (label) {
+      label.textContent = dr.label;
+      label.classList.toggle('lost', dr.linkLost);
+    }
   }
 }
 
 const DRONE_ICON = L.divIcon({
   className: 'qly-drone',
-  html: '<div class="qly-drone-arrow">▲</div>',
+  html: '<div class="qly-drone-arrow">▲</div><div class="qly-drone-label"></div>',
   iconSize: [26, 26],
   iconAnchor: [13, 13],
 });

@@ -122,6 +122,64 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  // A moving device's track for replay: position, altitude, heading, speed and battery per bucket.
+  const TRACK_FIELDS = ['lat', 'lon', 'alt', 'heading', 'speed', 'battery'] as const;
+  app.get(
+    '/api/devices/:key/track',
+    {
+      schema: {
+        params: KeyParams,
+        querystring: Type.Object(
+          {
+            from: Type.Integer({ minimum: 0 }),
+            to: Type.Integer({ minimum: 0 }),
+            maxPoints: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            key: Type.String(),
+            bucketMs: Type.Integer(),
+            points: Type.Array(
+              Type.Object({
+                ts: Type.Integer(),
+                lat: Type.Number(),
+                lon: Type.Number(),
+                alt: Type.Optional(Type.Number()),
+                heading: Type.Optional(Type.Number()),
+                speed: Type.Optional(Type.Number()),
+                battery: Type.Optional(Type.Number()),
+              }),
+            ),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const d = deviceFor(request);
+      const { from, to, maxPoints = 3600 } = request.query;
+      if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
+      const bucketMs = Math.max(1000, Math.ceil((to - from) / maxPoints));
+      const series = await Promise.all(
+        TRACK_FIELDS.map((field) => app.timeseries.history({ device: d.key, field, from, to, bucketMs })),
+      );
+      const byTs = TRACK_FIELDS.map((_, i) => new Map((series[i] ?? []).map((p) => [p.ts, p.avg])));
+      const points = (series[0] ?? []).flatMap((p) => {
+        const lon = byTs[1]?.get(p.ts);
+        if (lon === undefined) return [];
+        const point: Record<string, number> = { ts: p.ts, lat: p.avg, lon };
+        TRACK_FIELDS.slice(2).forEach((field, i) => {
+          const v = byTs[i + 2]?.get(p.ts);
+          if (v !== undefined) point[field] = Number(v.toFixed(2));
+        });
+        return [point as { ts: number; lat: number; lon: number }];
+      });
+      return { key: d.key, bucketMs, points };
+    },
+  );
+
   app.get(
     '/api/devices/:key/events',
     {

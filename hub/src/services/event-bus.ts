@@ -22,6 +22,8 @@ export interface CommandFinished {
 export interface BusEvents {
   /** A device's live view changed (descriptor, values, status). */
   deviceChanged: { key: string };
+  /** A device reported a new position (a drone moving). */
+  positionChanged: { key: string; site: string; kind: string; lat: number; lon: number };
   /** A gateway's live view changed (online, heartbeat, outbox). */
   gatewayChanged: { id: string };
   /** A gateway and its devices were deleted by an administrator. */

@@ -151,6 +151,25 @@ export class IngestService {
     for (const id of this.rates.keys()) if (!this.knownGateways.has(id)) this.rates.delete(id);
   }
 
+  /**
+   * Records an event the hub itself raises about a device (a geofence exit…): stored with the
+   * device's events and applied to its live state, like one the gateway sent. (seq 0: not a gateway's.)
+   */
+  recordHubEvent(
+    key: string,
+    type: string,
+    severity: DeviceEvent['severity'],
+    data: Record<string, unknown>,
+  ): void {
+    const dot = key.indexOf('.');
+    const gateway = key.slice(0, dot);
+    const device = key.slice(dot + 1);
+    const ts = Date.now();
+    this.events.push({ device: key, gateway, seq: 0, ts, type, severity, data });
+    this.registry.applyEvent(gateway, device, { seq: 0, epoch: 'hub', ts, type, severity, data });
+    this.scheduleFlush();
+  }
+
   /** Forgets a deleted gateway's dedup windows. */
   forgetGateway(gateway: string): void {
     this.seqs.forget(gateway);

@@ -232,6 +232,13 @@ export class Registry {
         lon: values.lon,
         ...(typeof values.alt === 'number' ? { alt: values.alt } : {}),
       };
+      this.bus.emit('positionChanged', {
+        key: d.key,
+        site: d.site,
+        kind: d.kind,
+        lat: values.lat,
+        lon: values.lon,
+      });
     }
     if (typeof values.heading === 'number') d.heading = values.heading;
     d.status = this.statusOf(d, this.gateways.get(gateway));
