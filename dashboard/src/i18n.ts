@@ -82,6 +82,7 @@ const STRINGS = {
   cmdRefused: { zh: '未发送：{message}', en: 'Not sent: {message}' },
   unreachable: { zh: '网关无法连接该设备', en: 'The gateway cannot reach this device' },
   linkLost: { zh: '失联', en: 'link lost' },
+  droneRoute: { zh: '无人机计划航线', en: 'Drone route' },
   droneGoto: { zh: '指点飞行', en: 'Fly to…' },
   pickPoint: { zh: '在地图上点击目标位置（Esc 取消）', en: 'Click the destination on the map (Esc cancels)' },
   gotoConfirm: { zh: '飞往 {lat}, {lon}，高度', en: 'Fly to {lat}, {lon} at' },

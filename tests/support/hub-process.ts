@@ -55,6 +55,10 @@ export class HubProcess {
     );
   }
 
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** Sends a signal and waits for the process to end. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = this.proc;

@@ -265,7 +265,8 @@ function addLegend(map: L.Map): L.Control {
       <div>${dot('status-online')} ${t('online')} ${dot('status-offline')} ${t('offline')} ${dot('status-alarm')} ${t('alarm')}</div>
       <div>${dot('kind-camera')} ${t('kind_camera')} ${dot('kind-speaker')} ${t('kind_speaker')}
         ${dot('kind-sensor')} ${t('kind_sensor')}</div>
-      <div><span class="swatch sector"></span> ${t('fieldOfView')} <span class="swatch track"></span> ${t('droneTrack')} ▲ ${t('kind_drone')}</div>`;
+      <div><span class="swatch sector"></span> ${t('fieldOfView')} <span class="swatch track"></span> ${t('droneTrack')}</div>
+      <div><span class="swatch route"></span> ${t('droneRoute')} ▲ ${t('kind_drone')}</div>`;
     return el;
   };
   legend.addTo(map);
