@@ -29,6 +29,8 @@ if (!existsSync(passwordFile) || !app.stateDb.getGateway(id)?.passwordHash) {
   writeFileSync(passwordFile, await issueGatewayCredentials(app, id, site), { mode: 0o600 });
 }
 
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : app.config.port;
 const edge = spawn(
   process.execPath,
   ['--import', 'tsx', join(root, 'edge-agent/src/main.ts'), '--config', edgeConfigPath],
@@ -41,13 +43,13 @@ const edge = spawn(
       QLY_MQTT_PASSWORD_FILE: passwordFile,
       QLY_OUTBOX_PATH: resolve(dataDir, 'edge', `${id}-outbox.db`),
       QLY_LOG_LEVEL: process.env.QLY_EDGE_LOG_LEVEL ?? 'warn',
+      // Video pushes and snapshots come back to the hub's own port.
+      QLY_HUB_URL: `http://127.0.0.1:${port}`,
     },
   },
 );
 edge.on('exit', (code, signal) => app.log.warn({ code, signal }, 'simulated village edge agent exited'));
 
-const address = app.server.address();
-const port = typeof address === 'object' && address ? address.port : app.config.port;
 const admin = app.bootstrap.adminPassword
   ? `user "admin", password "${app.bootstrap.adminPassword}" (generated now, shown once)`
   : process.env.ADMIN_PASSWORD

@@ -28,6 +28,12 @@ export class LiveStore {
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
   private readonly commandListeners = new Set<(command: CommandView) => void>();
+  /** Each device's latest event time before the last delta (to tell a new event from a repeat). */
+  private readonly previousEvents = new Map<string, number | undefined>();
+
+  previousEvent(key: string): number | undefined {
+    return this.previousEvents.get(key);
+  }
 
   connect(token: string, onAuthError: () => void): void {
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
@@ -58,7 +64,10 @@ export class LiveStore {
       for (const l of this.commandListeners) l(command);
     });
     socket.on('delta', (delta) => {
-      for (const d of delta.devices) this.devices.set(d.key, d);
+      for (const d of delta.devices) {
+        this.previousEvents.set(d.key, this.devices.get(d.key)?.lastEvent?.ts);
+        this.devices.set(d.key, d);
+      }
       for (const k of delta.removed) this.devices.delete(k);
       for (const g of delta.gateways) this.gateways.set(g.id, g);
       this.notify({

@@ -19,11 +19,13 @@ import {
 import { decodePayload, validateActionParams } from '@qianliyan/protocols/validate';
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
+import { discover } from './adapters/onvif-camera/discovery.ts';
 import { ADAPTERS } from './adapters/registry.ts';
 import { CommandFailure, type DeviceAdapter } from './adapters/types.ts';
 import type { EdgeConfig } from './config.ts';
 import { Outbox } from './uplink/outbox.ts';
 import { Uplink } from './uplink/uplink.ts';
+import { HubLink } from './video/hub-link.ts';
 import { startVillage, type Village } from './village.ts';
 
 export const EDGE_VERSION = '0.2.0';
@@ -35,6 +37,7 @@ export class EdgeAgent {
   private readonly availability = new Map<string, { online: boolean; reason?: string; ts: number }>();
   private heartbeat: NodeJS.Timeout | undefined;
   private village: Village | undefined;
+  private readonly hub: HubLink | undefined;
   readonly counters = { commandsRejected: 0, commandsDuplicate: 0, adapterErrors: 0 };
 
   constructor(
@@ -59,10 +62,19 @@ export class EdgeAgent {
       this.outbox,
       log.child({ module: 'uplink' }),
     );
+    // Media goes to the hub over its own port with the gateway's own credential.
+    if (config.video.hubUrl)
+      this.hub = new HubLink(
+        config.video.hubUrl,
+        mqtt.username ?? gateway.id,
+        mqtt.password ?? '',
+        config.video.ca,
+      );
   }
 
   async start(): Promise<void> {
-    if (this.config.simulation) this.village = await startVillage(this.config.simulation);
+    if (this.config.simulation)
+      this.village = await startVillage(this.config.simulation, this.config.outbox.path);
     const deviceConfigs = [...this.config.devices, ...(this.village?.devices ?? [])];
     for (const deviceConfig of deviceConfigs) {
       const definition = ADAPTERS[deviceConfig.type];
@@ -99,7 +111,7 @@ export class EdgeAgent {
   async stop(drainTimeoutMs = this.config.drainTimeoutMs): Promise<void> {
     clearInterval(this.heartbeat);
     await Promise.allSettled([...this.adapters.values()].map(async (adapter) => adapter.stop()));
-    this.village?.stop();
+    await this.village?.stop();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.outbox.depth > 0 && this.uplink.connected && Date.now() < deadline) {
       this.uplink.pump();
@@ -147,6 +159,7 @@ export class EdgeAgent {
       metaChanged: () => {
         if (this.uplink.connected) this.announceDevice(device);
       },
+      hub: this.hub,
     };
   }
 
@@ -199,6 +212,37 @@ export class EdgeAgent {
     });
   }
 
+  /** Actions addressed to the gateway itself. */
+  private readonly gatewayActions: Partial<
+    Record<string, (params: Record<string, unknown>) => Promise<unknown>>
+  > = {
+    ping: async () => ({ version: EDGE_VERSION, devices: this.adapters.size }),
+    // The gateway is the hub's WS-Discovery proxy: multicast does not cross the uplink.
+    'camera.discover': async (params) => {
+      const targets = [
+        ...this.config.video.discoveryTargets,
+        ...((params.targets as string[] | undefined) ?? []),
+      ];
+      const found = await discover({ timeoutMs: params.timeoutMs as number, targets, multicast: true });
+      const configured = new Map<string, string>();
+      for (const d of [...this.config.devices, ...(this.village?.devices ?? [])] as Record<string, unknown>[])
+        if (typeof d.xaddr === 'string') configured.set(d.xaddr, String(d.id));
+      return {
+        cameras: found.slice(0, 64).map((c) => {
+          const device = c.xaddrs.map((x) => configured.get(x)).find(Boolean);
+          return {
+            endpoint: c.endpoint.slice(0, 128),
+            xaddrs: c.xaddrs.slice(0, 4).map((x) => x.slice(0, 256)),
+            ...(c.hardware ? { hardware: c.hardware.slice(0, 64) } : {}),
+            ...(c.name ? { name: c.name.slice(0, 64) } : {}),
+            ptz: c.ptz,
+            ...(device ? { device } : {}),
+          };
+        }),
+      };
+    },
+  };
+
   private async onCommand(topic: string, payload: Buffer): Promise<void> {
     const { site, id: gateway } = this.config.gateway;
     const parsed = parseTopic(topic);
@@ -226,15 +270,21 @@ export class EdgeAgent {
     if (!isKnownAction(command.action))
       return fail('EDGE_ERR_UNSUPPORTED', `unknown action ${command.action}`);
     const spec: ActionSpec = ACTIONS[command.action];
+    let handler: ((params: Record<string, unknown>) => Promise<unknown>) | undefined;
+    let target = 'gateway';
     if (spec.scope === 'gateway') {
       if (command.device) return fail('EDGE_ERR_BAD_PARAMS', `${command.action} is a gateway action`);
-      return reply({ status: 'ok', data: { version: EDGE_VERSION, devices: this.adapters.size } });
+      handler = this.gatewayActions[command.action];
+      if (!handler) return fail('EDGE_ERR_UNSUPPORTED', `this gateway does not take ${command.action}`);
+    } else {
+      const adapter = command.device ? this.adapters.get(command.device) : undefined;
+      if (!adapter)
+        return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
+      handler = adapter.actions?.[command.action];
+      if (!handler)
+        return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} does not take ${command.action}`);
+      target = adapter.id;
     }
-    const adapter = command.device ? this.adapters.get(command.device) : undefined;
-    if (!adapter)
-      return fail('EDGE_ERR_UNKNOWN_DEVICE', `no device ${command.device ?? '(none)'} on this gateway`);
-    const handler = adapter.actions?.[command.action];
-    if (!handler) return fail('EDGE_ERR_UNSUPPORTED', `device ${adapter.id} does not take ${command.action}`);
     const params = validateActionParams(command.action, command.params ?? {});
     if (!params.ok) return fail('EDGE_ERR_BAD_PARAMS', params.detail);
     const budget = Math.max(0, command.deadline - started);
@@ -253,7 +303,7 @@ export class EdgeAgent {
       reply({ status: 'ok', ...(data === undefined ? {} : { data }) });
     } catch (err) {
       this.counters.adapterErrors += 1;
-      this.log.error({ err, action: command.action, device: adapter.id }, 'command failed');
+      this.log.error({ err, action: command.action, device: target }, 'command failed');
       fail(err instanceof CommandFailure ? err.code : 'EDGE_ERR_COMMAND_FAILED', (err as Error).message);
     } finally {
       clearTimeout(timer);

@@ -157,6 +157,29 @@ export const EdgeConfigSchema = Type.Object(
         description: 'log level',
       },
     ),
+    video: Type.Object(
+      {
+        hubUrl: Type.Optional(
+          Type.String({
+            pattern: '^https?://[^\\s]+$',
+            description:
+              'the hub’s base URL as this gateway reaches it (http:// or https://); video pushes and snapshots go there. Without it cameras still report, but cannot be watched through the hub',
+          }),
+        ),
+        caFile: Type.Optional(
+          Type.String({
+            description: 'PEM file of the CA that signed the hub’s HTTPS certificate (a private CA)',
+          }),
+        ),
+        discoveryTargets: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]{1,64}:\\d{1,5}$' }), {
+          default: [],
+          maxItems: 16,
+          description:
+            'host:port of cameras to probe by unicast WS-Discovery, besides the LAN multicast group',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     devices: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), {
       default: [],
       description: 'configured devices, each with a `type` naming its adapter',
@@ -165,7 +188,10 @@ export const EdgeConfigSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type EdgeConfig = Static<typeof EdgeConfigSchema> & { mqtt: { password?: string; ca?: string } };
+export type EdgeConfig = Static<typeof EdgeConfigSchema> & {
+  mqtt: { password?: string; ca?: string };
+  video: { ca?: string };
+};
 
 export const ENV_OVERRIDES: Record<string, string> = {
   QLY_GATEWAY_ID: 'gateway.id',
@@ -175,6 +201,7 @@ export const ENV_OVERRIDES: Record<string, string> = {
   QLY_MQTT_PASSWORD_FILE: 'mqtt.passwordFile',
   QLY_OUTBOX_PATH: 'outbox.path',
   QLY_LOG_LEVEL: 'logLevel',
+  QLY_HUB_URL: 'video.hubUrl',
 };
 
 export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
@@ -236,6 +263,15 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
     } catch (err) {
       throw new ConfigError(source, [
         `/mqtt/caFile: cannot read ${config.mqtt.caFile}: ${(err as Error).message}`,
+      ]);
+    }
+  }
+  if (config.video.caFile) {
+    try {
+      config.video.ca = readFileSync(config.video.caFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(source, [
+        `/video/caFile: cannot read ${config.video.caFile}: ${(err as Error).message}`,
       ]);
     }
   }

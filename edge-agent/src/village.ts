@@ -5,9 +5,16 @@
  *
  * Devices whose protocol the project speaks are simulated by a peer speaking that protocol, driven by
  * the real adapter, the same code path a village runs: each drone is a MAVLink simulator on loopback
- * UDP and a `mavlink-drone` adapter connected to it (`udpout://`).
+ * UDP and a `mavlink-drone` adapter connected to it (`udpout://`); each camera is an ONVIF camera
+ * simulator (SOAP, RTSP with a live H.264 picture) and an `onvif-camera` adapter connected to it.
+ * The simulated cameras' password is generated once and kept beside the outbox (mode 0600), as a
+ * real gateway keeps camera passwords in files.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { MavlinkDroneSimulator } from './adapters/mavlink-drone/simulator.ts';
+import { CameraSimulator } from './adapters/onvif-camera/simulator/index.ts';
 import type { VillageSimulation } from './config.ts';
 
 export type DeviceConfig = { type: string; id: string } & Record<string, unknown>;
@@ -15,13 +22,38 @@ export type DeviceConfig = { type: string; id: string } & Record<string, unknown
 /** The village's protocol simulators, started, and the device configs that drive them. */
 export interface Village {
   devices: DeviceConfig[];
-  stop(): void;
+  stop(): Promise<void>;
 }
 
-export async function startVillage(sim: VillageSimulation): Promise<Village> {
+/** The simulated cameras' admin password, in a file beside the outbox. */
+function cameraPasswordFile(outboxPath: string): { file: string; password: string } {
+  const file = join(dirname(resolve(outboxPath)), 'sim-cameras.password');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(12).toString('base64url'), { mode: 0o600 });
+  }
+  return { file, password: readFileSync(file, 'utf8').trim() };
+}
+
+export async function startVillage(sim: VillageSimulation, outboxPath: string): Promise<Village> {
   const devices = villageDevices(sim);
-  const simulators: MavlinkDroneSimulator[] = [];
+  const simulators: { stop(): unknown }[] = [];
+  const secret = sim.cameras > 0 ? cameraPasswordFile(outboxPath) : undefined;
   for (const [i, d] of devices.entries()) {
+    if (d.type === 'onvif-camera' && secret) {
+      const camera = new CameraSimulator({
+        credentials: { username: 'admin', password: secret.password },
+        ptz: d.ptz as boolean,
+        serial: `QLY${String(i).padStart(6, '0')}`,
+        motionEveryMs: 180_000,
+        initialPan: (d.heading as number) ?? 0,
+      });
+      await camera.start();
+      simulators.push(camera);
+      const { ptz: _ptz, ...config } = d;
+      devices[i] = { ...config, xaddr: camera.xaddr, username: 'admin', passwordFile: secret.file };
+      continue;
+    }
     if (d.type !== 'mavlink-drone') continue;
     const simulator = new MavlinkDroneSimulator({
       sysid: d.sysid as number,
@@ -36,8 +68,8 @@ export async function startVillage(sim: VillageSimulation): Promise<Village> {
   }
   return {
     devices,
-    stop: () => {
-      for (const s of simulators) s.stop();
+    stop: async () => {
+      await Promise.allSettled(simulators.map(async (s) => s.stop()));
     },
   };
 }
@@ -70,14 +102,13 @@ export function villageDevices(sim: VillageSimulation): DeviceConfig[] {
   const pad = (n: number) => String(n).padStart(2, '0');
   for (let i = 1; i <= sim.cameras; i++) {
     devices.push({
-      type: 'sim-camera',
+      type: 'onvif-camera',
       id: `cam-${pad(i)}`,
       name: `摄像头 ${pad(i)}`,
       position: place(1),
       heading: Math.round(random() * 360),
       fov: 60 + Math.round(random() * 50),
       ptz: i % 3 === 1,
-      intervalMs: sim.intervalMs,
     });
   }
   for (let i = 1; i <= sim.speakers; i++) {

@@ -17,6 +17,7 @@ import { commandsPlugin } from './plugins/commands.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
+import { videoPlugin } from './plugins/video.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { commandRoutes } from './routes/commands.ts';
@@ -27,6 +28,7 @@ import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { userRoutes } from './routes/users.ts';
+import { videoRoutes } from './routes/video.ts';
 import { randomSecret } from './security/passwords.ts';
 import { createMetrics, type HubMetrics } from './services/metrics.ts';
 
@@ -83,6 +85,11 @@ function httpsOptions(config: HubConfig): { https: { cert: Buffer; key: Buffer }
  * The dashboard's Content Security Policy: its own scripts and styles only (no inline code), images
  * from itself, data: URLs (Leaflet's icons) and the configured tile server, sockets to itself.
  */
+const JSMPEG_STYLE_HASHES = [
+  "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+  "'sha256-lRyplcblLyRa4o+ZUBNzXETDGwKXzgKgrWbiYOwfTLg='",
+];
+
 export function contentSecurityPolicy(config: HubConfig): Record<string, string[]> {
   const images = ["'self'", 'data:', 'blob:'];
   if (config.map.tileUrl) {
@@ -94,8 +101,11 @@ export function contentSecurityPolicy(config: HubConfig): Record<string, string[
   }
   return {
     defaultSrc: ["'self'"],
-    scriptSrc: ["'self'"],
-    styleSrc: ["'self'"],
+    // JSMpeg compiles its MPEG-1 decoder to WebAssembly; nothing else may evaluate code.
+    scriptSrc: ["'self'", "'wasm-unsafe-eval'"],
+    // The JSMpeg package injects one fixed stylesheet when loaded (for a player UI we do not use):
+    // that exact text (and the empty element it starts as) by hash, no other inline style.
+    styleSrc: ["'self'", ...JSMPEG_STYLE_HASHES],
     imgSrc: images,
     mediaSrc: ["'self'", 'blob:'],
     connectSrc: ["'self'"],
@@ -169,6 +179,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(commandsPlugin);
   await app.register(basemapPlugin);
   await app.register(livePlugin);
+  await app.register(videoPlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);
@@ -180,6 +191,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(metricsRoutes);
   await app.register(auditRoutes);
   await app.register(commandRoutes);
+  await app.register(videoRoutes);
   app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>
     app.swagger(),
   );

@@ -278,6 +278,95 @@ export const HubConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    video: Type.Object(
+      {
+        ffmpegPath: Type.String({
+          default: '',
+          description:
+            'ffmpeg binary; empty = FFMPEG_PATH, else /usr/bin/ffmpeg when installed, else the npm-installed one',
+        }),
+        idleStopMs: Type.Integer({
+          minimum: 0,
+          maximum: 600_000,
+          default: 5000,
+          description: 'a stream stops this long after its last viewer leaves',
+        }),
+        stallMs: Type.Integer({
+          minimum: 500,
+          maximum: 60_000,
+          default: 3000,
+          description: 'no video this long: viewers see "stalled"',
+        }),
+        watchdogMs: Type.Integer({
+          minimum: 2000,
+          maximum: 600_000,
+          default: 20_000,
+          description: 'no video this long: the stream source is restarted (with backoff)',
+        }),
+        startTimeoutMs: Type.Integer({
+          minimum: 1000,
+          maximum: 60_000,
+          default: 15_000,
+          description: 'how long a stream (or a snapshot) may take to start',
+        }),
+        tokenTtlS: Type.Integer({
+          minimum: 5,
+          maximum: 3600,
+          default: 60,
+          description: 'lifetime of a stream token (it only has to open the socket)',
+        }),
+        maxRelays: Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 64,
+          description: 'camera streams relayed at once',
+        }),
+        maxViewers: Type.Integer({
+          minimum: 1,
+          maximum: 100_000,
+          default: 512,
+          description: 'viewer sockets at once',
+        }),
+        maxViewersPerUser: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 36,
+          description: 'viewer sockets per user',
+        }),
+        maxViewerBufferBytes: Type.Integer({
+          minimum: 65_536,
+          default: 4 * 1024 * 1024,
+          description: 'bytes queued to one viewer before it skips to the next keyframe',
+        }),
+        maxPushBytesPerSecond: Type.Integer({
+          minimum: 65_536,
+          default: 4_000_000,
+          description: 'a gateway pushing one stream faster than this is cut off (32 Mbit/s)',
+        }),
+        jsmpegKbps: Type.Integer({
+          minimum: 100,
+          maximum: 20_000,
+          default: 800,
+          description: 'MPEG-1 bitrate for browsers without MSE (JSMpeg)',
+        }),
+        pull: Type.Record(
+          Type.String({ pattern: `^${ID_PATTERN}\\.${ID_PATTERN}$` }),
+          Type.Object(
+            {
+              main: Type.Optional(Type.String({ pattern: '^rtsps?://' })),
+              sub: Type.Optional(Type.String({ pattern: '^rtsps?://' })),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: {},
+            description:
+              'cameras the hub reaches directly, by device key (`gateway.device`): RTSP URLs (credentials in the URL) the hub pulls itself instead of asking the gateway to push',
+          },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     map: Type.Object(
       {
         tileUrl: Type.String({

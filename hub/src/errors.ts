@@ -14,6 +14,8 @@ export const HUB_ERRORS = {
   HUB_ERR_UNSUPPORTED_ACTION: { status: 400, message: 'the device does not take this action' },
   HUB_ERR_CONFIRMATION_REQUIRED: { status: 428, message: 'this action needs confirmation' },
   HUB_ERR_BUSY: { status: 503, message: 'the hub is busy; try again' },
+  HUB_ERR_TIMEOUT: { status: 504, message: 'the device did not answer in time' },
+  HUB_ERR_UNSUPPORTED_MEDIA: { status: 415, message: 'unsupported content type' },
   HUB_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const;
 export type HubErrorCode = keyof typeof HUB_ERRORS;

@@ -7,6 +7,7 @@
  */
 import { type Static, type TObject, Type } from '@sinclair/typebox';
 import type { DeviceKind } from './schemas.ts';
+import { SessionId, StreamNameSchema } from './video.ts';
 
 export interface ActionSpec {
   /** `gateway`: addressed to the gateway itself (no `device`); `device`: to one device. */
@@ -59,6 +60,31 @@ export const ModeParams = Type.Object(
   { additionalProperties: false },
 );
 
+export const StreamStartParams = Type.Object(
+  {
+    stream: StreamNameSchema,
+    /** The hub's name for this push; the gateway connects to `edgeStreamPath(session)`. */
+    session: SessionId,
+  },
+  { additionalProperties: false },
+);
+export type StreamStartParams = Static<typeof StreamStartParams>;
+export const StreamStopParams = Type.Object({ session: SessionId }, { additionalProperties: false });
+export const SnapshotParams = Type.Object(
+  { upload: SessionId, stream: Type.Optional(StreamNameSchema) },
+  { additionalProperties: false },
+);
+export const DiscoverParams = Type.Object(
+  {
+    timeoutMs: Type.Integer({ minimum: 200, maximum: 10_000, default: 3000 }),
+    /** Extra unicast probe targets (host:port) beside the LAN multicast group. */
+    targets: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:[]-]{1,64}:d{1,5}$' }), { maxItems: 16 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const action = (spec: Omit<ActionSpec, 'maxTimeoutMs'> & { maxTimeoutMs?: number }): ActionSpec => ({
   maxTimeoutMs: 60_000,
   ...spec,
@@ -106,6 +132,34 @@ export const ACTIONS = {
     params: NoParams,
     timeoutMs: 10_000,
     description: 'list the stored presets',
+  }),
+  'stream.start': action({
+    scope: 'device',
+    kinds: ['camera', 'drone'],
+    params: StreamStartParams,
+    timeoutMs: 15_000,
+    description: 'push a stream to the hub (outbound from the gateway, no transcoding)',
+  }),
+  'stream.stop': action({
+    scope: 'device',
+    kinds: ['camera', 'drone'],
+    params: StreamStopParams,
+    timeoutMs: 5000,
+    description: 'stop pushing a stream',
+  }),
+  'camera.snapshot': action({
+    scope: 'device',
+    kinds: ['camera', 'drone'],
+    params: SnapshotParams,
+    timeoutMs: 15_000,
+    description: 'upload one JPEG (the camera’s snapshot URI, else a frame grabbed from the stream)',
+  }),
+  'camera.discover': action({
+    scope: 'gateway',
+    kinds: [],
+    params: DiscoverParams,
+    timeoutMs: 15_000,
+    description: 'WS-Discovery on the village LAN; the gateway is the hub’s discovery proxy',
   }),
   'speaker.volume': action({
     scope: 'device',

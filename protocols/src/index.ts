@@ -7,4 +7,6 @@ export * from './actions.ts';
 export * from './limits.ts';
 export * from './live.ts';
 export * from './schemas.ts';
+export * from './timestamp-code.ts';
 export * from './topics.ts';
+export * from './video.ts';

@@ -4,7 +4,7 @@
  * scope and afterwards sends coalesced `delta` batches.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { DeviceKind, Id, Position, Severity, TelemetryValue } from './schemas.ts';
+import { DeviceKind, Id, Position, Severity, StreamDescriptor, TelemetryValue } from './schemas.ts';
 
 export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
@@ -23,6 +23,8 @@ export const DeviceView = Type.Object({
   capabilities: Type.Array(Type.String()),
   /** A drone's planned route (its mission). */
   route: Type.Optional(Type.Array(Position)),
+  /** The video streams it offers (cameras; drones with a camera). */
+  streams: Type.Optional(Type.Array(StreamDescriptor)),
   status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
   /** ms epoch of the last message from this device, or null before any. */
   lastSeen: Type.Union([Type.Integer(), Type.Null()]),

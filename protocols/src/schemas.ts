@@ -100,13 +100,21 @@ export const DeviceAvailability = Type.Object(
 );
 export type DeviceAvailability = Static<typeof DeviceAvailability>;
 
+/**
+ * A stream the device offers. No URL: the gateway keeps camera addresses and credentials, and the
+ * hub reaches the stream through `stream.start` (or its own per-camera pull setting).
+ */
 export const StreamDescriptor = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 32 }),
-    url: Type.String({ minLength: 1, maxLength: 1024 }),
+    name: Type.Union([Type.Literal('main'), Type.Literal('sub')]),
+    codec: Type.Optional(Type.String({ maxLength: 32 })),
+    width: Type.Optional(Type.Integer({ minimum: 1, maximum: 16384 })),
+    height: Type.Optional(Type.Integer({ minimum: 1, maximum: 16384 })),
+    fps: Type.Optional(Type.Number({ minimum: 0, maximum: 240 })),
   },
   { additionalProperties: false },
 );
+export type StreamDescriptor = Static<typeof StreamDescriptor>;
 
 /** `…/dev/{device}/meta` — retained device descriptor. */
 export const DeviceMeta = Type.Object(

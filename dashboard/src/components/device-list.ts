@@ -18,7 +18,7 @@ export function renderDeviceList(
     );
     for (const d of ofKind) {
       html.push(
-        `<li class="device${d.key === selected ? ' selected' : ''}" data-key="${escapeHtml(d.key)}" data-status="${d.status}">
+        `<li class="device${d.key === selected ? ' selected' : ''}" data-key="${escapeHtml(d.key)}" data-status="${d.status}"${d.kind === 'camera' || d.streams?.length ? ' draggable="true"' : ''}>
           <span class="dot status-${d.status}"></span>${escapeHtml(d.name)}</li>`,
       );
     }

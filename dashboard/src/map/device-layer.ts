@@ -42,11 +42,42 @@ export class DeviceLayer {
   /** Set when the view is torn down: late async results (a track load) must not draw on a removed map. */
   private disposed = false;
 
+  private readonly flashes = new Map<string, { marker: L.Marker; timer: number }>();
+
   constructor(
-    map: L.Map,
+    private readonly map: L.Map,
     private readonly onSelect: (key: string) => void,
+    /** A press on a camera marker that may become a drag onto the video wall. */
+    private readonly onPress?: (key: string, ev: MouseEvent) => void,
   ) {
     this.group.addTo(map);
+  }
+
+  /** Makes a device's marker pulse for a while (a camera event, an alarm). */
+  flash(key: string, ms = 10_000): void {
+    if (this.disposed) return;
+    const at = this.circles.get(key)?.getLatLng() ?? this.drones.get(key)?.marker.getLatLng();
+    if (!at) return;
+    const existing = this.flashes.get(key);
+    if (existing) {
+      window.clearTimeout(existing.timer);
+      existing.marker.remove();
+    }
+    const marker = L.marker(at, {
+      icon: L.divIcon({ className: 'qly-flash', html: '<span></span>', iconSize: [36, 36] }),
+      interactive: false,
+      keyboard: false,
+    }).addTo(this.map);
+    const timer = window.setTimeout(() => {
+      marker.remove();
+      this.flashes.delete(key);
+    }, ms);
+    this.flashes.set(key, { marker, timer });
+  }
+
+  /** Keys of the markers flashing now (tests read it). */
+  flashing(): string[] {
+    return [...this.flashes.keys()];
   }
 
   upsert(d: DeviceView): void {
@@ -67,14 +98,20 @@ export class DeviceLayer {
         color: '#0f172a',
       });
       m.on('click', () => this.onSelect(d.key));
+      if (d.kind === 'camera')
+        m.on('mousedown', (e: L.LeafletMouseEvent) => this.onPress?.(d.key, e.originalEvent));
       m.bindTooltip('', { direction: 'top', offset: [0, -6] });
       this.circles.set(d.key, m);
       this.group.addLayer(m);
     }
     m.setLatLng(at);
     m.setStyle({ fillColor: color, color: KIND_OUTLINES[d.kind], radius: d.kind === 'camera' ? 7 : 6 });
-    if (d.kind === 'camera' && d.heading !== undefined && d.fov !== undefined)
-      this.upsertSector(d.key, at, d.heading, d.fov, color);
+    if (d.kind === 'camera' && d.heading !== undefined && d.fov !== undefined) {
+      // A PTZ camera looks where it is panned, and narrower as it zooms in.
+      const pan = typeof d.values.pan === 'number' ? d.values.pan : 0;
+      const zoom = typeof d.values.zoom === 'number' && d.values.zoom >= 1 ? d.values.zoom : 1;
+      this.upsertSector(d.key, at, (d.heading + pan) % 360, d.fov / zoom, color);
+    }
     m.setTooltipContent(`${KIND_GLYPH[d.kind]} ${escapeHtml(d.name)}`);
   }
 
@@ -105,6 +142,8 @@ export class DeviceLayer {
   /** Ignores all later updates; call before `map.remove()`, which takes the markers with it. */
   dispose(): void {
     this.disposed = true;
+    for (const f of this.flashes.values()) window.clearTimeout(f.timer);
+    this.flashes.clear();
   }
 
   /** Whether a drone is on the map yet (so its past track can be loaded once). */
@@ -126,14 +165,24 @@ export class DeviceLayer {
     lat: number;
     lon: number;
     kind: 'drone' | 'fixed';
+    /** A camera's field-of-view sector: its centre bearing and width, degrees. */
+    sector?: { bearing: number; width: number };
     track?: number;
     route?: number;
     label?: string;
     linkLost?: boolean;
   }> {
     const out: ReturnType<DeviceLayer['positions']> = [];
-    for (const [key, m] of this.circles)
-      out.push({ key, lat: m.getLatLng().lat, lon: m.getLatLng().lng, kind: 'fixed' });
+    for (const [key, m] of this.circles) {
+      const sector = this.sectorShape.get(key);
+      out.push({
+        key,
+        lat: m.getLatLng().lat,
+        lon: m.getLatLng().lng,
+        kind: 'fixed',
+        ...(sector ? { sector } : {}),
+      });
+    }
     for (const [key, d] of this.drones) {
       const at = d.marker.getLatLng();
       out.push({
@@ -151,7 +200,10 @@ export class DeviceLayer {
   }
 
   /** A camera's field of view as a translucent sector from its position along its heading. */
+  private readonly sectorShape = new Map<string, { bearing: number; width: number }>();
+
   private upsertSector(key: string, at: L.LatLng, heading: number, fov: number, color: string): void {
+    this.sectorShape.set(key, { bearing: Math.round(heading * 10) / 10, width: Math.round(fov * 10) / 10 });
     const points: L.LatLng[] = [at];
     const steps = 12;
     const mPerDegLat = 111_320;

@@ -4,7 +4,7 @@
  */
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { api } from '../api.ts';
+import { api, getToken } from '../api.ts';
 import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
@@ -13,6 +13,11 @@ import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
 import { DeviceLayer } from '../map/device-layer.ts';
+import { measurement } from '../video/stream-client.ts';
+import { DRAG_TYPE, VideoWall } from '../video/video-wall.ts';
+
+type StageMode = 'map' | 'split' | 'wall';
+const MODE_KEY = 'qly.stage';
 
 interface MapSettings {
   tileUrl: string;
@@ -41,6 +46,9 @@ export async function renderCommandView(
         <h1 data-i18n="appTitle"></h1>
         <span class="conn" data-role="conn"></span>
         <span class="spacer"></span>
+        <span class="stage-modes" data-role="modes">
+          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button>
+        </span>
         <span class="user">${escapeHtml(user.username)}</span>
         <button class="link" data-role="lang" data-i18n="language"></button>
         <button class="link" data-role="logout" data-i18n="signOut"></button>
@@ -49,7 +57,10 @@ export async function renderCommandView(
         <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
         <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
       </aside>
-      <div id="map" class="map" data-role="map"></div>
+      <main class="stage" data-role="stage">
+        <div id="map" class="map" data-role="map"></div>
+        <section data-role="wall"></section>
+      </main>
       <section class="panel" data-role="panel" hidden></section>
     </div>`;
   const settings = await api<MapSettings>('/api/map');
@@ -80,7 +91,103 @@ export async function renderCommandView(
   const panel = new DevicePanel(panelEl, () => refreshLists(), user.role, mapTools);
   const offCommand = store.onCommand((c) => panel.onCommand(c));
   let legend = addLegend(map);
-  const layer = new DeviceLayer(map, (key) => select(key));
+  const stage = root.querySelector('[data-role=stage]') as HTMLElement;
+  const wall = new VideoWall(root.querySelector('[data-role=wall]') as HTMLElement, {
+    device: (key) => store.devices.get(key),
+    role: user.role,
+    command: (key, action, params) =>
+      api(`/api/devices/${encodeURIComponent(key)}/commands`, {
+        method: 'POST',
+        body: JSON.stringify({ action, params }),
+      }),
+    snapshot: (key) => saveSnapshot(key),
+  });
+  const setMode = (mode: StageMode) => {
+    stage.dataset.mode = mode;
+    localStorage.setItem(MODE_KEY, mode);
+    for (const b of root.querySelectorAll<HTMLElement>('[data-mode]'))
+      b.classList.toggle('active', b.dataset.mode === mode);
+    map.invalidateSize();
+  };
+  setMode((localStorage.getItem(MODE_KEY) as StageMode | null) ?? 'split');
+  root.querySelector('[data-role=modes]')?.addEventListener('click', (ev) => {
+    const mode = (ev.target as HTMLElement).closest<HTMLElement>('[data-mode]')?.dataset.mode as
+      | StageMode
+      | undefined;
+    if (mode) setMode(mode);
+  });
+  /** A camera to the wall (switching from map-only to split so it can be seen). */
+  const watch = (key: string) => {
+    if (stage.dataset.mode === 'map') setMode('split');
+    wall.show(key);
+  };
+  const layer = new DeviceLayer(
+    map,
+    (key) => {
+      select(key);
+      const d = store.devices.get(key);
+      if (d?.capabilities.includes('video')) watch(key);
+    },
+    (key, ev) => dragFromMap(key, ev),
+  );
+
+  /** Dragging a camera marker onto a tile: the map does not pan meanwhile. */
+  function dragFromMap(key: string, down: MouseEvent): void {
+    let ghost: HTMLElement | undefined;
+    const move = (ev: MouseEvent) => {
+      if (!ghost && Math.hypot(ev.clientX - down.clientX, ev.clientY - down.clientY) < 6) return;
+      if (!ghost) {
+        map.dragging.disable();
+        ghost = document.createElement('div');
+        ghost.className = 'drag-ghost';
+        ghost.textContent = store.devices.get(key)?.name ?? key;
+        document.body.append(ghost);
+      }
+      ghost.style.transform = `translate(${ev.clientX + 8}px, ${ev.clientY + 8}px)`;
+    };
+    const up = (ev: MouseEvent) => {
+      document.removeEventListener('mousemove', move);
+      document.removeEventListener('mouseup', up);
+      if (!ghost) return;
+      ghost.remove();
+      map.dragging.enable();
+      const tile = wall.tileAt(ev.clientX, ev.clientY);
+      if (tile >= 0) wall.assign(tile, key);
+    };
+    document.addEventListener('mousemove', move);
+    document.addEventListener('mouseup', up);
+  }
+
+  async function saveSnapshot(key: string): Promise<void> {
+    try {
+      const res = await fetch(`/api/devices/${encodeURIComponent(key)}/snapshot`, {
+        headers: { authorization: `Bearer ${getToken() ?? ''}` },
+      });
+      if (!res.ok)
+        throw new Error(
+          ((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText,
+        );
+      const blob = await res.blob();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `${key}-${new Date().toISOString().replace(/[:.]/g, '-')}.jpg`;
+      a.click();
+      window.setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      toast(`${t('snapshotSaved')}: ${store.devices.get(key)?.name ?? key}`);
+    } catch (err) {
+      toast(`${t('snapshotFailed')}: ${(err as Error).message}`);
+    }
+  }
+
+  function toast(text: string): void {
+    const el = document.createElement('div');
+    el.className = 'toast';
+    el.textContent = text;
+    root.append(el);
+    window.setTimeout(() => el.remove(), 4000);
+    lastToast = text;
+  }
+  let lastToast = '';
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
   const devicesEl = root.querySelector('[data-role=devices]') as HTMLElement;
   const countEl = root.querySelector('[data-role=device-count]') as HTMLElement;
@@ -128,6 +235,13 @@ export async function renderCommandView(
     });
   }
 
+  devicesEl.addEventListener('dragstart', (ev) => {
+    const key = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]')?.dataset.key;
+    if (key && ev.dataTransfer) {
+      ev.dataTransfer.setData(DRAG_TYPE, key);
+      ev.dataTransfer.effectAllowed = 'copy';
+    }
+  });
   devicesEl.addEventListener('click', (ev) => {
     const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]');
     if (!item?.dataset.key) return;
@@ -141,9 +255,14 @@ export async function renderCommandView(
     for (const k of change.removed) layer.remove(k);
     for (const d of change.devices) {
       const newDrone = d.kind === 'drone' && !layer.hasDrone(d.key);
+      const before = store.previousEvent(d.key);
       layer.upsert(d);
       if (newDrone) void loadTrack(d.key);
       panel.update(d as DeviceView);
+      wall.deviceChanged(d);
+      // A new camera event (or any alarm) makes the marker pulse.
+      if (d.lastEvent && d.lastEvent.ts !== before && !change.snapshot && d.lastEvent.severity !== 'info')
+        layer.flash(d.key);
     }
     refreshLists();
   });
@@ -166,6 +285,7 @@ export async function renderCommandView(
       el.textContent = t(el.dataset.i18n as StringKey);
     showConn(store.connected);
     refreshLists();
+    wall.relabel();
     legend.remove();
     legend = addLegend(map);
     const open = panel.current ? store.devices.get(panel.current) : undefined;
@@ -180,11 +300,19 @@ export async function renderCommandView(
     markers: () => layer.positions(),
     deviceCount: () => store.devices.size,
     replay: () => mapTools.replayState(),
+    video: () => wall.status(),
+    measureLatency: (on: boolean) => {
+      measurement.enabled = on;
+    },
+    flashing: () => layer.flashing(),
+    lastToast: () => lastToast,
+    wall,
   };
 
   return () => {
     resizeObserver.disconnect(); // before map.remove(): a resize of the dead map would redraw a gone canvas
     panel.hide();
+    wall.dispose();
     offChange();
     offCommand();
     layer.dispose();

@@ -1,5 +1,6 @@
 /** The one explicit map from a device config's `type` to its adapter. Only configured kinds start. */
 import { mavlinkDrone } from './mavlink-drone/index.ts';
+import { onvifCamera } from './onvif-camera/index.ts';
 import { simCamera } from './sim-camera/index.ts';
 import { simDrone } from './sim-drone/index.ts';
 import { simSensor } from './sim-sensor/index.ts';
@@ -12,4 +13,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [simSpeaker.type]: simSpeaker as unknown as AdapterDefinition<never>,
   [simDrone.type]: simDrone as unknown as AdapterDefinition<never>,
   [mavlinkDrone.type]: mavlinkDrone as unknown as AdapterDefinition<never>,
+  [onvifCamera.type]: onvifCamera as unknown as AdapterDefinition<never>,
 };

@@ -10,6 +10,7 @@
 import type { ActionNameKnown, DeviceMeta, Severity, TelemetryValues } from '@qianliyan/protocols';
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { HubLink } from '../video/hub-link.ts';
 
 /** The device descriptor an adapter reports; the agent adds `seq`, `epoch`, `ts` and `cmd.*` capabilities. */
 export type DeviceDescriptor = Omit<DeviceMeta, 'seq' | 'epoch' | 'ts'>;
@@ -24,6 +25,8 @@ export interface AdapterContext {
   availability(online: boolean, reason?: string): void;
   /** The device's descriptor changed (it learned its model, route…): announce it again. */
   metaChanged(): void;
+  /** Where media goes (stream pushes, snapshots); undefined when the gateway has no `video.hubUrl`. */
+  hub: HubLink | undefined;
 }
 
 /** A handler gets params already validated (defaults filled) against the catalog. */

@@ -111,6 +111,7 @@ function recorder() {
     telemetry: (values) => rec.telemetry.push({ ts: Date.now(), values }),
     event: (type, severity, data) => rec.events.push({ type, severity, ...(data ? { data } : {}) }),
     availability: (online, reason) => rec.availability.push({ online, ...(reason ? { reason } : {}) }),
+    hub: undefined,
     metaChanged: () => {
       rec.metaChanges += 1;
     },
@@ -195,7 +196,7 @@ describe('the adapter and the MAVLink simulator over UDP', () => {
     const { drone, simulator } = await flying('udpin');
     const run = (action: string, params: Record<string, unknown> = {}) =>
       (
-        drone.actions?.[action as keyof typeof drone.actions] as (
+        (drone.actions ?? {})[action as keyof typeof drone.actions] as (
           p: Record<string, unknown>,
         ) => Promise<unknown>
       )(params);
@@ -226,7 +227,7 @@ describe('the adapter and the MAVLink simulator over UDP', () => {
     simulator.loseLink(3000);
     const started = Date.now();
     await expect(
-      (drone.actions?.['drone.rtl'] as (p: Record<string, unknown>) => Promise<unknown>)({}),
+      ((drone.actions ?? {})['drone.rtl'] as (p: Record<string, unknown>) => Promise<unknown>)({}),
     ).rejects.toMatchObject({ code: 'EDGE_ERR_TIMEOUT' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(550);
   });

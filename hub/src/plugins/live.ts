@@ -52,6 +52,8 @@ export const livePlugin = fp(
       {
         path: '/socket.io',
         serveClient: false,
+        // Other WebSocket routes (video) share the port: leave their upgrades alone.
+        destroyUpgrade: false,
       },
     );
     const log = app.log.child({ module: 'live' });

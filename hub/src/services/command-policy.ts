@@ -12,11 +12,18 @@ export interface ActionPolicy {
   roles: readonly Role[];
   /** The request must carry `confirm: true`. */
   confirm?: boolean;
+  /**
+   * Sent by the hub's own services only (the video relay names the push session and waits for the
+   * stream); refused on the REST command route.
+   */
+  internal?: boolean;
 }
 
 const OPERATE: readonly Role[] = ['admin', 'duty_officer', 'village_operator'];
 const COMMAND_ROOM: readonly Role[] = ['admin', 'duty_officer'];
 const FLY: readonly Role[] = ['admin', 'duty_officer', 'drone_pilot'];
+/** Everyone who may watch video (in their own sites). */
+const WATCH: readonly Role[] = ['admin', 'duty_officer', 'drone_pilot', 'village_operator', 'viewer'];
 
 export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
   ping: { roles: COMMAND_ROOM },
@@ -25,6 +32,10 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
   'ptz.preset.goto': { roles: OPERATE },
   'ptz.preset.list': { roles: OPERATE },
   'ptz.preset.set': { roles: COMMAND_ROOM },
+  'stream.start': { roles: WATCH, internal: true },
+  'stream.stop': { roles: WATCH, internal: true },
+  'camera.snapshot': { roles: WATCH, internal: true },
+  'camera.discover': { roles: COMMAND_ROOM },
   'speaker.volume': { roles: OPERATE },
   'drone.rtl': { roles: FLY },
   'drone.hold': { roles: FLY },

@@ -42,6 +42,8 @@ export interface CommandRequest {
   params?: Record<string, unknown>;
   timeoutMs?: number;
   confirm?: boolean;
+  /** Set by the hub's own services for actions the REST route may not send (COMMAND_POLICY.internal). */
+  internal?: boolean;
 }
 
 /** How long after the deadline the hub still waits for the result to travel back. */
@@ -113,6 +115,10 @@ export class CommandService {
       return deny(new HubError('HUB_ERR_UNSUPPORTED_ACTION', `unknown action ${action}`));
     const spec = ACTIONS[action];
     const policy = COMMAND_POLICY[action];
+    if (policy.internal && !req.internal)
+      return deny(
+        new HubError('HUB_ERR_FORBIDDEN', `${action} is sent by the hub itself (open the video instead)`),
+      );
     if (!policy.roles.includes(user.role))
       return deny(new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not send ${action}`));
     const gw = this.registry.getGateway(gateway);

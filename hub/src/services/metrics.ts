@@ -2,6 +2,7 @@
 import { REJECT_REASONS, type TopicKind } from '@qianliyan/protocols';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { BROKER_REFUSALS } from '../plugins/broker-refusals.ts';
+import { VIDEO_REFUSALS } from '../video/refusals.ts';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -118,7 +119,35 @@ export function createMetrics() {
       help: 'refused MQTT connections',
       registers: [registry],
     }),
+    videoRefused: new Counter({
+      name: 'qly_video_refused_total',
+      help: 'refused video requests (viewer sockets, gateway pushes, snapshots), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    videoBytes: new Counter({
+      name: 'qly_video_bytes_total',
+      help: 'video bytes received from sources (in) and sent to viewers (out)',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
+    videoRelays: new Gauge({
+      name: 'qly_video_relays',
+      help: 'camera streams being relayed now',
+      registers: [registry],
+    }),
+    videoViewers: new Gauge({
+      name: 'qly_video_viewers',
+      help: 'video viewer sockets open now',
+      registers: [registry],
+    }),
+    videoFfmpeg: new Gauge({
+      name: 'qly_video_ffmpeg_processes',
+      help: 'ffmpeg children of this hub alive now',
+      registers: [registry],
+    }),
   };
+  for (const reason of VIDEO_REFUSALS) metrics.videoRefused.inc({ reason }, 0);
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);

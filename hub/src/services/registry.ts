@@ -344,6 +344,7 @@ export class Registry {
       ...(meta.fov !== undefined ? { fov: meta.fov } : {}),
       capabilities: meta.capabilities,
       ...(meta.route ? { route: meta.route } : {}),
+      ...(meta.streams?.length ? { streams: meta.streams } : {}),
       status: 'offline',
       lastSeen: null,
       values: {},

@@ -10,6 +10,7 @@
 import { ID_PATTERN } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { common } from 'node-mavlink';
+import { VideoSessions } from '../../video/video-actions.ts';
 import {
   type ActionTable,
   type AdapterContext,
@@ -128,18 +129,27 @@ class MavlinkDrone implements DeviceAdapter {
     private readonly ctx: AdapterContext,
   ) {
     this.vehicle = new VehicleState(config.sysid);
+    const url = config.video;
+    if (url) this.video = new VideoSessions({ rtspUrl: async () => url }, ctx.hub, ctx.log);
   }
 
   get id(): string {
     return this.config.id;
   }
 
-  readonly actions: ActionTable = Object.fromEntries(
+  /** The drone's camera, when it has one: pushed to the hub like any camera. */
+  private video: VideoSessions | undefined;
+
+  private readonly flightActions: ActionTable = Object.fromEntries(
     Object.entries(TO_MAVLINK).map(([action, build]) => [
       action,
       async (params: Record<string, unknown>) => this.command(action, build(this.target(), params)),
     ]),
   );
+
+  get actions(): ActionTable {
+    return { ...this.flightActions, ...(this.video?.actions ?? {}) };
+  }
 
   describe(): DeviceDescriptor {
     const v = this.vehicle;
@@ -153,9 +163,10 @@ class MavlinkDrone implements DeviceAdapter {
         'telemetry.position',
         'telemetry.battery',
         'mavlink',
-        ...(this.config.video ? ['video'] : []),
+        ...(this.config.video ? ['video', 'snapshot'] : []),
       ],
-      ...(this.config.video ? { streams: [{ name: 'main', url: this.config.video }] } : {}),
+      // The URL (and any credentials in it) stays on the gateway.
+      ...(this.config.video ? { streams: [{ name: 'main' as const }] } : {}),
       ...(this.route.length > 0 ? { route: this.route.slice(0, 500) } : {}),
     };
   }
@@ -172,6 +183,7 @@ class MavlinkDrone implements DeviceAdapter {
   }
 
   stop(): void {
+    void this.video?.stopAll();
     clearInterval(this.uplinkTimer);
     clearInterval(this.watchdog);
     this.link?.off('frame', this.onFrame);
@@ -347,7 +359,10 @@ class MavlinkDrone implements DeviceAdapter {
     if (!data) return;
     if (frame.msgid === MSG.MISSION_COUNT) {
       m.count = Number(data.count);
-      if (m.count === 0) return m.done(true);
+      if (m.count === 0) {
+        m.done(true);
+        return;
+      }
       request(0);
     } else if (frame.msgid === MSG.MISSION_ITEM_INT && m.count > 0) {
       const seq = Number(data.seq);

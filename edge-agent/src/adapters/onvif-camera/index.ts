@@ -1,0 +1,538 @@
+/**
+ * The `onvif-camera` adapter: one ONVIF camera on the village LAN.
+ *
+ * Connects with the camera's credentials (WS-UsernameToken with the camera's clock offset, or HTTP
+ * Digest), reads its identity and media profiles, picks the main and sub streams (the largest and
+ * smallest H.264 profiles unless configured) and their RTSP URIs, and its snapshot URI. PTZ is
+ * continuous move with a gateway-side stop after the requested time (many cameras ignore ONVIF's
+ * Timeout), stop, and presets. Camera events come from a PullPoint subscription (converters.ts
+ * turns them into device events). Health: a cheap request every `healthIntervalMs`; failures make
+ * the camera unreachable and it is reconnected with backoff (slowly when the credentials are
+ * refused). Streams and snapshots go to the hub through `VideoSessions` (video-actions.ts).
+ *
+ * The camera's address and credentials stay on the gateway: the descriptor names streams, never
+ * URLs, and log lines never carry a URL with credentials.
+ */
+import { readFileSync } from 'node:fs';
+import { ID_PATTERN, type PtzMoveParams, type StreamName } from '@qianliyan/protocols';
+import { Type } from '@sinclair/typebox';
+import { VideoSessions } from '../../video/video-actions.ts';
+import {
+  type ActionTable,
+  type AdapterContext,
+  type AdapterDefinition,
+  CommandFailure,
+  type DeviceAdapter,
+  type DeviceDescriptor,
+} from '../types.ts';
+import { CameraError, OnvifClient } from './client.ts';
+import {
+  type DeviceInfo,
+  EventNormalizer,
+  type MediaProfile,
+  parseDeviceInformation,
+  parseMediaUri,
+  parseNotifications,
+  parsePresets,
+  parseProfiles,
+  parsePtzStatus,
+  parseSystemDateAndTime,
+  pickStreams,
+  soapBody,
+  str,
+} from './converters.ts';
+import { fetchWithDigest } from './http-digest.ts';
+import { escapeXml } from './soap.ts';
+
+const configSchema = Type.Object(
+  {
+    type: Type.Literal('onvif-camera'),
+    id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    position: Type.Object(
+      { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
+      { additionalProperties: false },
+    ),
+    heading: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 360,
+        description: 'where the lens points at rest, degrees from north',
+      }),
+    ),
+    fov: Type.Optional(
+      Type.Number({ minimum: 1, maximum: 360, description: 'horizontal field of view, degrees' }),
+    ),
+    xaddr: Type.String({
+      pattern: '^https?://[^\\s/]+(/\\S*)?$',
+      description: 'the device service address, e.g. http://192.168.1.64/onvif/device_service',
+    }),
+    username: Type.String({ minLength: 1, maxLength: 64 }),
+    passwordFile: Type.String({
+      minLength: 1,
+      description: 'file on the gateway holding the camera password',
+    }),
+    profiles: Type.Optional(
+      Type.Object(
+        {
+          main: Type.Optional(
+            Type.String({ maxLength: 64, description: 'profile token of the main stream' }),
+          ),
+          sub: Type.Optional(Type.String({ maxLength: 64, description: 'profile token of the sub-stream' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    events: Type.Boolean({ default: true, description: 'subscribe to the camera’s events (PullPoint)' }),
+    timeoutMs: Type.Integer({
+      minimum: 500,
+      maximum: 60_000,
+      default: 5000,
+      description: 'per ONVIF request',
+    }),
+    healthIntervalMs: Type.Integer({
+      minimum: 1000,
+      maximum: 600_000,
+      default: 30_000,
+      description: 'how often the camera is checked',
+    }),
+    reconnectMinMs: Type.Integer({ minimum: 100, default: 1000, description: 'reconnect backoff base' }),
+    reconnectMaxMs: Type.Integer({
+      minimum: 1000,
+      default: 60_000,
+      description: 'reconnect backoff ceiling',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+interface OnvifCameraConfig {
+  type: 'onvif-camera';
+  id: string;
+  name: string;
+  position: { lat: number; lon: number };
+  heading?: number;
+  fov?: number;
+  xaddr: string;
+  username: string;
+  passwordFile: string;
+  profiles?: { main?: string; sub?: string };
+  events: boolean;
+  timeoutMs: number;
+  healthIntervalMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+/** Waiting for credentials to be fixed: no point hammering the camera (and its lockout). */
+const UNAUTHORIZED_RETRY_MS = 5 * 60_000;
+
+interface Connected {
+  client: OnvifClient;
+  info: DeviceInfo;
+  streams: { main?: MediaProfile; sub?: MediaProfile };
+  ptz: boolean;
+  events: boolean;
+  streamUris: Partial<Record<StreamName, string>>;
+  snapshotUri: string | undefined;
+}
+
+class OnvifCamera implements DeviceAdapter {
+  private running = false;
+  private password = '';
+  private conn: Connected | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private moveStopTimer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  private healthFailures = 0;
+  private lastError = '';
+  private readonly video: VideoSessions;
+  /** Counted for the tests and the logs. */
+  readonly counters = { connects: 0, failures: 0, events: 0, eventErrors: 0 };
+
+  constructor(
+    private readonly config: OnvifCameraConfig,
+    private readonly ctx: AdapterContext,
+  ) {
+    this.backoffMs = config.reconnectMinMs;
+    this.video = new VideoSessions(
+      {
+        rtspUrl: (stream) => this.rtspUrl(stream),
+        snapshot: () => this.fetchSnapshot(),
+      },
+      ctx.hub,
+      ctx.log,
+    );
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get connected(): boolean {
+    return !!this.conn;
+  }
+
+  get actions(): ActionTable {
+    if (!this.conn) return {};
+    return { ...this.video.actions, ...(this.conn.ptz ? this.ptzActions : {}) };
+  }
+
+  describe(): DeviceDescriptor {
+    const { name, position, heading, fov } = this.config;
+    const c = this.conn;
+    const streams = c
+      ? (['main', 'sub'] as const).flatMap((name) => {
+          const p = c.streams[name];
+          // A stream is offered only when the camera gave its URI.
+          if (!p || !c.streamUris[name]) return [];
+          return [
+            {
+              name,
+              ...(p.encoding
+                ? { codec: p.encoding.toUpperCase() === 'H264' ? 'h264' : p.encoding.toLowerCase() }
+                : {}),
+              ...(p.width ? { width: p.width } : {}),
+              ...(p.height ? { height: p.height } : {}),
+              ...(p.fps ? { fps: p.fps } : {}),
+            },
+          ];
+        })
+      : [];
+    const model = c ? [c.info.manufacturer, c.info.model].filter(Boolean).join(' ').slice(0, 128) : undefined;
+    return {
+      kind: 'camera',
+      name,
+      ...(model ? { model } : {}),
+      position,
+      ...(heading !== undefined ? { heading } : {}),
+      ...(fov !== undefined ? { fov } : {}),
+      capabilities: [
+        ...(streams.length ? ['video', 'snapshot'] : []),
+        ...(c?.ptz ? ['ptz'] : []),
+        ...(c?.events ? ['event.motion', 'event.tamper', 'event.line_crossing', 'event.intrusion'] : []),
+      ],
+      ...(streams.length ? { streams } : {}),
+    };
+  }
+
+  start(): void {
+    this.running = true;
+    try {
+      this.password = readFileSync(this.config.passwordFile, 'utf8').trim();
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message }, 'cannot read the camera password file');
+      this.ctx.availability(false, 'the gateway cannot read this camera’s password file');
+      return;
+    }
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.healthTimer);
+    clearTimeout(this.moveStopTimer);
+    await this.video.stopAll();
+    this.conn?.client.close();
+    this.conn = undefined;
+  }
+
+  /** The ffmpeg processes pushing this camera's streams now. */
+  get pushPids(): number[] {
+    return this.video.ffmpegPids;
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.running) return;
+    const client = new OnvifClient({
+      xaddr: this.config.xaddr,
+      username: this.config.username,
+      password: this.password,
+      timeoutMs: this.config.timeoutMs,
+    });
+    try {
+      await client.connect();
+      const info = await client.call('getDeviceInformation', [], parseDeviceInformation);
+      const profiles = await client.call('getProfiles', [], parseProfiles);
+      const streams = pickStreams(profiles, this.config.profiles);
+      const streamUris: Partial<Record<StreamName, string>> = {};
+      for (const name of ['main', 'sub'] as const) {
+        const profile = streams[name];
+        if (!profile) continue;
+        try {
+          streamUris[name] = await client.call(
+            'getStreamUri',
+            [{ protocol: 'RTSP', profileToken: profile.token }],
+            parseMediaUri,
+          );
+        } catch (err) {
+          this.ctx.log.warn({ err: (err as Error).message, stream: name }, 'no stream URI for this profile');
+        }
+      }
+      let snapshotUri: string | undefined;
+      if (streams.main)
+        snapshotUri = await client
+          .call('getSnapshotUri', [{ profileToken: streams.main.token }], parseMediaUri)
+          .catch(() => undefined);
+      if (!this.running) return client.close();
+      const services = client.services;
+      this.conn = {
+        client,
+        info,
+        streams,
+        ptz: services.ptz && profiles.some((p) => p.ptz),
+        events: services.events && this.config.events,
+        streamUris,
+        snapshotUri,
+      };
+      this.counters.connects += 1;
+      this.backoffMs = this.config.reconnectMinMs;
+      this.healthFailures = 0;
+      this.lastError = '';
+      this.ctx.log.info(
+        {
+          model: `${info.manufacturer} ${info.model}`,
+          firmware: info.firmware,
+          profiles: profiles.length,
+          main: streams.main?.token,
+          sub: streams.sub?.token,
+          ptz: this.conn.ptz,
+          clockOffsetMs: client.clockOffsetMs,
+        },
+        'camera connected',
+      );
+      this.ctx.availability(true);
+      this.ctx.metaChanged();
+      this.healthTimer = setInterval(() => void this.checkHealth(), this.config.healthIntervalMs);
+      if (this.conn.ptz) void this.reportPosition();
+      if (this.conn.events) void this.pullEvents(this.conn);
+    } catch (err) {
+      client.close();
+      this.onFailure(err as Error);
+    }
+  }
+
+  private onFailure(err: Error): void {
+    const e = err instanceof CameraError ? err : new CameraError('unreachable', err.message);
+    this.counters.failures += 1;
+    clearInterval(this.healthTimer);
+    const wasConnected = !!this.conn;
+    this.conn?.client.close();
+    this.conn = undefined;
+    if (wasConnected) {
+      void this.video.stopAll();
+      this.ctx.metaChanged();
+    }
+    const reason =
+      e.kind === 'unauthorized'
+        ? 'the camera refused the credentials'
+        : e.kind === 'bad_response'
+          ? 'the camera answers, but not ONVIF'
+          : e.kind === 'timeout'
+            ? 'the camera does not answer'
+            : e.kind === 'fault'
+              ? `the camera refused a request (${e.fault?.subcodes.join(', ') || e.message})`
+              : 'the camera cannot be reached';
+    if (reason !== this.lastError) {
+      this.ctx.log.warn({ kind: e.kind, err: e.message.slice(0, 200) }, 'camera unavailable');
+      this.lastError = reason;
+    }
+    this.ctx.availability(false, reason);
+    if (!this.running) return;
+    const delay =
+      e.kind === 'unauthorized' ? Math.max(this.backoffMs, UNAUTHORIZED_RETRY_MS) : this.backoffMs;
+    this.backoffMs = Math.min(this.config.reconnectMaxMs, this.backoffMs * 2);
+    this.retryTimer = setTimeout(() => void this.connect(), delay * (0.8 + Math.random() * 0.4));
+  }
+
+  private async checkHealth(): Promise<void> {
+    const c = this.conn;
+    if (!c) return;
+    const started = Date.now();
+    try {
+      const time = await c.client.call('getSystemDateAndTime', [], parseSystemDateAndTime);
+      this.healthFailures = 0;
+      this.ctx.telemetry({
+        rtt_ms: Date.now() - started,
+        ...(time ? { clock_offset_s: Math.round((time.getTime() - Date.now()) / 1000) } : {}),
+        streams_pushing: this.video.active,
+      });
+      if (c.ptz) await this.reportPosition();
+    } catch (err) {
+      // One lost answer is not an outage; two in a row are.
+      this.healthFailures += 1;
+      if (this.healthFailures >= 2 && this.conn === c) this.onFailure(err as Error);
+    }
+  }
+
+  private async reportPosition(): Promise<void> {
+    const c = this.conn;
+    const profile = c?.streams.main;
+    if (!c || !profile) return;
+    try {
+      const status = await c.client.call('getStatus', [{ profileToken: profile.token }], parsePtzStatus);
+      // ONVIF's generic space, read as pan -180°…180°, tilt -90°…90°, zoom 1×…20× (most PTZ heads).
+      if (status.pan === undefined) return;
+      this.ctx.telemetry({
+        pan: round1((((status.pan * 180) % 360) + 360) % 360),
+        tilt: round1((status.tilt ?? 0) * 90),
+        zoom: round1(1 + (status.zoom ?? 0) * 19),
+      });
+    } catch (err) {
+      this.ctx.log.debug({ err: (err as Error).message }, 'PTZ status failed');
+    }
+  }
+
+  /** The PullPoint loop: subscribe, pull (long poll), renew; re-subscribe with backoff on errors. */
+  private async pullEvents(c: Connected): Promise<void> {
+    const normalizer = new EventNormalizer();
+    let backoff = 1000;
+    while (this.running && this.conn === c) {
+      try {
+        await c.client.invoke('createPullPointSubscription', []);
+        c.client.boundPullPoint();
+        while (this.running && this.conn === c) {
+          const xml = await c.client.invoke('pullMessages', [{ messageLimit: 50 }], 90_000);
+          for (const n of parseNotifications(xml)) {
+            const event = normalizer.normalize(n);
+            if (!event) continue;
+            this.counters.events += 1;
+            this.ctx.event(event.type, event.severity, {
+              ...event.data,
+              at: new Date(event.ts).toISOString(),
+            });
+          }
+          await c.client.invoke('renew', [{}]).catch(() => undefined);
+          backoff = 1000;
+        }
+      } catch (err) {
+        if (!this.running || this.conn !== c) return;
+        this.counters.eventErrors += 1;
+        this.ctx.log.warn(
+          { err: (err as Error).message.slice(0, 200) },
+          'camera events interrupted; subscribing again',
+        );
+        await c.client.invoke('unsubscribe', []).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(60_000, backoff * 2);
+      }
+    }
+  }
+
+  private async rtspUrl(stream: StreamName): Promise<string> {
+    const c = this.conn;
+    const uri = c?.streamUris[stream] ?? c?.streamUris.main;
+    if (!c || !uri) throw new CommandFailure('EDGE_ERR_NO_STREAM', `the camera has no ${stream} stream`);
+    const url = new URL(uri);
+    url.username = encodeURIComponent(this.config.username);
+    url.password = encodeURIComponent(this.password);
+    return url.toString();
+  }
+
+  private async fetchSnapshot(): Promise<Buffer | undefined> {
+    const uri = this.conn?.snapshotUri;
+    if (!uri) return undefined;
+    return fetchWithDigest(uri, this.config.username, this.password, this.config.timeoutMs * 2);
+  }
+
+  private profileToken(): string {
+    const token = this.conn?.streams.main?.token;
+    if (!token) throw new CommandFailure('EDGE_ERR_NO_PTZ', 'the camera has no PTZ profile');
+    return token;
+  }
+
+  private async ptzCall(method: string, args: unknown[]): Promise<string> {
+    const c = this.conn;
+    if (!c) throw new CommandFailure('EDGE_ERR_DEVICE_OFFLINE', 'the camera is not connected');
+    try {
+      return await c.client.invoke(method, args);
+    } catch (err) {
+      const e = err as CameraError;
+      throw new CommandFailure(
+        e.kind === 'fault'
+          ? 'EDGE_ERR_CAMERA_REFUSED'
+          : e.kind === 'timeout'
+            ? 'EDGE_ERR_TIMEOUT'
+            : 'EDGE_ERR_CAMERA',
+        e.message.slice(0, 300),
+      );
+    }
+  }
+
+  private readonly ptzActions: ActionTable = {
+    'ptz.move': async (params) => {
+      const p = params as PtzMoveParams;
+      const profileToken = this.profileToken();
+      clearTimeout(this.moveStopTimer);
+      await this.ptzCall('continuousMove', [
+        { profileToken, x: p.pan, y: p.tilt, zoom: p.zoom, timeout: p.durationMs },
+      ]);
+      // Many cameras ignore ONVIF's Timeout: the gateway stops the move itself.
+      this.moveStopTimer = setTimeout(() => {
+        void this.ptzCall('stop', [{ profileToken, panTilt: true, zoom: true }])
+          .then(() => this.reportPosition())
+          .catch(() => undefined);
+      }, p.durationMs);
+      return { moving: true, durationMs: p.durationMs };
+    },
+    'ptz.stop': async () => {
+      clearTimeout(this.moveStopTimer);
+      await this.ptzCall('stop', [{ profileToken: this.profileToken(), panTilt: true, zoom: true }]);
+      void this.reportPosition();
+      return { stopped: true };
+    },
+    'ptz.preset.goto': async (params) => {
+      await this.ptzCall('gotoPreset', [
+        { profileToken: this.profileToken(), preset: params.preset as string },
+      ]);
+      setTimeout(() => void this.reportPosition(), 500);
+      return { preset: params.preset };
+    },
+    'ptz.preset.set': async (params) => {
+      const token = params.preset as string;
+      const xml = await this.ptzCall('setPreset', [
+        {
+          profileToken: this.profileToken(),
+          presetToken: token,
+          presetName: escapeXml((params.name as string | undefined) ?? token),
+        },
+      ]);
+      let stored = token;
+      try {
+        stored =
+          str((soapBody(xml).SetPresetResponse as Record<string, unknown> | undefined)?.PresetToken) || token;
+      } catch {
+        /* an empty answer still means it was stored */
+      }
+      return { preset: stored };
+    },
+    'ptz.preset.list': async () => {
+      const xml = await this.ptzCall('getPresets', [{ profileToken: this.profileToken() }]);
+      try {
+        const presets = parsePresets(xml, 500);
+        return { presets: presets.map((p) => ({ preset: p.token, name: p.name.slice(0, 64) })) };
+      } catch (err) {
+        throw new CommandFailure('EDGE_ERR_CAMERA', (err as Error).message);
+      }
+    },
+  };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+export const onvifCamera: AdapterDefinition<OnvifCameraConfig> = {
+  type: 'onvif-camera',
+  configSchema,
+  capabilities: [
+    'video',
+    'snapshot',
+    'ptz',
+    'event.motion',
+    'event.tamper',
+    'event.line_crossing',
+    'event.intrusion',
+  ],
+  create: (config, ctx) => new OnvifCamera(config, ctx),
+};

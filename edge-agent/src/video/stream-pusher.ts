@@ -1,0 +1,230 @@
+/**
+ * Pushes one camera stream to the hub (protocols/src/video.ts): an outbound WebSocket to the hub's
+ * own port, authenticated by the gateway's credential, carrying the camera's H.264 remuxed to
+ * fragmented MP4 by ffmpeg with `-c copy` (no transcoding: a gateway's CPU is small). One fragment
+ * per frame keeps latency at the frame interval.
+ *
+ * The push lasts until `stop()` or until the hub says the session is over (close code 4404) or the
+ * credential is refused (4401). A dropped uplink, a hub restart or a camera that stops sending ends
+ * the attempt; the pusher tries again with backoff and the hub's tile shows "stalled" meanwhile.
+ * ffmpeg is always reaped: SIGTERM, then SIGKILL, and it dies with its pipe if this process dies.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { FMP4_REMUX_OUTPUT, rtspInputArgs } from '@qianliyan/protocols';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { ffmpegPath } from './ffmpeg.ts';
+
+export interface PushTarget {
+  /** ws:// or wss:// URL of the session on the hub. */
+  url: string;
+  /** `Basic …` for the gateway's credential. */
+  authorization: string;
+  /** CA certificate for a hub with its own CA. */
+  ca?: string;
+}
+
+/** The hub's close codes that end a session for good. */
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_NO_SESSION = 4404;
+
+const MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
+/** No media from ffmpeg for this long: the camera stopped sending; start over. */
+const STALL_MS = 10_000;
+
+export function ffmpegPushArgs(rtspUrl: string, probeBytes = 2048): string[] {
+  return [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    ...rtspInputArgs(rtspUrl, probeBytes),
+    ...FMP4_REMUX_OUTPUT,
+  ];
+}
+
+export class StreamPusher {
+  private ws: WebSocket | undefined;
+  private child: ChildProcess | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private backoffMs = 500;
+  private firstBytes: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  bytesSent = 0;
+  attempts = 0;
+
+  constructor(
+    private readonly rtspUrl: () => Promise<string>,
+    private readonly target: PushTarget,
+    private readonly log: Logger,
+  ) {}
+
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  get ffmpegPid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts pushing; resolves once media is flowing to the hub, rejects if the first attempt fails. */
+  start(timeoutMs = 10_000): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.firstBytes = undefined;
+        reject(new Error(`no media from the camera within ${timeoutMs} ms`));
+        void this.stop();
+      }, timeoutMs);
+      this.firstBytes = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.attempt();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.teardown(1000, 'stream stopped');
+  }
+
+  private attempt(): void {
+    if (this.stopped) return;
+    this.attempts += 1;
+    const ws = new WebSocket(this.target.url, {
+      headers: { Authorization: this.target.authorization },
+      ...(this.target.ca ? { ca: this.target.ca } : {}),
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+    });
+    this.ws = ws;
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      this.fail(
+        ws,
+        status === 401 || status === 403 ? CLOSE_UNAUTHORIZED : status === 404 ? CLOSE_NO_SESSION : 1006,
+        `hub answered HTTP ${status}`,
+      );
+    });
+    ws.on('error', (err) => this.fail(ws, 1006, err.message));
+    ws.on('close', (code, reason) => this.fail(ws, code, reason.toString() || `closed (${code})`));
+    ws.on('open', () => this.startFfmpeg(ws));
+  }
+
+  private async startFfmpeg(ws: WebSocket): Promise<void> {
+    let url: string;
+    try {
+      url = await this.rtspUrl();
+    } catch (err) {
+      return this.fail(ws, 1011, (err as Error).message);
+    }
+    if (ws !== this.ws || this.stopped) return;
+    // A camera whose SDP does not describe its stream needs a longer probe: after a start without
+    // media, the next attempt probes more.
+    const probe = this.bytesSent === 0 && this.attempts > 1 ? 1_000_000 : 2048;
+    const child = spawn(ffmpegPath(), ffmpegPushArgs(url, probe), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-1000);
+    });
+    child.on('error', (err) => this.fail(ws, 1011, `ffmpeg: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      // Credentials never reach the log: ffmpeg's messages may quote the URL.
+      const detail =
+        stderr
+          .replace(/rtsp:\/\/[^@\s]*@/g, 'rtsp://***@')
+          .trim()
+          .split('\n')
+          .pop() ?? '';
+      this.fail(ws, 1011, `ffmpeg exited (${code ?? signal})${detail ? `: ${detail}` : ''}`);
+    });
+    const stdout = child.stdout as NodeJS.ReadableStream;
+    this.armStall(ws);
+    stdout.on('data', (chunk: Buffer) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(chunk, { binary: true });
+      this.bytesSent += chunk.length;
+      this.armStall(ws);
+      if (this.firstBytes) {
+        this.firstBytes.resolve();
+        this.firstBytes = undefined;
+        this.backoffMs = 500;
+      }
+      // Back-pressure: a slow uplink pauses ffmpeg (and so the camera's TCP stream) rather than
+      // buffering without bound.
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES && !this.drainTimer) {
+        stdout.pause();
+        this.drainTimer = setInterval(() => {
+          if (ws.readyState !== WebSocket.OPEN || ws.bufferedAmount < MAX_BUFFERED_BYTES / 4) {
+            clearInterval(this.drainTimer);
+            this.drainTimer = undefined;
+            stdout.resume();
+          }
+        }, 50);
+      }
+    });
+  }
+
+  private armStall(ws: WebSocket): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this.fail(ws, 1011, `no media for ${STALL_MS} ms`), STALL_MS);
+  }
+
+  /** Ends this attempt; retries unless stopped or the hub ended the session. */
+  private fail(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = undefined;
+    const final = code === CLOSE_UNAUTHORIZED || code === CLOSE_NO_SESSION;
+    if (this.firstBytes && (final || this.attempts >= 3)) {
+      this.firstBytes.reject(new Error(reason));
+      this.firstBytes = undefined;
+      this.stopped = true;
+    }
+    void this.teardown(1000, 'restarting', ws);
+    if (this.stopped) return;
+    if (final) {
+      this.log.info({ reason }, 'the hub ended the stream session');
+      this.stopped = true;
+      return;
+    }
+    this.log.warn({ reason, retryInMs: this.backoffMs }, 'stream push interrupted; retrying');
+    this.retryTimer = setTimeout(() => this.attempt(), this.backoffMs);
+    this.backoffMs = Math.min(30_000, this.backoffMs * 2);
+  }
+
+  private async teardown(code: number, reason: string, ws = this.ws): Promise<void> {
+    clearTimeout(this.stallTimer);
+    clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+      else ws.terminate();
+    }
+    if (ws === this.ws) this.ws = undefined;
+    const child = this.child;
+    this.child = undefined;
+    if (child) await stopChild(child);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has been reaped. */
+export async function stopChild(child: ChildProcess, graceMs = 2000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

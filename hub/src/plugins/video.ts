@@ -1,0 +1,47 @@
+/** The video relay service and the WebSocket support its routes use; every relay stops with the hub. */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import websocket from '@fastify/websocket';
+import { MAX_PUSH_MESSAGE_BYTES } from '@qianliyan/protocols';
+import fp from 'fastify-plugin';
+import { VideoService } from '../video/video-service.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    video: VideoService;
+  }
+}
+
+export const videoPlugin = fp(
+  async (app) => {
+    // socket.io answers upgrades on /socket.io itself; only the others go through Fastify's router
+    // (were both to answer, the live channel's handshake would be corrupted).
+    const upgrades = new EventEmitter();
+    const route = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!request.url?.startsWith('/socket.io/')) upgrades.emit('upgrade', request, socket, head);
+    };
+    app.server.on('upgrade', route);
+    app.addHook('onClose', async () => {
+      app.server.off('upgrade', route);
+    });
+    await app.register(websocket, {
+      options: { maxPayload: MAX_PUSH_MESSAGE_BYTES, perMessageDeflate: false, server: upgrades as never },
+    });
+    const video = new VideoService(
+      app.config.video,
+      app.secrets.jwtSecret,
+      app.registry,
+      app.commands,
+      app.sessions,
+      app.stateDb,
+      app.metrics,
+      app.log.child({ module: 'video' }),
+    );
+    video.start();
+    app.decorate('video', video);
+    // Every ffmpeg is stopped and reaped before the hub's close resolves.
+    app.addHook('onClose', async () => video.stop());
+  },
+  { name: 'video', dependencies: ['commands', 'auth'] },
+);

@@ -1,0 +1,190 @@
+/**
+ * A streaming reader of fragmented MP4 (ISO/IEC 14496-12) as ffmpeg writes it for live streaming
+ * (`empty_moov+default_base_moof`): the init segment (`ftyp` + `moov`) first, then one `moof` +
+ * `mdat` pair per fragment. Bytes arrive in any chunking; complete segments come out.
+ *
+ * For each fragment it tells whether it starts with a sync sample (a keyframe), so a viewer who
+ * joins late is sent the init segment and the fragments since the last keyframe, and can decode at
+ * once. From the init segment it reads the codec string for MSE (`avc1.PPCCLL` from `avcC`) and the
+ * picture size. Boxes are bounded in size; anything that does not parse as MP4 is an error.
+ */
+
+export const MAX_BOX_BYTES = 8 * 1024 * 1024;
+const MAX_INIT_BYTES = 1024 * 1024;
+
+export class Fmp4Error extends Error {}
+
+export interface InitSegment {
+  data: Buffer;
+  /** e.g. `video/mp4; codecs="avc1.42C01E"` */
+  mime: string;
+  width?: number;
+  height?: number;
+  /** Track defaults from `trex`, needed to read sample flags when a fragment does not carry them. */
+  defaultSampleFlags: number;
+}
+
+export interface Fragment {
+  data: Buffer;
+  keyframe: boolean;
+}
+
+export class Fmp4Reader {
+  private buffer: Buffer = Buffer.alloc(0);
+  private initBoxes: Buffer[] = [];
+  private pending: Buffer[] = [];
+  private pendingKey = false;
+  init: InitSegment | undefined;
+
+  constructor(
+    private readonly onInit: (init: InitSegment) => void,
+    private readonly onFragment: (fragment: Fragment) => void,
+  ) {}
+
+  /** Feeds bytes; throws Fmp4Error on malformed input (the caller drops the stream). */
+  push(chunk: Buffer): void {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    for (;;) {
+      if (this.buffer.length < 8) return;
+      let size = this.buffer.readUInt32BE(0);
+      const type = this.buffer.toString('latin1', 4, 8);
+      let header = 8;
+      if (size === 1) {
+        if (this.buffer.length < 16) return;
+        const big = this.buffer.readBigUInt64BE(8);
+        if (big > BigInt(MAX_BOX_BYTES)) throw new Fmp4Error(`box ${printable(type)} too large`);
+        size = Number(big);
+        header = 16;
+      }
+      if (!/^[a-zA-Z0-9 ]{4}$/.test(type)) throw new Fmp4Error('not an MP4 stream');
+      if (size < header) throw new Fmp4Error(`bad size for box ${type}`);
+      if (size > MAX_BOX_BYTES) throw new Fmp4Error(`box ${type} too large (${size} bytes)`);
+      if (this.buffer.length < size) return;
+      const box = this.buffer.subarray(0, size);
+      this.buffer = this.buffer.subarray(size);
+      this.onBox(type, Buffer.from(box));
+    }
+  }
+
+  private onBox(type: string, box: Buffer): void {
+    if (!this.init) {
+      if (type === 'moof' || type === 'mdat') throw new Fmp4Error(`${type} before the init segment`);
+      this.initBoxes.push(box);
+      if (this.initBoxes.reduce((n, b) => n + b.length, 0) > MAX_INIT_BYTES)
+        throw new Fmp4Error('init segment too large');
+      if (type === 'moov') {
+        const data = Buffer.concat(this.initBoxes);
+        this.init = { data, ...describeMoov(box) };
+        this.initBoxes = [];
+        this.onInit(this.init);
+      }
+      return;
+    }
+    if (type === 'moof') {
+      this.pending = [box];
+      this.pendingKey = firstSampleIsSync(box, this.init.defaultSampleFlags);
+      return;
+    }
+    if (this.pending.length === 0) return; // mfra, sidx, free… between fragments: not needed live
+    this.pending.push(box);
+    if (type === 'mdat') {
+      this.onFragment({ data: Buffer.concat(this.pending), keyframe: this.pendingKey });
+      this.pending = [];
+    }
+  }
+}
+
+const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
+
+/** Child boxes of a container box's payload. */
+function* children(
+  buf: Buffer,
+  start: number,
+  end: number,
+): Generator<{ type: string; start: number; end: number }> {
+  let i = start;
+  while (i + 8 <= end) {
+    const size = buf.readUInt32BE(i);
+    const type = buf.toString('latin1', i + 4, i + 8);
+    if (size < 8 || i + size > end) return;
+    yield { type, start: i + 8, end: i + size };
+    i += size;
+  }
+}
+
+function find(
+  buf: Buffer,
+  start: number,
+  end: number,
+  path: string[],
+): { start: number; end: number } | undefined {
+  let range = { start, end };
+  for (const type of path) {
+    const next = [...children(buf, range.start, range.end)].find((c) => c.type === type);
+    if (!next) return undefined;
+    range = next;
+  }
+  return range;
+}
+
+function describeMoov(moov: Buffer): Omit<InitSegment, 'data'> {
+  const trak = find(moov, 8, moov.length, ['trak']);
+  let mime = 'video/mp4; codecs="avc1.42E01E"';
+  let width: number | undefined;
+  let height: number | undefined;
+  if (trak) {
+    const stsd = find(moov, trak.start, trak.end, ['mdia', 'minf', 'stbl', 'stsd']);
+    // stsd: version/flags (4), entry count (4), then sample entries.
+    if (stsd && stsd.end - stsd.start > 8) {
+      for (const entry of children(moov, stsd.start + 8, stsd.end)) {
+        if (entry.type !== 'avc1' && entry.type !== 'avc3') continue;
+        // VisualSampleEntry: 6 reserved + 2 index + 16 predefined, then width and height.
+        width = moov.readUInt16BE(entry.start + 24);
+        height = moov.readUInt16BE(entry.start + 26);
+        const avcC = [...children(moov, entry.start + 78, entry.end)].find((c) => c.type === 'avcC');
+        if (avcC && avcC.end - avcC.start >= 4) {
+          const hex = moov
+            .subarray(avcC.start + 1, avcC.start + 4)
+            .toString('hex')
+            .toUpperCase();
+          mime = `video/mp4; codecs="${entry.type}.${hex}"`;
+        }
+      }
+    }
+  }
+  const trex = find(moov, 8, moov.length, ['mvex', 'trex']);
+  // trex: version/flags, track id, default description index, duration, size, flags.
+  const defaultSampleFlags = trex && trex.end - trex.start >= 24 ? moov.readUInt32BE(trex.start + 20) : 0;
+  return { mime, ...(width ? { width } : {}), ...(height ? { height } : {}), defaultSampleFlags };
+}
+
+/** Whether the fragment's first sample is a sync sample (sample_is_non_sync_sample == 0). */
+function firstSampleIsSync(moof: Buffer, trexFlags: number): boolean {
+  const traf = find(moof, 8, moof.length, ['traf']);
+  if (!traf) return false;
+  let flags = trexFlags;
+  for (const box of children(moof, traf.start, traf.end)) {
+    const v = moof.readUInt32BE(box.start);
+    const boxFlags = v & 0xffffff;
+    if (box.type === 'tfhd') {
+      // tfhd: track id, then optional fields in this order.
+      let i = box.start + 8;
+      if (boxFlags & 0x01) i += 8;
+      if (boxFlags & 0x02) i += 4;
+      if (boxFlags & 0x08) i += 4;
+      if (boxFlags & 0x10) i += 4;
+      if (boxFlags & 0x20 && i + 4 <= box.end) flags = moof.readUInt32BE(i);
+    } else if (box.type === 'trun') {
+      let i = box.start + 8; // version/flags, sample count
+      if (boxFlags & 0x01) i += 4; // data offset
+      if (boxFlags & 0x04 && i + 4 <= box.end) return !((moof.readUInt32BE(i) >> 16) & 1);
+      if (boxFlags & 0x400) {
+        if (boxFlags & 0x100) i += 4;
+        if (boxFlags & 0x200) i += 4;
+        if (i + 4 <= box.end) return !((moof.readUInt32BE(i) >> 16) & 1);
+      }
+      return !((flags >> 16) & 1);
+    }
+  }
+  return !((flags >> 16) & 1);
+}

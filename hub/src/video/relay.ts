@@ -1,0 +1,380 @@
+/**
+ * One camera stream on the hub, shared by all its viewers: started by the first viewer, stopped
+ * `idleStopMs` after the last one leaves.
+ *
+ * Its source (a gateway's push or the hub's own RTSP pull, see sources.ts) delivers fragmented MP4.
+ * The relay keeps the init segment and the fragments since the last keyframe, so a viewer joining
+ * a running stream starts decoding at once, and hands every fragment to:
+ *  - `mse` viewers as is (no transcoding: H.264 into Media Source Extensions);
+ *  - one MPEG-1 transcoder (ffmpeg, started while `jsmpeg` viewers exist) whose MPEG-TS output goes
+ *    to every `jsmpeg` viewer, in whole 188-byte packets.
+ *
+ * States, sent to every viewer: connecting → live; live → stalled after `stallMs` without media;
+ * the watchdog restarts the source after `watchdogMs` without media (with backoff), and a source
+ * that cannot start makes the stream offline until the next attempt. A viewer that cannot keep up
+ * loses fragments up to the next keyframe instead of growing the hub's memory.
+ */
+import type { StreamName, StreamState, VideoFormat, VideoServerMessage } from '@qianliyan/protocols';
+import type { FastifyBaseLogger } from 'fastify';
+import { FfmpegProcess } from './ffmpeg-process.ts';
+import { type Fmp4Error, Fmp4Reader, type Fragment, type InitSegment } from './fmp4.ts';
+
+export interface Viewer {
+  readonly format: VideoFormat;
+  readonly username: string;
+  send(data: Buffer | string): void;
+  /** Bytes queued to this viewer and not yet sent. */
+  buffered(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface RelaySource {
+  readonly kind: 'push' | 'pull';
+  /** Starts delivering media to `relay.feed()`; rejects with a reason the viewers see. */
+  start(relay: Relay): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RelayOptions {
+  ffmpeg: string;
+  stallMs: number;
+  watchdogMs: number;
+  idleStopMs: number;
+  jsmpegKbps: number;
+  /** Per-viewer queue bound; beyond it the viewer skips to the next keyframe. */
+  maxViewerBufferBytes: number;
+}
+
+interface ViewerState {
+  viewer: Viewer;
+  /** MSE: waiting for a keyframe before sending fragments (after joining, a re-init or a skip). */
+  needKey: boolean;
+  initSent: boolean;
+}
+
+const MAX_GOP_BYTES = 8 * 1024 * 1024;
+const TS_PACKET = 188;
+
+export class Relay {
+  private readonly viewers = new Map<Viewer, ViewerState>();
+  private reader: Fmp4Reader | undefined;
+  private init: InitSegment | undefined;
+  private gop: Fragment[] = [];
+  private gopBytes = 0;
+  private transcoder: FfmpegProcess | undefined;
+  private tsRemainder = Buffer.alloc(0);
+  private transcoderRestarts = 0;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoffMs = 1000;
+  private starting = false;
+  private stopped = false;
+  private lastDataAt = 0;
+  state: StreamState = 'connecting';
+  reason: string | undefined;
+  readonly startedAt = Date.now();
+  readonly stats = { bytesIn: 0, fragments: 0, keyframes: 0, restarts: 0, skipped: 0, badMedia: 0 };
+
+  constructor(
+    readonly device: string,
+    readonly stream: StreamName,
+    private readonly source: RelaySource,
+    private readonly options: RelayOptions,
+    private readonly log: FastifyBaseLogger,
+    private readonly onIdle: (relay: Relay) => void,
+  ) {}
+
+  get key(): string {
+    return `${this.device}/${this.stream}`;
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  get sourceKind(): 'push' | 'pull' {
+    return this.source.kind;
+  }
+
+  /** PIDs of this relay's hub-side ffmpeg children (the transcoder; a pull source reports its own). */
+  get transcoderPid(): number | undefined {
+    return this.transcoder?.pid;
+  }
+
+  start(): void {
+    this.checkTimer = setInterval(() => this.check(), 500);
+    void this.startSource();
+  }
+
+  addViewer(viewer: Viewer): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const state: ViewerState = { viewer, needKey: true, initSent: false };
+    this.viewers.set(viewer, state);
+    this.sendState(viewer);
+    if (viewer.format === 'mse') {
+      if (this.init) this.sendInit(state);
+      // Everything since the last keyframe: the picture appears at once.
+      if (this.init && this.gop.length > 0) for (const f of this.gop) this.sendFragment(state, f);
+    } else this.ensureTranscoder();
+  }
+
+  removeViewer(viewer: Viewer): void {
+    if (!this.viewers.delete(viewer)) return;
+    if (![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) void this.stopTranscoder();
+    if (this.viewers.size === 0 && !this.stopped) {
+      this.idleTimer = setTimeout(() => this.onIdle(this), this.options.idleStopMs);
+    }
+  }
+
+  /** Media from the source; a new source connection starts a new reader (it begins with ftyp/moov). */
+  feed(chunk: Buffer): void {
+    if (this.stopped) return;
+    this.stats.bytesIn += chunk.length;
+    if (!this.reader)
+      this.reader = new Fmp4Reader(
+        (init) => this.onInit(init),
+        (f) => this.onFragment(f),
+      );
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      this.stats.badMedia += 1;
+      this.log.warn(
+        { err: (err as Fmp4Error).message, relay: this.key },
+        'bad media from the source; restarting it',
+      );
+      this.reader = undefined;
+      void this.restartSource('the camera sent something that is not video');
+    }
+  }
+
+  /** The source connection ended (uplink dropped, ffmpeg exited); the next one starts a new reader. */
+  sourceEnded(reason: string): void {
+    this.reader = undefined;
+    this.log.info({ relay: this.key, reason }, 'stream source ended');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.checkTimer);
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.retryTimer);
+    for (const v of this.viewers.keys()) v.close(1001, 'stream stopped');
+    this.viewers.clear();
+    await Promise.allSettled([this.source.stop(), this.stopTranscoder()]);
+  }
+
+  private async startSource(): Promise<void> {
+    if (this.stopped || this.starting) return;
+    this.starting = true;
+    this.setState('connecting');
+    this.reader = undefined;
+    this.lastDataAt = Date.now();
+    try {
+      await this.source.start(this);
+    } catch (err) {
+      this.starting = false;
+      if (this.stopped) return;
+      const reason = (err as Error).message.slice(0, 200);
+      this.log.warn({ relay: this.key, reason, retryInMs: this.backoffMs }, 'stream could not start');
+      this.setState('offline', reason);
+      this.retryTimer = setTimeout(() => void this.startSource(), this.backoffMs);
+      this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+      return;
+    }
+    this.starting = false;
+  }
+
+  private async restartSource(reason: string): Promise<void> {
+    if (this.stopped || this.starting) return;
+    this.stats.restarts += 1;
+    this.log.warn({ relay: this.key, reason }, 'restarting the stream source');
+    this.setState('stalled', reason);
+    this.starting = true;
+    await this.source.stop().catch(() => undefined);
+    this.starting = false;
+    this.retryTimer = setTimeout(() => void this.startSource(), this.backoffMs);
+    this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+  }
+
+  private check(): void {
+    if (this.stopped || this.starting || this.state === 'offline') return;
+    const silent = Date.now() - this.lastDataAt;
+    if (this.state === 'live' && silent > this.options.stallMs)
+      this.setState('stalled', 'no video from the camera');
+    if (silent > this.options.watchdogMs) {
+      this.lastDataAt = Date.now();
+      void this.restartSource(`no video for ${Math.round(silent / 1000)} s`);
+    }
+  }
+
+  private onInit(init: InitSegment): void {
+    this.init = init;
+    this.gop = [];
+    this.gopBytes = 0;
+    for (const state of this.viewers.values()) {
+      state.needKey = true;
+      if (state.viewer.format === 'mse') this.sendInit(state);
+    }
+    // A new stream (new source connection): the transcoder starts over with it.
+    if (this.transcoder) void this.stopTranscoder().then(() => this.ensureTranscoder());
+    else this.ensureTranscoder();
+  }
+
+  private onFragment(fragment: Fragment): void {
+    this.lastDataAt = Date.now();
+    this.stats.fragments += 1;
+    if (fragment.keyframe) {
+      this.stats.keyframes += 1;
+      this.gop = [];
+      this.gopBytes = 0;
+      this.backoffMs = 1000;
+    }
+    if (this.gopBytes + fragment.data.length <= MAX_GOP_BYTES) {
+      this.gop.push(fragment);
+      this.gopBytes += fragment.data.length;
+    }
+    if (this.state !== 'live') this.setState('live');
+    for (const state of this.viewers.values())
+      if (state.viewer.format === 'mse') this.sendFragment(state, fragment);
+    const stdin = this.transcoder?.child.stdin;
+    if (stdin && !stdin.destroyed) {
+      // A transcoder that cannot keep up is restarted rather than fed without bound.
+      if (stdin.writableLength > this.options.maxViewerBufferBytes)
+        void this.stopTranscoder().then(() => this.ensureTranscoder());
+      else stdin.write(fragment.data);
+    }
+  }
+
+  private sendInit(state: ViewerState): void {
+    const init = this.init as InitSegment;
+    const message: VideoServerMessage = {
+      type: 'init',
+      mime: init.mime,
+      ...(init.width ? { width: init.width } : {}),
+      ...(init.height ? { height: init.height } : {}),
+    };
+    state.viewer.send(JSON.stringify(message));
+    state.viewer.send(init.data);
+    state.initSent = true;
+    state.needKey = true;
+  }
+
+  private sendFragment(state: ViewerState, fragment: Fragment): void {
+    if (!state.initSent) return;
+    if (state.needKey && !fragment.keyframe) return;
+    if (state.viewer.buffered() > this.options.maxViewerBufferBytes) {
+      this.stats.skipped += 1;
+      state.needKey = true;
+      return;
+    }
+    state.needKey = false;
+    state.viewer.send(fragment.data);
+  }
+
+  private setState(state: StreamState, reason?: string): void {
+    if (this.state === state && this.reason === reason) return;
+    this.state = state;
+    this.reason = reason;
+    for (const v of this.viewers.keys()) this.sendState(v);
+  }
+
+  private sendState(viewer: Viewer): void {
+    const message: VideoServerMessage = {
+      type: 'state',
+      state: this.state,
+      ...(this.reason && this.state !== 'live' ? { reason: this.reason } : {}),
+    };
+    viewer.send(JSON.stringify(message));
+  }
+
+  /** MPEG-1 for JSMpeg: fMP4 in on stdin (init + the current GOP first), MPEG-TS out. */
+  private ensureTranscoder(): void {
+    if (this.transcoder || this.stopped || !this.init) return;
+    if (![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) return;
+    const t = new FfmpegProcess(
+      this.options.ffmpeg,
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-probesize',
+        '32',
+        '-analyzeduration',
+        '1',
+        '-fflags',
+        'nobuffer',
+        '-f',
+        'mp4',
+        '-i',
+        'pipe:0',
+        '-an',
+        '-vf',
+        "scale='min(1280,iw)':-2",
+        '-c:v',
+        'mpeg1video',
+        // MPEG-1 knows only a few frame rates; cameras send 12.5, 15, 20… unchanged.
+        '-strict',
+        'unofficial',
+        '-b:v',
+        `${this.options.jsmpegKbps}k`,
+        '-bf',
+        '0',
+        '-g',
+        '10',
+        '-muxdelay',
+        '0',
+        '-muxpreload',
+        '0',
+        '-flush_packets',
+        '1',
+        '-f',
+        'mpegts',
+        'pipe:1',
+      ],
+      'pipe',
+    );
+    this.transcoder = t;
+    this.tsRemainder = Buffer.alloc(0);
+    t.child.stdout?.on('data', (chunk: Buffer) => this.onTranscoded(chunk));
+    void t.exited.then(({ code, signal }) => {
+      if (this.transcoder !== t) return;
+      this.transcoder = undefined;
+      if (this.stopped || ![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) return;
+      this.transcoderRestarts += 1;
+      this.log.warn({ relay: this.key, code, signal, err: t.lastError }, 'transcoder exited; restarting it');
+      setTimeout(
+        () => this.ensureTranscoder(),
+        Math.min(10_000, 250 * 2 ** Math.min(this.transcoderRestarts, 6)),
+      );
+    });
+    t.child.stdin?.write(this.init.data);
+    for (const f of this.gop) t.child.stdin?.write(f.data);
+  }
+
+  private async stopTranscoder(): Promise<void> {
+    const t = this.transcoder;
+    this.transcoder = undefined;
+    await t?.stop();
+  }
+
+  private onTranscoded(chunk: Buffer): void {
+    // Whole TS packets only, so a viewer never receives half a packet.
+    const data = this.tsRemainder.length ? Buffer.concat([this.tsRemainder, chunk]) : chunk;
+    const whole = data.length - (data.length % TS_PACKET);
+    this.tsRemainder = Buffer.from(data.subarray(whole));
+    if (whole === 0) return;
+    const packets = data.subarray(0, whole);
+    for (const state of this.viewers.values()) {
+      if (state.viewer.format !== 'jsmpeg') continue;
+      if (state.viewer.buffered() > this.options.maxViewerBufferBytes) {
+        this.stats.skipped += 1;
+        continue;
+      }
+      state.viewer.send(packets);
+    }
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * The video relay service: relays by camera stream, viewers, gateway push sessions and snapshot
+ * uploads, with every limit in one place.
+ *
+ * Viewing: `issueToken` (after the REST route checked the user may see the camera) → the browser
+ * opens the video socket with it → `attachViewer` verifies the token and the login session again
+ * and joins the camera stream's relay, creating it (and its source) for the first viewer.
+ * Pushing: a gateway's connection for a session this hub named is accepted only from the gateway
+ * that owns the camera, with its own credential; bytes per second and message sizes are bounded.
+ * Snapshots: the hub names an upload, commands `camera.snapshot`, and waits for the gateway's POST
+ * (or, for a camera it can reach, grabs a frame itself).
+ *
+ * Why not node-rtsp-stream: it opens its own WebSocket port on every interface with no
+ * authentication and leaves ffmpeg running when viewers leave. Its technique (ffmpeg → MPEG-1 →
+ * WebSocket → JSMpeg) is kept for browsers without MSE, served here, behind tokens, supervised.
+ */
+import { parseDeviceKey, type StreamName } from '@qianliyan/protocols';
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { HubConfig } from '../config.ts';
+import { HubError } from '../errors.ts';
+import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import { verifyPassword } from '../security/passwords.ts';
+import type { CommandService } from '../services/commands.ts';
+import type { HubMetrics } from '../services/metrics.ts';
+import type { Registry } from '../services/registry.ts';
+import type { Sessions } from '../services/sessions.ts';
+import type { StateDb } from '../stores/state-db.ts';
+import { FfmpegProcess, liveFfmpegCount, resolveFfmpeg } from './ffmpeg-process.ts';
+import type { VideoRefusal } from './refusals.ts';
+import { Relay, type Viewer } from './relay.ts';
+import { newSessionId, PullSource, PushSource } from './sources.ts';
+import { StreamTokens } from './stream-tokens.ts';
+
+type VideoConfig = HubConfig['video'];
+
+export class VideoRefused extends Error {
+  constructor(
+    readonly reason: VideoRefusal,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PushSession {
+  relay: Relay;
+  gateway: string;
+  socket: WebSocket | undefined;
+  window: { start: number; bytes: number };
+}
+
+interface PendingSnapshot {
+  gateway: string;
+  resolve: (jpeg: Buffer) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class VideoService {
+  private readonly relays = new Map<string, Relay>();
+  private readonly pushes = new Map<string, PushSession>();
+  private readonly snapshots = new Map<string, PendingSnapshot>();
+  private readonly viewersByUser = new Map<string, number>();
+  private viewers = 0;
+  readonly tokens: StreamTokens;
+  readonly ffmpeg: string;
+  private gauges: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: VideoConfig,
+    jwtSecret: string,
+    private readonly registry: Registry,
+    private readonly commands: CommandService,
+    private readonly sessions: Sessions,
+    private readonly db: StateDb,
+    private readonly metrics: HubMetrics,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.tokens = new StreamTokens(jwtSecret, config.tokenTtlS);
+    this.ffmpeg = resolveFfmpeg(config.ffmpegPath);
+  }
+
+  start(): void {
+    this.gauges = setInterval(() => this.updateGauges(), 1000);
+    this.gauges.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.gauges);
+    for (const p of this.snapshots.values()) {
+      clearTimeout(p.timer);
+      p.reject(new HubError('HUB_ERR_BUSY', 'the hub is shutting down'));
+    }
+    this.snapshots.clear();
+    await Promise.allSettled([...this.relays.values()].map((r) => r.stop()));
+    this.relays.clear();
+  }
+
+  refuse(reason: VideoRefusal, message: string): VideoRefused {
+    this.metrics.videoRefused.inc({ reason });
+    return new VideoRefused(reason, message);
+  }
+
+  /** The stream a viewer gets: the one asked for, else the device's only one. */
+  resolveStream(
+    user: AuthUser,
+    key: string,
+    wanted: StreamName,
+  ): { stream: StreamName; gateway: string; device: string } {
+    const device = this.registry.getDevice(key);
+    if (!device) throw new HubError('HUB_ERR_NOT_FOUND', `no device ${key}`);
+    if (!userMaySee(user, device.site)) {
+      this.metrics.videoRefused.inc({ reason: 'out_of_scope' });
+      throw new HubError('HUB_ERR_FORBIDDEN', `${key} is outside your sites`);
+    }
+    const streams = device.streams ?? [];
+    const pulled = this.config.pull[key];
+    const names = new Set([
+      ...streams.map((s) => s.name),
+      ...(pulled?.main ? ['main'] : []),
+      ...(pulled?.sub ? ['sub'] : []),
+    ]);
+    if (!device.capabilities.includes('video') || names.size === 0) {
+      this.metrics.videoRefused.inc({ reason: 'no_such_stream' });
+      throw new HubError('HUB_ERR_NOT_FOUND', `${key} has no video`);
+    }
+    const stream = names.has(wanted) ? wanted : ([...names][0] as StreamName);
+    return { stream, gateway: device.gateway, device: device.device };
+  }
+
+  issueToken(
+    user: AuthUser,
+    key: string,
+    wanted: StreamName,
+  ): { token: string; expiresAt: number; stream: StreamName } {
+    const { stream } = this.resolveStream(user, key, wanted);
+    return { ...this.tokens.issue({ sub: user.username, sid: user.sid, dev: key, st: stream }), stream };
+  }
+
+  /** Checks a viewer's token and session; the user behind it, and the stream it names. */
+  authorizeViewer(token: string | undefined): { user: AuthUser; device: string; stream: StreamName } {
+    if (!token) throw this.refuse('no_token', 'authentication required');
+    const check = this.tokens.verify(token);
+    if (!check.ok)
+      throw this.refuse(
+        check.reason,
+        check.reason === 'expired_token' ? 'the stream token has expired' : 'invalid stream token',
+      );
+    const { claims } = check;
+    const user = this.sessions.resolve({ sub: claims.sub, sid: claims.sid });
+    if (!user) throw this.refuse('session_ended', 'the session behind this stream token has ended');
+    try {
+      const { stream } = this.resolveStream(user, claims.dev, claims.st);
+      return { user, device: claims.dev, stream };
+    } catch (err) {
+      throw this.refuse('no_such_stream', (err as Error).message);
+    }
+  }
+
+  /** Joins a viewer to its camera stream; returns the function that detaches it. */
+  attachViewer(user: AuthUser, device: string, stream: StreamName, viewer: Viewer): () => void {
+    const perUser = this.viewersByUser.get(user.username) ?? 0;
+    if (perUser >= this.config.maxViewersPerUser || this.viewers >= this.config.maxViewers)
+      throw this.refuse('too_many_viewers', 'too many open video streams');
+    const key = `${device}/${stream}`;
+    let relay = this.relays.get(key);
+    if (!relay) {
+      if (this.relays.size >= this.config.maxRelays)
+        throw this.refuse('too_many_relays', 'the hub relays as many cameras as it may');
+      relay = this.createRelay(user, device, stream);
+      this.relays.set(key, relay);
+      relay.start();
+    }
+    this.viewersByUser.set(user.username, perUser + 1);
+    this.viewers += 1;
+    relay.addViewer(viewer);
+    const joined = relay;
+    let detached = false;
+    return () => {
+      if (detached) return;
+      detached = true;
+      this.viewers -= 1;
+      this.viewersByUser.set(user.username, (this.viewersByUser.get(user.username) ?? 1) - 1);
+      joined.removeViewer(viewer);
+    };
+  }
+
+  private createRelay(starter: AuthUser, key: string, stream: StreamName): Relay {
+    const parsed = parseDeviceKey(key);
+    if (!parsed) throw this.refuse('no_such_stream', `bad device key ${key}`);
+    const pullUrl = this.config.pull[key]?.[stream] ?? this.config.pull[key]?.main;
+    const source = pullUrl
+      ? new PullSource(pullUrl, this.ffmpeg, this.config.startTimeoutMs)
+      : new PushSource(
+          {
+            open: (session, relay) => {
+              this.pushes.set(session, {
+                relay,
+                gateway: parsed.gateway,
+                socket: undefined,
+                window: { start: Date.now(), bytes: 0 },
+              });
+            },
+            close: (session) => {
+              const push = this.pushes.get(session);
+              this.pushes.delete(session);
+              push?.socket?.close(4404, 'session ended');
+            },
+            command: async (action, params) => {
+              const row = this.commands.submit({
+                user: starter,
+                gateway: parsed.gateway,
+                device: parsed.device,
+                action,
+                params,
+                internal: true,
+                ...(action === 'stream.start' ? { timeoutMs: this.config.startTimeoutMs } : {}),
+              });
+              if (action === 'stream.stop') return;
+              const view = await this.commands.wait(row.id, this.config.startTimeoutMs + 2000);
+              if (view.status !== 'ok')
+                throw new Error(
+                  view.error?.message ?? `the gateway did not start the stream (${view.status})`,
+                );
+            },
+          },
+          stream,
+        );
+    return new Relay(
+      key,
+      stream,
+      source,
+      {
+        ffmpeg: this.ffmpeg,
+        stallMs: this.config.stallMs,
+        watchdogMs: this.config.watchdogMs,
+        idleStopMs: this.config.idleStopMs,
+        jsmpegKbps: this.config.jsmpegKbps,
+        maxViewerBufferBytes: this.config.maxViewerBufferBytes,
+      },
+      this.log,
+      (relay) => {
+        if (relay.viewerCount > 0) return;
+        this.relays.delete(relay.key);
+        void relay.stop();
+      },
+    );
+  }
+
+  /** The gateway credential in an HTTP Basic header, checked like its MQTT login. */
+  async authenticateGateway(header: string | undefined): Promise<string | undefined> {
+    const m = /^Basic ([A-Za-z0-9+/=]{1,512})$/.exec(header ?? '');
+    if (!m) return undefined;
+    const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) return undefined;
+    const id = decoded.slice(0, colon);
+    const gateway = this.db.getGateway(id);
+    if (!gateway?.passwordHash) return undefined;
+    return (await verifyPassword(decoded.slice(colon + 1), gateway.passwordHash)) ? id : undefined;
+  }
+
+  /** Whether `session` is open for `gateway`: checked before the WebSocket upgrade completes. */
+  checkPush(session: string, gateway: string): VideoRefusal | undefined {
+    const push = this.pushes.get(session);
+    if (!push) return 'push_no_session';
+    if (push.gateway !== gateway) return 'push_wrong_gateway';
+    return undefined;
+  }
+
+  /** A gateway's media connection for a session: its bytes feed the session's relay. */
+  acceptPush(session: string, gateway: string, socket: WebSocket): void {
+    const refusal = this.checkPush(session, gateway);
+    const push = this.pushes.get(session);
+    if (refusal || !push) {
+      this.metrics.videoRefused.inc({ reason: refusal ?? 'push_no_session' });
+      socket.close(4404, 'no such session');
+      return;
+    }
+    // A reconnect after a dropped uplink replaces the old connection.
+    push.socket?.close(4409, 'replaced by a new connection');
+    push.socket = socket;
+    const { relay } = push;
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return;
+      const now = Date.now();
+      if (now - push.window.start >= 1000) push.window = { start: now, bytes: 0 };
+      push.window.bytes += data.length;
+      if (push.window.bytes > this.config.maxPushBytesPerSecond) {
+        this.metrics.videoRefused.inc({ reason: 'push_rate' });
+        this.log.warn(
+          { session, gateway },
+          'gateway pushed more than video.maxPushBytesPerSecond; connection closed',
+        );
+        socket.close(1008, 'rate limit');
+        return;
+      }
+      this.metrics.videoBytes.inc({ direction: 'in' }, data.length);
+      relay.feed(data);
+    });
+    socket.on('close', () => {
+      if (push.socket !== socket) return;
+      push.socket = undefined;
+      relay.sourceEnded('the gateway’s connection closed');
+    });
+    socket.on('error', () => socket.terminate());
+  }
+
+  /** A snapshot of a camera: the hub's own frame grab for a pulled camera, else the gateway's upload. */
+  async snapshot(user: AuthUser, key: string): Promise<Buffer> {
+    const { gateway, device } = this.resolveStream(user, key, 'main');
+    const pullUrl = this.config.pull[key]?.main ?? this.config.pull[key]?.sub;
+    if (pullUrl) return this.grabFrame(pullUrl);
+    if (this.snapshots.size >= 64) throw new HubError('HUB_ERR_BUSY', 'too many snapshots in progress');
+    const upload = newSessionId();
+    const result = new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.snapshots.delete(upload);
+        reject(new HubError('HUB_ERR_TIMEOUT', 'no snapshot from the gateway in time'));
+      }, this.config.startTimeoutMs + 5000);
+      this.snapshots.set(upload, { gateway, resolve, reject, timer });
+    });
+    try {
+      const row = this.commands.submit({
+        user,
+        gateway,
+        device,
+        action: 'camera.snapshot',
+        params: { upload },
+        internal: true,
+      });
+      void this.commands.wait(row.id, this.config.startTimeoutMs + 2000).then((view) => {
+        const pending = this.snapshots.get(upload);
+        if (view.status !== 'ok' && pending) {
+          clearTimeout(pending.timer);
+          this.snapshots.delete(upload);
+          pending.reject(
+            new HubError('HUB_ERR_DEVICE_UNAVAILABLE', view.error?.message ?? `snapshot ${view.status}`),
+          );
+        }
+      });
+    } catch (err) {
+      const pending = this.snapshots.get(upload);
+      if (pending) clearTimeout(pending.timer);
+      this.snapshots.delete(upload);
+      throw err;
+    }
+    return result;
+  }
+
+  /** A gateway's JPEG for an upload this hub named. */
+  acceptSnapshot(upload: string, gateway: string, jpeg: Buffer): VideoRefusal | undefined {
+    const pending = this.snapshots.get(upload);
+    if (!pending) return 'snapshot_no_upload';
+    if (pending.gateway !== gateway) return 'snapshot_no_upload';
+    if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) return 'snapshot_not_jpeg';
+    clearTimeout(pending.timer);
+    this.snapshots.delete(upload);
+    pending.resolve(jpeg);
+    return undefined;
+  }
+
+  private async grabFrame(url: string): Promise<Buffer> {
+    const proc = new FfmpegProcess(
+      this.ffmpeg,
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-nostdin',
+        '-rtsp_transport',
+        'tcp',
+        '-i',
+        url,
+        '-frames:v',
+        '1',
+        '-f',
+        'image2pipe',
+        '-c:v',
+        'mjpeg',
+        'pipe:1',
+      ],
+      'ignore',
+    );
+    const chunks: Buffer[] = [];
+    proc.child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+    const timer = setTimeout(() => void proc.stop(), this.config.startTimeoutMs);
+    const { code } = await proc.exited;
+    clearTimeout(timer);
+    const jpeg = Buffer.concat(chunks);
+    if (code !== 0 || jpeg.length === 0)
+      throw new HubError('HUB_ERR_DEVICE_UNAVAILABLE', `no frame from the camera (${proc.lastError})`);
+    return jpeg;
+  }
+
+  /** What ops and tests look at: every relay with its state, viewers and counters. */
+  list(): Array<Record<string, unknown>> {
+    return [...this.relays.values()].map((r) => ({
+      device: r.device,
+      stream: r.stream,
+      source: r.sourceKind,
+      state: r.state,
+      ...(r.reason ? { reason: r.reason } : {}),
+      viewers: r.viewerCount,
+      startedAt: r.startedAt,
+      ...r.stats,
+    }));
+  }
+
+  get relayCount(): number {
+    return this.relays.size;
+  }
+
+  private updateGauges(): void {
+    this.metrics.videoRelays.set(this.relays.size);
+    this.metrics.videoViewers.set(this.viewers);
+    this.metrics.videoFfmpeg.set(liveFfmpegCount());
+  }
+}
