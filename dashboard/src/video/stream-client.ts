@@ -83,7 +83,7 @@ export class StreamClient {
       return this.retry();
     }
     if (this.disposed) return;
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${grant.path}?token=${encodeURIComponent(grant.token)}&format=${this.format}`;
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${grant.path}?token=${encodeURIComponent(grant.token)}&format=${this.format}&device=${encodeURIComponent(this.device)}`;
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;

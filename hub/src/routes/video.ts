@@ -33,6 +33,8 @@ const SessionParams = Type.Object({ session: Type.String({ pattern: SESSION_PATT
 const UploadParams = Type.Object({ upload: Type.String({ pattern: SESSION_PATTERN }) });
 const ViewerQuery = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 1024 })),
+  /** The camera the viewer means to watch: a token for another camera is refused. */
+  device: Type.Optional(Type.String({ maxLength: 130 })),
   format: Type.Optional(Type.Union([Type.Literal('mse'), Type.Literal('jsmpeg')], { default: 'mse' })),
 });
 
@@ -96,11 +98,15 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { tags: ['video'], querystring: ViewerQuery },
       // Checked before the upgrade: a refused viewer gets an HTTP status and no socket.
       preValidation: async (request: FastifyRequest) => {
-        const query = request.query as { token?: string };
+        const query = request.query as { token?: string; device?: string };
         try {
           request.videoViewer = video.authorizeViewer(query.token);
         } catch (err) {
           throw asHttp(err);
+        }
+        if (query.device !== undefined && query.device !== request.videoViewer.device) {
+          video.refuse('other_camera', 'stream token for another camera');
+          throw new HubError('HUB_ERR_FORBIDDEN', 'this stream token is for another camera');
         }
       },
     },

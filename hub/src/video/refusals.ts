@@ -4,6 +4,7 @@ export const VIDEO_REFUSALS = [
   'bad_token',
   'expired_token',
   'session_ended',
+  'other_camera',
   'out_of_scope',
   'no_such_stream',
   'too_many_viewers',

@@ -282,6 +282,8 @@ export class VideoService {
     push.socket?.close(4409, 'replaced by a new connection');
     push.socket = socket;
     const { relay } = push;
+    // A new connection starts its stream over (ftyp, moov): the relay reads it afresh.
+    relay.sourceEnded('a new connection from the gateway');
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return;
       const now = Date.now();

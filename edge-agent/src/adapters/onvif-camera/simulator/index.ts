@@ -42,7 +42,7 @@ export interface CameraSimulatorOptions {
   host?: string;
   onvifPort?: number;
   rtspPort?: number;
-  /** Also send each stream's RTP (and RTCP on port+1) to these UDP ports (an external RTSP server). */
+  /** Also send each stream's RTP to these UDP ports (an external RTSP server re-serves it). */
   forwardRtp?: { main: number; sub: number };
   /** Report these stream URIs instead of the built-in server's (the external server's). */
   streamUrls?: { main: string; sub: string };
@@ -320,10 +320,11 @@ export class CameraSimulator {
       /* the external server is not listening (yet) */
     });
     this.forwarder = socket;
+    // RTP only: the external server makes its own RTCP.
     for (const stream of ['main', 'sub'] as const)
-      this.feeds[stream].subscribe((channel, packet) =>
-        socket.send(packet, ports[stream] + channel, '127.0.0.1'),
-      );
+      this.feeds[stream].subscribe((channel, packet) => {
+        if (channel === 0) socket.send(packet, ports[stream], '127.0.0.1');
+      });
   }
 
   private async startDiscovery(port: number): Promise<void> {
