@@ -3,6 +3,7 @@
  * and gateways keyed by id. Views subscribe to change notifications; nothing else talks to the socket.
  */
 import type {
+  AlarmView,
   ClientToServerEvents,
   CommandView,
   DeviceView,
@@ -28,6 +29,7 @@ export class LiveStore {
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
   private readonly commandListeners = new Set<(command: CommandView) => void>();
+  private readonly alarmListeners = new Set<(alarm: AlarmView) => void>();
   /** Each device's latest event time before the last delta (to tell a new event from a repeat). */
   private readonly previousEvents = new Map<string, number | undefined>();
 
@@ -63,6 +65,9 @@ export class LiveStore {
     socket.on('command', (command) => {
       for (const l of this.commandListeners) l(command);
     });
+    socket.on('alarm', (alarm) => {
+      for (const l of this.alarmListeners) l(alarm);
+    });
     socket.on('delta', (delta) => {
       for (const d of delta.devices) {
         this.previousEvents.set(d.key, this.devices.get(d.key)?.lastEvent?.ts);
@@ -92,6 +97,11 @@ export class LiveStore {
   onChange(listener: (change: LiveChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onAlarm(listener: (alarm: AlarmView) => void): () => void {
+    this.alarmListeners.add(listener);
+    return () => this.alarmListeners.delete(listener);
   }
 
   onCommand(listener: (command: CommandView) => void): () => void {

@@ -10,6 +10,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
+import { alarmsPlugin } from './plugins/alarms.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { basemapPlugin } from './plugins/basemap.ts';
 import { brokerPlugin } from './plugins/broker.ts';
@@ -18,6 +19,7 @@ import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
 import { videoPlugin } from './plugins/video.ts';
+import { alarmRoutes } from './routes/alarms.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { commandRoutes } from './routes/commands.ts';
@@ -175,6 +177,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(storesPlugin);
   await app.register(brokerPlugin);
   await app.register(ingestPlugin);
+  await app.register(alarmsPlugin);
   await app.register(authPlugin);
   await app.register(commandsPlugin);
   await app.register(basemapPlugin);
@@ -192,6 +195,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(auditRoutes);
   await app.register(commandRoutes);
   await app.register(videoRoutes);
+  await app.register(alarmRoutes);
   app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>
     app.swagger(),
   );

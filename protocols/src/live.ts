@@ -111,9 +111,33 @@ export const CommandView = Type.Object({
 });
 export type CommandView = Static<typeof CommandView>;
 
+/**
+ * An alarm: a device event worth an officer's attention (severity warning or worse), until someone
+ * acknowledges it. Repeats of the same event type from the same device within a minute are counted
+ * into one alarm rather than listed again.
+ */
+export const AlarmView = Type.Object({
+  id: Type.Integer(),
+  /** When it first fired, and when it last repeated (ms epoch). */
+  ts: Type.Integer(),
+  lastTs: Type.Integer(),
+  count: Type.Integer(),
+  site: Id,
+  /** `{gateway}.{device}` */
+  device: Type.String(),
+  type: Type.String(),
+  severity: Severity,
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  ackedBy: Type.Union([Type.String(), Type.Null()]),
+  ackedAt: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type AlarmView = Static<typeof AlarmView>;
+
 export interface ServerToClientEvents {
   /** A command this user sent changed state (its result arrived, or it timed out). */
   command: (command: CommandView) => void;
+  /** An alarm in the user's scope was raised, repeated or acknowledged. */
+  alarm: (alarm: AlarmView) => void;
   snapshot: (snapshot: LiveSnapshot) => void;
   delta: (delta: LiveDelta) => void;
   /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */

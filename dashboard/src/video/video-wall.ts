@@ -33,6 +33,8 @@ export interface WallHooks {
 export class VideoWall {
   private layout: Layout = 4;
   private tiles: Tile[] = [];
+  /** What each of the 16 positions shows, also those hidden by a smaller layout. */
+  private slots: Array<string | undefined> = new Array(16).fill(undefined);
   private focused = 0;
   private readonly grid: HTMLElement;
   private readonly toolbar: HTMLElement;
@@ -63,10 +65,8 @@ export class VideoWall {
         for (let i = 0; i < this.tiles.length; i++) this.assign(i, undefined);
     });
     const saved = this.load();
+    this.slots = Array.from({ length: 16 }, (_, i) => saved.devices[i] ?? undefined);
     this.setLayout(saved.layout);
-    saved.devices.forEach((key, i) => {
-      if (key && i < this.tiles.length) this.assign(i, key);
-    });
     this.relabel();
   }
 
@@ -96,6 +96,7 @@ export class VideoWall {
     tile.client?.dispose();
     tile.client = undefined;
     tile.device = key;
+    this.slots[index] = key;
     this.renderTile(index);
     if (key) {
       const body = tile.el.querySelector('.tile-body') as HTMLElement;
@@ -144,7 +145,7 @@ export class VideoWall {
   }
 
   setLayout(layout: Layout): void {
-    const keep = this.tiles.map((tile) => tile.device);
+    const keep = this.slots.slice();
     for (const tile of this.tiles) tile.client?.dispose();
     this.layout = layout;
     this.grid.className = `wall-grid wall-${layout}`;
@@ -311,7 +312,7 @@ export class VideoWall {
   private save(): void {
     localStorage.setItem(
       STORAGE_KEY,
-      JSON.stringify({ layout: this.layout, devices: this.tiles.map((tile) => tile.device ?? null) }),
+      JSON.stringify({ layout: this.layout, devices: this.slots.map((key) => key ?? null) }),
     );
   }
 

@@ -5,6 +5,7 @@
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { api, getToken } from '../api.ts';
+import { AlarmList } from '../components/alarm-list.ts';
 import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
@@ -54,6 +55,7 @@ export async function renderCommandView(
         <button class="link" data-role="logout" data-i18n="signOut"></button>
       </header>
       <aside class="sidebar">
+        <h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2><ul class="alarms" data-role="alarms"></ul>
         <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
         <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
       </aside>
@@ -188,6 +190,23 @@ export async function renderCommandView(
     lastToast = text;
   }
   let lastToast = '';
+  const alarms = new AlarmList(
+    root.querySelector('[data-role=alarms]') as HTMLElement,
+    root.querySelector('[data-role=alarm-count]') as HTMLElement,
+    (key) => store.devices.get(key),
+    (key) => {
+      select(key);
+      const d = store.devices.get(key);
+      if (d) map.panTo([d.position.lat, d.position.lon]);
+      if (d?.capabilities.includes('video')) watch(key);
+    },
+    ['admin', 'duty_officer', 'village_operator'].includes(user.role),
+  );
+  const offAlarm = store.onAlarm((a) => {
+    alarms.upsert(a);
+    if (a.ackedAt === null) layer.flash(a.device);
+  });
+  void alarms.load().catch((err) => console.warn('alarms not loaded', err));
   const gatewaysEl = root.querySelector('[data-role=gateways]') as HTMLElement;
   const devicesEl = root.querySelector('[data-role=devices]') as HTMLElement;
   const countEl = root.querySelector('[data-role=device-count]') as HTMLElement;
@@ -286,6 +305,7 @@ export async function renderCommandView(
     showConn(store.connected);
     refreshLists();
     wall.relabel();
+    alarms.render();
     legend.remove();
     legend = addLegend(map);
     const open = panel.current ? store.devices.get(panel.current) : undefined;
@@ -305,6 +325,15 @@ export async function renderCommandView(
       measurement.enabled = on;
     },
     flashing: () => layer.flashing(),
+    alarms: () => alarms.list(),
+    /** Where a device's marker is on the screen (client coordinates), for clicks and drags. */
+    pointOf: (key: string) => {
+      const d = store.devices.get(key);
+      if (!d) return null;
+      const p = map.latLngToContainerPoint([d.position.lat, d.position.lon]);
+      const box = (root.querySelector('[data-role=map]') as HTMLElement).getBoundingClientRect();
+      return { x: box.left + p.x, y: box.top + p.y };
+    },
     lastToast: () => lastToast,
     wall,
   };
@@ -315,6 +344,7 @@ export async function renderCommandView(
     wall.dispose();
     offChange();
     offCommand();
+    offAlarm();
     layer.dispose();
     offStatus();
     offLang();

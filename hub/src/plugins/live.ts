@@ -101,6 +101,11 @@ export const livePlugin = fp(
       for (const socket of io.of('/').sockets.values())
         if (socket.data?.user.username === username) socket.emit('command', view);
     });
+    // Alarms go to every socket whose user may see the alarm's site.
+    app.bus.on('alarmChanged', 'live', ({ alarm }) => {
+      for (const socket of io.of('/').sockets.values())
+        if (socket.data?.user && userMaySee(socket.data.user, alarm.site)) socket.emit('alarm', alarm);
+    });
     const expiry = setInterval(() => {
       const now = Date.now();
       closeWhere((s) => s.expiresAt <= now, 'expired');

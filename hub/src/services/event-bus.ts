@@ -8,7 +8,7 @@
  * One generic `on`/`emit` pair typed by the event map replaces zigbee2mqtt's emitX/onX pairs: the
  * map below is the list of events, and the compiler checks each payload against it.
  */
-import type { CommandResult } from '@qianliyan/protocols';
+import type { AlarmView, CommandResult, Severity } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HubMetrics } from './metrics.ts';
 
@@ -36,6 +36,17 @@ export interface BusEvents {
   commandFinished: CommandFinished;
   /** Sessions ended: one (`sid`) or every session of a user (`username`). */
   sessionsRevoked: { sid?: string; username?: string };
+  /** A device reported an event (or the hub raised one about it), after it was accepted. */
+  deviceEvent: {
+    key: string;
+    site: string;
+    ts: number;
+    type: string;
+    severity: Severity;
+    data: Record<string, unknown> | undefined;
+  };
+  /** An alarm was raised, repeated or acknowledged. */
+  alarmChanged: { alarm: AlarmView };
 }
 
 type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

@@ -253,6 +253,14 @@ export class Registry {
       d.lastEvent = { ts: event.ts, type: event.type, severity: event.severity };
     d.status = this.statusOf(d, this.gateways.get(gateway));
     this.bus.emit('deviceChanged', { key: d.key });
+    this.bus.emit('deviceEvent', {
+      key: d.key,
+      site: d.site,
+      ts: event.ts,
+      type: event.type,
+      severity: event.severity,
+      data: event.data,
+    });
   }
 
   /** Turns silent gateways offline and expires stale alarms. */

@@ -88,6 +88,12 @@ const MIGRATIONS = [
      action TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
      deadline INTEGER NOT NULL, finished_at INTEGER, result TEXT);
    CREATE INDEX commands_target ON commands (gateway, device, created_at);`,
+  `CREATE TABLE alarms (
+     id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, count INTEGER NOT NULL,
+     site TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, data TEXT,
+     acked_by TEXT, acked_at INTEGER);
+   CREATE INDEX alarms_open ON alarms (acked_at, id);
+   CREATE INDEX alarms_device ON alarms (device, type, last_ts);`,
 ];
 
 export class StateDb {

@@ -1,0 +1,74 @@
+/**
+ * Open alarms, newest first: what fired, on which device, how often, since when; a click shows the
+ * device (and its video for a camera), "acknowledge" closes the alarm for everyone. Loaded once,
+ * then kept current from the live channel.
+ */
+import type { AlarmView, DeviceView } from '@qianliyan/protocols';
+import { api } from '../api.ts';
+import { escapeHtml } from '../html.ts';
+import { eventLabel, getLang, t } from '../i18n.ts';
+
+export class AlarmList {
+  private readonly alarms = new Map<number, AlarmView>();
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly countEl: HTMLElement,
+    private readonly device: (key: string) => DeviceView | undefined,
+    private readonly onSelect: (key: string) => void,
+    private readonly mayAcknowledge: boolean,
+  ) {
+    root.addEventListener('click', (ev) => {
+      const target = ev.target as HTMLElement;
+      const item = target.closest<HTMLElement>('[data-alarm]');
+      if (!item) return;
+      const id = Number(item.dataset.alarm);
+      if (target.closest('[data-role=ack]')) {
+        void api<AlarmView>(`/api/alarms/${id}/ack`, { method: 'POST' })
+          .then((a) => this.upsert(a))
+          .catch((err) => console.warn('acknowledge failed', err));
+        return;
+      }
+      const alarm = this.alarms.get(id);
+      if (alarm) this.onSelect(alarm.device);
+    });
+  }
+
+  async load(): Promise<void> {
+    const { alarms } = await api<{ alarms: AlarmView[] }>('/api/alarms?open=true&limit=100');
+    for (const a of alarms) this.alarms.set(a.id, a);
+    this.render();
+  }
+
+  upsert(alarm: AlarmView): void {
+    if (alarm.ackedAt !== null) this.alarms.delete(alarm.id);
+    else this.alarms.set(alarm.id, alarm);
+    this.render();
+  }
+
+  /** Open alarms as shown (tests read this). */
+  list(): AlarmView[] {
+    return [...this.alarms.values()].sort((a, b) => b.id - a.id);
+  }
+
+  render(): void {
+    const list = this.list();
+    this.countEl.textContent = list.length ? `(${list.length})` : '';
+    this.root.innerHTML = list.length
+      ? list
+          .slice(0, 50)
+          .map((a) => {
+            const name = this.device(a.device)?.name ?? a.device;
+            const time = new Date(a.lastTs).toLocaleTimeString(getLang() === 'zh' ? 'zh-CN' : 'en-GB', {
+              hour12: false,
+            });
+            return `<li class="alarm sev-${a.severity}" data-alarm="${a.id}">
+              <span class="alarm-time">${escapeHtml(time)}</span>
+              <span class="alarm-what">${escapeHtml(name)} · ${escapeHtml(eventLabel(a.type))}${a.count > 1 ? ` ×${a.count}` : ''}</span>
+              ${this.mayAcknowledge ? `<button class="link" data-role="ack">${t('acknowledge')}</button>` : ''}
+            </li>`;
+          })
+          .join('')
+      : `<li class="empty">${t('noAlarms')}</li>`;
+  }
+}
