@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { MavlinkDroneSimulator } from '../edge-agent/src/adapters/mavlink-drone/simulator.ts';
 import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { GstRtspServer, gstRtspAvailable } from './support/gst-rtsp.ts';
@@ -25,12 +26,13 @@ import { defunct, descendants, ffmpegs, processes } from './support/processes.ts
 import { systemBinary } from './support/system.ts';
 import { TcpProxy } from './support/tcp-proxy.ts';
 import { openViewer, openViewerUrl, streamToken, type Viewer } from './support/video-viewer.ts';
-import { waitFor } from './support/wait.ts';
+import { freePort, waitFor } from './support/wait.ts';
 
 const SITE = 'demo-village';
 const GW = 'gw-video';
 const PUSH = `${GW}.cam-push`;
 const PULL = `${GW}.cam-pull`;
+const DRONE = `${GW}.uav-cam`;
 const CAM_USER = 'admin';
 const CAM_PASSWORD = 'cam-secret-1';
 
@@ -41,6 +43,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
   let pullCam: CameraSimulator;
   let edge: EdgeProcess;
   let uplink: TcpProxy;
+  let drone: MavlinkDroneSimulator;
   let gatewayPassword: string;
   let otherPassword: string;
   const dir = mkdtempSync(join(tmpdir(), 'qly-video-'));
@@ -52,6 +55,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     pushCam = new CameraSimulator({
       credentials: { username: CAM_USER, password: CAM_PASSWORD },
       initialPan: 90,
+      discoveryPort: 0,
     });
     pullCam = new CameraSimulator({
       credentials: { username: CAM_USER, password: CAM_PASSWORD },
@@ -85,12 +89,32 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
       username: CAM_USER,
       passwordFile: join(dir, 'cam.pw'),
     });
+    // A patrol drone whose camera is an RTSP stream (here GStreamer's): it joins the wall like a camera.
+    const mavPort = await freePort();
+    drone = new MavlinkDroneSimulator({
+      sysid: 7,
+      home: { lat: 30.04, lon: 119.95 },
+      gcs: { host: '127.0.0.1', port: mavPort },
+    });
+    await drone.start();
     edge = new EdgeProcess(
       {
         gateway: { id: GW, site: SITE },
         mqtt: { url: hub.brokerUrl },
         video: { hubUrl: `http://127.0.0.1:${uplink.port}` },
-        devices: [camera('cam-push', pushCam), camera('cam-pull', pullCam)],
+        devices: [
+          camera('cam-push', pushCam),
+          camera('cam-pull', pullCam),
+          {
+            type: 'mavlink-drone',
+            id: 'uav-cam',
+            name: 'uav-cam',
+            sysid: 7,
+            link: `udpin://127.0.0.1:${mavPort}`,
+            position: { lat: 30.04, lon: 119.95 },
+            video: gst.url('sub'),
+          },
+        ],
       },
       gatewayPassword,
     );
@@ -98,7 +122,9 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     await waitFor(
       'both cameras online with video',
       () =>
-        [PUSH, PULL].every((k) => hub.app.registry.getDevice(k)?.capabilities.includes('cmd.stream.start')),
+        [PUSH, PULL, DRONE].every((k) =>
+          hub.app.registry.getDevice(k)?.capabilities.includes('cmd.stream.start'),
+        ),
       20_000,
     );
   }, 60_000);
@@ -109,6 +135,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     await uplink?.stop();
     await pushCam?.stop();
     await pullCam?.stop();
+    await drone?.stop();
     await gst?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -151,6 +178,20 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     await waitFor('relay stopped after idle', () => hub.app.video.list().length === 0, 5000);
     await waitFor('the gateway stopped pushing', () => edgeFfmpegs().length === 0, 5000);
     await waitFor('the camera has no RTSP client left', () => pushCam.rtspServer?.playing === 0, 5000);
+  });
+
+  it('a drone’s RTSP video plays like a camera’s: pushed by the gateway on the first viewer, stopped after the last', async () => {
+    expect(hub.app.registry.getDevice(DRONE)?.streams).toEqual([{ name: 'main' }]);
+    const viewer = await openViewer(hub, DRONE, 'main', 'mse');
+    await until(viewer, (v) => v.keyframes >= 1 && v.fragments >= 10, 'drone video fragments');
+    expect(viewer.mime).toMatch(/^video\/mp4; codecs="avc1\./);
+    expect(hub.app.video.list()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ device: DRONE, stream: 'main', source: 'push', state: 'live' }),
+      ]),
+    );
+    viewer.close();
+    await waitFor('the gateway stopped pushing the drone', () => edgeFfmpegs().length === 0, 8000);
   });
 
   it('pull: the hub reads GStreamer’s RTSP server itself, for MSE and for JSMpeg', async () => {
@@ -351,6 +392,32 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
       expect(jpeg.length).toBeGreaterThan(2000);
     }
     expect(pushCam.onvifServer?.served.get('snapshot')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('discovery through the hub: the gateway probes its LAN and answers which cameras it already runs', async () => {
+    const res = await fetch(`${hub.baseUrl}/api/gateways/${GW}/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await hub.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        action: 'camera.discover',
+        params: { timeoutMs: 800, targets: [`127.0.0.1:${pushCam.discoveryPort}`] },
+      }),
+    });
+    const body = (await res.json()) as { status: string; data: { cameras: Array<Record<string, unknown>> } };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.status).toBe('ok');
+    const found = body.data.cameras.find((c) => c.endpoint === pushCam.endpoint);
+    expect(found).toMatchObject({ xaddrs: [pushCam.xaddr], device: 'cam-push' });
+    expect(JSON.stringify(body)).not.toContain(CAM_PASSWORD);
+    const bad = await fetch(`${hub.baseUrl}/api/gateways/${GW}/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await hub.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        action: 'camera.discover',
+        params: { timeoutMs: 800, targets: ['not a host'] },
+      }),
+    });
+    expect(bad.status).toBe(400);
   });
 
   it('200 viewer join/leave cycles over several streams: never a defunct process, no ffmpeg after idle', async () => {

@@ -79,7 +79,7 @@ export const DiscoverParams = Type.Object(
     timeoutMs: Type.Integer({ minimum: 200, maximum: 10_000, default: 3000 }),
     /** Extra unicast probe targets (host:port) beside the LAN multicast group. */
     targets: Type.Optional(
-      Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:[]-]{1,64}:d{1,5}$' }), { maxItems: 16 }),
+      Type.Array(Type.String({ pattern: String.raw`^[A-Za-z0-9.:\[\]-]{1,64}:\d{1,5}$` }), { maxItems: 16 }),
     ),
   },
   { additionalProperties: false },

@@ -84,8 +84,10 @@ export type VideoTokenResponse = Static<typeof VideoTokenResponse>;
 
 /**
  * The ffmpeg output options that make the stream both sides expect: the first video track copied
- * (no transcoding) into fragmented MP4 with an empty `moov` up front and one fragment per frame
- * (latency of one frame interval), flushed at once. The gateway's push and the hub's direct pull
+ * (no transcoding) into fragmented MP4 with an empty `moov` up front and a fragment every 100 ms
+ * (one to three frames: a fragment per frame saves ~40 ms of latency but doubles the relay's
+ * per-message CPU, as `npm run bench:video` measured), flushed at once. A keyframe always
+ * starts a new fragment. The gateway's push and the hub's direct pull
  * both use them, after their own input options.
  */
 export const FMP4_REMUX_OUTPUT = [
@@ -99,7 +101,7 @@ export const FMP4_REMUX_OUTPUT = [
   '-movflags',
   'empty_moov+default_base_moof+frag_keyframe',
   '-frag_duration',
-  '1',
+  '100000',
   '-flush_packets',
   '1',
   'pipe:1',

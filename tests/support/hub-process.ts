@@ -29,7 +29,15 @@ export class HubProcess {
     const marker = this.output.length;
     this.proc = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'hub/src/server.ts'), '--config', this.configPath],
+      // QLY_HUB_NODE_ARGS: extra node flags for the hub only (e.g. `--cpu-prof` when profiling a bench).
+      [
+        ...(process.env.QLY_HUB_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        '--import',
+        'tsx',
+        join(ROOT, 'hub/src/server.ts'),
+        '--config',
+        this.configPath,
+      ],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -119,7 +119,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         send: (data) => {
           if (socket.readyState !== socket.OPEN) return;
           socket.send(data);
-          if (typeof data !== 'string') app.metrics.videoBytes.inc({ direction: 'out' }, data.length);
+          if (typeof data !== 'string') video.countBytesOut(data.length);
         },
         buffered: () => socket.bufferedAmount,
         close: (code, reason) => socket.close(code, reason),

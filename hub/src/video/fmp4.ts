@@ -60,9 +60,10 @@ export class Fmp4Reader {
       if (size < header) throw new Fmp4Error(`bad size for box ${type}`);
       if (size > MAX_BOX_BYTES) throw new Fmp4Error(`box ${type} too large (${size} bytes)`);
       if (this.buffer.length < size) return;
+      // No copy: the caller hands over its chunks (a WebSocket message or a pipe read is not reused).
       const box = this.buffer.subarray(0, size);
       this.buffer = this.buffer.subarray(size);
-      this.onBox(type, Buffer.from(box));
+      this.onBox(type, box);
     }
   }
 
@@ -88,10 +89,21 @@ export class Fmp4Reader {
     if (this.pending.length === 0) return; // mfra, sidx, free… between fragments: not needed live
     this.pending.push(box);
     if (type === 'mdat') {
-      this.onFragment({ data: Buffer.concat(this.pending), keyframe: this.pendingKey });
+      this.onFragment({ data: joined(this.pending), keyframe: this.pendingKey });
       this.pending = [];
     }
   }
+}
+
+/** The boxes as one buffer: a view when they lie back to back in one chunk (the usual case), else a copy. */
+function joined(boxes: Buffer[]): Buffer {
+  const first = boxes[0] as Buffer;
+  let end = first.byteOffset + first.length;
+  for (const box of boxes.slice(1)) {
+    if (box.buffer !== first.buffer || box.byteOffset !== end) return Buffer.concat(boxes);
+    end += box.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');

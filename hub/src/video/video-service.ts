@@ -63,6 +63,8 @@ export class VideoService {
   private readonly snapshots = new Map<string, PendingSnapshot>();
   private readonly viewersByUser = new Map<string, number>();
   private viewers = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
   readonly tokens: StreamTokens;
   readonly ffmpeg: string;
   private gauges: NodeJS.Timeout | undefined;
@@ -298,7 +300,7 @@ export class VideoService {
         socket.close(1008, 'rate limit');
         return;
       }
-      this.metrics.videoBytes.inc({ direction: 'in' }, data.length);
+      this.bytesIn += data.length;
       relay.feed(data);
     });
     socket.on('close', () => {
@@ -414,7 +416,16 @@ export class VideoService {
     return this.relays.size;
   }
 
+  /** Bytes sent to viewers; added to the metric once a second (a labelled counter per fragment costs more than the send). */
+  countBytesOut(bytes: number): void {
+    this.bytesOut += bytes;
+  }
+
   private updateGauges(): void {
+    if (this.bytesIn) this.metrics.videoBytes.inc({ direction: 'in' }, this.bytesIn);
+    if (this.bytesOut) this.metrics.videoBytes.inc({ direction: 'out' }, this.bytesOut);
+    this.bytesIn = 0;
+    this.bytesOut = 0;
     this.metrics.videoRelays.set(this.relays.size);
     this.metrics.videoViewers.set(this.viewers);
     this.metrics.videoFfmpeg.set(liveFfmpegCount());
