@@ -230,11 +230,14 @@ describe('a throwing listener', () => {
       capabilities: [],
     });
     // Batches of 10 samples: a throw in the middle of one must not drop the rest of it.
-    for (let i = 0; i < 100; i++)
+    // (Each sample at its own time: stores keep one value per device, time and message.)
+    for (let i = 0; i < 100; i++) {
+      const now = Date.now();
       edge.send(topics.telemetry(SITE, GW, 'm'), {
-        ts: Date.now(),
-        samples: Array.from({ length: 10 }, (_, k) => ({ ts: Date.now() - k, values: { v: i * 10 + k } })),
+        ts: now,
+        samples: Array.from({ length: 10 }, (_, k) => ({ ts: now - k, values: { v: i * 10 + k } })),
       });
+    }
     await edge.drained();
     await waitFor('all 1,000 samples stored', async () => (await hub.store.countTelemetry()) === 1000);
     expect(await hub.metric('qly_ingest_rejected_total', { reason: 'schema' })).toBe(0);

@@ -195,11 +195,88 @@ export const HubConfigSchema = Type.Object(
     ),
     timeseries: Type.Object(
       {
+        backend: Type.Union([Type.Literal('sqlite'), Type.Literal('influxdb')], {
+          default: 'sqlite',
+          description:
+            'where telemetry and events are kept: the embedded SQLite file (one town) or InfluxDB (a county) (env QLY_TIMESERIES)',
+        }),
         fsync: Type.Boolean({
           default: false,
           description:
             'SQLite synchronous=FULL: an acknowledged message also survives power loss (a committed batch always survives a crash of the hub process)',
         }),
+        retention: Type.Object(
+          {
+            rawDays: Type.Number({ minimum: 1, default: 30, description: 'SQLite: raw samples kept (days)' }),
+            minuteDays: Type.Number({
+              minimum: 1,
+              default: 180,
+              description: 'SQLite: 1-minute rollups kept (days)',
+            }),
+            hourDays: Type.Number({
+              minimum: 1,
+              default: 1825,
+              description: 'SQLite: 1-hour rollups kept (days)',
+            }),
+            eventDays: Type.Number({
+              minimum: 1,
+              default: 365,
+              description: 'SQLite: device events kept (days)',
+            }),
+            rollupIntervalMs: Type.Integer({
+              minimum: 500,
+              default: 5000,
+              description: 'SQLite: how often new samples are added to the rollups',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        influxdb: Type.Object(
+          {
+            url: Type.String({
+              default: 'http://127.0.0.1:8086',
+              description: 'InfluxDB HTTP API, v1 endpoints (env QLY_INFLUX_URL)',
+            }),
+            database: Type.String({ minLength: 1, default: 'qianliyan' }),
+            username: Type.Optional(Type.String({ minLength: 1 })),
+            passwordFile: Type.Optional(
+              Type.String({
+                description: 'file holding the InfluxDB password (env QLY_INFLUX_PASSWORD_FILE)',
+              }),
+            ),
+            retentionPolicy: Type.Optional(
+              Type.String({ description: 'write into this retention policy instead of the default' }),
+            ),
+            batchPoints: Type.Integer({ minimum: 1, default: 5000, description: 'lines per write request' }),
+            flushIntervalMs: Type.Integer({
+              minimum: 10,
+              default: 1000,
+              description: 'a batch that is not full is sent after this long',
+            }),
+            maxBufferPoints: Type.Integer({
+              minimum: 1000,
+              default: 5_000_000,
+              description:
+                'points the local spool holds while InfluxDB is unreachable; beyond it the hub stops acknowledging (nothing is dropped)',
+            }),
+            timeoutMs: Type.Integer({ minimum: 100, default: 10_000, description: 'per request' }),
+            retryMinMs: Type.Integer({
+              minimum: 10,
+              default: 500,
+              description: 'first retry of a failed write',
+            }),
+            retryMaxMs: Type.Integer({
+              minimum: 100,
+              default: 30_000,
+              description: 'longest wait between retries',
+            }),
+            createDatabase: Type.Boolean({
+              default: true,
+              description: 'create the database when it does not exist',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -416,6 +493,11 @@ export const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = 
   QLY_MQTT_URL: { key: 'mqtt.url' },
   QLY_MQTT_PORT: { key: 'mqtt.embeddedPort', number: true },
   QLY_TILE_URL: { key: 'map.tileUrl' },
+  QLY_TIMESERIES: { key: 'timeseries.backend' },
+  QLY_INFLUX_URL: { key: 'timeseries.influxdb.url' },
+  QLY_INFLUX_DATABASE: { key: 'timeseries.influxdb.database' },
+  QLY_INFLUX_USERNAME: { key: 'timeseries.influxdb.username' },
+  QLY_INFLUX_PASSWORD_FILE: { key: 'timeseries.influxdb.passwordFile' },
 };
 
 export function loadHubConfig(

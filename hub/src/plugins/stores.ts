@@ -1,6 +1,11 @@
-/** Opens the state DB and the time-series store under DATA_DIR; closes them when the app closes. */
+/**
+ * Opens the state DB and the time-series store (SQLite under DATA_DIR, or InfluxDB with its spool
+ * there); closes them when the app closes.
+ */
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { InfluxTimeSeriesStore } from '../stores/influx-timeseries.ts';
 import { SqliteTimeSeriesStore } from '../stores/sqlite-timeseries.ts';
 import { StateDb } from '../stores/state-db.ts';
 import type { TimeSeriesStore } from '../stores/timeseries.ts';
@@ -15,7 +20,8 @@ declare module 'fastify' {
 export const storesPlugin = fp(
   async (app) => {
     const stateDb = new StateDb(join(app.config.dataDir, 'state.db'));
-    const timeseries = new SqliteTimeSeriesStore(join(app.config.dataDir, 'timeseries.db'));
+    const config = app.config.timeseries;
+    const timeseries: TimeSeriesStore = config.backend === 'influxdb' ? openInflux(app) : openSqlite(app);
     app.decorate('stateDb', stateDb);
     app.decorate('timeseries', timeseries);
     app.addHook('onClose', async () => {
@@ -25,3 +31,29 @@ export const storesPlugin = fp(
   },
   { name: 'stores' },
 );
+
+function openSqlite(app: FastifyInstance): SqliteTimeSeriesStore {
+  const { fsync, retention } = app.config.timeseries;
+  return new SqliteTimeSeriesStore(join(app.config.dataDir, 'timeseries.db'), { fsync, retention });
+}
+
+function openInflux(app: FastifyInstance): InfluxTimeSeriesStore {
+  const c = app.config.timeseries.influxdb;
+  const m = app.metrics;
+  const log = app.log.child({ component: 'influxdb' });
+  const store = new InfluxTimeSeriesStore(
+    { ...c, spoolPath: join(app.config.dataDir, 'influx-spool.db') },
+    {
+      log,
+      onSent: (n) => m.influxSent.inc(n),
+      onDropped: (reason, n) => m.influxDropped.inc({ reason }, n),
+      onSendError: (reason) => m.influxSendErrors.inc({ reason }),
+      onOverflow: (n) => m.influxOverflow.inc(n),
+    },
+  );
+  const gauge = setInterval(() => m.influxBuffered.set(store.buffered), 1000);
+  gauge.unref();
+  app.addHook('onClose', async () => clearInterval(gauge));
+  log.info({ url: c.url, database: c.database }, 'time series in InfluxDB');
+  return store;
+}

@@ -283,19 +283,22 @@ export class IngestService {
 
   /** Rows to store: telemetry samples and events. */
   private buffer(parsed: ParsedTopic, value: unknown): void {
-    const { gateway, device } = parsed;
+    const { site, gateway, device } = parsed;
     if (!device) return;
     const key = `${gateway}.${device}`;
+    const kind = this.registry.getDevice(key)?.kind;
     if (parsed.kind === 'telemetry') {
       const t = value as Telemetry;
       const samples = 'samples' in t ? t.samples : [{ ts: t.ts, values: t.values }];
       for (const s of samples)
-        this.telemetry.push({ device: key, gateway, seq: t.seq, ts: s.ts, values: s.values });
+        this.telemetry.push({ device: key, gateway, site, kind, seq: t.seq, ts: s.ts, values: s.values });
     } else if (parsed.kind === 'event') {
       const e = value as DeviceEvent;
       this.events.push({
         device: key,
         gateway,
+        site,
+        kind,
         seq: e.seq,
         ts: e.ts,
         type: e.type,

@@ -146,7 +146,37 @@ export function createMetrics() {
       help: 'ffmpeg children of this hub alive now',
       registers: [registry],
     }),
+    influxSent: new Counter({
+      name: 'qly_influx_points_sent_total',
+      help: 'points InfluxDB accepted',
+      registers: [registry],
+    }),
+    influxDropped: new Counter({
+      name: 'qly_influx_points_dropped_total',
+      help: 'points InfluxDB refused for good (field type conflict, unparsable), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    influxSendErrors: new Counter({
+      name: 'qly_influx_send_errors_total',
+      help: 'failed InfluxDB writes (retried), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    influxOverflow: new Counter({
+      name: 'qly_influx_overflow_total',
+      help: 'points refused because the spool was full (left unacknowledged, not lost)',
+      registers: [registry],
+    }),
+    influxBuffered: new Gauge({
+      name: 'qly_influx_buffered_points',
+      help: 'points in the local spool waiting for InfluxDB',
+      registers: [registry],
+    }),
   };
+  for (const reason of ['field_type_conflict', 'refused']) metrics.influxDropped.inc({ reason }, 0);
+  for (const reason of ['unreachable', 'timeout', 'unauthorized'])
+    metrics.influxSendErrors.inc({ reason }, 0);
   for (const reason of VIDEO_REFUSALS) metrics.videoRefused.inc({ reason }, 0);
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);

@@ -26,8 +26,39 @@ import type {
 
 /** Rows per multi-row INSERT. */
 const CHUNK = 64;
-/** Schema generations: 1 had device and gateway text on every telemetry row. */
-const SCHEMA_VERSION = 2;
+/**
+ * Schema generations: 1 had device and gateway text on every telemetry row; 2 series ids; 3 a unique
+ * (series, ts, seq) index (a resent row is stored once) and the 1-minute and 1-hour rollups.
+ */
+const SCHEMA_VERSION = 3;
+
+export interface RetentionOptions {
+  /** Raw samples are kept this many days. */
+  rawDays: number;
+  /** 1-minute rollups. */
+  minuteDays: number;
+  /** 1-hour rollups. */
+  hourDays: number;
+  /** Device events. */
+  eventDays: number;
+  /** How often new raw rows are rolled up. */
+  rollupIntervalMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionOptions = {
+  rawDays: 30,
+  minuteDays: 180,
+  hourDays: 1825,
+  eventDays: 365,
+  rollupIntervalMs: 5000,
+};
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+/** Raw rows rolled up per step (one transaction; a few ms). */
+const ROLLUP_STEP_ROWS = 20_000;
+type Rollup = 'rollup_1m' | 'rollup_1h';
 
 export class SqliteTimeSeriesStore implements TimeSeriesStore {
   private readonly db: Database.Database;
@@ -35,9 +66,22 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
   private readonly statements;
   private readonly writeTx: (batch: WriteBatch) => void;
   private checkpointer: Worker | undefined;
+  private readonly retention: RetentionOptions;
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private lastRetentionAt = 0;
+  /** Raw rows with an id at or below this are in the rollups. */
+  private watermark = 0;
 
-  /** `fsync`: FULL synchronous mode, so a committed batch also survives power loss (slower). */
-  constructor(path: string, options: { fsync?: boolean } = {}) {
+  /**
+   * `fsync`: FULL synchronous mode, so a committed batch also survives power loss (slower).
+   * `retention`: rollups and deletion of old rows run by themselves every `rollupIntervalMs` (off with
+   * `maintenance: false`; tests call `rollUp()` and `applyRetention()`).
+   */
+  constructor(
+    path: string,
+    options: { fsync?: boolean; retention?: Partial<RetentionOptions>; maintenance?: boolean } = {},
+  ) {
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
     if (path !== ':memory:') chmodSync(path, 0o600);
@@ -65,9 +109,11 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
     const db = this.db;
     this.statements = {
       insertSeries: db.prepare('INSERT INTO series (device, gateway) VALUES (?, ?) RETURNING id'),
-      insertOne: db.prepare('INSERT INTO telemetry (series, seq, ts, "values") VALUES (?, ?, ?, ?)'),
+      insertOne: db.prepare(
+        'INSERT OR IGNORE INTO telemetry (series, seq, ts, "values") VALUES (?, ?, ?, ?)',
+      ),
       insertChunk: db.prepare(
-        `INSERT INTO telemetry (series, seq, ts, "values") VALUES ${Array(CHUNK).fill('(?, ?, ?, ?)').join(', ')}`,
+        `INSERT OR IGNORE INTO telemetry (series, seq, ts, "values") VALUES ${Array(CHUNK).fill('(?, ?, ?, ?)').join(', ')}`,
       ),
       insertEvent: db.prepare(
         'INSERT INTO events (device, gateway, seq, ts, type, severity, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -109,6 +155,84 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
       for (const m of marks)
         s.upsertMark.run(m.gateway, m.lane, m.epoch, m.highWater, JSON.stringify(m.retired));
     });
+    this.watermark =
+      (
+        db.prepare("SELECT value FROM rollup_state WHERE name = 'watermark'").get() as
+          | { value: number }
+          | undefined
+      )?.value ?? 0;
+    if (options.maintenance !== false) this.scheduleMaintenance();
+  }
+
+  private scheduleMaintenance(): void {
+    this.maintenanceTimer = setTimeout(() => {
+      try {
+        // A backlog (a first start after an upgrade, a long stop) is worked off a step per turn.
+        for (let i = 0; i < 5 && this.rollUp() === ROLLUP_STEP_ROWS; i++);
+        if (Date.now() - this.lastRetentionAt > HOUR) this.applyRetention();
+      } finally {
+        if (this.db.open) this.scheduleMaintenance();
+      }
+    }, this.retention.rollupIntervalMs);
+    this.maintenanceTimer.unref();
+  }
+
+  /**
+   * Adds raw rows not yet rolled up (by insertion id, so late samples join their minute and hour
+   * whenever they arrive) to the 1-minute and 1-hour rollups. Returns the number of rows taken.
+   */
+  rollUp(maxRows = ROLLUP_STEP_ROWS): number {
+    const max =
+      (this.db.prepare('SELECT max(id) AS id FROM telemetry').get() as { id: number | null }).id ?? 0;
+    if (max <= this.watermark) return 0;
+    const lo = this.watermark;
+    const hi = Math.min(max, lo + maxRows);
+    this.db.transaction(() => {
+      for (const [table, size] of [
+        ['rollup_1m', MINUTE],
+        ['rollup_1h', HOUR],
+      ] as const)
+        this.db
+          .prepare(
+            `INSERT INTO ${table} (series, field, bucket, total, low, high, n)
+             SELECT t.series, j.key, CAST(t.ts / ${size} AS INTEGER) * ${size}, sum(j.value), min(j.value), max(j.value), count(*)
+             FROM telemetry t, json_each(t."values") j
+             WHERE t.id > @lo AND t.id <= @hi AND j.type IN ('integer', 'real')
+             GROUP BY 1, 2, 3
+             ON CONFLICT (series, field, bucket) DO UPDATE SET total = total + excluded.total,
+               low = min(low, excluded.low), high = max(high, excluded.high), n = n + excluded.n`,
+          )
+          .run({ lo, hi });
+      this.db
+        .prepare(
+          "INSERT INTO rollup_state (name, value) VALUES ('watermark', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        )
+        .run(hi);
+    })();
+    this.watermark = hi;
+    return hi - lo;
+  }
+
+  /** Deletes raw rows (only those already rolled up), rollups and events past their retention. */
+  applyRetention(now = Date.now()): { raw: number; minute: number; hour: number; events: number } {
+    this.lastRetentionAt = now;
+    const r = this.retention;
+    const out = { raw: 0, minute: 0, hour: 0, events: 0 };
+    const rawCut = now - r.rawDays * DAY;
+    const delRaw = this.db.prepare('DELETE FROM telemetry WHERE series = ? AND ts < ? AND id <= ?');
+    for (const id of this.series.values()) out.raw += delRaw.run(id, rawCut, this.watermark).changes;
+    const pairs = this.db.prepare('SELECT DISTINCT series, field FROM rollup_1h').all() as Array<{
+      series: number;
+      field: string;
+    }>;
+    const delMinute = this.db.prepare('DELETE FROM rollup_1m WHERE series = ? AND field = ? AND bucket < ?');
+    const delHour = this.db.prepare('DELETE FROM rollup_1h WHERE series = ? AND field = ? AND bucket < ?');
+    for (const p of pairs) {
+      out.minute += delMinute.run(p.series, p.field, now - r.minuteDays * DAY).changes;
+      out.hour += delHour.run(p.series, p.field, now - r.hourDays * DAY).changes;
+    }
+    out.events = this.db.prepare('DELETE FROM events WHERE ts < ?').run(now - r.eventDays * DAY).changes;
+    return out;
   }
 
   /** The series id of a device, created inside the current write transaction when new. */
@@ -124,6 +248,13 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version >= SCHEMA_VERSION) return;
+    if (version === 2) {
+      this.db.transaction(() => {
+        this.migrateTo3();
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+      return;
+    }
     const hasV1 =
       this.db.prepare("SELECT 1 FROM pragma_table_info('telemetry') WHERE name = 'gateway'").get() !==
       undefined;
@@ -154,8 +285,24 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
           INSERT INTO telemetry (series, seq, ts, "values")
             SELECT s.id, t.seq, t.ts, t."values" FROM telemetry_v1 t JOIN series s ON s.device = t.device ORDER BY t.id;
           DROP TABLE telemetry_v1;`);
+      this.migrateTo3();
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
+  }
+
+  private migrateTo3(): void {
+    this.db.exec(`
+      DELETE FROM telemetry WHERE id NOT IN (SELECT min(id) FROM telemetry GROUP BY series, ts, seq);
+      DROP INDEX IF EXISTS telemetry_series_ts;
+      CREATE UNIQUE INDEX IF NOT EXISTS telemetry_series_ts_seq ON telemetry (series, ts, seq);
+      CREATE TABLE IF NOT EXISTS rollup_1m (series INTEGER NOT NULL, field TEXT NOT NULL, bucket INTEGER NOT NULL,
+        total REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (series, field, bucket)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS rollup_1h (series INTEGER NOT NULL, field TEXT NOT NULL, bucket INTEGER NOT NULL,
+        total REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (series, field, bucket)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS rollup_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    `);
   }
 
   async write(batch: WriteBatch): Promise<void> {
@@ -184,21 +331,69 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
     this.db.prepare('DELETE FROM seq_marks WHERE gateway = ?').run(gateway);
   }
 
+  /**
+   * Buckets of `bucketMs`. A bucket that is a whole number of hours (or minutes) is answered from the
+   * 1-hour (or 1-minute) rollups, plus the raw rows not rolled up yet; anything finer from raw rows.
+   */
   async history({ device, field, from, to, bucketMs }: HistoryQuery): Promise<HistoryPoint[]> {
     const series = this.series.get(device);
     if (series === undefined) return [];
+    const rollup: Rollup | undefined =
+      bucketMs % HOUR === 0 ? 'rollup_1h' : bucketMs % MINUTE === 0 ? 'rollup_1m' : undefined;
     // better-sqlite3 binds JS numbers as REAL: the bucket index is cast, or ts / bucket would not truncate.
     const path = `$.${field}`;
+    if (!rollup)
+      return this.db
+        .prepare(
+          `SELECT bucket * @bucket AS ts, avg(v) AS avg, min(v) AS min, max(v) AS max, count(v) AS count
+           FROM (SELECT CAST(ts / @bucket AS INTEGER) AS bucket, json_extract("values", @path) AS v FROM telemetry
+                 WHERE series = @series AND ts >= @from AND ts < @to)
+           WHERE typeof(v) IN ('integer', 'real')
+           GROUP BY bucket ORDER BY bucket`,
+        )
+        .all({ bucket: bucketMs, path, series, from, to }) as HistoryPoint[];
+    const size = rollup === 'rollup_1h' ? HOUR : MINUTE;
+    // The raw tail (rows above the watermark) is read by rowid, not by the (series, ts) index.
     return this.db
       .prepare(
-        `SELECT bucket * @bucket AS ts, avg(v) AS avg, min(v) AS min, max(v) AS max, count(v) AS count
-         FROM (SELECT CAST(ts / @bucket AS INTEGER) AS bucket, json_extract("values", @path) AS v FROM telemetry
-               WHERE series = @series AND ts >= @from AND ts < @to)
-         WHERE typeof(v) IN ('integer', 'real')
-         GROUP BY bucket ORDER BY bucket`,
+        `SELECT b AS ts, sum(total) * 1.0 / sum(n) AS avg, min(low) AS min, max(high) AS max, sum(n) AS count FROM (
+           SELECT CAST(bucket / @bucket AS INTEGER) * @bucket AS b, total, low, high, n FROM ${rollup}
+           WHERE series = @series AND field = @field AND bucket >= @alignedFrom AND bucket < @to
+           UNION ALL
+           SELECT CAST(ts / @bucket AS INTEGER) * @bucket, v, v, v, 1 FROM (
+             SELECT ts, json_extract("values", @path) AS v FROM telemetry
+             WHERE id > @watermark AND +series = @series AND +ts >= @from AND +ts < @to)
+           WHERE typeof(v) IN ('integer', 'real'))
+         GROUP BY b ORDER BY b`,
       )
-      .all({ bucket: bucketMs, path, series, from, to }) as HistoryPoint[];
+      .all({
+        bucket: bucketMs,
+        path,
+        field,
+        series,
+        from,
+        to,
+        alignedFrom: Math.floor(from / size) * size,
+        watermark: this.watermark,
+      }) as HistoryPoint[];
   }
+
+  async latest(device: string): Promise<Record<string, { ts: number; value: number | string | boolean }>> {
+    const series = this.series.get(device) ?? this.lookupSeries(device);
+    if (series === undefined) return {};
+    const out: Record<string, { ts: number; value: number | string | boolean }> = {};
+    const rows = this.db
+      .prepare('SELECT ts, "values" FROM telemetry WHERE series = ? ORDER BY ts DESC LIMIT 500')
+      .all(series) as Array<{ ts: number; values: string }>;
+    for (const row of rows)
+      for (const [k, v] of Object.entries(
+        JSON.parse(row.values) as Record<string, number | string | boolean>,
+      ))
+        if (!(k in out)) out[k] = { ts: row.ts, value: v };
+    return out;
+  }
+
+  async sync(): Promise<void> {}
 
   async events({
     device,
@@ -248,7 +443,16 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
     )?.id;
   }
 
+  /** Bytes the database uses (pages × page size), for disk-use figures. */
+  diskBytes(): number {
+    return (
+      (this.db.pragma('page_count', { simple: true }) as number) *
+      (this.db.pragma('page_size', { simple: true }) as number)
+    );
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.maintenanceTimer);
     const worker = this.checkpointer;
     if (worker) {
       const exited = new Promise((resolve) => worker.once('exit', resolve));

@@ -7,6 +7,9 @@ import type { Lane, Severity, TelemetryValues } from '@qianliyan/protocols';
 export interface TelemetryRecord {
   device: string;
   gateway: string;
+  /** The gateway's site and the device's kind, where known: tags in InfluxDB (not stored by SQLite). */
+  site?: string;
+  kind?: string;
   seq: number;
   ts: number;
   values: TelemetryValues;
@@ -15,6 +18,8 @@ export interface TelemetryRecord {
 export interface EventRecord {
   device: string;
   gateway: string;
+  site?: string;
+  kind?: string;
   seq: number;
   ts: number;
   type: string;
@@ -70,6 +75,10 @@ export interface TimeSeriesStore {
   forgetGateway(gateway: string): Promise<void>;
   history(query: HistoryQuery): Promise<HistoryPoint[]>;
   events(query: { device?: string; from: number; to: number; limit: number }): Promise<EventRecord[]>;
+  /** The latest value of each field of a device (from its last `scanRows` samples at most), with its time. */
+  latest(device: string): Promise<Record<string, { ts: number; value: number | string | boolean }>>;
+  /** Resolves when everything written so far can be queried (a store that sends in the background drains). */
+  sync(timeoutMs?: number): Promise<void>;
   /** Number of stored telemetry rows (optionally of one device); used by tests and benchmarks. */
   countTelemetry(device?: string): Promise<number>;
   close(): Promise<void>;
