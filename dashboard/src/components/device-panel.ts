@@ -99,7 +99,7 @@ export class DevicePanel {
       for (const field of CHART_FIELDS[d.kind]) {
         charts.insertAdjacentHTML(
           'beforeend',
-          `<h3>${escapeHtml(fieldLabel(field))} · ${t('history')}</h3><canvas class="spark" data-field="${field}"></canvas>`,
+          `<h3>${escapeHtml(fieldLabel(field))} · ${t('history')} <button type="button" class="link" data-open-history="${escapeHtml(field)}" data-key="${escapeHtml(d.key)}">${t('historyOpen')}</button></h3><canvas class="spark" data-field="${field}"></canvas>`,
         );
       }
     }

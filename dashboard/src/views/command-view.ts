@@ -10,6 +10,7 @@ import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
+import { HistoryView } from '../components/history-view.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
@@ -17,7 +18,7 @@ import { DeviceLayer } from '../map/device-layer.ts';
 import { measurement } from '../video/stream-client.ts';
 import { DRAG_TYPE, VideoWall } from '../video/video-wall.ts';
 
-type StageMode = 'map' | 'split' | 'wall';
+type StageMode = 'map' | 'split' | 'wall' | 'history';
 const MODE_KEY = 'qly.stage';
 
 interface MapSettings {
@@ -48,7 +49,7 @@ export async function renderCommandView(
         <span class="conn" data-role="conn"></span>
         <span class="spacer"></span>
         <span class="stage-modes" data-role="modes">
-          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button>
+          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="history" data-i18n="modeHistory"></button>
         </span>
         <span class="user">${escapeHtml(user.username)}</span>
         <button class="link" data-role="lang" data-i18n="language"></button>
@@ -62,6 +63,7 @@ export async function renderCommandView(
       <main class="stage" data-role="stage">
         <div id="map" class="map" data-role="map"></div>
         <section data-role="wall"></section>
+        <section data-role="history"></section>
       </main>
       <section class="panel" data-role="panel" hidden></section>
     </div>`;
@@ -104,11 +106,22 @@ export async function renderCommandView(
       }),
     snapshot: (key) => saveSnapshot(key),
   });
+  const history = new HistoryView(
+    root.querySelector('[data-role=history]') as HTMLElement,
+    () => store.devices,
+  );
+  panelEl.addEventListener('click', (ev) => {
+    const link = (ev.target as HTMLElement).closest<HTMLElement>('[data-open-history]');
+    if (!link) return;
+    setMode('history');
+    history.open(link.dataset.key as string, link.dataset.openHistory);
+  });
   const setMode = (mode: StageMode) => {
     stage.dataset.mode = mode;
     localStorage.setItem(MODE_KEY, mode);
     for (const b of root.querySelectorAll<HTMLElement>('[data-mode]'))
       b.classList.toggle('active', b.dataset.mode === mode);
+    if (mode === 'history') history.refresh();
     map.invalidateSize();
   };
   setMode((localStorage.getItem(MODE_KEY) as StageMode | null) ?? 'split');
@@ -336,6 +349,7 @@ export async function renderCommandView(
     },
     lastToast: () => lastToast,
     wall,
+    history,
   };
 
   return () => {

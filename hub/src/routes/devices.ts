@@ -15,7 +15,18 @@ import { errorResponses } from './schemas.ts';
 const KeyParams = Type.Object({
   key: Type.String({ pattern: `^${ID_PATTERN}\\.${ID_PATTERN}$` }),
 });
-const MAX_POINTS = 2000;
+/** Buckets a history answer has by default, and at most (a chart asks for more to show every sample). */
+const DEFAULT_POINTS = 1000;
+const MAX_POINTS = 100_000;
+/** Bucket widths a chart gets: round ones, so that minutes and hours come from the rollups. */
+const NICE_BUCKETS_MS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+].map((s) => s * 1000);
+
+/** The smallest round bucket at least `ms` wide (whole days beyond a week). */
+export function niceBucket(ms: number): number {
+  return NICE_BUCKETS_MS.find((b) => b >= ms) ?? Math.ceil(ms / 86_400_000) * 86_400_000;
+}
 
 export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
@@ -87,6 +98,13 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
             from: Type.Optional(Type.Integer({ minimum: 0 })),
             to: Type.Optional(Type.Integer({ minimum: 0 })),
             bucketMs: Type.Optional(Type.Integer({ minimum: 1000 })),
+            maxPoints: Type.Optional(
+              Type.Integer({
+                minimum: 10,
+                maximum: MAX_POINTS,
+                description: `buckets at most (default ${DEFAULT_POINTS})`,
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -115,8 +133,9 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const to = q.to ?? Date.now();
       const from = q.from ?? to - 3600_000;
       if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
-      // Never return more than MAX_POINTS buckets: widen the bucket instead.
-      const bucketMs = Math.max(q.bucketMs ?? 60_000, Math.ceil((to - from) / MAX_POINTS));
+      // Never more than maxPoints buckets: a wider, round bucket instead.
+      const wanted = Math.ceil((to - from) / (q.maxPoints ?? DEFAULT_POINTS));
+      const bucketMs = q.bucketMs ? Math.max(q.bucketMs, niceBucket(wanted)) : niceBucket(wanted);
       const points = await app.timeseries.history({ device: d.key, field: q.field, from, to, bucketMs });
       return { key: d.key, field: q.field, bucketMs, points };
     },
