@@ -161,13 +161,13 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('history charts in chromium
     expect(full.drawMs).toBeLessThan(1500);
     // Zoom in and out ten times: each redraw of 100k points well inside a frame budget on this machine.
     const zooms = await page.evaluate(
-      ([a, b]) => {
+      ([a, b]: [number, number]) => {
         const h = (window as unknown as Q).__qly.history;
         const out: number[] = [];
         for (let i = 0; i < 10; i++) out.push(h.zoom(a + i * 3_600_000, b), h.zoom(a, b));
         return out;
       },
-      [T_START, T_END],
+      [T_START, T_END] as [number, number],
     );
     zooms.sort((x, y) => x - y);
     expect(zooms[Math.floor(zooms.length * 0.95)]).toBeLessThan(100);
