@@ -18,14 +18,32 @@ const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8'))
       volumes?: string[];
       healthcheck?: { test: string[] };
       pid?: string;
+      secrets?: Array<string | { source: string }>;
+      entrypoint?: string[];
     }
   >;
   configs: Record<string, { file: string }>;
+  secrets: Record<string, { file: string }>;
 };
 
 describe('docker-compose.yml', () => {
-  it('defines the broker, the hub and an edge agent', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['edge', 'hub', 'mosquitto']);
+  it('defines the broker, InfluxDB, the hub and an edge agent', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['edge', 'hub', 'influxdb', 'mosquitto']);
+  });
+
+  it('configures the hub for InfluxDB with the password from the secret InfluxDB itself uses', () => {
+    const env = compose.services.hub?.environment ?? {};
+    const hub = loadHubConfig(new URL('deploy/hub.json', root).pathname, env);
+    expect(hub.timeseries.backend).toBe('influxdb');
+    expect(hub.timeseries.influxdb.url).toBe('http://influxdb:8086');
+    expect(hub.timeseries.influxdb.passwordFile).toBe('/run/secrets/influxdb-password');
+    expect(hub.timeseries.influxdb.username).toBe(
+      compose.services.influxdb?.environment?.INFLUXDB_ADMIN_USER,
+    );
+    expect(compose.services.hub?.secrets).toContain('influxdb-password');
+    expect(compose.services.influxdb?.secrets).toContain('influxdb-password');
+    expect(compose.services.influxdb?.entrypoint?.join(' ')).toContain('/run/secrets/influxdb-password');
+    expect(compose.secrets['influxdb-password']?.file).toBe('./secrets/influxdb-password');
   });
 
   it('passes the hub only variables the hub reads', () => {
