@@ -3,6 +3,8 @@
  * Adapters report through an AdapterContext that queues contract messages in the durable outbox;
  * commands from the hub are validated and routed to the adapter, and every command gets a result.
  */
+
+import { dirname, join, resolve } from 'node:path';
 import {
   ACTIONS,
   type ActionSpec,
@@ -160,6 +162,7 @@ export class EdgeAgent {
         if (this.uplink.connected) this.announceDevice(device);
       },
       hub: this.hub,
+      dataDir: join(dirname(resolve(this.config.outbox.path)), 'devices', device),
     };
   }
 

@@ -6,13 +6,15 @@
  * Devices whose protocol the project speaks are simulated by a peer speaking that protocol, driven by
  * the real adapter, the same code path a village runs: each drone is a MAVLink simulator on loopback
  * UDP and a `mavlink-drone` adapter connected to it (`udpout://`); each camera is an ONVIF camera
- * simulator (SOAP, RTSP with a live H.264 picture) and an `onvif-camera` adapter connected to it.
+ * simulator (SOAP, RTSP with a live H.264 picture) and an `onvif-camera` adapter connected to it;
+ * each loudspeaker is an RTP receiver (G.711 decoded, levels measured) driven by `ip-speaker`.
  * The simulated cameras' password is generated once and kept beside the outbox (mode 0600), as a
  * real gateway keeps camera passwords in files.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { SpeakerSimulator } from './adapters/ip-speaker/simulator.ts';
 import { MavlinkDroneSimulator } from './adapters/mavlink-drone/simulator.ts';
 import { CameraSimulator } from './adapters/onvif-camera/simulator/index.ts';
 import type { VillageSimulation } from './config.ts';
@@ -52,6 +54,14 @@ export async function startVillage(sim: VillageSimulation, outboxPath: string): 
       simulators.push(camera);
       const { ptz: _ptz, ...config } = d;
       devices[i] = { ...config, xaddr: camera.xaddr, username: 'admin', passwordFile: secret.file };
+      continue;
+    }
+    if (d.type === 'ip-speaker') {
+      // A real RTP receiver on loopback: what the gateway encodes is decoded and measured there.
+      const speaker = new SpeakerSimulator({ volume: 80 });
+      await speaker.start();
+      simulators.push(speaker);
+      devices[i] = { ...d, rtp: speaker.rtpUrl, controlUrl: speaker.controlUrl };
       continue;
     }
     if (d.type !== 'mavlink-drone') continue;
@@ -113,11 +123,12 @@ export function villageDevices(sim: VillageSimulation): DeviceConfig[] {
   }
   for (let i = 1; i <= sim.speakers; i++) {
     devices.push({
-      type: 'sim-speaker',
+      type: 'ip-speaker',
       id: `spk-${pad(i)}`,
       name: `大喇叭 ${pad(i)}`,
       position: place(0.8),
-      intervalMs: sim.intervalMs,
+      zones: [i % 2 === 1 ? 'east' : 'west'],
+      coverageM: 250,
     });
   }
   for (let i = 1; i <= sim.sensors; i++) {

@@ -13,6 +13,7 @@ import { HubError } from './errors.ts';
 import { alarmsPlugin } from './plugins/alarms.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { basemapPlugin } from './plugins/basemap.ts';
+import { broadcastsPlugin } from './plugins/broadcasts.ts';
 import { brokerPlugin } from './plugins/broker.ts';
 import { commandsPlugin } from './plugins/commands.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
@@ -22,6 +23,7 @@ import { videoPlugin } from './plugins/video.ts';
 import { alarmRoutes } from './routes/alarms.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
+import { broadcastRoutes } from './routes/broadcasts.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
@@ -183,6 +185,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(basemapPlugin);
   await app.register(livePlugin);
   await app.register(videoPlugin);
+  await app.register(broadcastsPlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);
@@ -192,6 +195,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(userRoutes);
   await app.register(mapRoutes);
   await app.register(metricsRoutes);
+  await app.register(broadcastRoutes);
   await app.register(auditRoutes);
   await app.register(commandRoutes);
   await app.register(videoRoutes);

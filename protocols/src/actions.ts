@@ -6,6 +6,7 @@
  * Adding an action is one entry here plus its handler in the adapter's action table.
  */
 import { type Static, type TObject, Type } from '@sinclair/typebox';
+import { SpeakerPlayParams, SpeakerStopParams } from './audio.ts';
 import type { DeviceKind } from './schemas.ts';
 import { SessionId, StreamNameSchema } from './video.ts';
 
@@ -167,6 +168,21 @@ export const ACTIONS = {
     params: VolumeParams,
     timeoutMs: 5000,
     description: 'set the loudspeaker volume',
+  }),
+  'speaker.play': action({
+    scope: 'device',
+    kinds: ['speaker'],
+    params: SpeakerPlayParams,
+    timeoutMs: 15_000,
+    description:
+      'play a broadcast (text-to-speech, a clip or live talk) at a priority; answered when it starts or is queued',
+  }),
+  'speaker.stop': action({
+    scope: 'device',
+    kinds: ['speaker'],
+    params: SpeakerStopParams,
+    timeoutMs: 5000,
+    description: 'stop a broadcast on this speaker',
   }),
   'drone.rtl': action({
     scope: 'device',

@@ -4,6 +4,7 @@
  * bundle does not ship the compiler.
  */
 export * from './actions.ts';
+export * from './audio.ts';
 export * from './limits.ts';
 export * from './live.ts';
 export * from './schemas.ts';

@@ -4,6 +4,7 @@
  * scope and afterwards sends coalesced `delta` batches.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import type { BroadcastView } from './audio.ts';
 import { DeviceKind, Id, Position, Severity, StreamDescriptor, TelemetryValue } from './schemas.ts';
 
 export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
@@ -25,6 +26,9 @@ export const DeviceView = Type.Object({
   route: Type.Optional(Type.Array(Position)),
   /** The video streams it offers (cameras; drones with a camera). */
   streams: Type.Optional(Type.Array(StreamDescriptor)),
+  /** Loudspeaker zones and how far it is heard. */
+  zones: Type.Optional(Type.Array(Type.String())),
+  coverageM: Type.Optional(Type.Number()),
   status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
   /** ms epoch of the last message from this device, or null before any. */
   lastSeen: Type.Union([Type.Integer(), Type.Null()]),
@@ -138,6 +142,8 @@ export interface ServerToClientEvents {
   command: (command: CommandView) => void;
   /** An alarm in the user's scope was raised, repeated or acknowledged. */
   alarm: (alarm: AlarmView) => void;
+  /** A broadcast's state or a speaker's delivery changed (broadcasts whose villages are all in scope). */
+  broadcast: (broadcast: BroadcastView) => void;
   snapshot: (snapshot: LiveSnapshot) => void;
   delta: (delta: LiveDelta) => void;
   /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */

@@ -132,6 +132,12 @@ export const DeviceMeta = Type.Object(
     streams: Type.Optional(Type.Array(StreamDescriptor, { maxItems: 8 })),
     /** A drone's planned route (its mission), waypoints in order. */
     route: Type.Optional(Type.Array(Position, { maxItems: 500 })),
+    /** Loudspeaker zones this device belongs to (broadcast targets). */
+    zones: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }), { maxItems: 16, uniqueItems: true }),
+    ),
+    /** How far it is heard (loudspeakers), metres. */
+    coverageM: Type.Optional(Type.Number({ minimum: 1, maximum: 5000 })),
   },
   { additionalProperties: false },
 );

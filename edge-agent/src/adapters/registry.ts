@@ -1,4 +1,5 @@
 /** The one explicit map from a device config's `type` to its adapter. Only configured kinds start. */
+import { ipSpeaker } from './ip-speaker/index.ts';
 import { mavlinkDrone } from './mavlink-drone/index.ts';
 import { onvifCamera } from './onvif-camera/index.ts';
 import { simCamera } from './sim-camera/index.ts';
@@ -14,4 +15,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [simDrone.type]: simDrone as unknown as AdapterDefinition<never>,
   [mavlinkDrone.type]: mavlinkDrone as unknown as AdapterDefinition<never>,
   [onvifCamera.type]: onvifCamera as unknown as AdapterDefinition<never>,
+  [ipSpeaker.type]: ipSpeaker as unknown as AdapterDefinition<never>,
 };

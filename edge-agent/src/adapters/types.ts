@@ -27,6 +27,8 @@ export interface AdapterContext {
   metaChanged(): void;
   /** Where media goes (stream pushes, snapshots); undefined when the gateway has no `video.hubUrl`. */
   hub: HubLink | undefined;
+  /** A directory of its own for caches (clips, speech), beside the outbox; created on first use. */
+  dataDir: string;
 }
 
 /** A handler gets params already validated (defaults filled) against the catalog. */

@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { edgeSnapshotPath, edgeStreamPath } from '@qianliyan/protocols';
+import { edgeClipPath, edgeSnapshotPath, edgeStreamPath, edgeTalkPath } from '@qianliyan/protocols';
 import type { PushTarget } from './stream-pusher.ts';
 
 export class HubLink {
@@ -25,6 +25,47 @@ export class HubLink {
     const url = new URL(edgeStreamPath(session), this.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return { url: url.toString(), authorization: this.authorization, ...(this.ca ? { ca: this.ca } : {}) };
+  }
+
+  /** The hub's live-talk session this gateway connects to (outbound) and plays. */
+  talkTarget(session: string): PushTarget {
+    const url = new URL(edgeTalkPath(session), this.baseUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return { url: url.toString(), authorization: this.authorization, ...(this.ca ? { ca: this.ca } : {}) };
+  }
+
+  /** Downloads a clip by its content hash (at most `maxBytes`). */
+  fetchClip(hash: string, maxBytes: number): Promise<Buffer> {
+    const url = new URL(edgeClipPath(hash), this.baseUrl);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          headers: { Authorization: this.authorization },
+          timeout: 30_000,
+          ...(this.ca ? { ca: this.ca } : {}),
+        },
+        (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            return reject(new Error(`the hub refused the clip (HTTP ${res.statusCode})`));
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > maxBytes) req.destroy(new Error('clip larger than allowed'));
+            else chunks.push(c);
+          });
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('clip download timed out')));
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   /** POSTs one JPEG for an upload the hub asked for; rejects with the hub's status on refusal. */

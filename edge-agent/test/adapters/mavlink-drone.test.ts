@@ -107,6 +107,7 @@ function recorder() {
     metaChanges: 0,
   };
   const ctx: AdapterContext = {
+    dataDir: '/nonexistent/qly-test-device',
     log: pino({ level: 'silent' }),
     telemetry: (values) => rec.telemetry.push({ ts: Date.now(), values }),
     event: (type, severity, data) => rec.events.push({ type, severity, ...(data ? { data } : {}) }),

@@ -232,6 +232,7 @@ function recorder() {
     meta: 0,
   };
   const ctx: AdapterContext = {
+    dataDir: '/nonexistent/qly-test-device',
     log: pino({ level: process.env.QLY_TEST_LOG_LEVEL ?? 'silent' }),
     telemetry: (values) => void seen.telemetry.push(values),
     event: (type, severity, data) => void seen.events.push({ type, severity, ...(data ? { data } : {}) }),

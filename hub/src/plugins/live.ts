@@ -106,6 +106,12 @@ export const livePlugin = fp(
       for (const socket of io.of('/').sockets.values())
         if (socket.data?.user && userMaySee(socket.data.user, alarm.site)) socket.emit('alarm', alarm);
     });
+    // Broadcasts go to every socket whose user may see all of its villages.
+    app.bus.on('broadcastChanged', 'live', ({ broadcast }) => {
+      for (const socket of io.of('/').sockets.values())
+        if (socket.data?.user && broadcast.sites.every((s) => userMaySee(socket.data.user, s)))
+          socket.emit('broadcast', broadcast);
+    });
     const expiry = setInterval(() => {
       const now = Date.now();
       closeWhere((s) => s.expiresAt <= now, 'expired');

@@ -3,7 +3,7 @@
  * published. A viewer commands nothing; a village operator only inside their own sites (the scope
  * rule, checked separately); actions that can harm (a drone landing or flying somewhere, changing
  * its mode) name their roles here and need `confirm: true` in the request — the dashboard asks the
- * officer first. Later issues add broadcast (an emergency broadcast is harmful) the same way.
+ * officer first. Broadcasts are sent by the broadcast service, which checks the same roles and scopes.
  */
 import type { ActionNameKnown } from '@qianliyan/protocols';
 import type { Role } from '../stores/state-db.ts';
@@ -37,6 +37,9 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
   'camera.snapshot': { roles: WATCH, internal: true },
   'camera.discover': { roles: COMMAND_ROOM },
   'speaker.volume': { roles: OPERATE },
+  // Broadcasts go through the broadcast service (targets, priorities, records): not sent one by one.
+  'speaker.play': { roles: OPERATE, internal: true },
+  'speaker.stop': { roles: OPERATE, internal: true },
   'drone.rtl': { roles: FLY },
   'drone.hold': { roles: FLY },
   'drone.land': { roles: FLY, confirm: true },

@@ -8,7 +8,7 @@
  * One generic `on`/`emit` pair typed by the event map replaces zigbee2mqtt's emitX/onX pairs: the
  * map below is the list of events, and the compiler checks each payload against it.
  */
-import type { AlarmView, CommandResult, Severity } from '@qianliyan/protocols';
+import type { AlarmView, BroadcastView, CommandResult, Severity } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HubMetrics } from './metrics.ts';
 
@@ -47,6 +47,8 @@ export interface BusEvents {
   };
   /** An alarm was raised, repeated or acknowledged. */
   alarmChanged: { alarm: AlarmView };
+  /** A broadcast's state or a speaker's delivery changed. */
+  broadcastChanged: { broadcast: BroadcastView };
 }
 
 type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

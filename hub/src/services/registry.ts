@@ -353,6 +353,8 @@ export class Registry {
       capabilities: meta.capabilities,
       ...(meta.route ? { route: meta.route } : {}),
       ...(meta.streams?.length ? { streams: meta.streams } : {}),
+      ...(meta.zones?.length ? { zones: meta.zones } : {}),
+      ...(meta.coverageM ? { coverageM: meta.coverageM } : {}),
       status: 'offline',
       lastSeen: null,
       values: {},

@@ -94,6 +94,14 @@ const MIGRATIONS = [
      acked_by TEXT, acked_at INTEGER);
    CREATE INDEX alarms_open ON alarms (acked_at, id);
    CREATE INDEX alarms_device ON alarms (device, type, last_ts);`,
+  `CREATE TABLE clips (
+     hash TEXT PRIMARY KEY, name TEXT NOT NULL, bytes INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+     uploaded_by TEXT NOT NULL, uploaded_at INTEGER NOT NULL);
+   CREATE TABLE broadcasts (
+     id TEXT PRIMARY KEY, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, body TEXT NOT NULL,
+     state TEXT NOT NULL, next_at INTEGER, sites TEXT NOT NULL, speakers TEXT NOT NULL);
+   CREATE INDEX broadcasts_created ON broadcasts (created_at);
+   CREATE INDEX broadcasts_due ON broadcasts (state, next_at);`,
 ];
 
 export class StateDb {

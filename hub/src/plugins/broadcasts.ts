@@ -1,0 +1,39 @@
+/** The broadcast service and the clip store; broadcasts follow playback events on the bus. */
+import fp from 'fastify-plugin';
+import { BroadcastService } from '../services/broadcasts.ts';
+import { ClipStore } from '../services/clips.ts';
+import { resolveFfmpeg } from '../video/ffmpeg-process.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    broadcasts: BroadcastService;
+    clips: ClipStore;
+  }
+}
+
+export const broadcastsPlugin = fp(
+  async (app) => {
+    const broadcasts = new BroadcastService(
+      app.stateDb.handle,
+      app.registry,
+      app.commands,
+      app.bus,
+      app.audit,
+      app.log.child({ module: 'broadcasts' }),
+      (username) => {
+        const u = app.stateDb.getUser(username);
+        return u && !u.disabled
+          ? { username: u.username, role: u.role, sites: u.sites, sid: 'scheduler' }
+          : undefined;
+      },
+    );
+    broadcasts.start();
+    app.decorate('broadcasts', broadcasts);
+    app.decorate(
+      'clips',
+      new ClipStore(app.stateDb.handle, app.config.dataDir, resolveFfmpeg(app.config.video.ffmpegPath)),
+    );
+    app.addHook('onClose', async () => broadcasts.stop());
+  },
+  { name: 'broadcasts', dependencies: ['commands', 'ingest'] },
+);

@@ -1,0 +1,327 @@
+/**
+ * Broadcasts and clips.
+ *
+ * Officers (a session token):
+ *   POST /api/clips?name=…         upload audio (WAV/MP3/Ogg by content, ≤ 10 MiB); transcoded once
+ *   GET  /api/clips                 uploaded clips
+ *   POST /api/broadcasts            targets, content (text, clip, live), priority, repeats, schedule
+ *   GET  /api/broadcasts            history (newest first), GET /api/broadcasts/:id one
+ *   POST /api/broadcasts/:id/cancel stop it everywhere; POST /api/broadcasts/:id/replay send it again
+ *   GET  /api/broadcasts/talk?token (WebSocket) the microphone of a live broadcast: 16 kHz s16le PCM
+ * Gateways (their own credential, HTTP Basic):
+ *   GET  /api/edge/clips/:hash      a clip's transcoded WAV
+ *   GET  /api/edge/talk/:session    (WebSocket, outbound from the gateway) the live talk to play
+ */
+
+import { createReadStream } from 'node:fs';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import {
+  BroadcastRequest,
+  BroadcastView,
+  CLIP_HASH_PATTERN,
+  MAX_CLIP_UPLOAD_BYTES,
+  MAX_TALK_MESSAGE_BYTES,
+  TALK_SAMPLE_RATE,
+  TALK_WS_PATH,
+} from '@qianliyan/protocols';
+import type { FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { HubError } from '../errors.ts';
+import { bearer, errorResponses } from './schemas.ts';
+
+const ClipView = Type.Object({
+  hash: Type.String(),
+  name: Type.String(),
+  bytes: Type.Integer(),
+  durationMs: Type.Integer(),
+  uploadedBy: Type.String(),
+  uploadedAt: Type.Integer(),
+});
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const AUDIO_TYPES = [
+  'audio/wav',
+  'audio/x-wav',
+  'audio/wave',
+  'audio/mpeg',
+  'audio/ogg',
+  'application/octet-stream',
+];
+/** Audio buffered for gateways that have not dialled in yet (2 s). */
+const TALK_BACKLOG_BYTES = TALK_SAMPLE_RATE * 2 * 2;
+
+interface TalkRelay {
+  gateways: Set<WebSocket>;
+  backlog: Buffer[];
+  backlogBytes: number;
+  browser?: WebSocket;
+  ended: boolean;
+}
+
+export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { broadcasts, clips } = app;
+  const relays = new Map<string, TalkRelay>();
+  const relay = (session: string): TalkRelay => {
+    let r = relays.get(session);
+    if (!r) {
+      r = { gateways: new Set(), backlog: [], backlogBytes: 0, ended: false };
+      relays.set(session, r);
+    }
+    return r;
+  };
+  const OPERATORS = app.requireRole('admin', 'duty_officer', 'village_operator');
+
+  app.register(async (upload) => {
+    upload.addContentTypeParser(
+      AUDIO_TYPES,
+      { parseAs: 'buffer', bodyLimit: MAX_CLIP_UPLOAD_BYTES },
+      (_r, body, done) => done(null, body),
+    );
+    upload.post(
+      '/api/clips',
+      {
+        bodyLimit: MAX_CLIP_UPLOAD_BYTES,
+        onRequest: [app.authenticate, OPERATORS],
+        schema: {
+          tags: ['broadcasts'],
+          security: bearer,
+          querystring: Type.Object(
+            { name: Type.Optional(Type.String({ maxLength: 120 })) },
+            { additionalProperties: false },
+          ),
+          response: { 201: ClipView, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        if (!Buffer.isBuffer(request.body))
+          throw new HubError(
+            'HUB_ERR_UNSUPPORTED_MEDIA',
+            'send the audio file as the body (audio/wav, audio/mpeg or audio/ogg)',
+          );
+        const clip = await clips.add(
+          request.body,
+          (request.query as { name?: string }).name ?? 'clip',
+          request.user.username,
+        );
+        app.audit.append({
+          actor: request.user.username,
+          action: 'clip.upload',
+          target: clip.hash,
+          outcome: 'ok',
+          detail: { name: clip.name, durationMs: clip.durationMs },
+        });
+        return reply.code(201).send(clip);
+      },
+    );
+  });
+
+  app.get(
+    '/api/clips',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        response: { 200: Type.Array(ClipView), ...errorResponses },
+      },
+    },
+    async () => clips.list(),
+  );
+
+  app.post(
+    '/api/broadcasts',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        body: BroadcastRequest,
+        response: { 201: BroadcastView, ...errorResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(broadcasts.create(request.user, request.body)),
+  );
+
+  app.get(
+    '/api/broadcasts',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        querystring: Type.Object(
+          { limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Array(BroadcastView), ...errorResponses },
+      },
+    },
+    async (request) => broadcasts.list(request.user, request.query.limit),
+  );
+
+  app.get(
+    '/api/broadcasts/:id',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        params: IdParams,
+        response: { 200: BroadcastView, ...errorResponses },
+      },
+    },
+    async (request) => broadcasts.get(request.user, request.params.id),
+  );
+
+  app.post(
+    '/api/broadcasts/:id/cancel',
+    {
+      onRequest: [app.authenticate, OPERATORS],
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        params: IdParams,
+        response: { 200: BroadcastView, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const view = broadcasts.cancel(request.user, request.params.id);
+      const session = (view.content as { live?: { session: string } }).live?.session;
+      if (session) endTalk(session);
+      return view;
+    },
+  );
+
+  app.post(
+    '/api/broadcasts/:id/replay',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        params: IdParams,
+        response: { 201: BroadcastView, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const old = broadcasts.get(request.user, request.params.id);
+      if ('live' in (old.content as object))
+        throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be replayed');
+      return reply.code(201).send(
+        broadcasts.create(request.user, {
+          targets: old.targets,
+          content: old.content as BroadcastRequest['content'],
+          priority: old.priority,
+          repeat: old.repeat,
+          ...(old.title ? { title: old.title } : {}),
+        }),
+      );
+    },
+  );
+
+  function endTalk(session: string): void {
+    const r = relays.get(session);
+    if (!r) return;
+    r.ended = true;
+    r.browser?.close(1000, 'ended');
+    for (const g of r.gateways) g.close(1000, 'talk ended');
+    relays.delete(session);
+    broadcasts.talkSessions.delete(session);
+  }
+
+  // The officer's microphone. The token was issued with the broadcast, to this user, once.
+  app.get(
+    TALK_WS_PATH,
+    {
+      websocket: true,
+      schema: {
+        tags: ['broadcasts'],
+        querystring: Type.Object({ token: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
+      },
+      preValidation: async (request: FastifyRequest) => {
+        const { token } = request.query as { token: string };
+        // Issued with the broadcast to the signed-in officer who created it; good once, for a minute.
+        const session = broadcasts.takeTalkToken(token);
+        if (!session)
+          throw new HubError(
+            'HUB_ERR_UNAUTHORIZED',
+            'no such talk session (the token is used once and lasts a minute)',
+          );
+        (request as FastifyRequest & { talkSession?: string }).talkSession = session;
+      },
+    },
+    (socket: WebSocket, request) => {
+      const session = (request as FastifyRequest & { talkSession?: string }).talkSession as string;
+      const r = relay(session);
+      r.browser = socket;
+      let window = { start: Date.now(), bytes: 0 };
+      socket.on('message', (data: Buffer, binary: boolean) => {
+        if (!binary || data.length > MAX_TALK_MESSAGE_BYTES || data.length % 2 !== 0) {
+          socket.close(1008, 'send 16-bit PCM frames');
+          return;
+        }
+        const now = Date.now();
+        if (now - window.start >= 1000) window = { start: now, bytes: 0 };
+        window.bytes += data.length;
+        // Twice real time at most: a microphone cannot send faster.
+        if (window.bytes > TALK_SAMPLE_RATE * 2 * 2) {
+          socket.close(1008, 'faster than real time');
+          return;
+        }
+        if (r.gateways.size === 0) {
+          r.backlog.push(data);
+          r.backlogBytes += data.length;
+          while (r.backlogBytes > TALK_BACKLOG_BYTES) r.backlogBytes -= (r.backlog.shift() as Buffer).length;
+        }
+        for (const g of r.gateways) if (g.bufferedAmount < 256 * 1024) g.send(data);
+      });
+      socket.on('close', () => endTalk(session));
+      socket.on('error', () => socket.terminate());
+    },
+  );
+
+  app.get(
+    '/api/edge/talk/:session',
+    {
+      websocket: true,
+      schema: {
+        tags: ['edge'],
+        params: Type.Object({ session: Type.String({ pattern: '^[0-9a-f]{32}$' }) }),
+      },
+      preValidation: async (request: FastifyRequest) => {
+        const gateway = await app.video.authenticateGateway(request.headers.authorization);
+        if (!gateway) throw new HubError('HUB_ERR_UNAUTHORIZED');
+        const { session } = request.params as { session: string };
+        const s = broadcasts.talkSessions.get(session);
+        if (!s || !s.gateways.has(gateway)) throw new HubError('HUB_ERR_NOT_FOUND', 'no such talk session');
+      },
+    },
+    (socket: WebSocket, request) => {
+      const r = relay((request.params as { session: string }).session);
+      if (r.ended) return void socket.close(1000, 'talk ended');
+      for (const chunk of r.backlog) socket.send(chunk);
+      r.gateways.add(socket);
+      socket.on('message', () => socket.close(1008, 'gateways only listen'));
+      socket.on('close', () => r.gateways.delete(socket));
+      socket.on('error', () => socket.terminate());
+    },
+  );
+
+  app.get(
+    '/api/edge/clips/:hash',
+    {
+      schema: { tags: ['edge'], params: Type.Object({ hash: Type.String({ pattern: CLIP_HASH_PATTERN }) }) },
+      onRequest: async (request) => {
+        if (!(await app.video.authenticateGateway(request.headers.authorization)))
+          throw new HubError('HUB_ERR_UNAUTHORIZED');
+      },
+    },
+    async (request, reply) => {
+      const { hash } = request.params;
+      if (!clips.get(hash)) throw new HubError('HUB_ERR_NOT_FOUND', 'no such clip');
+      return reply
+        .header('content-type', 'audio/wav')
+        .header('content-length', clips.size(hash))
+        .send(createReadStream(clips.path(hash)));
+    },
+  );
+};

@@ -1,0 +1,391 @@
+/**
+ * Broadcasts to village loudspeakers. A broadcast names its targets (speakers, zones, villages,
+ * everything in the sender's scope), its content (text to speak, an uploaded clip by hash, live
+ * talk), a priority and repeats, and optionally a time (once, or daily). Sending it is one
+ * `speaker.play` per speaker through the command service (roles, scope, gateway online, the device
+ * reachable — each refusal is that speaker's failure, the others still play); the speakers report
+ * playback as device events, which update the broadcast's per-speaker delivery. Every broadcast is
+ * kept (who, what, where, when, outcome) and can be sent again; creating and cancelling are audited.
+ *
+ * A village operator may target only their own villages: any speaker, zone or site outside them
+ * refuses the whole broadcast (403), rather than quietly sending a part of it.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  type BroadcastRequest,
+  type BroadcastView,
+  type DeviceView,
+  type SpeakerDelivery,
+  TALK_WS_PATH,
+} from '@qianliyan/protocols';
+import type Database from 'better-sqlite3';
+import type { FastifyBaseLogger } from 'fastify';
+import { HubError } from '../errors.ts';
+import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { CommandService } from './commands.ts';
+import type { EventBus } from './event-bus.ts';
+import type { Registry } from './registry.ts';
+
+const TALK_TOKEN_TTL_MS = 60_000;
+const MAX_KEPT = 20_000;
+
+interface Row {
+  id: string;
+  created_by: string;
+  created_at: number;
+  body: string;
+  state: BroadcastView['state'];
+  next_at: number | null;
+  sites: string;
+  speakers: string;
+}
+
+export interface TalkSession {
+  broadcast: string;
+  username: string;
+  /** Gateways whose speakers play this talk, and their connections once they dial in. */
+  gateways: Set<string>;
+  expiresAt: number;
+}
+
+export class BroadcastService {
+  private readonly stmt;
+  private readonly live = new Map<string, BroadcastView>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Live-talk sessions by id, and one-time browser tokens → session. */
+  readonly talkSessions = new Map<string, TalkSession>();
+  private readonly talkTokens = new Map<string, { session: string; username: string; expiresAt: number }>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly registry: Registry,
+    private readonly commands: CommandService,
+    private readonly bus: EventBus,
+    private readonly audit: AuditLog,
+    private readonly log: FastifyBaseLogger,
+    /** The user a scheduled broadcast is sent as, when its creator is gone. */
+    private readonly lookupUser: (username: string) => AuthUser | undefined,
+  ) {
+    this.stmt = {
+      insert: db.prepare<[string, string, number, string, string, number | null, string, string]>(
+        'INSERT INTO broadcasts (id, created_by, created_at, body, state, next_at, sites, speakers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      update: db.prepare<[string, number | null, string, string]>(
+        'UPDATE broadcasts SET state = ?, next_at = ?, speakers = ? WHERE id = ?',
+      ),
+      get: db.prepare<[string], Row>('SELECT * FROM broadcasts WHERE id = ?'),
+      recent: db.prepare<[number], Row>('SELECT * FROM broadcasts ORDER BY created_at DESC LIMIT ?'),
+      due: db.prepare<[number], Row>(
+        "SELECT * FROM broadcasts WHERE state = 'scheduled' AND next_at <= ? ORDER BY next_at LIMIT 20",
+      ),
+      prune: db.prepare<[number]>(
+        'DELETE FROM broadcasts WHERE created_at < (SELECT created_at FROM broadcasts ORDER BY created_at DESC LIMIT 1 OFFSET ?)',
+      ),
+    };
+  }
+
+  start(): void {
+    this.bus.on('deviceEvent', 'broadcasts', (e) => this.onEvent(e.key, e.type, e.ts, e.data));
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The speakers a request reaches within `user`'s scope; anything named outside it is refused. */
+  resolve(user: AuthUser, targets: BroadcastRequest['targets']): DeviceView[] {
+    const speakers = this.registry
+      .listDevices()
+      .filter((d) => d.kind === 'speaker' && d.capabilities.includes('cmd.speaker.play'));
+    const outside = (site: string) => !userMaySee(user, site);
+    const chosen = new Map<string, DeviceView>();
+    for (const key of targets.speakers ?? []) {
+      const d = this.registry.getDevice(key);
+      if (!d || d.kind !== 'speaker') throw new HubError('HUB_ERR_NOT_FOUND', `no speaker ${key}`);
+      if (outside(d.site)) throw new HubError('HUB_ERR_FORBIDDEN', `${key} is outside your sites`);
+      chosen.set(d.key, d);
+    }
+    for (const site of targets.sites ?? []) {
+      if (outside(site)) throw new HubError('HUB_ERR_FORBIDDEN', `${site} is outside your sites`);
+      for (const d of speakers) if (d.site === site) chosen.set(d.key, d);
+    }
+    for (const zone of targets.zones ?? [])
+      for (const d of speakers) if (d.zones?.includes(zone) && !outside(d.site)) chosen.set(d.key, d);
+    if (targets.all) for (const d of speakers) if (!outside(d.site)) chosen.set(d.key, d);
+    return [...chosen.values()];
+  }
+
+  create(user: AuthUser, req: BroadcastRequest, now = Date.now()): BroadcastView {
+    if (!['admin', 'duty_officer', 'village_operator'].includes(user.role))
+      throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not broadcast`);
+    const speakers = this.resolve(user, req.targets);
+    if (speakers.length === 0) throw new HubError('HUB_ERR_VALIDATION', 'no loudspeaker among the targets');
+    if ('clip' in req.content && !this.clipExists(req.content.clip.hash))
+      throw new HubError('HUB_ERR_NOT_FOUND', 'no such clip: upload it first');
+    if ('live' in req.content && req.schedule)
+      throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be scheduled');
+    const id = randomUUID();
+    const view: BroadcastView = {
+      id,
+      ...(req.title ? { title: req.title } : {}),
+      createdBy: user.username,
+      createdAt: now,
+      priority: req.priority,
+      content:
+        'tts' in req.content
+          ? { tts: { text: req.content.tts.text, lang: req.content.tts.lang ?? 'zh' } }
+          : req.content,
+      targets: req.targets,
+      repeat: req.repeat ?? 1,
+      ...(req.schedule ? { schedule: req.schedule } : {}),
+      state: req.schedule && req.schedule.at > now ? 'scheduled' : 'sending',
+      sites: [...new Set(speakers.map((d) => d.site))].sort(),
+      speakers: {},
+    };
+    this.audit.append({
+      actor: user.username,
+      action: 'broadcast.create',
+      target: id,
+      outcome: 'ok',
+      detail: {
+        priority: view.priority,
+        content:
+          'tts' in req.content
+            ? { tts: req.content.tts.text.slice(0, 200) }
+            : 'clip' in req.content
+              ? req.content.clip
+              : 'live',
+        speakers: speakers.length,
+        sites: view.sites,
+        ...(req.schedule ? { schedule: req.schedule } : {}),
+      },
+    });
+    if ('live' in req.content) {
+      const session = randomBytes(16).toString('hex');
+      const token = randomBytes(24).toString('base64url');
+      const expiresAt = now + TALK_TOKEN_TTL_MS;
+      this.talkSessions.set(session, {
+        broadcast: id,
+        username: user.username,
+        gateways: new Set(speakers.map((d) => d.gateway)),
+        expiresAt,
+      });
+      this.talkTokens.set(token, { session, username: user.username, expiresAt });
+      view.content = { live: { session } };
+      view.talk = { token, path: TALK_WS_PATH, expiresAt };
+    }
+    this.stmt.insert.run(
+      id,
+      user.username,
+      now,
+      JSON.stringify(this.body(view)),
+      view.state,
+      view.state === 'scheduled' ? (req.schedule?.at as number) : null,
+      JSON.stringify(view.sites),
+      '{}',
+    );
+    if (view.state === 'sending') this.dispatch(view, user, speakers);
+    this.stmt.prune.run(MAX_KEPT);
+    return view;
+  }
+
+  /** Sends it to each speaker; each answer or refusal is that speaker's delivery state. */
+  private dispatch(view: BroadcastView, user: AuthUser, speakers: DeviceView[]): void {
+    this.live.set(view.id, view);
+    view.state = 'sending';
+    const source = view.content;
+    for (const d of speakers) {
+      this.setDelivery(view, d.key, { state: 'sending', at: Date.now() });
+      let id: string;
+      try {
+        id = this.commands.submit({
+          user,
+          gateway: d.gateway,
+          device: d.device,
+          action: 'speaker.play',
+          params: { broadcast: view.id, priority: view.priority, source, repeat: view.repeat },
+          internal: true,
+        }).id;
+      } catch (err) {
+        this.setDelivery(view, d.key, { state: 'failed', at: Date.now(), reason: (err as Error).message });
+        continue;
+      }
+      void this.commands.wait(id, 20_000).then((result) => {
+        const current = view.speakers[d.key]?.state;
+        if (result.status !== 'ok')
+          this.setDelivery(view, d.key, {
+            state: 'failed',
+            at: Date.now(),
+            reason: result.error?.message ?? result.status,
+          });
+        else if (current === 'sending') {
+          const state =
+            (result.data as { state?: string } | undefined)?.state === 'queued' ? 'queued' : 'started';
+          this.setDelivery(view, d.key, { state, at: Date.now() });
+        }
+      });
+    }
+    this.save(view);
+  }
+
+  private onEvent(key: string, type: string, ts: number, data: Record<string, unknown> | undefined): void {
+    if (!type.startsWith('playback.') || typeof data?.broadcast !== 'string') return;
+    const view = this.live.get(data.broadcast) ?? this.load(data.broadcast);
+    if (!view) return;
+    const state = type.slice('playback.'.length);
+    if (state === 'progress') return;
+    if (!['started', 'finished', 'interrupted', 'failed'].includes(state)) return;
+    const delivery: SpeakerDelivery = {
+      state: state as SpeakerDelivery['state'],
+      at: ts,
+      ...(typeof data.durationMs === 'number' ? { durationMs: Math.round(data.durationMs) } : {}),
+      ...(typeof data.reason === 'string' ? { reason: data.reason.slice(0, 200) } : {}),
+      ...(state === 'interrupted' && typeof data.by === 'string'
+        ? { reason: `interrupted by ${data.by}` }
+        : {}),
+    };
+    this.setDelivery(view, key, delivery);
+    this.save(view);
+  }
+
+  private setDelivery(view: BroadcastView, key: string, delivery: SpeakerDelivery): void {
+    const before = view.speakers[key];
+    // A late "started" never overwrites a final state.
+    if (
+      before &&
+      ['finished', 'interrupted', 'failed'].includes(before.state) &&
+      delivery.state === 'started'
+    )
+      return;
+    view.speakers[key] = delivery;
+    const states = Object.values(view.speakers).map((s) => s.state);
+    if (
+      view.state === 'sending' &&
+      states.every((s) => s === 'finished' || s === 'interrupted' || s === 'failed')
+    )
+      view.state = view.schedule?.daily ? 'scheduled' : 'done';
+    this.bus.emit('broadcastChanged', { broadcast: this.publicView(view) });
+  }
+
+  private save(view: BroadcastView): void {
+    this.stmt.update.run(view.state, this.nextAt(view), JSON.stringify(view.speakers), view.id);
+    if (view.state !== 'sending') this.live.delete(view.id);
+  }
+
+  private nextAt(view: BroadcastView): number | null {
+    if (view.state !== 'scheduled' || !view.schedule) return null;
+    let at = view.schedule.at;
+    if (view.schedule.daily) while (at <= Date.now()) at += 86_400_000;
+    return at;
+  }
+
+  /** Sends what is due. */
+  tick(now = Date.now()): void {
+    for (const row of this.stmt.due.all(now)) {
+      const view = this.fromRow(row);
+      const user = this.lookupUser(row.created_by);
+      if (!user) {
+        this.stmt.update.run('cancelled', null, row.speakers, row.id);
+        this.log.warn({ broadcast: row.id }, 'scheduled broadcast cancelled: its creator no longer exists');
+        continue;
+      }
+      let speakers: DeviceView[];
+      try {
+        speakers = this.resolve(user, view.targets);
+      } catch (err) {
+        this.stmt.update.run('cancelled', null, row.speakers, row.id);
+        this.log.warn({ broadcast: row.id, err: (err as Error).message }, 'scheduled broadcast cancelled');
+        continue;
+      }
+      if (view.schedule?.daily)
+        view.schedule = { ...view.schedule, at: (row.next_at as number) + 86_400_000 };
+      view.speakers = {};
+      this.dispatch(view, user, speakers);
+    }
+  }
+
+  cancel(user: AuthUser, id: string): BroadcastView {
+    const view = this.get(user, id);
+    if (view.state === 'done' || view.state === 'cancelled') return view;
+    if (user.role !== 'admin' && user.role !== 'duty_officer' && view.createdBy !== user.username)
+      throw new HubError('HUB_ERR_FORBIDDEN', 'only its sender or the command room may cancel a broadcast');
+    for (const [key, delivery] of Object.entries(view.speakers)) {
+      if (!['sending', 'queued', 'started'].includes(delivery.state)) continue;
+      const d = this.registry.getDevice(key);
+      if (!d) continue;
+      try {
+        this.commands.submit({
+          user,
+          gateway: d.gateway,
+          device: d.device,
+          action: 'speaker.stop',
+          params: { broadcast: id },
+          internal: true,
+        });
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, key }, 'stop not sent');
+      }
+    }
+    view.state = 'cancelled';
+    this.stmt.update.run('cancelled', null, JSON.stringify(view.speakers), id);
+    this.live.delete(id);
+    this.audit.append({ actor: user.username, action: 'broadcast.cancel', target: id, outcome: 'ok' });
+    this.bus.emit('broadcastChanged', { broadcast: this.publicView(view) });
+    return view;
+  }
+
+  get(user: AuthUser, id: string): BroadcastView {
+    const view = this.live.get(id) ?? this.load(id);
+    if (!view || !view.sites.every((s) => userMaySee(user, s)))
+      throw new HubError('HUB_ERR_NOT_FOUND', 'no such broadcast');
+    return this.publicView(view);
+  }
+
+  list(user: AuthUser, limit: number): BroadcastView[] {
+    return this.stmt.recent
+      .all(Math.min(limit * 4, 4000))
+      .map((r) => this.live.get(r.id) ?? this.fromRow(r))
+      .filter((v) => v.sites.every((s) => userMaySee(user, s)))
+      .slice(0, limit)
+      .map((v) => this.publicView(v));
+  }
+
+  /** The browser's one-time talk token → its session (consumed). */
+  takeTalkToken(token: string): string | undefined {
+    const t = this.talkTokens.get(token);
+    this.talkTokens.delete(token);
+    for (const [k, v] of this.talkTokens) if (v.expiresAt < Date.now()) this.talkTokens.delete(k);
+    if (!t || t.expiresAt < Date.now() || !this.talkSessions.has(t.session)) return undefined;
+    return t.session;
+  }
+
+  private clipExists(hash: string): boolean {
+    return this.db.prepare('SELECT 1 FROM clips WHERE hash = ?').get(hash) !== undefined;
+  }
+
+  private body(view: BroadcastView) {
+    const { speakers: _s, state: _st, talk: _t, ...rest } = view;
+    return rest;
+  }
+
+  private publicView(view: BroadcastView): BroadcastView {
+    const { talk: _t, ...rest } = view;
+    return rest;
+  }
+
+  private load(id: string): BroadcastView | undefined {
+    const row = this.stmt.get.get(id);
+    return row ? this.fromRow(row) : undefined;
+  }
+
+  private fromRow(row: Row): BroadcastView {
+    return {
+      ...(JSON.parse(row.body) as Omit<BroadcastView, 'speakers' | 'state'>),
+      state: row.state,
+      speakers: JSON.parse(row.speakers) as BroadcastView['speakers'],
+    };
+  }
+}

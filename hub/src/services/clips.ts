@@ -1,0 +1,158 @@
+/**
+ * Uploaded audio clips. An upload is checked by its content (WAV, MP3 or Ogg by their magic bytes,
+ * not by name or declared type), bounded in size and length, transcoded once with ffmpeg to 16 kHz
+ * mono 16-bit WAV, and named by the SHA-256 of that file: gateways fetch it by hash, verify it and
+ * cache it, so the same clip never crosses a village's uplink twice.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLIP_HASH_PATTERN, MAX_CLIP_SECONDS } from '@qianliyan/protocols';
+import type Database from 'better-sqlite3';
+import { HubError } from '../errors.ts';
+
+export interface ClipView {
+  hash: string;
+  name: string;
+  bytes: number;
+  durationMs: number;
+  uploadedBy: string;
+  uploadedAt: number;
+}
+
+/** What the bytes are, by their first bytes; undefined for anything else. */
+export function sniffAudio(data: Buffer): 'wav' | 'mp3' | 'ogg' | undefined {
+  if (
+    data.length >= 12 &&
+    data.toString('latin1', 0, 4) === 'RIFF' &&
+    data.toString('latin1', 8, 12) === 'WAVE'
+  )
+    return 'wav';
+  if (data.length >= 4 && data.toString('latin1', 0, 4) === 'OggS') return 'ogg';
+  if (data.length >= 3 && data.toString('latin1', 0, 3) === 'ID3') return 'mp3';
+  // An MPEG audio frame header: 11 sync bits, then layer III.
+  if (data.length >= 2 && data[0] === 0xff && ((data[1] as number) & 0xe6) === 0xe2) return 'mp3';
+  return undefined;
+}
+
+export class ClipStore {
+  private readonly dir: string;
+
+  constructor(
+    private readonly db: Database.Database,
+    dataDir: string,
+    private readonly ffmpeg: string,
+  ) {
+    this.dir = join(dataDir, 'clips');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  async add(data: Buffer, name: string, username: string): Promise<ClipView> {
+    const format = sniffAudio(data);
+    if (!format) throw new HubError('HUB_ERR_UNSUPPORTED_MEDIA', 'not a WAV, MP3 or Ogg audio file');
+    const tmp = join(this.dir, `.upload-${randomBytes(8).toString('hex')}`);
+    writeFileSync(`${tmp}.${format}`, data, { mode: 0o600 });
+    try {
+      await new Promise<void>((resolve, reject) =>
+        execFile(
+          this.ffmpeg,
+          [
+            '-hide_banner',
+            '-loglevel',
+            'error',
+            '-nostdin',
+            '-y',
+            '-i',
+            `${tmp}.${format}`,
+            '-vn',
+            '-t',
+            String(MAX_CLIP_SECONDS),
+            '-ac',
+            '1',
+            '-ar',
+            '16000',
+            '-c:a',
+            'pcm_s16le',
+            '-map_metadata',
+            '-1',
+            '-fflags',
+            '+bitexact',
+            '-flags:a',
+            '+bitexact',
+            '-f',
+            'wav',
+            `${tmp}.out.wav`,
+          ],
+          { timeout: 60_000 },
+          (err, _stdout, stderr) =>
+            err
+              ? reject(
+                  new HubError(
+                    'HUB_ERR_UNSUPPORTED_MEDIA',
+                    `not decodable audio: ${String(stderr).trim().slice(0, 160)}`,
+                  ),
+                )
+              : resolve(),
+        ),
+      );
+      const out = readFileSync(`${tmp}.out.wav`);
+      const durationMs = Math.round(((out.length - 44) / 32_000) * 1000);
+      if (durationMs < 100) throw new HubError('HUB_ERR_UNSUPPORTED_MEDIA', 'the clip holds no sound');
+      const hash = createHash('sha256').update(out).digest('hex');
+      const path = this.path(hash);
+      if (!existsSync(path)) renameSync(`${tmp}.out.wav`, path);
+      const now = Date.now();
+      this.db
+        .prepare(
+          'INSERT INTO clips (hash, name, bytes, duration_ms, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING',
+        )
+        .run(hash, name.slice(0, 120) || 'clip', out.length, durationMs, username, now);
+      return this.get(hash) as ClipView;
+    } finally {
+      rmSync(`${tmp}.${format}`, { force: true });
+      rmSync(`${tmp}.out.wav`, { force: true });
+    }
+  }
+
+  path(hash: string): string {
+    if (!new RegExp(CLIP_HASH_PATTERN).test(hash)) throw new HubError('HUB_ERR_VALIDATION', 'bad clip hash');
+    return join(this.dir, `${hash}.wav`);
+  }
+
+  get(hash: string): ClipView | undefined {
+    const r = this.db.prepare('SELECT * FROM clips WHERE hash = ?').get(hash) as
+      | {
+          hash: string;
+          name: string;
+          bytes: number;
+          duration_ms: number;
+          uploaded_by: string;
+          uploaded_at: number;
+        }
+      | undefined;
+    if (!r || !existsSync(this.path(r.hash))) return undefined;
+    return {
+      hash: r.hash,
+      name: r.name,
+      bytes: r.bytes,
+      durationMs: r.duration_ms,
+      uploadedBy: r.uploaded_by,
+      uploadedAt: r.uploaded_at,
+    };
+  }
+
+  list(limit = 200): ClipView[] {
+    return (
+      this.db.prepare('SELECT hash FROM clips ORDER BY uploaded_at DESC LIMIT ?').all(limit) as Array<{
+        hash: string;
+      }>
+    )
+      .map((r) => this.get(r.hash))
+      .filter((c): c is ClipView => Boolean(c));
+  }
+
+  size(hash: string): number {
+    return statSync(this.path(hash)).size;
+  }
+}

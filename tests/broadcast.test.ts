@@ -1,0 +1,368 @@
+/**
+ * Loudspeaker broadcasts through real parts: the hub, three edge agent processes (three villages)
+ * with `ip-speaker` devices, ffmpeg encoding G.711 A-law RTP on the gateways, and loudspeaker
+ * simulators that are real RTP receivers (decoding, writing WAV, measuring level and duration),
+ * measured again with sox.
+ *  - text-to-speech: the received audio's duration within 10 % of what espeak-ng speaks, clearly
+ *    above silence;
+ *  - an uploaded clip to 10 speakers in 3 villages: every one plays it to the end;
+ *  - an emergency pre-empts a routine broadcast on the same speaker within 1 s (routine: interrupted);
+ *  - live talk: PCM from the officer's side → hub → the gateway's outbound socket → RTP → heard;
+ *  - bad clips refused with a clear error; a village operator cannot reach another village.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TALK_SAMPLE_RATE } from '@qianliyan/protocols';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type Recording, SpeakerSimulator } from '../edge-agent/src/adapters/ip-speaker/simulator.ts';
+import { synthesize } from '../edge-agent/src/audio/tts.ts';
+import { EdgeProcess } from './support/edge.ts';
+import { startTestHub, type TestHub } from './support/hub.ts';
+import { systemBinary } from './support/system.ts';
+import { sleep, waitFor } from './support/wait.ts';
+
+const VILLAGES = [
+  { site: 'v-east', gw: 'gw-east', speakers: 4 },
+  { site: 'v-west', gw: 'gw-west', speakers: 3 },
+  { site: 'v-north', gw: 'gw-north', speakers: 3 },
+];
+
+/** sox's measurement of a WAV (`sox FILE -n stat` writes to stderr): seconds and RMS amplitude (0–1). */
+function sox(file: string): { seconds: number; rms: number } {
+  const text = spawnSync('/usr/bin/sox', [file, '-n', 'stat'], { encoding: 'utf8' }).stderr;
+  const num = (label: string) => Number(new RegExp(`${label}:\\s+([-0-9.e]+)`).exec(text)?.[1]);
+  return { seconds: num('Length \\(seconds\\)'), rms: num('RMS\\s+amplitude') };
+}
+
+describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/usr/bin/sox', 'sox'))(
+  'loudspeaker broadcasts',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qly-broadcast-'));
+    let hub: TestHub;
+    const edges: EdgeProcess[] = [];
+    const sims = new Map<string, SpeakerSimulator>();
+    let admin: string;
+    let operator: string;
+
+    const api = async (
+      path: string,
+      body?: unknown,
+      token = admin,
+      method = body === undefined ? 'GET' : 'POST',
+    ) => {
+      const res = await fetch(`${hub.baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+    };
+    const nextRecording = (key: string, after: number, timeoutMs = 30_000): Promise<Recording> =>
+      waitFor(
+        `${key} heard something`,
+        () => sims.get(key)?.recordings.find((r) => r.firstPacketAt >= after),
+        timeoutMs,
+        50,
+      );
+
+    beforeAll(async () => {
+      hub = await startTestHub();
+      admin = await hub.token();
+      for (const v of VILLAGES) {
+        const devices = [];
+        for (let i = 1; i <= v.speakers; i++) {
+          const sim = new SpeakerSimulator({ recordDir: dir, volume: 100, silenceGapMs: 600 });
+          await sim.start();
+          sims.set(`${v.gw}.spk-${i}`, sim);
+          devices.push({
+            type: 'ip-speaker',
+            id: `spk-${i}`,
+            name: `${v.site} 大喇叭 ${i}`,
+            position: { lat: 30.04 + i * 0.001, lon: 119.95 },
+            rtp: sim.rtpUrl,
+            controlUrl: sim.controlUrl,
+            zones: [i === 1 ? 'riverside' : 'inland'],
+          });
+        }
+        const edge = new EdgeProcess(
+          {
+            gateway: { id: v.gw, site: v.site },
+            mqtt: { url: hub.brokerUrl },
+            video: { hubUrl: hub.baseUrl },
+            devices,
+          },
+          await hub.provisionGateway(v.gw, v.site),
+        );
+        edge.start();
+        edges.push(edge);
+      }
+      const res = await hub.app.inject({
+        method: 'POST',
+        url: '/api/users',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: {
+          username: 'east-op',
+          password: 'a-long-password',
+          role: 'village_operator',
+          sites: ['v-east'],
+        },
+      });
+      expect(res.statusCode).toBe(201);
+      operator = await hub.token('east-op', 'a-long-password');
+      await waitFor(
+        'every speaker registered',
+        () =>
+          [...sims.keys()].every((k) =>
+            hub.app.registry.getDevice(k)?.capabilities.includes('cmd.speaker.play'),
+          ),
+        30_000,
+      );
+    }, 90_000);
+
+    afterAll(async () => {
+      await Promise.all(edges.map((e) => e.stop()));
+      await hub?.close();
+      for (const s of sims.values()) await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('text-to-speech: spoken on the gateway, heard at the speaker for as long as espeak-ng speaks it', async () => {
+      const text = '各位村民请注意，明天下午有大雨，请做好防汛准备。';
+      const key = 'gw-east.spk-2';
+      const sent = Date.now();
+      const { status, body } = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: { tts: { text, lang: 'zh' } },
+        priority: 'notice',
+      });
+      expect(status, JSON.stringify(body)).toBe(201);
+      const heard = await nextRecording(key, sent);
+      const reference = join(dir, 'reference.wav');
+      await synthesize(text, 'zh', reference);
+      const expected = sox(reference).seconds;
+      const got = sox(heard.file as string);
+      expect(Math.abs(got.seconds - expected) / expected).toBeLessThan(0.1);
+      expect(got.rms).toBeGreaterThan(0.02); // about −34 dBFS; silence is 0
+      expect(heard.rmsDbfs).toBeGreaterThan(-35);
+      await waitFor(
+        'reported finished',
+        async () => {
+          const b = (await api(`/api/broadcasts/${body.id}`)).body as {
+            state: string;
+            speakers: Record<string, { state: string; durationMs?: number }>;
+          };
+          return b.state === 'done' && b.speakers[key]?.state === 'finished' ? b : undefined;
+        },
+        15_000,
+      );
+    });
+
+    it('a clip to 10 speakers in 3 villages: uploaded once, fetched by hash, played to the end everywhere', async () => {
+      const wav = join(dir, 'tone.wav');
+      execFileSync('/usr/bin/sox', [
+        '-n',
+        '-r',
+        '44100',
+        '-c',
+        '2',
+        wav,
+        'synth',
+        '2.5',
+        'sine',
+        '600',
+        'vol',
+        '0.5',
+      ]);
+      const upload = await fetch(`${hub.baseUrl}/api/clips?name=tone`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'audio/wav' },
+        body: new Uint8Array(readFileSync(wav)),
+      });
+      expect(upload.status).toBe(201);
+      const clip = (await upload.json()) as { hash: string; durationMs: number };
+      expect(clip.durationMs).toBeGreaterThan(2400);
+      const sent = Date.now();
+      const { status, body } = await api('/api/broadcasts', {
+        targets: { sites: VILLAGES.map((v) => v.site) },
+        content: { clip: { hash: clip.hash } },
+        priority: 'warning',
+      });
+      expect(status).toBe(201);
+      const heard = await Promise.all([...sims.keys()].map((k) => nextRecording(k, sent)));
+      expect(heard).toHaveLength(10);
+      for (const r of heard) {
+        expect(Math.abs(r.durationMs - 2500)).toBeLessThan(250);
+        expect(r.rmsDbfs).toBeGreaterThan(-15);
+      }
+      const done = await waitFor(
+        'all finished',
+        async () => {
+          const b = (await api(`/api/broadcasts/${body.id}`)).body as {
+            state: string;
+            speakers: Record<string, { state: string }>;
+          };
+          return b.state === 'done' ? b : undefined;
+        },
+        15_000,
+      );
+      expect(Object.values(done.speakers).map((s) => s.state)).toEqual(Array(10).fill('finished'));
+    });
+
+    it('an emergency pre-empts a routine broadcast on the same speaker within 1 s; the routine one is interrupted', async () => {
+      const key = 'gw-west.spk-1';
+      const long = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: {
+          tts: {
+            text: 'This is a routine notice about the village meeting, which is long enough to be interrupted by something more urgent than itself.',
+            lang: 'en',
+          },
+        },
+        priority: 'routine',
+      });
+      expect(long.status).toBe(201);
+      await waitFor('routine playing', () => sims.get(key)?.playing, 15_000, 20);
+      await sleep(1000);
+      const sent = Date.now();
+      const urgent = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: { tts: { text: '紧急通知，请立即撤离。', lang: 'zh' } },
+        priority: 'emergency',
+      });
+      expect(urgent.status).toBe(201);
+      // The routine transmission ends and the emergency one (another RTP stream) starts within a second.
+      const emergency = await waitFor(
+        'emergency heard',
+        () =>
+          new Promise<number | undefined>((resolve) => {
+            const s = sims.get(key) as SpeakerSimulator;
+            const onStart = ({ at }: { at: number }) => resolve(at);
+            s.once('start', onStart);
+            setTimeout(() => {
+              s.off('start', onStart);
+              resolve(undefined);
+            }, 200);
+          }),
+        5000,
+        0,
+      );
+      expect(emergency - sent).toBeLessThan(1000);
+      const routine = await waitFor(
+        'routine reported interrupted',
+        async () => {
+          const b = (await api(`/api/broadcasts/${long.body.id}`)).body as {
+            speakers: Record<string, { state: string; reason?: string }>;
+          };
+          return b.speakers[key]?.state === 'interrupted' ? b.speakers[key] : undefined;
+        },
+        10_000,
+      );
+      expect(routine.reason).toBe(`interrupted by ${urgent.body.id}`);
+    });
+
+    it('live talk: the officer’s PCM reaches the speaker through the gateway’s outbound socket', async () => {
+      const key = 'gw-north.spk-2';
+      const { status, body } = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: { live: {} },
+        priority: 'warning',
+      });
+      expect(status).toBe(201);
+      const talk = body.talk as { token: string; path: string };
+      const ws = new WebSocket(`${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const sent = Date.now();
+      // 2 s of a 500 Hz tone in 20 ms frames, at real time.
+      for (let f = 0; f < 100; f++) {
+        const frame = Buffer.alloc((TALK_SAMPLE_RATE / 50) * 2);
+        for (let i = 0; i < TALK_SAMPLE_RATE / 50; i++)
+          frame.writeInt16LE(
+            Math.round(
+              12000 * Math.sin((2 * Math.PI * 500 * (f * (TALK_SAMPLE_RATE / 50) + i)) / TALK_SAMPLE_RATE),
+            ),
+            i * 2,
+          );
+        ws.send(frame);
+        await sleep(20);
+      }
+      ws.close();
+      const heard = await nextRecording(key, sent);
+      expect(heard.durationMs).toBeGreaterThan(1200);
+      expect(heard.rmsDbfs).toBeGreaterThan(-20);
+      // The token was good once.
+      const again = new WebSocket(`${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`);
+      const code = await new Promise<number>((resolve) =>
+        again.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+      );
+      expect(code).toBe(401);
+    });
+
+    it('bad clips: not audio, too large, undecodable — a clear error and nothing stored', async () => {
+      const post = (body: Uint8Array, type = 'audio/wav') =>
+        fetch(`${hub.baseUrl}/api/clips`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${admin}`, 'content-type': type },
+          body: new Blob([body as Uint8Array<ArrayBuffer>]),
+        });
+      const png = await post(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]));
+      expect(png.status).toBe(415);
+      expect(((await png.json()) as { message: string }).message).toMatch(/not a WAV, MP3 or Ogg/);
+      const fake = Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVEfmt '), Buffer.alloc(200, 7)]);
+      const broken = await post(new Uint8Array(fake));
+      expect(broken.status).toBe(415);
+      expect(((await broken.json()) as { message: string }).message).toMatch(/not decodable/);
+      const huge = await post(new Uint8Array(11 * 1024 * 1024));
+      expect(huge.status).toBe(413);
+      const text = await post(new TextEncoder().encode('hello'), 'text/plain');
+      expect(text.status).toBe(415);
+      const clips = (await api('/api/clips')).body as unknown as unknown[];
+      expect(clips).toHaveLength(1); // only the tone of the earlier test
+    });
+
+    it('a village operator broadcasts to their own village only: another village is refused (403), nothing sent', async () => {
+      const own = await api(
+        '/api/broadcasts',
+        {
+          targets: { sites: ['v-east'] },
+          content: { tts: { text: '测试', lang: 'zh' } },
+          priority: 'routine',
+        },
+        operator,
+      );
+      expect(own.status).toBe(201);
+      expect(own.body.sites).toEqual(['v-east']);
+      for (const targets of [
+        { sites: ['v-west'] },
+        { speakers: ['gw-west.spk-1'] },
+        { sites: ['v-east', 'v-north'] },
+      ]) {
+        const other = await api(
+          '/api/broadcasts',
+          { targets, content: { tts: { text: '测试', lang: 'zh' } }, priority: 'emergency' },
+          operator,
+        );
+        expect(other.status, JSON.stringify(targets)).toBe(403);
+      }
+      // "all" for an operator means all of their own speakers.
+      const all = await api(
+        '/api/broadcasts',
+        { targets: { all: true }, content: { tts: { text: '测试', lang: 'zh' } }, priority: 'routine' },
+        operator,
+      );
+      expect(all.body.sites).toEqual(['v-east']);
+      const history = (await api('/api/broadcasts', undefined, operator)).body as unknown as Array<{
+        sites: string[];
+      }>;
+      expect(history.every((b) => b.sites.every((s) => s === 'v-east'))).toBe(true);
+    });
+  },
+);
