@@ -4,6 +4,7 @@
  */
 import type {
   AlarmView,
+  BroadcastView,
   ClientToServerEvents,
   CommandView,
   DeviceView,
@@ -30,6 +31,7 @@ export class LiveStore {
   private readonly statusListeners = new Set<(connected: boolean) => void>();
   private readonly commandListeners = new Set<(command: CommandView) => void>();
   private readonly alarmListeners = new Set<(alarm: AlarmView) => void>();
+  private readonly broadcastListeners = new Set<(broadcast: BroadcastView) => void>();
   /** Each device's latest event time before the last delta (to tell a new event from a repeat). */
   private readonly previousEvents = new Map<string, number | undefined>();
 
@@ -68,6 +70,9 @@ export class LiveStore {
     socket.on('alarm', (alarm) => {
       for (const l of this.alarmListeners) l(alarm);
     });
+    socket.on('broadcast', (broadcast) => {
+      for (const l of this.broadcastListeners) l(broadcast);
+    });
     socket.on('delta', (delta) => {
       for (const d of delta.devices) {
         this.previousEvents.set(d.key, this.devices.get(d.key)?.lastEvent?.ts);
@@ -102,6 +107,11 @@ export class LiveStore {
   onAlarm(listener: (alarm: AlarmView) => void): () => void {
     this.alarmListeners.add(listener);
     return () => this.alarmListeners.delete(listener);
+  }
+
+  onBroadcast(listener: (broadcast: BroadcastView) => void): () => void {
+    this.broadcastListeners.add(listener);
+    return () => this.broadcastListeners.delete(listener);
   }
 
   onCommand(listener: (command: CommandView) => void): () => void {

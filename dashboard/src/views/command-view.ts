@@ -6,6 +6,7 @@ import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { api, getToken } from '../api.ts';
 import { AlarmList } from '../components/alarm-list.ts';
+import { BroadcastConsole } from '../components/broadcast-console.ts';
 import { renderDeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
@@ -18,7 +19,7 @@ import { DeviceLayer } from '../map/device-layer.ts';
 import { measurement } from '../video/stream-client.ts';
 import { DRAG_TYPE, VideoWall } from '../video/video-wall.ts';
 
-type StageMode = 'map' | 'split' | 'wall' | 'history';
+type StageMode = 'map' | 'split' | 'wall' | 'history' | 'broadcast';
 const MODE_KEY = 'qly.stage';
 
 interface MapSettings {
@@ -49,7 +50,7 @@ export async function renderCommandView(
         <span class="conn" data-role="conn"></span>
         <span class="spacer"></span>
         <span class="stage-modes" data-role="modes">
-          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="history" data-i18n="modeHistory"></button>
+          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="broadcast" data-i18n="modeBroadcast"></button><button data-mode="history" data-i18n="modeHistory"></button>
         </span>
         <span class="user">${escapeHtml(user.username)}</span>
         <button class="link" data-role="lang" data-i18n="language"></button>
@@ -64,6 +65,7 @@ export async function renderCommandView(
         <div id="map" class="map" data-role="map"></div>
         <section data-role="wall"></section>
         <section data-role="history"></section>
+        <section data-role="broadcast"></section>
       </main>
       <section class="panel" data-role="panel" hidden></section>
     </div>`;
@@ -106,6 +108,12 @@ export async function renderCommandView(
       }),
     snapshot: (key) => saveSnapshot(key),
   });
+  const broadcastConsole = new BroadcastConsole(
+    root.querySelector('[data-role=broadcast]') as HTMLElement,
+    map,
+    () => store.devices,
+    (l) => store.onBroadcast(l),
+  );
   const history = new HistoryView(
     root.querySelector('[data-role=history]') as HTMLElement,
     () => store.devices,
@@ -122,6 +130,7 @@ export async function renderCommandView(
     for (const b of root.querySelectorAll<HTMLElement>('[data-mode]'))
       b.classList.toggle('active', b.dataset.mode === mode);
     if (mode === 'history') history.refresh();
+    broadcastConsole.setActive(mode === 'broadcast');
     map.invalidateSize();
   };
   setMode((localStorage.getItem(MODE_KEY) as StageMode | null) ?? 'split');
@@ -139,8 +148,10 @@ export async function renderCommandView(
   const layer = new DeviceLayer(
     map,
     (key) => {
-      select(key);
       const d = store.devices.get(key);
+      // In the broadcast console a speaker click chooses it as a target.
+      if (stage.dataset.mode === 'broadcast' && d?.kind === 'speaker') return broadcastConsole.toggle(key);
+      select(key);
       if (d?.capabilities.includes('video')) watch(key);
     },
     (key, ev) => dragFromMap(key, ev),
@@ -208,8 +219,10 @@ export async function renderCommandView(
     root.querySelector('[data-role=alarm-count]') as HTMLElement,
     (key) => store.devices.get(key),
     (key) => {
-      select(key);
       const d = store.devices.get(key);
+      // In the broadcast console a speaker click chooses it as a target.
+      if (stage.dataset.mode === 'broadcast' && d?.kind === 'speaker') return broadcastConsole.toggle(key);
+      select(key);
       if (d) map.panTo([d.position.lat, d.position.lon]);
       if (d?.capabilities.includes('video')) watch(key);
     },
@@ -350,6 +363,7 @@ export async function renderCommandView(
     lastToast: () => lastToast,
     wall,
     history,
+    broadcast: broadcastConsole,
   };
 
   return () => {
