@@ -214,6 +214,21 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       expect(Object.values(done.speakers).map((s) => s.state)).toEqual(Array(10).fill('finished'));
     });
 
+    it('repeats: a clip sent to play twice is heard for twice its length', async () => {
+      const [clip] = (await api('/api/clips')).body as unknown as Array<{ hash: string; durationMs: number }>;
+      const key = 'gw-east.spk-3';
+      const sent = Date.now();
+      const { status } = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: { clip: { hash: clip?.hash } },
+        priority: 'notice',
+        repeat: 2,
+      });
+      expect(status).toBe(201);
+      const heard = await nextRecording(key, sent);
+      expect(Math.abs(heard.durationMs - 2 * (clip?.durationMs as number))).toBeLessThan(400);
+    });
+
     it('an emergency pre-empts a routine broadcast on the same speaker within 1 s; the routine one is interrupted', async () => {
       const key = 'gw-west.spk-1';
       const long = await api('/api/broadcasts', {
@@ -304,6 +319,33 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
         again.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
       );
       expect(code).toBe(401);
+    });
+
+    it('scheduled: sent at its time by the hub (not before); a cancelled one never plays', async () => {
+      const key = 'gw-north.spk-3';
+      const at = Date.now() + 2500;
+      const later = await api('/api/broadcasts', {
+        targets: { speakers: [key] },
+        content: { tts: { text: '定时广播测试。', lang: 'zh' } },
+        priority: 'notice',
+        schedule: { at },
+      });
+      expect(later.status).toBe(201);
+      expect(later.body.state).toBe('scheduled');
+      const cancelled = await api('/api/broadcasts', {
+        targets: { speakers: ['gw-north.spk-1'] },
+        content: { tts: { text: '这条会被取消。', lang: 'zh' } },
+        priority: 'notice',
+        schedule: { at: at + 500 },
+      });
+      expect((await api(`/api/broadcasts/${cancelled.body.id}/cancel`, {})).body.state).toBe('cancelled');
+      const heardAt = (await nextRecording(key, Date.now())).firstPacketAt;
+      expect(heardAt).toBeGreaterThanOrEqual(at);
+      expect(heardAt - at).toBeLessThan(2500);
+      await sleep(1500);
+      expect(sims.get('gw-north.spk-1')?.recordings.filter((r) => r.firstPacketAt >= at)).toEqual([]);
+      const done = (await api(`/api/broadcasts/${later.body.id}`)).body as { state: string };
+      expect(['sending', 'done']).toContain(done.state);
     });
 
     it('bad clips: not audio, too large, undecodable — a clear error and nothing stored', async () => {

@@ -163,6 +163,7 @@ export class EdgeAgent {
       },
       hub: this.hub,
       dataDir: join(dirname(resolve(this.config.outbox.path)), 'devices', device),
+      cacheDir: join(dirname(resolve(this.config.outbox.path)), 'cache'),
     };
   }
 

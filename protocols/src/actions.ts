@@ -169,6 +169,13 @@ export const ACTIONS = {
     timeoutMs: 5000,
     description: 'set the loudspeaker volume',
   }),
+  'speaker.power': action({
+    scope: 'device',
+    kinds: ['speaker'],
+    params: Type.Object({ on: Type.Boolean() }, { additionalProperties: false }),
+    timeoutMs: 5000,
+    description: 'switch the loudspeaker on or off (its amplifier)',
+  }),
   'speaker.play': action({
     scope: 'device',
     kinds: ['speaker'],

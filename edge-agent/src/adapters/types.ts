@@ -27,8 +27,10 @@ export interface AdapterContext {
   metaChanged(): void;
   /** Where media goes (stream pushes, snapshots); undefined when the gateway has no `video.hubUrl`. */
   hub: HubLink | undefined;
-  /** A directory of its own for caches (clips, speech), beside the outbox; created on first use. */
+  /** A directory of its own beside the outbox; created on first use. */
   dataDir: string;
+  /** A cache every device of this gateway shares (clips, synthesised speech); created on first use. */
+  cacheDir: string;
 }
 
 /** A handler gets params already validated (defaults filled) against the catalog. */

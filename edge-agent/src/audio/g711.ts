@@ -36,7 +36,7 @@ export function rmsDbfs(pcm: Int16Array): number {
   let sum = 0;
   for (const s of pcm) sum += s * s;
   const rms = Math.sqrt(sum / pcm.length) / 32768;
-  return rms > 0 ? Math.max(-120, Math.round(20 * Math.log10(rms) * 10) / 10) : -120;
+  return rms > 0 ? Math.max(-120, Math.round(20 * Math.log10(rms) * 10) / 10) + 0 : -120;
 }
 
 /** A mono 16-bit PCM WAV file. */

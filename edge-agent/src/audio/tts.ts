@@ -1,7 +1,7 @@
 /**
  * Text-to-speech on the gateway with espeak-ng: only text crosses the uplink. Debian's `espeak-ng`
  * when installed (faster, the full voice set), else the WebAssembly build npm installs (`espeak-ng`),
- * so a fresh machine speaks too. Mandarin uses `cmn-latn-pinyin`, which reads Chinese characters
+ * so a fresh machine speaks too (`QLY_TTS_ENGINE=wasm` forces it). Mandarin uses `cmn-latn-pinyin`, which reads Chinese characters
  * correctly; English `en`. The result is a WAV file (22,050 Hz mono).
  */
 import { execFile } from 'node:child_process';
@@ -13,7 +13,8 @@ export const VOICES = { zh: 'cmn-latn-pinyin', en: 'en' } as const;
 export class TtsError extends Error {}
 
 /** Which engine speaks here: `debian` or `wasm`. */
-export const ttsEngine = (): 'debian' | 'wasm' => (existsSync(DEBIAN_ESPEAK) ? 'debian' : 'wasm');
+export const ttsEngine = (): 'debian' | 'wasm' =>
+  process.env.QLY_TTS_ENGINE === 'wasm' || !existsSync(DEBIAN_ESPEAK) ? 'wasm' : 'debian';
 
 export async function synthesize(text: string, lang: keyof typeof VOICES, outPath: string): Promise<void> {
   // Control characters could steer espeak's SSML/markup handling; a leading '-' an option.

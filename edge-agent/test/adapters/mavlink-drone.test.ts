@@ -108,6 +108,7 @@ function recorder() {
   };
   const ctx: AdapterContext = {
     dataDir: '/nonexistent/qly-test-device',
+    cacheDir: '/nonexistent/qly-test-cache',
     log: pino({ level: 'silent' }),
     telemetry: (values) => rec.telemetry.push({ ts: Date.now(), values }),
     event: (type, severity, data) => rec.events.push({ type, severity, ...(data ? { data } : {}) }),

@@ -233,6 +233,7 @@ function recorder() {
   };
   const ctx: AdapterContext = {
     dataDir: '/nonexistent/qly-test-device',
+    cacheDir: '/nonexistent/qly-test-cache',
     log: pino({ level: process.env.QLY_TEST_LOG_LEVEL ?? 'silent' }),
     telemetry: (values) => void seen.telemetry.push(values),
     event: (type, severity, data) => void seen.events.push({ type, severity, ...(data ? { data } : {}) }),

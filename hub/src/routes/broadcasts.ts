@@ -241,11 +241,8 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const { token } = request.query as { token: string };
         // Issued with the broadcast to the signed-in officer who created it; good once, for a minute.
         const session = broadcasts.takeTalkToken(token);
-        if (!session)
-          throw new HubError(
-            'HUB_ERR_UNAUTHORIZED',
-            'no such talk session (the token is used once and lasts a minute)',
-          );
+        // (A talk token is good once, for a minute: like any missing credential, 401.)
+        if (!session) throw new HubError('HUB_ERR_UNAUTHORIZED');
         (request as FastifyRequest & { talkSession?: string }).talkSession = session;
       },
     },

@@ -37,6 +37,7 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
   'camera.snapshot': { roles: WATCH, internal: true },
   'camera.discover': { roles: COMMAND_ROOM },
   'speaker.volume': { roles: OPERATE },
+  'speaker.power': { roles: OPERATE },
   // Broadcasts go through the broadcast service (targets, priorities, records): not sent one by one.
   'speaker.play': { roles: OPERATE, internal: true },
   'speaker.stop': { roles: OPERATE, internal: true },

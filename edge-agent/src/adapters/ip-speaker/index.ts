@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CLIP_HASH_PATTERN,
@@ -119,6 +119,7 @@ const PROGRESS_MS = 5000;
 class IpSpeaker implements DeviceAdapter {
   readonly id: string;
   private volume: number;
+  private power = true;
   private playing: Playing | undefined;
   private readonly queue: Job[] = [];
   private statusTimer: NodeJS.Timeout | undefined;
@@ -135,6 +136,14 @@ class IpSpeaker implements DeviceAdapter {
   readonly actions: ActionTable = {
     'speaker.play': async (params) => this.play(params as SpeakerPlayParams),
     'speaker.stop': async (params) => this.stopBroadcast(params.broadcast as string),
+    'speaker.power': async (params) => {
+      if (!this.config.controlUrl)
+        throw new CommandFailure('EDGE_ERR_UNSUPPORTED', 'this speaker has no control API (controlUrl)');
+      this.power = params.on as boolean;
+      await this.control('/power', { power: this.power });
+      this.report();
+      return { power: this.power };
+    },
     'speaker.volume': async (params) => {
       this.volume = params.volume as number;
       await this.control('/volume', { volume: this.volume });
@@ -172,6 +181,7 @@ class IpSpeaker implements DeviceAdapter {
   private report(): void {
     this.ctx.telemetry({
       volume: this.volume,
+      power: this.power,
       playing: Boolean(this.playing),
       queued: this.queue.length,
       ...(this.playing
@@ -219,22 +229,26 @@ class IpSpeaker implements DeviceAdapter {
     return { state: 'started' };
   }
 
-  /** Makes the source playable: speech synthesised, a clip fetched (or taken from the cache). */
+  /**
+   * Makes the source playable: speech synthesised, a clip fetched — once per gateway: the cache is
+   * shared by its speakers, and speakers asking at the same moment share one synthesis or download.
+   */
   private async prepare(params: SpeakerPlayParams): Promise<Job['input']> {
-    const dir = this.ctx.dataDir;
+    const dir = this.ctx.cacheDir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const source = params.source;
     if ('tts' in source) {
       const key = createHash('sha256').update(`${source.tts.lang}\n${source.tts.text}`).digest('hex');
       const file = join(dir, `tts-${key}.wav`);
-      if (!existsSync(file)) {
-        try {
-          await synthesize(source.tts.text, source.tts.lang, `${file}.part`);
-          renameSync(`${file}.part`, file);
-        } catch (err) {
-          throw new CommandFailure('EDGE_ERR_TTS', (err as TtsError).message);
-        }
-      }
+      if (!existsSync(file))
+        await once(file, async () => {
+          try {
+            await synthesize(source.tts.text, source.tts.lang, `${file}.part`);
+            renameSync(`${file}.part`, file);
+          } catch (err) {
+            throw new CommandFailure('EDGE_ERR_TTS', (err as TtsError).message);
+          }
+        });
       return { file };
     }
     if ('clip' in source) {
@@ -242,22 +256,26 @@ class IpSpeaker implements DeviceAdapter {
       if (!new RegExp(CLIP_HASH_PATTERN).test(hash))
         throw new CommandFailure('EDGE_ERR_BAD_PARAMS', 'bad clip hash');
       const file = join(dir, `clip-${hash}.wav`);
-      if (existsSync(file) && sha256(readFileSync(file)) === hash) return { file };
-      if (!this.ctx.hub)
+      if (existsSync(file)) return { file };
+      const hub = this.ctx.hub;
+      if (!hub)
         throw new CommandFailure(
           'EDGE_ERR_UNSUPPORTED',
           'this gateway has no hub link (video.hubUrl) for clips',
         );
-      let data: Buffer;
-      try {
-        data = await this.ctx.hub.fetchClip(hash, MAX_CLIP_BYTES);
-      } catch (err) {
-        throw new CommandFailure('EDGE_ERR_CLIP', `clip not fetched: ${(err as Error).message}`);
-      }
-      if (sha256(data) !== hash)
-        throw new CommandFailure('EDGE_ERR_CLIP', 'the clip does not match its hash');
-      writeFileSync(`${file}.part`, data, { mode: 0o600 });
-      renameSync(`${file}.part`, file);
+      await once(file, async () => {
+        let data: Buffer;
+        try {
+          data = await hub.fetchClip(hash, MAX_CLIP_BYTES);
+        } catch (err) {
+          throw new CommandFailure('EDGE_ERR_CLIP', `clip not fetched: ${(err as Error).message}`);
+        }
+        // Verified before it is cached: a file in the cache is the clip its name says.
+        if (sha256(data) !== hash)
+          throw new CommandFailure('EDGE_ERR_CLIP', 'the clip does not match its hash');
+        writeFileSync(`${file}.part`, data, { mode: 0o600 });
+        renameSync(`${file}.part`, file);
+      });
       return { file };
     }
     if (!this.ctx.hub)
@@ -275,6 +293,8 @@ class IpSpeaker implements DeviceAdapter {
       ...(codec === 'pcma'
         ? ['-ac', '1', '-ar', '8000', '-c:a', 'pcm_alaw']
         : ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip']),
+      '-flush_packets',
+      '1',
       '-f',
       'rtp',
       `${this.config.rtp}?ttl=${ttl}&pkt_size=1200`,
@@ -282,7 +302,25 @@ class IpSpeaker implements DeviceAdapter {
     const input =
       'file' in job.input
         ? ['-re', '-stream_loop', String(params.repeat - 1), '-i', job.input.file]
-        : ['-f', 's16le', '-ar', String(TALK_SAMPLE_RATE), '-ac', '1', '-i', 'pipe:0'];
+        : // Live: no probing, and small reads (20 ms): the pipe's default 32 KiB blocks are a second of talk.
+          [
+            '-probesize',
+            '32',
+            '-analyzeduration',
+            '0',
+            '-fflags',
+            'nobuffer',
+            '-blocksize',
+            '640',
+            '-f',
+            's16le',
+            '-ar',
+            String(TALK_SAMPLE_RATE),
+            '-ac',
+            '1',
+            '-i',
+            'pipe:0',
+          ];
     const proc = spawn(
       ffmpegPath(),
       ['-hide_banner', '-loglevel', 'error', '-nostdin', ...input, ...output],
@@ -406,6 +444,17 @@ class IpSpeaker implements DeviceAdapter {
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** One preparation per file at a time, shared by every speaker that asks meanwhile. */
+const inFlight = new Map<string, Promise<void>>();
+function once(file: string, work: () => Promise<void>): Promise<void> {
+  let p = inFlight.get(file);
+  if (!p) {
+    p = work().finally(() => inFlight.delete(file));
+    inFlight.set(file, p);
+  }
+  return p;
+}
 
 export const ipSpeaker: AdapterDefinition<IpSpeakerConfig> = {
   type: 'ip-speaker',

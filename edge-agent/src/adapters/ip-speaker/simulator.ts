@@ -59,6 +59,8 @@ export class SpeakerSimulator extends EventEmitter {
   volume: number;
   power = true;
   badPackets = 0;
+  /** When each transmission's first packet arrived. */
+  private readonly starts: number[] = [];
 
   constructor(private readonly options: SpeakerSimulatorOptions = {}) {
     super();
@@ -165,6 +167,8 @@ export class SpeakerSimulator extends EventEmitter {
     if (!o) {
       o = { codec, chunks: [], samples: 0, firstPacketAt: now, lastPacketAt: now, packets: 0 };
       this.open.set(ssrc, o);
+      this.starts.push(now);
+      if (this.starts.length > 1000) this.starts.shift();
       this.emit('start', { ssrc, at: now });
     }
     o.lastPacketAt = now;
@@ -173,6 +177,11 @@ export class SpeakerSimulator extends EventEmitter {
       o.chunks.push(pcm);
       o.samples += pcm.length;
     }
+  }
+
+  /** The first transmission that began at or after `t` (ms epoch), when one has. */
+  firstPacketAfter(t: number): number | undefined {
+    return this.starts.find((at) => at >= t);
   }
 
   private closeIdle(now = Date.now()): void {
