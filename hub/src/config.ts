@@ -475,10 +475,69 @@ export const HubConfigSchema = Type.Object(
         {
           id: Type.String({ pattern: `^${ID_PATTERN}$` }),
           name: Type.String({ minLength: 1, maxLength: 128 }),
+          level: Type.Optional(
+            Type.Union([
+              Type.Literal('county'),
+              Type.Literal('town'),
+              Type.Literal('village'),
+              Type.Literal('grid'),
+            ]),
+          ),
+          parent: Type.Optional(Type.String({ pattern: `^${ID_PATTERN}$` })),
+          center: Type.Optional(
+            Type.Object(
+              {
+                lat: Type.Number({ minimum: -90, maximum: 90 }),
+                lon: Type.Number({ minimum: -180, maximum: 180 }),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
-      { default: [{ id: 'demo-village', name: '千里村' }], description: 'display names of sites (villages)' },
+      {
+        default: [
+          { id: 'demo-county', name: '示范县', level: 'county', center: { lat: 30.03, lon: 119.96 } },
+          {
+            id: 'qianli-town',
+            name: '千里镇',
+            level: 'town',
+            parent: 'demo-county',
+            center: { lat: 30.035, lon: 119.955 },
+          },
+          {
+            id: 'demo-village',
+            name: '千里村',
+            level: 'village',
+            parent: 'qianli-town',
+            center: { lat: 30.042, lon: 119.951 },
+          },
+          {
+            id: 'dongshan',
+            name: '东山村',
+            level: 'village',
+            parent: 'qianli-town',
+            center: { lat: 30.046, lon: 119.972 },
+          },
+          {
+            id: 'xihe',
+            name: '西河村',
+            level: 'village',
+            parent: 'qianli-town',
+            center: { lat: 30.031, lon: 119.936 },
+          },
+          {
+            id: 'nanling',
+            name: '南岭村',
+            level: 'village',
+            parent: 'qianli-town',
+            center: { lat: 30.021, lon: 119.958 },
+          },
+        ],
+        description:
+          'sites and their names; entries with a `level` (county, town, village, grid) and `parent` seed the site hierarchy on the first start (afterwards it is managed through /api/sites)',
+      },
     ),
   },
   { additionalProperties: false },

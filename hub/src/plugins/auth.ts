@@ -62,7 +62,7 @@ export const authPlugin = fp(
           statusCode: 429,
         }),
     });
-    const sessions = new Sessions(app.stateDb, app.jwt, app.bus);
+    const sessions = new Sessions(app.stateDb, app.jwt, app.bus, app.siteTree);
     const audit = new AuditLog(
       app.stateDb.handle,
       `${app.config.dataDir}/audit-head`,

@@ -153,22 +153,40 @@ export const livePlugin = fp(
         else delete state.site;
         if (subscription.bbox) state.bbox = subscription.bbox;
         else delete state.bbox;
-        // Only what the caller may see is looked at: a scoped user's sites, or the one site asked for.
-        const sites = subscription.site
-          ? [subscription.site]
-          : state.user.sites.length > 0
-            ? state.user.sites
-            : undefined;
-        const candidates = sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices();
-        const devices = candidates.filter((d) => inScope(state, d));
-        state.inScope = new Set(devices.map((d) => d.key));
-        state.subscribed = true;
-        socket.emit('snapshot', {
-          devices,
-          gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)),
-          ts: Date.now(),
-        });
+        sendSnapshot(socket);
       });
+    });
+
+    function sendSnapshot(socket: typeof io.sockets.sockets extends Map<string, infer S> ? S : never): void {
+      const state = socket.data;
+      // Only what the caller may see is looked at: a scoped user's sites, or the one site asked for.
+      const sites = state.site ? [state.site] : state.user.sites.length > 0 ? state.user.sites : undefined;
+      const candidates = sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices();
+      const devices = candidates.filter((d) => inScope(state, d));
+      state.inScope = new Set(devices.map((d) => d.key));
+      state.subscribed = true;
+      socket.emit('snapshot', {
+        devices,
+        gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)),
+        ts: Date.now(),
+      });
+    }
+
+    // The site tree changed (a village moved to another town…): every socket's scope is worked out
+    // again, and a subscribed socket gets a fresh snapshot of what it may see now.
+    app.siteTree.onChange(() => {
+      for (const socket of io.of('/').sockets.values()) {
+        const state = socket.data;
+        if (!state?.user) continue;
+        const user = app.sessions.resolve({ sub: state.user.username, sid: state.user.sid });
+        if (!user) {
+          socket.disconnect(true);
+          continue;
+        }
+        state.user = user;
+        if (state.site && !userMaySee(user, state.site)) delete state.site;
+        if (state.subscribed) sendSnapshot(socket);
+      }
     });
 
     // Coalescing: changes are collected as keys and sent as one delta per client per period.

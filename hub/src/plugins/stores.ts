@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { type SiteLevel, SiteTree } from '../services/site-tree.ts';
 import { InfluxTimeSeriesStore } from '../stores/influx-timeseries.ts';
 import { SqliteTimeSeriesStore } from '../stores/sqlite-timeseries.ts';
 import { StateDb } from '../stores/state-db.ts';
@@ -13,6 +14,7 @@ import type { TimeSeriesStore } from '../stores/timeseries.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     stateDb: StateDb;
+    siteTree: SiteTree;
     timeseries: TimeSeriesStore;
   }
 }
@@ -23,6 +25,20 @@ export const storesPlugin = fp(
     const config = app.config.timeseries;
     const timeseries: TimeSeriesStore = config.backend === 'influxdb' ? openInflux(app) : openSqlite(app);
     app.decorate('stateDb', stateDb);
+    const siteTree = new SiteTree(stateDb.handle);
+    // The first start seeds the hierarchy from the config; afterwards it is managed through /api/sites.
+    const seed = app.config.sites.filter((s) => s.level);
+    if (siteTree.size === 0 && seed.length > 0)
+      siteTree.upsert(
+        seed.map((s) => ({
+          id: s.id,
+          name: s.name,
+          level: s.level as SiteLevel,
+          parent: s.parent ?? null,
+          ...(s.center ? { center: s.center } : {}),
+        })),
+      );
+    app.decorate('siteTree', siteTree);
     app.decorate('timeseries', timeseries);
     app.addHook('onClose', async () => {
       await timeseries.close();

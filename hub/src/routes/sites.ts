@@ -1,39 +1,176 @@
-/** GET /api/sites — the villages this hub watches, with counts, limited to the caller's scope. */
-
+/**
+ * The site hierarchy (county → town → village → grid).
+ *   GET    /api/sites         the nodes in the caller's scope, each with counts over its subtree
+ *                             (gateways, online, devices, offline, alarms); sites that gateways use
+ *                             but the tree does not know are listed as villages without a parent
+ *   POST   /api/sites         (admin) add or change one node (a move is a change of `parent`)
+ *   DELETE /api/sites/:id     (admin) remove a node without children
+ *   POST   /api/sites/import  (admin) a GeoJSON FeatureCollection, all or nothing
+ * Every change is audited; scopes follow at once (sessions and sockets are re-scoped).
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userMaySee } from '../plugins/auth.ts';
-import { ErrorBody } from './schemas.ts';
+import { SITE_LEVELS, type SiteNode } from '../services/site-tree.ts';
+import { bearer, errorResponses } from './schemas.ts';
 
+const Level = Type.Union(SITE_LEVELS.map((l) => Type.Literal(l)));
+const Center = Type.Object(
+  { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
+  { additionalProperties: false },
+);
 const SiteView = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  level: Level,
+  parent: Type.Union([Type.String(), Type.Null()]),
+  center: Type.Optional(Center),
+  boundary: Type.Optional(Type.Unknown()),
   gateways: Type.Integer(),
   gatewaysOnline: Type.Integer(),
   devices: Type.Integer(),
+  offline: Type.Integer(),
   alarms: Type.Integer(),
 });
+const SiteBody = Type.Object(
+  {
+    id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    level: Level,
+    parent: Type.Union([Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Type.Null()]),
+    center: Type.Optional(Center),
+    boundary: Type.Optional(
+      Type.Object({
+        type: Type.Union([Type.Literal('Polygon'), Type.Literal('MultiPolygon')]),
+        coordinates: Type.Array(Type.Unknown()),
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const siteRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const tree = app.siteTree;
+  const admin = [app.authenticate, app.requireRole('admin')];
+
   app.get(
     '/api/sites',
-    { onRequest: app.authenticate, schema: { response: { 200: Type.Array(SiteView), 401: ErrorBody } } },
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['sites'],
+        security: bearer,
+        response: { 200: Type.Array(SiteView), ...errorResponses },
+      },
+    },
     async (request) => {
       const names = new Map(app.config.sites.map((s) => [s.id, s.name]));
-      const gateways = app.registry.listGateways();
-      const devices = app.registry.listDevices();
-      const ids = new Set([...names.keys(), ...gateways.map((g) => g.site)]);
-      return [...ids]
-        .filter((id) => userMaySee(request.user, id))
-        .sort()
-        .map((id) => ({
-          id,
-          name: names.get(id) ?? id,
-          gateways: gateways.filter((g) => g.site === id).length,
-          gatewaysOnline: gateways.filter((g) => g.site === id && g.online).length,
-          devices: devices.filter((d) => d.site === id).length,
-          alarms: devices.filter((d) => d.site === id && d.status === 'alarm').length,
-        }));
+      const empty = () => ({ gateways: 0, gatewaysOnline: 0, devices: 0, offline: 0, alarms: 0 });
+      const counts = new Map<string, ReturnType<typeof empty>>();
+      // Each gateway and device counts at its site and at every node above it.
+      const up = (site: string) => {
+        const chain = tree.ancestors(site);
+        return chain.length ? chain : [site];
+      };
+      const bump = (site: string, f: (c: ReturnType<typeof empty>) => void) => {
+        for (const id of up(site)) {
+          const c = counts.get(id) ?? empty();
+          counts.set(id, c);
+          f(c);
+        }
+      };
+      for (const g of app.registry.listGateways())
+        bump(g.site, (c) => {
+          c.gateways += 1;
+          if (g.online) c.gatewaysOnline += 1;
+        });
+      for (const d of app.registry.listDevices())
+        bump(d.site, (c) => {
+          c.devices += 1;
+          if (d.status === 'offline') c.offline += 1;
+          if (d.status === 'alarm') c.alarms += 1;
+        });
+      const nodes: SiteNode[] = tree.list();
+      for (const id of counts.keys())
+        if (!tree.get(id)) nodes.push({ id, name: names.get(id) ?? id, level: 'village', parent: null });
+      return nodes
+        .filter((n) => userMaySee(request.user, n.id))
+        .map((n) => ({ ...n, ...(counts.get(n.id) ?? empty()) }));
+    },
+  );
+
+  app.post(
+    '/api/sites',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['sites'],
+        security: bearer,
+        body: SiteBody,
+        response: { 200: SiteBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const before = tree.get(request.body.id);
+      tree.upsert([request.body as SiteNode]);
+      app.audit.append({
+        actor: request.user.username,
+        action: before ? 'site.update' : 'site.create',
+        target: request.body.id,
+        outcome: 'ok',
+        detail: {
+          level: request.body.level,
+          parent: request.body.parent,
+          ...(before && before.parent !== request.body.parent ? { movedFrom: before.parent } : {}),
+        },
+      });
+      return tree.get(request.body.id) as never;
+    },
+  );
+
+  app.delete(
+    '/api/sites/:id',
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['sites'],
+        security: bearer,
+        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+      },
+    },
+    async (request, reply) => {
+      tree.remove(request.params.id);
+      app.audit.append({
+        actor: request.user.username,
+        action: 'site.delete',
+        target: request.params.id,
+        outcome: 'ok',
+      });
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/api/sites/import',
+    {
+      onRequest: admin,
+      bodyLimit: 20 * 1024 * 1024,
+      schema: {
+        tags: ['sites'],
+        security: bearer,
+        response: { 200: Type.Object({ imported: Type.Integer() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const nodes = tree.importGeoJson(request.body);
+      app.audit.append({
+        actor: request.user.username,
+        action: 'site.import',
+        target: null,
+        outcome: 'ok',
+        detail: { imported: nodes.length },
+      });
+      return { imported: nodes.length };
     },
   );
 };

@@ -3,12 +3,14 @@
  * socket checks the session and the user in the state DB, so a session ends at once when it is
  * revoked (logout, password change, user disabled or deleted, role or scope changed) and a token
  * whose user no longer exists is refused (401), whatever the token says. The user's role and sites
- * always come from the database, never from the token.
+ * always come from the database, never from the token; the sites are the user's scope nodes with
+ * their subtrees in the site hierarchy, as it is now.
  */
 import { randomUUID } from 'node:crypto';
 import type { JWT } from '@fastify/jwt';
 import type { StateDb, UserRow } from '../stores/state-db.ts';
 import type { EventBus } from './event-bus.ts';
+import type { SiteTree } from './site-tree.ts';
 
 export interface AuthUser {
   username: string;
@@ -29,6 +31,8 @@ export class Sessions {
     private readonly db: StateDb,
     private readonly jwt: JWT,
     private readonly bus: EventBus,
+    /** A user's scope names nodes of the site tree; it covers their subtrees. */
+    private readonly tree?: SiteTree,
   ) {}
 
   create(user: UserRow, address: string | null): { token: string; expiresAt: number; sid: string } {
@@ -48,7 +52,8 @@ export class Sessions {
       return undefined;
     const user = this.db.getUser(session.username);
     if (!user || user.disabled) return undefined;
-    return { username: user.username, role: user.role, sites: user.sites, sid: session.id };
+    const sites = this.tree && user.sites.length > 0 ? this.tree.expand(user.sites) : user.sites;
+    return { username: user.username, role: user.role, sites, sid: session.id };
   }
 
   revoke(sid: string): void {

@@ -102,6 +102,9 @@ const MIGRATIONS = [
      state TEXT NOT NULL, next_at INTEGER, sites TEXT NOT NULL, speakers TEXT NOT NULL);
    CREATE INDEX broadcasts_created ON broadcasts (created_at);
    CREATE INDEX broadcasts_due ON broadcasts (state, next_at);`,
+  `CREATE TABLE sites (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent TEXT, center TEXT, boundary TEXT);
+   CREATE INDEX sites_parent ON sites (parent);`,
 ];
 
 export class StateDb {
