@@ -61,6 +61,7 @@ describe('scope over the site tree', () => {
       {
         gateway: { id: 'gw-near', site: 'dongshan' },
         mqtt: { url: hub.brokerUrl },
+        heartbeatMs: 2000,
         devices: [{ type: 'sim-sensor', id: 'env', name: 'Env', position: { lat: 30.046, lon: 119.972 } }],
       },
       await hub.provisionGateway('gw-near', 'dongshan'),
@@ -127,6 +128,20 @@ describe('scope over the site tree', () => {
     expect(all.find((s) => s.id === 'demo-county')?.devices).toBe(2);
   });
 
+  it('REST at scale: filters by subtree, kind, status, search and viewport, paged with the total', async () => {
+    const get = (url: string, token = countyOfficer) =>
+      hub.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    const page = await get('/api/devices?limit=1&offset=1');
+    expect(page.headers['x-total-count']).toBe('2');
+    expect(keys(page.json())).toEqual(['gw-near.env']);
+    expect(keys((await get('/api/devices?site=hexi-town')).json())).toEqual(['gw-far.cam']);
+    expect(keys((await get('/api/devices?site=demo-county&kind=sensor')).json())).toEqual(['gw-near.env']);
+    expect(keys((await get(`/api/devices?q=${encodeURIComponent('远山')}`)).json())).toEqual(['gw-far.cam']);
+    expect(keys((await get('/api/devices?bbox=30.09,120.09,30.11,120.11')).json())).toEqual(['gw-far.cam']);
+    expect((await get('/api/devices?site=hexi-town', townOfficer)).statusCode).toBe(404);
+    expect((await get('/api/devices?bbox=not-a-box')).statusCode).toBe(400);
+  });
+
   it('commands: the town officer may ping their gateway, not the other town’s', async () => {
     await waitFor('gateway online', () => hub.app.registry.getGateway('gw-near')?.online, 20_000);
     expect(
@@ -177,6 +192,33 @@ describe('scope over the site tree', () => {
     const back = await waitFor('another snapshot', () => snapshots[2]);
     expect(keys(back.devices)).toEqual(['gw-near.env']);
     expect((await api(townOfficer, 'GET', '/api/devices/gw-far.cam')).status).toBe(404);
+  });
+
+  it('a gateway frozen without a last will (SIGSTOP) shows stale within twice its heartbeat, then recovers', async () => {
+    const gatewayView = async () =>
+      (
+        (await api(admin, 'GET', '/api/gateways')).body as Array<{
+          id: string;
+          online: boolean;
+          stale: boolean;
+        }>
+      ).find((g) => g.id === 'gw-near');
+    await waitFor(
+      'online and fresh',
+      async () => (await gatewayView())?.online && !(await gatewayView())?.stale,
+      10_000,
+    );
+    process.kill(edge.pid as number, 'SIGSTOP');
+    try {
+      const lastSeen = hub.app.registry.getGateway('gw-near')?.lastSeen as number;
+      await waitFor('stale', async () => (await gatewayView())?.stale, 10_000, 100);
+      // Two heartbeats (4 s) after the last message, within the one-second sweep.
+      expect(Date.now() - lastSeen).toBeLessThan(2 * 2000 + 1500);
+      expect((await gatewayView())?.online).toBe(true);
+    } finally {
+      process.kill(edge.pid as number, 'SIGCONT');
+    }
+    await waitFor('fresh again', async () => !(await gatewayView())?.stale, 10_000, 100);
   });
 
   it('imports a GeoJSON hierarchy; bad files are refused naming the feature, nothing half-imported', async () => {

@@ -13,6 +13,7 @@ const STRINGS = {
   devices: { zh: '设备', en: 'Devices' },
   online: { zh: '在线', en: 'Online' },
   offline: { zh: '离线', en: 'Offline' },
+  stale: { zh: '通信中断?', en: 'Silent?' },
   alarm: { zh: '告警', en: 'Alarm' },
   lastSeen: { zh: '最后通信', en: 'Last seen' },
   outboxDepth: { zh: '待发消息', en: 'Outbox' },

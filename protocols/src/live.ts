@@ -57,6 +57,11 @@ export const GatewayView = Type.Object({
   outboxDepth: Type.Union([Type.Integer(), Type.Null()]),
   outboxDropped: Type.Union([Type.Integer(), Type.Null()]),
   deviceCount: Type.Integer(),
+  /**
+   * Online but silent for longer than twice its heartbeat (power or 4G cut without a last will):
+   * shown at once, before the gateway is declared offline.
+   */
+  stale: Type.Boolean(),
 });
 export type GatewayView = Static<typeof GatewayView>;
 

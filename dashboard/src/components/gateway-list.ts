@@ -8,9 +8,9 @@ export function renderGatewayList(root: HTMLElement, gateways: GatewayView[]): v
     .sort((a, b) => a.id.localeCompare(b.id))
     .map(
       (g) => `
-      <li class="gateway ${g.online ? 'is-online' : 'is-offline'}" data-gateway="${escapeHtml(g.id)}">
+      <li class="gateway ${g.stale ? 'is-stale' : g.online ? 'is-online' : 'is-offline'}" data-gateway="${escapeHtml(g.id)}">
         <div class="row"><span class="dot"></span><strong>${escapeHtml(g.id)}</strong>
-          <span class="badge">${g.online ? t('online') : t('offline')}</span></div>
+          <span class="badge">${g.stale ? t('stale') : g.online ? t('online') : t('offline')}</span></div>
         <div class="sub">${t('lastSeen')}: ${timeAgo(g.lastSeen)} · ${t('outboxDepth')}: ${g.outboxDepth ?? '—'}
           · ${t('devices')}: ${g.deviceCount}</div>
       </li>`,

@@ -88,6 +88,20 @@ export async function renderCommandView(
   }).addTo(map);
   // Open on the village itself when the hub has its outline; the configured centre otherwise.
   if (basemap.getLayers().length > 0) map.fitBounds(basemap.getBounds(), { padding: [24, 24] });
+  // A scoped officer (a town, a few villages) opens on their part of the tree.
+  void api<Array<{ level: string; center?: { lat: number; lon: number }; boundary?: GeoJSON.Geometry }>>(
+    '/api/sites',
+  )
+    .then((sites) => {
+      if (sites.some((s) => s.level === 'county') || sites.length === 0) return;
+      const bounds = L.latLngBounds([]);
+      for (const s of sites) {
+        if (s.boundary) bounds.extend(L.geoJSON(s.boundary).getBounds());
+        else if (s.center) bounds.extend([s.center.lat, s.center.lon]);
+      }
+      if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: 16 });
+    })
+    .catch(() => undefined);
 
   // The panel takes a grid column when it opens or closes: the map must re-measure its container.
   const panelEl = root.querySelector('[data-role=panel]') as HTMLElement;

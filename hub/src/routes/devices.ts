@@ -44,19 +44,64 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         querystring: Type.Object(
-          { site: Type.Optional(Id), kind: Type.Optional(DeviceKind) },
+          {
+            site: Type.Optional(
+              Type.String({
+                pattern: '^[A-Za-z0-9_-]{1,64}$',
+                description: 'a node of the site tree: its whole subtree',
+              }),
+            ),
+            kind: Type.Optional(DeviceKind),
+            status: Type.Optional(
+              Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
+            ),
+            q: Type.Optional(Type.String({ maxLength: 64, description: 'search in name, key and model' })),
+            bbox: Type.Optional(
+              Type.String({
+                pattern: '^-?[0-9.]+,-?[0-9.]+,-?[0-9.]+,-?[0-9.]+$',
+                description: 'south,west,north,east',
+              }),
+            ),
+            limit: Type.Optional(
+              Type.Integer({ minimum: 1, maximum: 10_000, description: 'page size (all when absent)' }),
+            ),
+            offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Type.Array(DeviceView), ...errorResponses },
       },
     },
-    async (request) => {
-      const { site, kind } = request.query;
-      return app.registry
-        .listDevices()
-        .filter(
-          (d) => userMaySee(request.user, d.site) && (!site || d.site === site) && (!kind || d.kind === kind),
-        );
+    async (request, reply) => {
+      const { site, kind, status, q, bbox, limit, offset = 0 } = request.query;
+      if (site && !userMaySee(request.user, site)) throw new HubError('HUB_ERR_NOT_FOUND', `no site ${site}`);
+      // Only the sites asked for (a subtree) or the caller's are walked, not everything the hub holds.
+      const sites = site
+        ? app.siteTree.expand([site])
+        : request.user.sites.length
+          ? request.user.sites
+          : undefined;
+      const box = bbox?.split(',').map(Number) as [number, number, number, number] | undefined;
+      const needle = q?.toLowerCase();
+      const matches = (sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices()).filter(
+        (d) =>
+          userMaySee(request.user, d.site) &&
+          (!kind || d.kind === kind) &&
+          (!status || d.status === status) &&
+          (!box ||
+            (d.position.lat >= box[0] &&
+              d.position.lon >= box[1] &&
+              d.position.lat <= box[2] &&
+              d.position.lon <= box[3])) &&
+          (!needle ||
+            d.name.toLowerCase().includes(needle) ||
+            d.key.toLowerCase().includes(needle) ||
+            (d.model ?? '').toLowerCase().includes(needle)),
+      );
+      // Stable pages: by key. The total (before paging) in a header, the page in the body.
+      matches.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      reply.header('x-total-count', String(matches.length));
+      return limit === undefined ? matches : matches.slice(offset, offset + limit);
     },
   );
 

@@ -25,6 +25,7 @@ interface GatewayEntry {
   id: string;
   site: string;
   online: boolean;
+  stale: boolean;
   version: string | null;
   lastSeen: number | null;
   outboxDepth: number | null;
@@ -69,7 +70,8 @@ export class Registry {
         status: 'offline',
       });
     }
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(5000, this.options.heartbeatTimeoutMs / 3));
+    // Every second: a stale gateway shows within a second of passing twice its heartbeat period.
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1000, this.options.heartbeatTimeoutMs / 3));
     this.sweepTimer.unref();
   }
 
@@ -151,6 +153,10 @@ export class Registry {
     const g = this.gatewayEntry(gateway, site);
     g.lastSeen = now;
     if (!g.online) this.setGatewayOnline(g, true);
+    else if (g.stale) {
+      g.stale = false;
+      this.bus.emit('gatewayChanged', { id: g.id });
+    }
   }
 
   applyState(site: string, gateway: string, state: GatewayState, retained: boolean): void {
@@ -268,6 +274,13 @@ export class Registry {
     for (const g of this.gateways.values()) {
       if (g.online && (g.lastSeen === null || now - g.lastSeen > this.timeoutOf(g)))
         this.setGatewayOnline(g, false);
+      // Silent for two periods: stale at once (the offline verdict waits for three).
+      const stale =
+        g.online && g.lastSeen !== null && now - g.lastSeen > (this.timeoutOf(g) * 2) / MISSED_HEARTBEATS;
+      if (stale !== g.stale) {
+        g.stale = stale;
+        this.bus.emit('gatewayChanged', { id: g.id });
+      }
     }
     for (const d of this.devices.values()) {
       const status = this.statusOf(d, this.gateways.get(d.gateway), now);
@@ -292,6 +305,7 @@ export class Registry {
 
   private setGatewayOnline(g: GatewayEntry, online: boolean): void {
     g.online = online;
+    g.stale = false;
     this.bus.emit('gatewayChanged', { id: g.id });
     for (const key of this.byGateway.get(g.id) ?? []) {
       const d = this.devices.get(key);
@@ -316,6 +330,7 @@ export class Registry {
         id,
         site,
         online: false,
+        stale: false,
         version: null,
         lastSeen: null,
         outboxDepth: null,
