@@ -163,6 +163,40 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
     await page.screenshot({ path: 'test-results/dashboard.png' });
   });
 
+  it('clicks on list items land while updates stream (36 of 36), and the list is keyboard-reachable', async () => {
+    const keys = await page.$$eval('.devices .device', (rows) =>
+      rows.map((r) => (r as HTMLElement).dataset.key as string),
+    );
+    expect(keys.length).toBe(DEVICE_COUNT);
+    let landed = 0;
+    for (let i = 0; i < 36; i++) {
+      const key = keys[i % keys.length] as string;
+      await page.click(`.device[data-key="${key}"]`, { timeout: 2000 });
+      const name = await page.textContent(`.device[data-key="${key}"] .name`);
+      await page
+        .waitForFunction((n) => document.querySelector('.panel h2')?.textContent === n, name, {
+          timeout: 2000,
+        })
+        .then(
+          () => {
+            landed += 1;
+          },
+          () => undefined,
+        );
+    }
+    expect(landed).toBe(36);
+    // Natural order: "01" … "04", not by text; Enter on a focused row opens it.
+    const cameras = await page.$$eval('.devices .device .name', (n) =>
+      n.map((e) => e.textContent).filter((t) => t?.startsWith('摄像头')),
+    );
+    expect(cameras).toEqual(
+      [...cameras].sort((a, b) => (a as string).localeCompare(b as string, 'zh-CN', { numeric: true })),
+    );
+    await page.focus(`.device[data-key="${GW}.env-02"]`);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.panel h2')?.textContent === '环境监测 02');
+  });
+
   it('sends a PTZ move from the panel and shows its result', async () => {
     const ptz = hub.app.registry.listDevices().find((d) => d.capabilities.includes('cmd.ptz.move'));
     expect(ptz).toBeDefined();

@@ -30,6 +30,7 @@ const STRINGS = {
   kind_drone: { zh: '无人机', en: 'Drone' },
   kind_sensor: { zh: '传感器', en: 'Sensor' },
   live: { zh: '实时', en: 'Live' },
+  behind: { zh: '数据滞后', en: 'Behind' },
   disconnected: { zh: '连接中断，正在重连…', en: 'Connection lost, reconnecting…' },
   lastEvent: { zh: '最近事件', en: 'Last event' },
   model: { zh: '型号', en: 'Model' },

@@ -29,6 +29,8 @@ export class LiveStore {
   private subscription: LiveSubscribe = {};
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
+  /** The age of the last delta when it arrived, ms: large when this page (or its link) falls behind. */
+  lagMs = 0;
   private readonly commandListeners = new Set<(command: CommandView) => void>();
   private readonly alarmListeners = new Set<(alarm: AlarmView) => void>();
   private readonly broadcastListeners = new Set<(broadcast: BroadcastView) => void>();
@@ -74,6 +76,8 @@ export class LiveStore {
       for (const l of this.broadcastListeners) l(broadcast);
     });
     socket.on('delta', (delta) => {
+      // How far behind the hub this page is (the hub stamps each delta when it sends it).
+      this.lagMs = Math.max(0, Date.now() - delta.ts);
       for (const d of delta.devices) {
         this.previousEvents.set(d.key, this.devices.get(d.key)?.lastEvent?.ts);
         this.devices.set(d.key, d);

@@ -7,7 +7,7 @@ import L from 'leaflet';
 import { api, getToken } from '../api.ts';
 import { AlarmList } from '../components/alarm-list.ts';
 import { BroadcastConsole } from '../components/broadcast-console.ts';
-import { renderDeviceList } from '../components/device-list.ts';
+import { DeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
@@ -281,6 +281,15 @@ export async function renderCommandView(
     }
   }
 
+  const deviceList = new DeviceList(devicesEl);
+  // Village names beside device names (two villages' "摄像头 01" told apart).
+  const siteNames = new Map<string, string>();
+  void api<Array<{ id: string; name: string }>>('/api/sites')
+    .then((sites) => {
+      for (const s of sites) siteNames.set(s.id, s.name);
+      refreshLists();
+    })
+    .catch(() => undefined);
   let listsQueued = false;
   function refreshLists(): void {
     if (listsQueued) return;
@@ -288,7 +297,7 @@ export async function renderCommandView(
     requestAnimationFrame(() => {
       listsQueued = false;
       const devices = [...store.devices.values()];
-      renderDeviceList(devicesEl, devices, panel.current);
+      deviceList.update(devices, panel.current, (id) => siteNames.get(id) ?? id);
       renderGatewayList(gatewaysEl, [...store.gateways.values()]);
       countEl.textContent = `(${devices.length})`;
     });
@@ -325,11 +334,14 @@ export async function renderCommandView(
     }
     refreshLists();
   });
+  // "Live" only while deltas arrive fresh; a page more than 3 s behind says so (never silently late).
   const showConn = (connected: boolean) => {
-    connEl.textContent = connected ? `● ${t('live')}` : t('disconnected');
-    connEl.className = `conn ${connected ? 'ok' : 'down'}`;
+    const behind = connected && store.lagMs > 3000;
+    connEl.textContent = !connected ? t('disconnected') : behind ? `◐ ${t('behind')}` : `● ${t('live')}`;
+    connEl.className = `conn ${!connected ? 'down' : behind ? 'behind' : 'ok'}`;
   };
   const offStatus = store.onStatus(showConn);
+  const lagTimer = setInterval(() => showConn(store.connected), 1000);
   showConn(store.connected);
   for (const d of store.devices.values()) layer.upsert(d);
   refreshLists();
@@ -389,6 +401,7 @@ export async function renderCommandView(
     offAlarm();
     layer.dispose();
     offStatus();
+    clearInterval(lagTimer);
     offLang();
     window.clearInterval(ticker);
     map.remove();

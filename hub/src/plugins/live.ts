@@ -34,6 +34,12 @@ interface SocketState {
   subscribed: boolean;
   /** Device keys this client currently has, to tell it when one leaves its viewport. */
   inScope: Set<string>;
+  /**
+   * A client that cannot keep up (its connection has not taken the previous delta yet) gets nothing
+   * more queued: the keys of what changed meanwhile collect here (one entry per device, whatever the
+   * rate), and it gets their latest state when it has caught up. Bounded by what is in its scope.
+   */
+  behind?: { devices: Set<string>; gateways: Set<string>; removed: Set<string>; since: number };
 }
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
 
@@ -130,6 +136,10 @@ export const livePlugin = fp(
       socket.on('disconnect', () => {
         connected -= 1;
         app.metrics.socketClients.set(connected);
+        if (socket.data?.behind) {
+          delete socket.data.behind;
+          behindSockets -= 1;
+        }
       });
       socket.on('subscribe', (subscription: LiveSubscribe) => {
         if (!socket.data.subscribes.take()) {
@@ -194,8 +204,10 @@ export const livePlugin = fp(
     const dirtyGateways = new Set<string>();
     app.bus.on('deviceChanged', 'live', ({ key }) => dirtyDevices.add(key));
     app.bus.on('gatewayChanged', 'live', ({ id }) => dirtyGateways.add(id));
+    /** Sockets holding a conflated backlog (they get their catch-up even when nothing else changes). */
+    let behindSockets = 0;
     const timer = setInterval(() => {
-      if (dirtyDevices.size === 0 && dirtyGateways.size === 0) return;
+      if (dirtyDevices.size === 0 && dirtyGateways.size === 0 && behindSockets === 0) return;
       try {
         const devices = [...dirtyDevices]
           .map((k) => app.registry.getDevice(k))
@@ -220,6 +232,53 @@ export const livePlugin = fp(
             } else if (state.inScope.delete(d.key)) removed.push(d.key);
           }
           const gws = gateways.filter((g) => gatewayInScope(state, g));
+          if (!mine.length && !removed.length && !gws.length && !state.behind) continue;
+          // Conflation: a socket whose previous writes are still queued gets nothing more queued.
+          // (engine.io keeps packets in writeBuffer while the transport has not finished the last write.)
+          const conn = socket.conn as unknown as { writeBuffer: unknown[]; transport: { writable: boolean } };
+          const slow = conn.writeBuffer.length > 0 || !conn.transport.writable;
+          if (slow) {
+            if (!state.behind) behindSockets += 1;
+            const b = state.behind ?? {
+              devices: new Set(),
+              gateways: new Set(),
+              removed: new Set(),
+              since: ts,
+            };
+            state.behind = b;
+            for (const d of mine) {
+              b.devices.add(d.key);
+              b.removed.delete(d.key);
+            }
+            for (const k of removed) {
+              b.removed.add(k);
+              b.devices.delete(k);
+            }
+            for (const g of gws) b.gateways.add(g.id);
+            app.metrics.socketConflated.inc();
+            continue;
+          }
+          if (state.behind) {
+            // Caught up: the latest state of everything that changed meanwhile, in one delta of its own.
+            const b = state.behind;
+            delete state.behind;
+            behindSockets -= 1;
+            for (const d of mine) b.devices.add(d.key);
+            for (const k of removed) b.removed.add(k);
+            for (const g of gws) b.gateways.add(g.id);
+            const catchUp: LiveDelta = {
+              devices: [...b.devices]
+                .map((k) => app.registry.getDevice(k))
+                .filter((d): d is DeviceView => d !== undefined && inScope(state, d)),
+              gateways: [...b.gateways]
+                .map((id) => app.registry.getGateway(id))
+                .filter((g): g is GatewayView => g !== undefined && gatewayInScope(state, g)),
+              removed: [...b.removed],
+              ts,
+            };
+            socket.emit('delta', catchUp);
+            continue;
+          }
           if (!mine.length && !removed.length && !gws.length) continue;
           const key = `${mine.map((d) => d.key).join(',')}|${removed.join(',')}|${gws.map((g) => g.id).join(',')}`;
           const group = groups.get(key);

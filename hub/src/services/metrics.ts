@@ -146,6 +146,11 @@ export function createMetrics() {
       help: 'ffmpeg children of this hub alive now',
       registers: [registry],
     }),
+    socketConflated: new Counter({
+      name: 'qly_socket_conflated_total',
+      help: 'deltas held back from a dashboard socket that had not taken the previous one (its latest state follows when it catches up)',
+      registers: [registry],
+    }),
     influxSent: new Counter({
       name: 'qly_influx_points_sent_total',
       help: 'points InfluxDB accepted',
