@@ -10,6 +10,15 @@ const STRINGS = {
   networkError: { zh: '无法连接指挥中心服务器', en: 'Cannot reach the hub' },
   language: { zh: 'English', en: '中文' },
   gateways: { zh: '村级网关', en: 'Gateways' },
+  sitesTree: { zh: '辖区', en: 'Areas' },
+  value_AUTO: { zh: '自动 (AUTO)', en: 'Auto' },
+  value_RTL: { zh: '返航 (RTL)', en: 'Return to launch' },
+  value_LOITER: { zh: '悬停 (LOITER)', en: 'Loiter' },
+  value_LAND: { zh: '降落 (LAND)', en: 'Land' },
+  value_GUIDED: { zh: '引导 (GUIDED)', en: 'Guided' },
+  value_STABILIZE: { zh: '自稳 (STABILIZE)', en: 'Stabilize' },
+  value_patrol: { zh: '巡逻', en: 'Patrol' },
+  value_idle: { zh: '空闲', en: 'Idle' },
   devices: { zh: '设备', en: 'Devices' },
   online: { zh: '在线', en: 'Online' },
   offline: { zh: '离线', en: 'Offline' },
@@ -230,6 +239,12 @@ const listeners = new Set<() => void>();
 export function t(key: StringKey, vars: Record<string, string | number> = {}): string {
   const text: string = STRINGS[key][lang];
   return text.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
+}
+
+/** Translates a text value a device reports (a flight mode…), falling back to the value itself. */
+export function valueLabel(value: string): string {
+  const key = `value_${value}` as StringKey;
+  return key in STRINGS ? t(key) : value;
 }
 
 /** Translates a telemetry field name, falling back to the raw name for fields without a label. */

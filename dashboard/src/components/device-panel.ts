@@ -2,7 +2,7 @@
 import type { CommandView, DeviceView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { eventLabel, fieldLabel, t, timeAgo } from '../i18n.ts';
+import { eventLabel, fieldLabel, t, timeAgo, valueLabel } from '../i18n.ts';
 import { CommandBar } from './command-bar.ts';
 import { DroneTools, type MapTools } from './drone-tools.ts';
 import { drawSparkline, type SparkPoint } from './sparkline.ts';
@@ -142,5 +142,5 @@ function formatValue(field: string, v: string | number | boolean): string {
   if (typeof v === 'boolean') return v ? t('yes') : t('no');
   if (typeof v === 'number' && (field === 'lat' || field === 'lon')) return v.toFixed(6);
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
-  return escapeHtml(v);
+  return escapeHtml(valueLabel(v));
 }

@@ -12,6 +12,7 @@ import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
 import { renderGatewayList } from '../components/gateway-list.ts';
 import { HistoryView } from '../components/history-view.ts';
+import { type SiteNodeView, SiteTreeNav } from '../components/site-tree-nav.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
@@ -58,6 +59,7 @@ export async function renderCommandView(
       </header>
       <aside class="sidebar">
         <h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2><ul class="alarms" data-role="alarms"></ul>
+        <h2 data-i18n="sitesTree"></h2><ul class="site-tree" data-role="site-tree"></ul>
         <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
         <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
       </aside>
@@ -72,8 +74,10 @@ export async function renderCommandView(
   const settings = await api<MapSettings>('/api/map');
   const map = L.map(root.querySelector('[data-role=map]') as HTMLElement, {
     preferCanvas: true,
-    zoomControl: true,
+    zoomControl: false,
   }).setView([settings.center.lat, settings.center.lon], settings.zoom);
+  // Leaflet's own strings through i18n too ("Zoom in" is not what a Chinese wall screen should say).
+  L.control.zoom({ zoomInTitle: t('zoomIn'), zoomOutTitle: t('zoomOut') }).addTo(map);
   map.attributionControl.setPrefix('Leaflet');
   if (settings.tileUrl)
     L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
@@ -284,12 +288,25 @@ export async function renderCommandView(
   const deviceList = new DeviceList(devicesEl);
   // Village names beside device names (two villages' "摄像头 01" told apart).
   const siteNames = new Map<string, string>();
-  void api<Array<{ id: string; name: string }>>('/api/sites')
-    .then((sites) => {
-      for (const s of sites) siteNames.set(s.id, s.name);
-      refreshLists();
-    })
-    .catch(() => undefined);
+  const siteNav = new SiteTreeNav(root.querySelector('[data-role=site-tree]') as HTMLElement, (node) => {
+    if (node.boundary) map.fitBounds(L.geoJSON(node.boundary).getBounds(), { padding: [24, 24] });
+    else if (node.center)
+      map.setView(
+        [node.center.lat, node.center.lon],
+        node.level === 'county' ? 12 : node.level === 'town' ? 13 : 15,
+      );
+  });
+  const loadSites = () =>
+    api<SiteNodeView[]>('/api/sites')
+      .then((sites) => {
+        siteNav.show(sites);
+        const before = siteNames.size;
+        for (const s of sites) siteNames.set(s.id, s.name);
+        if (siteNames.size !== before) refreshLists();
+      })
+      .catch(() => undefined);
+  void loadSites();
+  const sitesTimer = window.setInterval(loadSites, 5000);
   let listsQueued = false;
   function refreshLists(): void {
     if (listsQueued) return;
@@ -402,6 +419,7 @@ export async function renderCommandView(
     layer.dispose();
     offStatus();
     clearInterval(lagTimer);
+    clearInterval(sitesTimer);
     offLang();
     window.clearInterval(ticker);
     map.remove();
