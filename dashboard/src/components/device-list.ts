@@ -49,6 +49,7 @@ export class DeviceList {
         li.tabIndex = 0;
         li.setAttribute('role', 'listitem');
         const dot = document.createElement('span');
+        dot.setAttribute('role', 'img');
         const name = document.createElement('span');
         name.className = 'name';
         const siteEl = document.createElement('span');

@@ -58,9 +58,10 @@ export class SiteTreeNav {
         .sort((a, b) => collator.compare(a.name, b.name))
         .map((n) => {
           const online = n.devices - n.offline - n.alarms;
-          return `<li role="treeitem" aria-level="${depth + 1}" tabindex="0" data-site="${escapeHtml(n.id)}" class="site-node level-${n.level} depth-${Math.min(depth, 3)}">
+          const label = `${n.name}: ${t('online')} ${online}, ${t('offline')} ${n.offline}, ${t('alarm')} ${n.alarms}`;
+          return `<li role="treeitem" aria-level="${depth + 1}" aria-label="${escapeHtml(label)}" tabindex="0" data-site="${escapeHtml(n.id)}" class="site-node level-${n.level} depth-${Math.min(depth, 3)}">
             <span class="site-name">${escapeHtml(n.name)}</span>
-            <span class="site-counts" aria-label="${escapeHtml(t('online'))} ${online}, ${escapeHtml(t('offline'))} ${n.offline}, ${escapeHtml(t('alarm'))} ${n.alarms}">
+            <span class="site-counts" aria-hidden="true">
               <span class="c-on">${online}</span>${n.offline ? `<span class="c-off">${n.offline}</span>` : ''}${n.alarms ? `<span class="c-alarm">${n.alarms}</span>` : ''}
             </span></li>${render(n.id, depth + 1)}`;
         })

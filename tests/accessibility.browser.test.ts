@@ -1,0 +1,110 @@
+/**
+ * An automated accessibility check (axe-core, WCAG 2 A and AA rules) on the login view and on the
+ * command view with a live simulated village, in chromium.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EdgeProcess } from './support/edge.ts';
+import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
+import { CHROMIUM, systemBinary } from './support/system.ts';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+type Violation = { id: string; impact: string; nodes: number; example: string };
+
+describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)', () => {
+  let hub: TestHub;
+  let edge: EdgeProcess;
+  let browser: BrowserContext;
+  let page: Page;
+
+  const audit = async (): Promise<Violation[]> => {
+    // Evaluated by the test harness (not a page script), so the page's CSP stays as it is.
+    await page.evaluate(AXE);
+    return page.evaluate(async () => {
+      const axe = (
+        window as unknown as {
+          axe: {
+            run(
+              ctx: Document,
+              o: object,
+            ): Promise<{
+              violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
+            }>;
+          };
+        }
+      ).axe;
+      const result = await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        nodes: v.nodes.length,
+        example: v.nodes[0]?.target.join(' ') ?? '',
+      }));
+    });
+  };
+
+  beforeAll(async () => {
+    hub = await startTestHub();
+    edge = new EdgeProcess(
+      {
+        gateway: { id: 'gw-a11y', site: 'demo-village' },
+        mqtt: { url: hub.brokerUrl },
+        simulation: {
+          center: { lat: 30.042, lon: 119.951 },
+          cameras: 0,
+          speakers: 1,
+          sensors: 3,
+          drones: 0,
+          intervalMs: 1000,
+          seed: 5,
+        },
+      },
+      await hub.provisionGateway('gw-a11y', 'demo-village'),
+    );
+    edge.start();
+    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-a11y-')), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1600, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await edge?.stop();
+    await hub?.close();
+  });
+
+  it('the login view has no WCAG A/AA violation', async () => {
+    await page.goto(hub.baseUrl);
+    await page.waitForSelector('input[name=username]');
+    expect(await audit()).toEqual([]);
+  });
+
+  it('the command view, with live devices, an alarm list and the site tree, has none either', async () => {
+    await page.fill('input[name=username]', 'admin');
+    await page.fill('input[name=password]', ADMIN_PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForFunction(
+      () => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === 4,
+      undefined,
+      { timeout: 30_000 },
+    );
+    await page.waitForSelector('.site-node');
+    expect(await audit()).toEqual([]);
+  });
+});
