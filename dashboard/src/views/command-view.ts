@@ -48,7 +48,7 @@ export async function renderCommandView(
       <header class="topbar">
         <div class="brand">千里眼</div>
         <h1 data-i18n="appTitle"></h1>
-        <span class="conn" data-role="conn"></span>
+        <span class="conn" data-role="conn" role="status" aria-live="polite"></span>
         <span class="spacer"></span>
         <span class="stage-modes" data-role="modes">
           <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="broadcast" data-i18n="modeBroadcast"></button><button data-mode="history" data-i18n="modeHistory"></button>
@@ -58,7 +58,7 @@ export async function renderCommandView(
         <button class="link" data-role="logout" data-i18n="signOut"></button>
       </header>
       <aside class="sidebar">
-        <h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2><ul class="alarms" data-role="alarms"></ul>
+        <h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2><ul class="alarms" data-role="alarms" aria-live="assertive" aria-relevant="additions"></ul>
         <h2 data-i18n="sitesTree"></h2><ul class="site-tree" data-role="site-tree"></ul>
         <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
         <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
