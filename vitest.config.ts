@@ -11,6 +11,7 @@ export default defineConfig({
     // Integration tests start brokers, hubs, agents and a browser on a 2-core machine: one file at a
     // time keeps their timing honest and their ports apart.
     fileParallelism: false,
+    globalSetup: ['tests/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default', 'json'],
