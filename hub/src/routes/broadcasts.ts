@@ -250,6 +250,8 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const session = (request as FastifyRequest & { talkSession?: string }).talkSession as string;
       const r = relay(session);
       r.browser = socket;
+      const talk = broadcasts.talkSessions.get(session);
+      if (talk) talk.connected = true;
       let window = { start: Date.now(), bytes: 0 };
       socket.on('message', (data: Buffer, binary: boolean) => {
         if (!binary || data.length > MAX_TALK_MESSAGE_BYTES || data.length % 2 !== 0) {

@@ -47,6 +47,8 @@ export interface TalkSession {
   /** Gateways whose speakers play this talk, and their connections once they dial in. */
   gateways: Set<string>;
   expiresAt: number;
+  /** Set when the officer's microphone connects; a session never connected is dropped when its token expires. */
+  connected?: boolean;
 }
 
 export class BroadcastService {
@@ -164,6 +166,9 @@ export class BroadcastService {
       },
     });
     if ('live' in req.content) {
+      // Talk sessions whose microphone never came are not kept.
+      for (const [id, t] of this.talkSessions)
+        if (!t.connected && t.expiresAt < now) this.talkSessions.delete(id);
       const session = randomBytes(16).toString('hex');
       const token = randomBytes(24).toString('base64url');
       const expiresAt = now + TALK_TOKEN_TTL_MS;

@@ -29,6 +29,7 @@ import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InfluxDB, escape as lineEscape } from 'influx';
+import { SEQ_MARKS_DDL, SeqMarkTable } from './seq-mark-table.ts';
 import type {
   EventRecord,
   HistoryPoint,
@@ -132,6 +133,7 @@ const ident = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"
 export class InfluxTimeSeriesStore implements TimeSeriesStore {
   readonly influx: InfluxDB;
   private readonly spool: Database.Database;
+  private readonly marks: SeqMarkTable;
   private readonly writeTx: (lines: string[], marks: SeqMark[]) => void;
   private readonly statements;
   private pending: number;
@@ -173,18 +175,12 @@ export class InfluxTimeSeriesStore implements TimeSeriesStore {
     this.spool.pragma('synchronous = NORMAL');
     this.spool.exec(`
       CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, line TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS seq_marks (
-        gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, high_water INTEGER NOT NULL,
-        retired TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (gateway, lane));`);
+      ${SEQ_MARKS_DDL}`);
     const db = this.spool;
+    this.marks = new SeqMarkTable(db);
     this.statements = {
       insertOne: db.prepare('INSERT INTO spool (line) VALUES (?)'),
       insertChunk: db.prepare(`INSERT INTO spool (line) VALUES ${Array(CHUNK).fill('(?)').join(', ')}`),
-      upsertMark: db.prepare(
-        `INSERT INTO seq_marks (gateway, lane, epoch, high_water, retired) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(gateway, lane) DO UPDATE SET epoch = excluded.epoch, high_water = excluded.high_water,
-           retired = excluded.retired`,
-      ),
       head: db.prepare('SELECT id, line FROM spool ORDER BY id LIMIT ?'),
       deleteUpTo: db.prepare('DELETE FROM spool WHERE id <= ?'),
     };
@@ -196,8 +192,7 @@ export class InfluxTimeSeriesStore implements TimeSeriesStore {
         this.statements.insertChunk.run(chunk);
       }
       for (; i < lines.length; i++) this.statements.insertOne.run(lines[i]);
-      for (const m of marks)
-        this.statements.upsertMark.run(m.gateway, m.lane, m.epoch, m.highWater, JSON.stringify(m.retired));
+      this.marks.write(marks);
     });
     this.pending = (db.prepare('SELECT count(*) AS n FROM spool').get() as { n: number }).n;
     if (this.pending > 0) this.schedule(0);
@@ -348,25 +343,11 @@ export class InfluxTimeSeriesStore implements TimeSeriesStore {
   }
 
   async loadMarks(): Promise<SeqMark[]> {
-    return (
-      this.spool.prepare('SELECT gateway, lane, epoch, high_water, retired FROM seq_marks').all() as Array<{
-        gateway: string;
-        lane: SeqMark['lane'];
-        epoch: string;
-        high_water: number;
-        retired: string;
-      }>
-    ).map((r) => ({
-      gateway: r.gateway,
-      lane: r.lane,
-      epoch: r.epoch,
-      highWater: r.high_water,
-      retired: JSON.parse(r.retired) as string[],
-    }));
+    return this.marks.load();
   }
 
   async forgetGateway(gateway: string): Promise<void> {
-    this.spool.prepare('DELETE FROM seq_marks WHERE gateway = ?').run(gateway);
+    this.marks.forget(gateway);
   }
 
   async history({ device, field, from, to, bucketMs }: HistoryQuery): Promise<HistoryPoint[]> {

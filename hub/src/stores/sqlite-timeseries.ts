@@ -14,6 +14,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { SeqMarkTable } from './seq-mark-table.ts';
 import type {
   EventRecord,
   HistoryPoint,
@@ -62,6 +63,7 @@ type Rollup = 'rollup_1m' | 'rollup_1h';
 
 export class SqliteTimeSeriesStore implements TimeSeriesStore {
   private readonly db: Database.Database;
+  private readonly marks: SeqMarkTable;
   private readonly series = new Map<string, number>();
   private readonly statements;
   private readonly writeTx: (batch: WriteBatch) => void;
@@ -100,6 +102,7 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
       this.checkpointer.unref();
     }
     this.migrate();
+    this.marks = new SeqMarkTable(this.db);
     for (const r of this.db.prepare('SELECT id, device FROM series').all() as Array<{
       id: number;
       device: string;
@@ -117,11 +120,6 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
       ),
       insertEvent: db.prepare(
         'INSERT INTO events (device, gateway, seq, ts, type, severity, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      upsertMark: db.prepare(
-        `INSERT INTO seq_marks (gateway, lane, epoch, high_water, retired) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(gateway, lane) DO UPDATE SET epoch = excluded.epoch, high_water = excluded.high_water,
-           retired = excluded.retired`,
       ),
     };
     const args: unknown[] = new Array(CHUNK * 4);
@@ -152,8 +150,7 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
           e.severity,
           e.data ? JSON.stringify(e.data) : null,
         );
-      for (const m of marks)
-        s.upsertMark.run(m.gateway, m.lane, m.epoch, m.highWater, JSON.stringify(m.retired));
+      this.marks.write(marks);
     });
     this.watermark =
       (
@@ -310,25 +307,11 @@ export class SqliteTimeSeriesStore implements TimeSeriesStore {
   }
 
   async loadMarks(): Promise<SeqMark[]> {
-    return (
-      this.db.prepare('SELECT gateway, lane, epoch, high_water, retired FROM seq_marks').all() as Array<{
-        gateway: string;
-        lane: SeqMark['lane'];
-        epoch: string;
-        high_water: number;
-        retired: string;
-      }>
-    ).map((r) => ({
-      gateway: r.gateway,
-      lane: r.lane,
-      epoch: r.epoch,
-      highWater: r.high_water,
-      retired: JSON.parse(r.retired) as string[],
-    }));
+    return this.marks.load();
   }
 
   async forgetGateway(gateway: string): Promise<void> {
-    this.db.prepare('DELETE FROM seq_marks WHERE gateway = ?').run(gateway);
+    this.marks.forget(gateway);
   }
 
   /**
