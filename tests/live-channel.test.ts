@@ -115,6 +115,52 @@ describe('live channel scoping', () => {
     expect(camUpdates.at(-1)?.values.n).toBe(49);
   });
 
+  it('a brief (zoomed-out) subscription gets status changes, not telemetry, until a device is looked at close', async () => {
+    const socket = await openSocket();
+    const deltas: LiveDelta[] = [];
+    let snapshot: LiveSnapshot | undefined;
+    socket.on('snapshot', (s: LiveSnapshot) => {
+      snapshot = s;
+    });
+    socket.on('delta', (d: LiveDelta) => deltas.push(d));
+    socket.on('connect', () => socket.emit('subscribe', { brief: true }));
+    await waitFor('snapshot', () => snapshot);
+    const got = (key: string, from = 0) =>
+      deltas.slice(from).flatMap((d) => d.devices.filter((v) => v.key === key));
+    // Settle: the first flush after subscribing may carry a fingerprint seen for the first time.
+    await publish(topics.telemetry(SITE, GW, 'far'), { values: { temperature: 0 } });
+    await new Promise((r) => setTimeout(r, 5 * hub.app.config.live.flushIntervalMs));
+    const start = deltas.length;
+    for (let i = 1; i <= 5; i++)
+      await publish(topics.telemetry(SITE, GW, 'far'), { values: { temperature: i } });
+    await waitFor(
+      'hub has the last reading',
+      () => hub.app.registry.getDevice(`${GW}.far`)?.values.temperature === 5,
+    );
+    await new Promise((r) => setTimeout(r, 5 * hub.app.config.live.flushIntervalMs));
+    expect(got(`${GW}.far`, start)).toEqual([]);
+    // An alarm changes what the map shows: it is sent at once.
+    await publish(topics.event(SITE, GW, 'far'), { type: 'intrusion', severity: 'critical' });
+    await waitFor('alarm sent to the brief client', () =>
+      got(`${GW}.far`, start).some((v) => v.status === 'alarm'),
+    );
+    // Zooming in on it: its latest values come as a delta, then every sample.
+    const zoomed = deltas.length;
+    socket.emit('subscribe', { brief: true, detail: { south: 30.9, west: 120.9, north: 31.1, east: 121.1 } });
+    await waitFor('detail delta', () => got(`${GW}.far`, zoomed).some((v) => v.values.temperature === 5));
+    await publish(topics.telemetry(SITE, GW, 'far'), { values: { temperature: 6 } });
+    await waitFor('sample sent while detailed', () =>
+      got(`${GW}.far`, zoomed).some((v) => v.values.temperature === 6),
+    );
+    expect(snapshot?.devices.length).toBe(3); // a detail change is not a new snapshot
+    // A watched device (an open panel) is detailed wherever the map is.
+    socket.emit('subscribe', { brief: true, watch: [`${GW}.cam`] });
+    const watched = deltas.length;
+    await publish(topics.telemetry(SITE, GW, 'cam'), { values: { n: 1000 } });
+    await waitFor('watched sample', () => got(`${GW}.cam`, watched).some((v) => v.values.n === 1000));
+    expect(snapshot?.devices.length).toBe(3);
+  });
+
   it('refuses an invalid subscription', async () => {
     const socket = await openSocket();
     const error = new Promise<{ code: string }>((resolve) => socket.on('subscribe:error', resolve));

@@ -77,8 +77,25 @@ export const BBox = Type.Object(
 );
 export type BBox = Static<typeof BBox>;
 
+/** Drones and loudspeakers always come with their latest values (few, and their state is what is watched). */
+export const ALWAYS_DETAILED_KINDS: readonly string[] = ['drone', 'speaker'];
+
+/**
+ * What a client wants. `site` and `bbox` bound which devices it gets at all. With `brief`, a device
+ * outside `detail` (the viewport a map shows up close) and not in `watch` (an open panel, a video
+ * tile) is sent only when what a map or a list shows of it changes — status, place, name, an event —
+ * not on every telemetry sample: a county-zoom page of 10,000 devices gets a trickle, not a flood.
+ * A subscribe that changes only `detail` / `watch` is answered with a delta of the newly detailed
+ * devices, not a new snapshot.
+ */
 export const LiveSubscribe = Type.Object(
-  { site: Type.Optional(Id), bbox: Type.Optional(BBox) },
+  {
+    site: Type.Optional(Id),
+    bbox: Type.Optional(BBox),
+    brief: Type.Optional(Type.Boolean()),
+    detail: Type.Optional(BBox),
+    watch: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 64 })),
+  },
   { additionalProperties: false },
 );
 export type LiveSubscribe = Static<typeof LiveSubscribe>;

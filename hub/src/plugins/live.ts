@@ -7,6 +7,7 @@
  * `subscribe` is rate-limited per socket; refusals are counted.
  */
 import {
+  ALWAYS_DETAILED_KINDS,
   type BBox,
   type ClientToServerEvents,
   type DeviceView,
@@ -30,6 +31,10 @@ interface SocketState {
   subscribes: TokenBucket;
   site?: string;
   bbox?: BBox;
+  /** Values only for what is detailed (see LiveSubscribe). */
+  brief: boolean;
+  detail?: BBox;
+  watch: Set<string>;
   /** Set by the first `subscribe`; until then the client gets nothing. */
   subscribed: boolean;
   /** Device keys this client currently has, to tell it when one leaves its viewport. */
@@ -80,6 +85,8 @@ export const livePlugin = fp(
           subscribes: new TokenBucket(app.config.live.subscribesPerSecond, app.config.live.subscribeBurst),
           subscribed: false,
           inScope: new Set(),
+          brief: false,
+          watch: new Set(),
         };
         next();
       } catch {
@@ -126,6 +133,12 @@ export const livePlugin = fp(
 
     const inScope = (s: SocketState, d: DeviceView) =>
       userMaySee(s.user, d.site) && (!s.site || d.site === s.site) && (!s.bbox || inBBox(d.position, s.bbox));
+    /** Whether a socket gets every change of this device, values included. */
+    const detailed = (s: SocketState, d: DeviceView) =>
+      !s.brief ||
+      ALWAYS_DETAILED_KINDS.includes(d.kind) ||
+      s.watch.has(d.key) ||
+      (s.detail !== undefined && inBBox(d.position, s.detail));
     const gatewayInScope = (s: SocketState, g: GatewayView) =>
       userMaySee(s.user, g.site) && (!s.site || g.site === s.site);
 
@@ -159,20 +172,46 @@ export const livePlugin = fp(
           socket.emit('subscribe:error', { code: 'HUB_ERR_FORBIDDEN', message: 'site not in your scope' });
           return;
         }
+        const sameScope =
+          state.subscribed &&
+          state.site === subscription.site &&
+          JSON.stringify(state.bbox) === JSON.stringify(subscription.bbox) &&
+          state.brief === (subscription.brief ?? false);
         if (subscription.site) state.site = subscription.site;
         else delete state.site;
         if (subscription.bbox) state.bbox = subscription.bbox;
         else delete state.bbox;
-        sendSnapshot(socket);
+        state.brief = subscription.brief ?? false;
+        if (subscription.detail) state.detail = subscription.detail;
+        else delete state.detail;
+        state.watch = new Set(subscription.watch ?? []);
+        if (sameScope) sendDetail(socket);
+        else sendSnapshot(socket);
       });
     });
 
-    function sendSnapshot(socket: typeof io.sockets.sockets extends Map<string, infer S> ? S : never): void {
-      const state = socket.data;
-      // Only what the caller may see is looked at: a scoped user's sites, or the one site asked for.
+    /** Only what the caller may see is looked at: a scoped user's sites, or the one site asked for. */
+    function candidatesOf(state: SocketState): DeviceView[] {
       const sites = state.site ? [state.site] : state.user.sites.length > 0 ? state.user.sites : undefined;
-      const candidates = sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices();
-      const devices = candidates.filter((d) => inScope(state, d));
+      return sites ? app.registry.listDevicesOfSites(sites) : app.registry.listDevices();
+    }
+
+    /** The viewport moved or a panel opened: the latest state of what is detailed now, as a delta. */
+    function sendDetail(socket: LiveSocket): void {
+      const state = socket.data;
+      if (!state.brief) return;
+      const devices = candidatesOf(state).filter(
+        (d) =>
+          inScope(state, d) &&
+          !ALWAYS_DETAILED_KINDS.includes(d.kind) &&
+          (state.watch.has(d.key) || (state.detail !== undefined && inBBox(d.position, state.detail))),
+      );
+      if (devices.length > 0) socket.emit('delta', { devices, gateways: [], removed: [], ts: Date.now() });
+    }
+
+    function sendSnapshot(socket: LiveSocket): void {
+      const state = socket.data;
+      const devices = candidatesOf(state).filter((d) => inScope(state, d));
       state.inScope = new Set(devices.map((d) => d.key));
       state.subscribed = true;
       socket.emit('snapshot', {
@@ -202,6 +241,13 @@ export const livePlugin = fp(
     // Coalescing: changes are collected as keys and sent as one delta per client per period.
     const dirtyDevices = new Set<string>();
     const dirtyGateways = new Set<string>();
+    /**
+     * Each device's last brief fingerprint — what a map or list shows of it — to tell a change worth
+     * sending to a brief (zoomed-out) client from a telemetry sample.
+     */
+    const briefSigs = new Map<string, string>();
+    const briefSig = (d: DeviceView) =>
+      `${d.status}|${d.position.lat}|${d.position.lon}|${d.heading ?? ''}|${d.fov ?? ''}|${d.name}|${d.site}|${d.unreachable?.since ?? ''}|${d.lastEvent?.ts ?? ''}|${d.streams?.length ?? 0}|${d.capabilities.length}|${d.model ?? ''}`;
     app.bus.on('deviceChanged', 'live', ({ key }) => dirtyDevices.add(key));
     app.bus.on('gatewayChanged', 'live', ({ id }) => dirtyGateways.add(id));
     /** Sockets holding a conflated backlog (they get their catch-up even when nothing else changes). */
@@ -209,9 +255,21 @@ export const livePlugin = fp(
     const timer = setInterval(() => {
       if (dirtyDevices.size === 0 && dirtyGateways.size === 0 && behindSockets === 0) return;
       try {
-        const devices = [...dirtyDevices]
-          .map((k) => app.registry.getDevice(k))
-          .filter((d): d is DeviceView => d !== undefined);
+        const devices: DeviceView[] = [];
+        const briefChanged = new Set<string>();
+        for (const key of dirtyDevices) {
+          const d = app.registry.getDevice(key);
+          if (!d) {
+            briefSigs.delete(key);
+            continue;
+          }
+          devices.push(d);
+          const sig = briefSig(d);
+          if (briefSigs.get(key) !== sig) {
+            briefSigs.set(key, sig);
+            briefChanged.add(key);
+          }
+        }
         const gateways = [...dirtyGateways]
           .map((id) => app.registry.getGateway(id))
           .filter((g): g is GatewayView => g !== undefined);
@@ -227,7 +285,8 @@ export const livePlugin = fp(
           const removed: string[] = [];
           for (const d of devices) {
             if (inScope(state, d)) {
-              mine.push(d);
+              // New to this client, changed where it shows, or looked at up close.
+              if (!state.inScope.has(d.key) || briefChanged.has(d.key) || detailed(state, d)) mine.push(d);
               state.inScope.add(d.key);
             } else if (state.inScope.delete(d.key)) removed.push(d.key);
           }
