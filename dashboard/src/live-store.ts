@@ -26,7 +26,8 @@ export class LiveStore {
   readonly gateways = new Map<string, GatewayView>();
   connected = false;
   private socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
-  private subscription: LiveSubscribe = {};
+  /** Brief from the start: a county's page gets telemetry only for what it looks at close up. */
+  private subscription: LiveSubscribe = { brief: true };
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
   /** The age of the last delta when it arrived, ms: large when this page (or its link) falls behind. */
@@ -94,6 +95,7 @@ export class LiveStore {
   }
 
   subscribe(subscription: LiveSubscribe): void {
+    if (JSON.stringify(subscription) === JSON.stringify(this.subscription)) return;
     this.subscription = subscription;
     if (this.socket?.connected) this.socket.emit('subscribe', subscription);
   }

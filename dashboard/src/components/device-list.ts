@@ -1,120 +1,272 @@
 /**
- * Device list in the sidebar, grouped by kind, with status (a dot whose shape and colour both tell:
- * filled online, hollow offline, ringed alarm) and the village beside the name so that "摄像头 01" of
- * two villages can be told apart. Rows are kept and updated in place — a click is never lost to a
- * rebuild while updates stream — sorted naturally ("2" before "10"), and reachable by keyboard
- * (Tab to a row, Enter or Space to open it).
+ * The device list in the sidebar: virtualized (10,000 devices cost the rows in view), grouped by
+ * kind, with search (name, id, kind, village) and filters (kind, status, village). Status shows by
+ * shape and colour (filled online, hollow offline, ringed alarm); the village stands beside the name
+ * so that "摄像头 01" of two villages can be told apart; sorted naturally ("2" before "10").
+ *
+ * Live changes are applied incrementally: a telemetry sample touches nothing, a status change
+ * updates its row if it is in view, and only a new device or a new name re-sorts. Rows are
+ * reachable by keyboard (Tab to the list, arrows to move, Enter or Space to open).
  */
-import { DEVICE_KINDS, type DeviceView } from '@qianliyan/protocols';
+import { DEVICE_KINDS, DEVICE_STATUSES, type DeviceView } from '@qianliyan/protocols';
+import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
+import type { LiveChange } from '../live-store.ts';
+import { VirtualList } from './virtual-list.ts';
 
 const collator = new Intl.Collator('zh-CN', { numeric: true });
+const ROW_HEIGHT = 30;
 
-interface Row {
-  li: HTMLLIElement;
-  dot: HTMLSpanElement;
-  name: HTMLSpanElement;
-  site: HTMLSpanElement;
-  sig: string;
+type Item = { head: string; count: number; alarms: number } | DeviceView;
+const isHead = (i: Item): i is { head: string; count: number; alarms: number } => 'head' in i;
+
+export interface DeviceFilter {
+  q: string;
+  kind: string;
+  status: string;
+  site: string;
 }
 
 export class DeviceList {
-  private readonly rows = new Map<string, Row>();
-  private readonly heads = new Map<string, HTMLLIElement>();
-  private order = '';
+  private readonly list: VirtualList<Item>;
+  private sorted: DeviceView[] = [];
+  private resort = true;
+  private refilter = true;
+  private frame = 0;
+  private selected: string | undefined;
+  readonly filter: DeviceFilter = { q: '', kind: '', status: '', site: '' };
+  private shown = 0;
+  private sitesKey = '';
 
-  constructor(private readonly root: HTMLElement) {
+  constructor(
+    root: HTMLElement,
+    private readonly controls: HTMLElement,
+    private readonly devices: Map<string, DeviceView>,
+    private readonly siteName: (id: string) => string,
+    private readonly onCount: (shown: number, total: number) => void,
+  ) {
     root.setAttribute('role', 'list');
-    root.addEventListener('keydown', (ev) => {
-      if (ev.key !== 'Enter' && ev.key !== ' ') return;
-      const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]');
-      if (!item) return;
-      ev.preventDefault();
-      item.click();
+    this.list = new VirtualList<Item>(root, {
+      rowHeight: ROW_HEIGHT,
+      key: (i) => (isHead(i) ? `h:${i.head}` : i.key),
+      signature: (i) =>
+        isHead(i)
+          ? `${t(`kind_${i.head}` as 'kind_camera')}|${i.count}|${i.alarms}|${t('alarm')}`
+          : `${i.name}|${i.status}|${t(i.status)}|${this.siteName(i.site)}|${i.key === this.selected}|${i.streams?.length ?? 0}`,
+      create: (i) => (isHead(i) ? createHead() : createRow(i)),
+      update: (el, i) => (isHead(i) ? updateHead(el, i) : this.updateRow(el, i)),
+    });
+    root.addEventListener('keydown', (ev) => this.onKey(ev));
+    this.renderControls();
+    controls.addEventListener('input', (ev) => {
+      const el = ev.target as HTMLInputElement | HTMLSelectElement;
+      const name = el.dataset.filter as keyof DeviceFilter | undefined;
+      if (!name) return;
+      this.filter[name] = el.value;
+      this.refilter = true;
+      this.list.root.scrollTop = 0;
+      this.schedule();
     });
   }
 
-  /** Brings the list up to date, touching only the rows that changed. */
-  update(devices: DeviceView[], selected: string | undefined, siteName: (id: string) => string): void {
-    const seen = new Set<string>();
-    for (const d of devices) {
-      seen.add(d.key);
-      const site = siteName(d.site);
-      const sig = `${d.name}|${d.status}|${t(d.status)}|${site}|${d.key === selected}|${d.streams?.length ?? 0}`;
-      let row = this.rows.get(d.key);
-      if (!row) {
-        const li = document.createElement('li');
-        li.className = 'device';
-        li.dataset.key = d.key;
-        li.tabIndex = 0;
-        li.setAttribute('role', 'listitem');
-        const dot = document.createElement('span');
-        dot.setAttribute('role', 'img');
-        const name = document.createElement('span');
-        name.className = 'name';
-        const siteEl = document.createElement('span');
-        siteEl.className = 'site';
-        li.append(dot, name, siteEl);
-        row = { li, dot, name, site: siteEl, sig: '' };
-        this.rows.set(d.key, row);
-      }
-      if (row.sig !== sig) {
-        row.sig = sig;
-        row.li.classList.toggle('selected', d.key === selected);
-        row.li.dataset.status = d.status;
-        if (d.kind === 'camera' || d.streams?.length) row.li.draggable = true;
-        row.dot.className = `dot status-${d.status}`;
-        row.dot.setAttribute('aria-label', t(d.status));
-        row.name.textContent = d.name;
-        row.site.textContent = site;
-      }
+  /** Applies a live change: only what it touched is redone. */
+  changed(change: LiveChange): void {
+    if (change.snapshot) this.known.clear();
+    if (change.snapshot || change.removed.length > 0) this.resort = true;
+    for (const k of change.removed) this.known.delete(k);
+    for (const d of change.devices) {
+      const placed = `${d.name}\u0000${d.site}\u0000${d.kind}`;
+      const before = this.known.get(d.key);
+      if (before?.placed !== placed) this.resort = true;
+      else if (before.status !== d.status)
+        this.refilter = true; // filters and group counts may change
+      else if (this.list.element(d.key)) this.schedule();
+      else continue;
+      this.known.set(d.key, { placed, status: d.status });
     }
-    for (const [key, row] of this.rows)
-      if (!seen.has(key)) {
-        row.li.remove();
-        this.rows.delete(key);
-      }
-    // Group heads with counts; the order of rows is redone only when membership or names change.
-    const byKind = new Map<string, DeviceView[]>();
-    for (const d of devices) byKind.set(d.kind, [...(byKind.get(d.kind) ?? []), d]);
-    const order: string[] = [];
-    for (const kind of DEVICE_KINDS) {
-      const ofKind = (byKind.get(kind) ?? []).sort(
-        (a, b) => collator.compare(a.name, b.name) || collator.compare(a.key, b.key),
-      );
-      if (ofKind.length === 0) {
-        this.heads.get(kind)?.remove();
-        this.heads.delete(kind);
-        continue;
-      }
-      let head = this.heads.get(kind);
-      if (!head) {
-        head = document.createElement('li');
-        head.className = 'kind-head';
-        this.heads.set(kind, head);
-      }
-      const alarms = ofKind.filter((d) => d.status === 'alarm').length;
-      const text = `${t(`kind_${kind}` as 'kind_camera')} ${ofKind.length}${alarms ? ` · ${alarms} ${t('alarm')}` : ''}`;
-      if (head.textContent !== text) head.textContent = text;
-      order.push(`h:${kind}`, ...ofKind.map((d) => d.key));
-    }
-    const signature = order.join('\n');
-    if (signature !== this.order) {
-      this.order = signature;
-      const nodes = order.map((k) =>
-        k.startsWith('h:') ? (this.heads.get(k.slice(2)) as HTMLLIElement) : (this.rows.get(k) as Row).li,
-      );
-      // Moves only the nodes out of place (a click on a row that stays put is not disturbed).
-      let at = this.root.firstElementChild;
-      for (const node of nodes) {
-        if (node !== at) this.root.insertBefore(node, at);
-        else at = at.nextElementSibling;
-      }
-      while (at) {
-        const next = at.nextElementSibling;
-        at.remove();
-        at = next;
-      }
-    }
+    this.schedule();
   }
+  /** What the list last saw of each device: where it sorts, and its status. */
+  private readonly known = new Map<string, { placed: string; status: string }>();
+
+  /** Everything again (a language switch, new village names). */
+  refresh(): void {
+    this.resort = true;
+    this.renderControls();
+    this.schedule();
+  }
+
+  setSelected(key: string | undefined): void {
+    this.selected = key;
+    this.schedule();
+  }
+
+  /** Village choices for the filter (re-rendered only when they change). */
+  setSites(sites: Array<{ id: string; name: string; level: string }>): void {
+    const villages = sites.filter((s) => s.level === 'village' || s.level === 'grid');
+    const key = villages.map((s) => `${s.id}=${s.name}`).join(',');
+    if (key === this.sitesKey) return;
+    this.sitesKey = key;
+    this.villages = villages;
+    this.renderControls();
+    this.resort = true;
+    this.schedule();
+  }
+  private villages: Array<{ id: string; name: string }> = [];
+
+  /** The devices passing the filters, in list order (tests and keyboard navigation). */
+  visibleKeys(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.list.length; i++) {
+      const item = this.list.itemAt(i) as Item;
+      if (!isHead(item)) out.push(item.key);
+    }
+    return out;
+  }
+
+  /** Scrolls a device into view (a click on its marker). */
+  reveal(key: string): void {
+    const index = this.list.indexOf(key);
+    if (index >= 0) this.list.reveal(index);
+  }
+
+  private schedule(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  private render(): void {
+    if (this.resort) {
+      this.resort = false;
+      this.refilter = true;
+      const kindRank = new Map(DEVICE_KINDS.map((k, i) => [k as string, i]));
+      this.sorted = [...this.devices.values()].sort(
+        (a, b) =>
+          (kindRank.get(a.kind) ?? 9) - (kindRank.get(b.kind) ?? 9) ||
+          collator.compare(a.name, b.name) ||
+          collator.compare(this.siteName(a.site), this.siteName(b.site)) ||
+          collator.compare(a.key, b.key),
+      );
+    }
+    if (this.refilter) {
+      this.refilter = false;
+      const { kind, status, site } = this.filter;
+      const q = this.filter.q.trim().toLowerCase();
+      const items: Item[] = [];
+      let head: { head: string; count: number; alarms: number } | undefined;
+      let shown = 0;
+      for (const stored of this.sorted) {
+        const d = this.devices.get(stored.key) ?? stored;
+        if (kind && d.kind !== kind) continue;
+        if (status && d.status !== status) continue;
+        if (site && d.site !== site) continue;
+        if (
+          q &&
+          !d.name.toLowerCase().includes(q) &&
+          !d.key.toLowerCase().includes(q) &&
+          !d.kind.includes(q) &&
+          !t(`kind_${d.kind}` as 'kind_camera')
+            .toLowerCase()
+            .includes(q) &&
+          !this.siteName(d.site).toLowerCase().includes(q)
+        )
+          continue;
+        if (head?.head !== d.kind) {
+          head = { head: d.kind, count: 0, alarms: 0 };
+          items.push(head);
+        }
+        head.count += 1;
+        if (d.status === 'alarm') head.alarms += 1;
+        items.push(d);
+        shown += 1;
+      }
+      this.shown = shown;
+      this.list.setItems(items);
+      this.onCount(this.shown, this.devices.size);
+      return;
+    }
+    // Nothing structural: rows in view pick up the latest state of their device.
+    const items: Item[] = [];
+    for (let i = 0; i < this.list.length; i++) {
+      const item = this.list.itemAt(i) as Item;
+      items.push(isHead(item) ? item : (this.devices.get(item.key) ?? item));
+    }
+    this.list.setItems(items);
+  }
+
+  private updateRow(el: HTMLElement, d: DeviceView): void {
+    el.classList.toggle('selected', d.key === this.selected);
+    el.dataset.status = d.status;
+    el.draggable = d.kind === 'camera' || (d.streams?.length ?? 0) > 0;
+    const [dot, name, site] = el.children as unknown as [HTMLElement, HTMLElement, HTMLElement];
+    dot.className = `dot status-${d.status}`;
+    dot.setAttribute('aria-label', t(d.status));
+    name.textContent = d.name;
+    site.textContent = this.siteName(d.site);
+  }
+
+  private onKey(ev: KeyboardEvent): void {
+    const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]');
+    if (!item?.dataset.key) return;
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      item.click();
+      return;
+    }
+    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+    ev.preventDefault();
+    const step = ev.key === 'ArrowDown' ? 1 : -1;
+    let index = this.list.indexOf(item.dataset.key) + step;
+    while (index >= 0 && index < this.list.length && isHead(this.list.itemAt(index) as Item)) index += step;
+    const next = this.list.itemAt(index);
+    if (!next || isHead(next)) return;
+    this.list.reveal(index);
+    this.list.element(next.key)?.focus();
+  }
+
+  private renderControls(): void {
+    const value = (k: keyof DeviceFilter) => escapeHtml(this.filter[k]);
+    const option = (v: string, label: string, current: string) =>
+      `<option value="${escapeHtml(v)}"${v === current ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+    this.controls.innerHTML = `
+      <input type="search" data-filter="q" data-role="device-search" value="${value('q')}"
+        placeholder="${escapeHtml(t('searchDevices'))}" aria-label="${escapeHtml(t('searchDevices'))}">
+      <select data-filter="kind" aria-label="${escapeHtml(t('filterKind'))}">${option('', t('allKinds'), this.filter.kind)}${DEVICE_KINDS.map((k) => option(k, t(`kind_${k}` as 'kind_camera'), this.filter.kind)).join('')}</select>
+      <select data-filter="status" aria-label="${escapeHtml(t('filterStatus'))}">${option('', t('allStatuses'), this.filter.status)}${DEVICE_STATUSES.map((s) => option(s, t(s), this.filter.status)).join('')}</select>
+      <select data-filter="site" aria-label="${escapeHtml(t('filterVillage'))}">${option('', t('allVillages'), this.filter.site)}${[
+        ...this.villages,
+      ]
+        .sort((a, b) => collator.compare(a.name, b.name))
+        .map((s) => option(s.id, s.name, this.filter.site))
+        .join('')}</select>`;
+  }
+}
+
+function createRow(d: DeviceView): HTMLElement {
+  const li = document.createElement('li');
+  li.className = 'device';
+  li.dataset.key = d.key;
+  li.tabIndex = 0;
+  li.setAttribute('role', 'listitem');
+  const dot = document.createElement('span');
+  dot.setAttribute('role', 'img');
+  const name = document.createElement('span');
+  name.className = 'name';
+  const site = document.createElement('span');
+  site.className = 'site';
+  li.append(dot, name, site);
+  return li;
+}
+
+function createHead(): HTMLElement {
+  const li = document.createElement('li');
+  li.className = 'kind-head';
+  return li;
+}
+
+function updateHead(el: HTMLElement, h: { head: string; count: number; alarms: number }): void {
+  el.textContent = `${t(`kind_${h.head}` as 'kind_camera')} ${h.count}${h.alarms ? ` · ${h.alarms} ${t('alarm')}` : ''}`;
 }

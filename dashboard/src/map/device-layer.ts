@@ -1,23 +1,16 @@
 /**
- * Device markers on the Leaflet map. Fixed devices are canvas circle markers (thousands stay smooth);
- * drones are rotated arrow icons with a trailing track. Colours follow status: online / offline / alarm.
+ * Device markers on the Leaflet map. Fixed devices are drawn by one canvas layer (DeviceCanvas:
+ * clusters when many are in view); drones — few, moving — are rotated arrow icons with a trailing
+ * track and their planned route. Status shows by shape and colour: online / offline / alarm.
  */
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
+import { DeviceCanvas, STATUS_COLORS } from './device-canvas.ts';
 
-export const STATUS_COLORS = { online: '#22c55e', offline: '#64748b', alarm: '#ef4444' } as const;
-/** Marker outline per device kind (the fill is the status colour). */
-export const KIND_OUTLINES = {
-  camera: '#e2e8f0',
-  speaker: '#f59e0b',
-  sensor: '#38bdf8',
-  drone: '#38bdf8',
-} as const;
-/** How far a camera's field-of-view sector reaches on the map, in metres (indicative). */
-const FOV_RANGE_M = 200;
-const KIND_GLYPH = { camera: '◉', speaker: '◈', sensor: '◆', drone: '▲' } as const;
+export { KIND_OUTLINES, STATUS_COLORS } from './device-canvas.ts';
+
 /** Points kept in a drone's trailing track: ten minutes of 5-second history plus live points. */
 const TRACK_POINTS = 240;
 
@@ -35,10 +28,10 @@ interface DroneMarker {
 
 export class DeviceLayer {
   private readonly renderer = L.canvas({ padding: 0.5 });
-  private readonly circles = new Map<string, L.CircleMarker>();
-  private readonly sectors = new Map<string, L.Polygon>();
   private readonly drones = new Map<string, DroneMarker>();
   private readonly group = L.layerGroup();
+  /** Cameras, speakers and sensors: one canvas, clustered when many are in view. */
+  readonly fixed: DeviceCanvas;
   /** Set when the view is torn down: late async results (a track load) must not draw on a removed map. */
   private disposed = false;
 
@@ -48,15 +41,17 @@ export class DeviceLayer {
     private readonly map: L.Map,
     private readonly onSelect: (key: string) => void,
     /** A press on a camera marker that may become a drag onto the video wall. */
-    private readonly onPress?: (key: string, ev: MouseEvent) => void,
+    onPress?: (key: string, ev: MouseEvent) => void,
   ) {
     this.group.addTo(map);
+    this.fixed = new DeviceCanvas({ select: onSelect, ...(onPress ? { press: onPress } : {}) });
+    this.fixed.addTo(map);
   }
 
   /** Makes a device's marker pulse for a while (a camera event, an alarm). */
   flash(key: string, ms = 10_000): void {
     if (this.disposed) return;
-    const at = this.circles.get(key)?.getLatLng() ?? this.drones.get(key)?.marker.getLatLng();
+    const at = this.fixed.where(key) ?? this.drones.get(key)?.marker.getLatLng();
     if (!at) return;
     const existing = this.flashes.get(key);
     if (existing) {
@@ -82,50 +77,13 @@ export class DeviceLayer {
 
   upsert(d: DeviceView): void {
     if (this.disposed) return;
-    const at = L.latLng(d.position.lat, d.position.lon);
-    const color = STATUS_COLORS[d.status];
-    if (d.kind === 'drone') {
-      this.upsertDrone(d, at, color);
-      return;
-    }
-    let m = this.circles.get(d.key);
-    if (!m) {
-      m = L.circleMarker(at, {
-        renderer: this.renderer,
-        radius: 7,
-        weight: 2,
-        fillOpacity: 0.85,
-        color: '#0f172a',
-      });
-      m.on('click', () => this.onSelect(d.key));
-      if (d.kind === 'camera')
-        m.on('mousedown', (e: L.LeafletMouseEvent) => this.onPress?.(d.key, e.originalEvent));
-      m.bindTooltip('', { direction: 'top', offset: [0, -6] });
-      this.circles.set(d.key, m);
-      this.group.addLayer(m);
-    }
-    m.setLatLng(at);
-    m.setStyle({ fillColor: color, color: KIND_OUTLINES[d.kind], radius: d.kind === 'camera' ? 7 : 6 });
-    if (d.kind === 'camera' && d.heading !== undefined && d.fov !== undefined) {
-      // A PTZ camera looks where it is panned, and narrower as it zooms in.
-      const pan = typeof d.values.pan === 'number' ? d.values.pan : 0;
-      const zoom = typeof d.values.zoom === 'number' && d.values.zoom >= 1 ? d.values.zoom : 1;
-      this.upsertSector(d.key, at, (d.heading + pan) % 360, d.fov / zoom, color);
-    }
-    m.setTooltipContent(`${KIND_GLYPH[d.kind]} ${escapeHtml(d.name)}`);
+    if (d.kind === 'drone')
+      this.upsertDrone(d, L.latLng(d.position.lat, d.position.lon), STATUS_COLORS[d.status]);
+    else this.fixed.upsert(d);
   }
 
   remove(key: string): void {
-    const sector = this.sectors.get(key);
-    if (sector) {
-      this.group.removeLayer(sector);
-      this.sectors.delete(key);
-    }
-    const c = this.circles.get(key);
-    if (c) {
-      this.group.removeLayer(c);
-      this.circles.delete(key);
-    }
+    this.fixed.removeDevice(key);
     const dr = this.drones.get(key);
     if (dr) {
       this.group.removeLayer(dr.marker);
@@ -136,7 +94,8 @@ export class DeviceLayer {
   }
 
   clear(): void {
-    for (const key of [...this.circles.keys(), ...this.drones.keys()]) this.remove(key);
+    this.fixed.clearDevices();
+    for (const key of [...this.drones.keys()]) this.remove(key);
   }
 
   /** Ignores all later updates; call before `map.remove()`, which takes the markers with it. */
@@ -173,16 +132,14 @@ export class DeviceLayer {
     linkLost?: boolean;
   }> {
     const out: ReturnType<DeviceLayer['positions']> = [];
-    for (const [key, m] of this.circles) {
-      const sector = this.sectorShape.get(key);
+    for (const f of this.fixed.list())
       out.push({
-        key,
-        lat: m.getLatLng().lat,
-        lon: m.getLatLng().lng,
+        key: f.key,
+        lat: f.lat,
+        lon: f.lon,
         kind: 'fixed',
-        ...(sector ? { sector } : {}),
+        ...(f.sector ? { sector: f.sector } : {}),
       });
-    }
     for (const [key, d] of this.drones) {
       const at = d.marker.getLatLng();
       out.push({
@@ -197,41 +154,6 @@ export class DeviceLayer {
       });
     }
     return out;
-  }
-
-  /** A camera's field of view as a translucent sector from its position along its heading. */
-  private readonly sectorShape = new Map<string, { bearing: number; width: number }>();
-
-  private upsertSector(key: string, at: L.LatLng, heading: number, fov: number, color: string): void {
-    this.sectorShape.set(key, { bearing: Math.round(heading * 10) / 10, width: Math.round(fov * 10) / 10 });
-    const points: L.LatLng[] = [at];
-    const steps = 12;
-    const mPerDegLat = 111_320;
-    const mPerDegLon = mPerDegLat * Math.cos((at.lat * Math.PI) / 180);
-    for (let i = 0; i <= steps; i++) {
-      const bearing = ((heading - fov / 2 + (fov * i) / steps) * Math.PI) / 180;
-      points.push(
-        L.latLng(
-          at.lat + (FOV_RANGE_M * Math.cos(bearing)) / mPerDegLat,
-          at.lng + (FOV_RANGE_M * Math.sin(bearing)) / mPerDegLon,
-        ),
-      );
-    }
-    let sector = this.sectors.get(key);
-    if (!sector) {
-      sector = L.polygon(points, {
-        renderer: this.renderer,
-        weight: 1,
-        opacity: 0.5,
-        fillOpacity: 0.12,
-        interactive: false,
-      });
-      this.sectors.set(key, sector);
-      this.group.addLayer(sector);
-      sector.bringToBack();
-    }
-    sector.setLatLngs(points);
-    sector.setStyle({ color, fillColor: color });
   }
 
   private upsertDrone(d: DeviceView, at: L.LatLng, color: string): void {

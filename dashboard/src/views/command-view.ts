@@ -10,7 +10,7 @@ import { BroadcastConsole } from '../components/broadcast-console.ts';
 import { DeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
-import { renderGatewayList } from '../components/gateway-list.ts';
+import { GatewayList } from '../components/gateway-list.ts';
 import { HistoryView } from '../components/history-view.ts';
 import { type SiteNodeView, SiteTreeNav } from '../components/site-tree-nav.ts';
 import { escapeHtml } from '../html.ts';
@@ -61,7 +61,7 @@ export async function renderCommandView(
         <h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2><ul class="alarms" data-role="alarms" aria-live="assertive" aria-relevant="additions"></ul>
         <h2 data-i18n="sitesTree"></h2><ul class="site-tree" data-role="site-tree"></ul>
         <h2 data-i18n="gateways"></h2><ul class="gateways" data-role="gateways"></ul>
-        <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><ul class="devices" data-role="devices"></ul>
+        <h2><span data-i18n="devices"></span> <span data-role="device-count"></span></h2><div class="device-filters" data-role="device-filters"></div><ul class="devices" data-role="devices"></ul>
       </aside>
       <main class="stage" data-role="stage">
         <div id="map" class="map" data-role="map"></div>
@@ -175,6 +175,35 @@ export async function renderCommandView(
     (key, ev) => dragFromMap(key, ev),
   );
 
+  /**
+   * What this page asks the hub for: brief state of everything in scope; values for what the map
+   * shows one by one (the close-up viewport) and for the device whose panel is open.
+   */
+  let subscribeTimer = 0;
+  function updateSubscription(): void {
+    window.clearTimeout(subscribeTimer);
+    subscribeTimer = window.setTimeout(() => {
+      const b = map.getBounds().pad(0.2);
+      const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+      store.subscribe({
+        brief: true,
+        ...(layer.fixed.mode === 'devices'
+          ? {
+              detail: {
+                south: clamp(b.getSouth(), -90, 90),
+                west: clamp(b.getWest(), -180, 180),
+                north: clamp(b.getNorth(), -90, 90),
+                east: clamp(b.getEast(), -180, 180),
+              },
+            }
+          : {}),
+        ...(panel.current ? { watch: [panel.current] } : {}),
+      });
+    }, 250);
+  }
+  map.on('moveend', updateSubscription);
+  layer.fixed.onModeChange = updateSubscription;
+
   /** Dragging a camera marker onto a tile: the map does not pan meanwhile. */
   function dragFromMap(key: string, down: MouseEvent): void {
     let ghost: HTMLElement | undefined;
@@ -261,6 +290,7 @@ export async function renderCommandView(
     if (!d) return;
     panel.show(d);
     map.invalidateSize(); // the panel just took its column: measure now, before any panTo
+    deviceList.reveal(key);
     refreshLists();
   }
 
@@ -285,9 +315,18 @@ export async function renderCommandView(
     }
   }
 
-  const deviceList = new DeviceList(devicesEl);
   // Village names beside device names (two villages' "摄像头 01" told apart).
   const siteNames = new Map<string, string>();
+  const deviceList = new DeviceList(
+    devicesEl,
+    root.querySelector('[data-role=device-filters]') as HTMLElement,
+    store.devices,
+    (id) => siteNames.get(id) ?? id,
+    (shown, total) => {
+      countEl.textContent = shown === total ? `(${total})` : `(${shown} / ${total})`;
+    },
+  );
+  const gatewayList = new GatewayList(gatewaysEl);
   const siteNav = new SiteTreeNav(root.querySelector('[data-role=site-tree]') as HTMLElement, (node) => {
     if (node.boundary) map.fitBounds(L.geoJSON(node.boundary).getBounds(), { padding: [24, 24] });
     else if (node.center)
@@ -300,9 +339,11 @@ export async function renderCommandView(
     api<SiteNodeView[]>('/api/sites')
       .then((sites) => {
         siteNav.show(sites);
+        layer.fixed.setSites(sites);
+        deviceList.setSites(sites);
         const before = siteNames.size;
         for (const s of sites) siteNames.set(s.id, s.name);
-        if (siteNames.size !== before) refreshLists();
+        if (siteNames.size !== before) deviceList.refresh();
       })
       .catch(() => undefined);
   void loadSites();
@@ -313,10 +354,9 @@ export async function renderCommandView(
     listsQueued = true;
     requestAnimationFrame(() => {
       listsQueued = false;
-      const devices = [...store.devices.values()];
-      deviceList.update(devices, panel.current, (id) => siteNames.get(id) ?? id);
-      renderGatewayList(gatewaysEl, [...store.gateways.values()]);
-      countEl.textContent = `(${devices.length})`;
+      deviceList.setSelected(panel.current);
+      gatewayList.update(store.gateways.values());
+      updateSubscription();
     });
   }
 
@@ -349,7 +389,8 @@ export async function renderCommandView(
       if (d.lastEvent && d.lastEvent.ts !== before && !change.snapshot && d.lastEvent.severity !== 'info')
         layer.flash(d.key);
     }
-    refreshLists();
+    deviceList.changed(change);
+    if (change.snapshot || change.gateways.length > 0) refreshLists();
   });
   // "Live" only while deltas arrive fresh; a page more than 3 s behind says so (never silently late).
   const showConn = (connected: boolean) => {
@@ -373,6 +414,7 @@ export async function renderCommandView(
       el.textContent = t(el.dataset.i18n as StringKey);
     showConn(store.connected);
     refreshLists();
+    deviceList.refresh();
     wall.relabel();
     alarms.render();
     legend.remove();
@@ -387,6 +429,15 @@ export async function renderCommandView(
   // For end-to-end tests and debugging from the console: what the map draws right now.
   (window as unknown as { __qly: unknown }).__qly = {
     markers: () => layer.positions(),
+    /** The clusters drawn now (screen coordinates), the drawing mode and the devices drawn one by one. */
+    clusters: () => layer.fixed.clusterViews(),
+    drawMode: () => layer.fixed.mode,
+    drawnDevices: () => layer.fixed.drawnDevices(),
+    drawTimes: () => [...layer.fixed.drawTimes],
+    listKeys: () => deviceList.visibleKeys(),
+    lagMs: () => store.lagMs,
+    view: (lat: number, lon: number, zoom: number) => map.setView([lat, lon], zoom, { animate: false }),
+    zoom: () => map.getZoom(),
     deviceCount: () => store.devices.size,
     replay: () => mapTools.replayState(),
     video: () => wall.status(),
