@@ -101,12 +101,17 @@ export class CountySim {
       this.links.map(async (l) => {
         for (let i = 0; i < this.devicesPerVillage; i++) {
           const kind = KINDS[i % KINDS.length] as DeviceKind;
-          await this.publish(l, 'control', topics.meta(l.village.id, l.village.gateway, CountySim.deviceId(i)), {
-            kind,
-            name: `${kindName(kind)} ${String(i + 1).padStart(3, '0')}`,
-            position: devicePosition(l.village, i, this.devicesPerVillage),
-            capabilities: [],
-          });
+          await this.publish(
+            l,
+            'control',
+            topics.meta(l.village.id, l.village.gateway, CountySim.deviceId(i)),
+            {
+              kind,
+              name: `${kindName(kind)} ${String(i + 1).padStart(3, '0')}`,
+              position: devicePosition(l.village, i, this.devicesPerVillage),
+              capabilities: [],
+            },
+          );
         }
       }),
     );
@@ -183,9 +188,13 @@ export class CountySim {
     ts = Date.now(),
   ): Promise<unknown> {
     l.seq[lane] += 1;
-    return l.client.publishAsync(topic, JSON.stringify({ seq: l.seq[lane], epoch: this.epoch, ts, ...body }), {
-      qos,
-    });
+    return l.client.publishAsync(
+      topic,
+      JSON.stringify({ seq: l.seq[lane], epoch: this.epoch, ts, ...body }),
+      {
+        qos,
+      },
+    );
   }
 }
 

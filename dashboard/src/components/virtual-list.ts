@@ -1,6 +1,6 @@
 /**
  * A virtualized list: only the rows in view (plus a margin) exist in the DOM, however many items
- * there are; the rest is padding of the same height. Rows have one fixed height. A row that stays in
+ * there are; the rest is two spacers of the same height. Rows have one fixed height. A row that stays in
  * view keeps its element — data changes update it in place, so a click on it is never lost to a
  * rebuild.
  */
@@ -19,6 +19,8 @@ export class VirtualList<T> {
   private items: T[] = [];
   private rows = new Map<string, { el: HTMLElement; sig: string }>();
   private frame = 0;
+  private readonly top = spacer();
+  private readonly bottom = spacer();
 
   constructor(
     readonly root: HTMLElement,
@@ -70,13 +72,16 @@ export class VirtualList<T> {
   render(): void {
     const h = this.renderer.rowHeight;
     const n = this.items.length;
-    const view = this.root.clientHeight || 800;
+    // Never more than a window's height of rows, even while the list is not laid out yet.
+    const view = Math.min(this.root.clientHeight || window.innerHeight, window.innerHeight);
     const start = Math.max(0, Math.floor(this.root.scrollTop / h) - OVERSCAN);
     const end = Math.min(n, Math.ceil((this.root.scrollTop + view) / h) + OVERSCAN);
-    this.root.style.paddingTop = `${start * h}px`;
-    this.root.style.paddingBottom = `${(n - end) * h}px`;
+    // Spacers inside the scroller stand for the rows not drawn (padding on the scroller itself
+    // would add to its height instead of scrolling).
+    this.top.style.height = `${start * h}px`;
+    this.bottom.style.height = `${(n - end) * h}px`;
     const keep = new Map<string, { el: HTMLElement; sig: string }>();
-    const wanted: HTMLElement[] = [];
+    const wanted: HTMLElement[] = [this.top];
     for (let i = start; i < end; i++) {
       const item = this.items[i] as T;
       const key = this.renderer.key(item);
@@ -89,6 +94,7 @@ export class VirtualList<T> {
       keep.set(key, row);
       wanted.push(row.el);
     }
+    wanted.push(this.bottom);
     this.rows = keep;
     // Moves only the nodes out of place (a row that stays put is not disturbed).
     let at = this.root.firstElementChild;
@@ -102,4 +108,12 @@ export class VirtualList<T> {
       at = next;
     }
   }
+}
+
+function spacer(): HTMLElement {
+  const li = document.createElement('li');
+  li.className = 'vl-spacer';
+  li.setAttribute('aria-hidden', 'true');
+  li.setAttribute('role', 'presentation');
+  return li;
 }

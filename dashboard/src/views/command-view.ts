@@ -90,8 +90,26 @@ export async function renderCommandView(
       if (name) layer.bindTooltip(escapeHtml(name), { sticky: true });
     },
   }).addTo(map);
+  // Fitting needs the map's size: before the page's layout (its stylesheet) is in, the container
+  // may measure 0 × 0 and any fit would land at the widest zoom. Wait for a real size.
+  const mapEl = root.querySelector('[data-role=map]') as HTMLElement;
+  const whenSized = (fit: () => void) => {
+    if (mapEl.clientWidth > 0 && mapEl.clientHeight > 0) {
+      map.invalidateSize();
+      fit();
+      return;
+    }
+    const watch = new ResizeObserver(() => {
+      if (mapEl.clientWidth === 0 || mapEl.clientHeight === 0) return;
+      watch.disconnect();
+      map.invalidateSize();
+      fit();
+    });
+    watch.observe(mapEl);
+  };
   // Open on the village itself when the hub has its outline; the configured centre otherwise.
-  if (basemap.getLayers().length > 0) map.fitBounds(basemap.getBounds(), { padding: [24, 24] });
+  if (basemap.getLayers().length > 0)
+    whenSized(() => map.fitBounds(basemap.getBounds(), { padding: [24, 24] }));
   // A scoped officer (a town, a few villages) opens on their part of the tree.
   void api<Array<{ level: string; center?: { lat: number; lon: number }; boundary?: GeoJSON.Geometry }>>(
     '/api/sites',
@@ -103,7 +121,7 @@ export async function renderCommandView(
         if (s.boundary) bounds.extend(L.geoJSON(s.boundary).getBounds());
         else if (s.center) bounds.extend([s.center.lat, s.center.lon]);
       }
-      if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: 16 });
+      if (bounds.isValid()) whenSized(() => map.fitBounds(bounds.pad(0.2), { maxZoom: 16 }));
     })
     .catch(() => undefined);
 
@@ -375,6 +393,8 @@ export async function renderCommandView(
     if (d) map.panTo([d.position.lat, d.position.lon]);
   });
 
+  /** Benchmarks: how late samples carrying their send time (ms epoch) in `field` are drawn. */
+  const lagProbe = { field: '', samples: [] as number[] };
   const offChange = store.onChange((change) => {
     if (change.snapshot) layer.clear();
     for (const k of change.removed) layer.remove(k);
@@ -391,6 +411,18 @@ export async function renderCommandView(
     }
     deviceList.changed(change);
     if (change.snapshot || change.gateways.length > 0) refreshLists();
+    if (lagProbe.field && !change.snapshot) {
+      // publish → drawn: the sample's own send time against the frame that shows it.
+      const sent = change.devices.flatMap((d) => {
+        const v = d.values[lagProbe.field];
+        return typeof v === 'number' ? [v] : [];
+      });
+      if (sent.length > 0)
+        requestAnimationFrame(() => {
+          const now = Date.now();
+          for (const v of sent) if (lagProbe.samples.length < 200_000) lagProbe.samples.push(now - v);
+        });
+    }
   });
   // "Live" only while deltas arrive fresh; a page more than 3 s behind says so (never silently late).
   const showConn = (connected: boolean) => {
@@ -436,6 +468,11 @@ export async function renderCommandView(
     drawTimes: () => [...layer.fixed.drawTimes],
     listKeys: () => deviceList.visibleKeys(),
     lagMs: () => store.lagMs,
+    probeLag: (field: string) => {
+      lagProbe.field = field;
+      lagProbe.samples = [];
+    },
+    lagSamples: () => lagProbe.samples.splice(0),
     view: (lat: number, lon: number, zoom: number) => map.setView([lat, lon], zoom, { animate: false }),
     zoom: () => map.getZoom(),
     deviceCount: () => store.devices.size,
