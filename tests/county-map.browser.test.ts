@@ -160,6 +160,48 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     await page.screenshot({ path: 'test-results/county-village.png' });
   });
 
+  it('a page on a throttled link stays within a few seconds of live; the hub holds nothing for it', async () => {
+    // Zoomed in on one village: its 250 devices' samples stream to the page.
+    expect(await q((x) => x.drawMode())).toBe('devices');
+    const cdp = await browser.newCDPSession(page);
+    await cdp.send('Network.enable');
+    let received = 0;
+    cdp.on('Network.webSocketFrameReceived', (e: { response: { payloadData: string } }) => {
+      received += e.response.payloadData.length;
+    });
+    // About 4 KB/s down: well under what the village's updates take.
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 200,
+      downloadThroughput: 4 * 1024,
+      uploadThroughput: 64 * 1024,
+    });
+    const serverSocket = () => [...hub.app.io.of('/').sockets.values()][0];
+    const heapBefore = process.memoryUsage().heapUsed;
+    let maxQueued = 0;
+    let maxLag = 0;
+    const end = Date.now() + 15_000;
+    while (Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 500));
+      const conn = serverSocket()?.conn as unknown as { writeBuffer: unknown[] } | undefined;
+      maxQueued = Math.max(maxQueued, conn?.writeBuffer.length ?? 0);
+      maxLag = Math.max(maxLag, await q((x) => (x as unknown as { lagMs(): number }).lagMs()));
+    }
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+    await cdp.detach();
+    const heapGrowthMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+    console.log(`throttled: ${received} bytes in 15 s, max queued ${maxQueued}, max lag ${maxLag} ms`);
+    expect(received).toBeGreaterThan(0); // it kept receiving, throttled
+    expect(maxQueued).toBeLessThanOrEqual(2); // conflation: nothing piles up in the hub for it
+    expect(maxLag).toBeLessThan(5000);
+    expect(heapGrowthMb).toBeLessThan(64);
+  });
+
   it('search finds a device by id and by village; a click on the result opens it', async () => {
     const village = layout.villages[23] as (typeof layout.villages)[number];
     const key = `${village.gateway}.${CountySim.deviceId(7)}`;

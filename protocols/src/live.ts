@@ -77,8 +77,8 @@ export const BBox = Type.Object(
 );
 export type BBox = Static<typeof BBox>;
 
-/** Drones and loudspeakers always come with their latest values (few, and their state is what is watched). */
-export const ALWAYS_DETAILED_KINDS: readonly string[] = ['drone', 'speaker'];
+/** Drones always come with their latest values: few, moving, and their track is drawn at every zoom. */
+export const ALWAYS_DETAILED_KINDS: readonly string[] = ['drone'];
 
 /**
  * What a client wants. `site` and `bbox` bound which devices it gets at all. With `brief`, a device
