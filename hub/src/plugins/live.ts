@@ -185,7 +185,8 @@ export const livePlugin = fp(
         if (subscription.detail) state.detail = subscription.detail;
         else delete state.detail;
         state.watch = new Set(subscription.watch ?? []);
-        if (sameScope) sendDetail(socket);
+        // A brief client that only moved its close-up viewport gets a delta; anything else a snapshot.
+        if (sameScope && state.brief) sendDetail(socket);
         else sendSnapshot(socket);
       });
     });
