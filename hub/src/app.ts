@@ -15,7 +15,9 @@ import { authPlugin } from './plugins/auth.ts';
 import { basemapPlugin } from './plugins/basemap.ts';
 import { broadcastsPlugin } from './plugins/broadcasts.ts';
 import { brokerPlugin } from './plugins/broker.ts';
+import { callsPlugin } from './plugins/calls.ts';
 import { commandsPlugin } from './plugins/commands.ts';
+import { incidentsPlugin } from './plugins/incidents.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
@@ -28,6 +30,8 @@ import { commandRoutes } from './routes/commands.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
 import { healthRoutes } from './routes/health.ts';
+import { incidentRoutes } from './routes/incidents.ts';
+import { linkageRoutes } from './routes/linkage.ts';
 import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { siteRoutes } from './routes/sites.ts';
@@ -186,6 +190,8 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(livePlugin);
   await app.register(videoPlugin);
   await app.register(broadcastsPlugin);
+  await app.register(incidentsPlugin);
+  await app.register(callsPlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);
@@ -200,6 +206,8 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(commandRoutes);
   await app.register(videoRoutes);
   await app.register(alarmRoutes);
+  await app.register(incidentRoutes);
+  await app.register(linkageRoutes);
   app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>
     app.swagger(),
   );

@@ -4,9 +4,11 @@
  * connects anywhere. Secrets (JWT key, broker password) come from files, never from the config itself.
  */
 import { fileURLToPath } from 'node:url';
-import { ID_PATTERN, MAX_DEVICES_PER_GATEWAY } from '@qianliyan/protocols';
+import { ID_PATTERN, INCIDENT_PRIORITIES, LinkageRule, MAX_DEVICES_PER_GATEWAY } from '@qianliyan/protocols';
 import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
 import { type Static, Type } from '@sinclair/typebox';
+
+const HOUR = 3_600_000;
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -312,6 +314,124 @@ export const HubConfigSchema = Type.Object(
           minimum: 1,
           default: 20,
           description: 'subscribe messages a socket may send at once',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    incidents: Type.Object(
+      {
+        acceptMs: Type.Integer({
+          minimum: 1000,
+          default: 8 * HOUR,
+          description: 'time to accept an incident (8 hours is the norm in the field)',
+        }),
+        resolveMs: Type.Integer({
+          minimum: 1000,
+          default: 72 * HOUR,
+          description: 'time to resolve an incident',
+        }),
+        warnBeforeMs: Type.Integer({
+          minimum: 0,
+          default: HOUR,
+          description: 'a warning this long before an accept-by or resolve-by deadline',
+        }),
+        sla: Type.Array(
+          Type.Object(
+            {
+              category: Type.Optional(Type.String({ maxLength: 64 })),
+              priority: Type.Optional(Type.Union(INCIDENT_PRIORITIES.map((p) => Type.Literal(p)))),
+              acceptMs: Type.Integer({ minimum: 1000 }),
+              resolveMs: Type.Integer({ minimum: 1000 }),
+              warnBeforeMs: Type.Optional(Type.Integer({ minimum: 0 })),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [
+              { priority: 'urgent', acceptMs: HOUR / 2, resolveMs: 24 * HOUR, warnBeforeMs: 10 * 60_000 },
+              { priority: 'high', acceptMs: 2 * HOUR, resolveMs: 48 * HOUR, warnBeforeMs: 30 * 60_000 },
+            ],
+            description: 'deadlines per category and/or priority (the most specific entry wins)',
+          },
+        ),
+        autoEscalate: Type.Boolean({
+          default: true,
+          description: 'an incident not accepted by its deadline goes up a level (village → town → county)',
+        }),
+        sweepIntervalMs: Type.Integer({
+          minimum: 100,
+          default: 1000,
+          description: 'how often SLA timers are checked',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    linkage: Type.Object(
+      {
+        rules: Type.Array(LinkageRule, {
+          default: [
+            {
+              id: 'intrusion',
+              name: '入侵联动',
+              when: { types: ['intrusion', 'line_crossing'] },
+              actions: {
+                incident: { category: 'intrusion', priority: 'high' },
+                cameras: { count: 3, maxDistanceM: 800 },
+                broadcast: {
+                  mode: 'propose',
+                  text: '您已进入监控区域，请立即离开。',
+                  count: 2,
+                  maxDistanceM: 1000,
+                },
+                drone: { maxDistanceM: 5000 },
+                notify: true,
+              },
+            },
+            {
+              id: 'fire',
+              name: '火情联动',
+              when: { types: ['fire', 'smoke'] },
+              actions: {
+                incident: { category: 'fire', priority: 'urgent' },
+                cameras: { count: 3, maxDistanceM: 1500 },
+                broadcast: {
+                  mode: 'auto',
+                  text: '附近发现火情，请立即撤离，不要靠近。',
+                  count: 5,
+                  maxDistanceM: 2000,
+                },
+                drone: { maxDistanceM: 10000 },
+                notify: true,
+              },
+            },
+          ],
+          description:
+            'when an event of these types happens at a device in these sites → actions (replaced through PUT /api/linkage/rules)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    calls: Type.Object(
+      {
+        iceServers: Type.Array(
+          Type.Object(
+            {
+              urls: Type.Union([Type.String(), Type.Array(Type.String())]),
+              username: Type.Optional(Type.String()),
+              credential: Type.Optional(Type.String()),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description:
+              'STUN/TURN servers handed to browsers; none on a LAN (no internet needed), a TURN server for routed networks',
+          },
+        ),
+        ringTimeoutMs: Type.Integer({
+          minimum: 5000,
+          default: 30_000,
+          description: 'an unanswered call becomes a missed call after this long',
         }),
       },
       { additionalProperties: false, default: {} },

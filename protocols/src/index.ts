@@ -5,6 +5,7 @@
  */
 export * from './actions.ts';
 export * from './audio.ts';
+export * from './incidents.ts';
 export * from './limits.ts';
 export * from './live.ts';
 export * from './schemas.ts';

@@ -5,6 +5,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { BroadcastView } from './audio.ts';
+import type { CallSignal, CallStart, CallView, IncidentView, LinkagePlan } from './incidents.ts';
 import { DeviceKind, Id, Position, Severity, StreamDescriptor, TelemetryValue } from './schemas.ts';
 
 export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
@@ -170,10 +171,30 @@ export interface ServerToClientEvents {
   delta: (delta: LiveDelta) => void;
   /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */
   'subscribe:error': (error: { code: string; message: string }) => void;
+  /** An incident this user may see was created or changed. */
+  incident: (incident: IncidentView) => void;
+  /** A linkage ran (by rule or by hand) at a place this user may see: cameras to open, proposals. */
+  linkage: (linkage: { plan: LinkagePlan; by: string }) => void;
+  /** A call rings for this user. */
+  'call:ring': (call: CallView) => void;
+  /** A call this user rings for or takes part in changed (answered, joined, left, ended). */
+  'call:update': (call: CallView) => void;
+  /** An SDP offer / answer or ICE candidate from another participant's socket. */
+  'call:signal': (signal: { call: string; from: string; data: CallSignal['data'] }) => void;
+  'call:error': (error: { code: string; message: string }) => void;
 }
 
 export interface ClientToServerEvents {
   subscribe: (subscription: LiveSubscribe) => void;
+  'call:start': (
+    request: CallStart,
+    ack: (reply: { call?: CallView; error?: { code: string; message: string } }) => void,
+  ) => void;
+  'call:accept': (m: { call: string }) => void;
+  'call:decline': (m: { call: string }) => void;
+  'call:hangup': (m: { call: string }) => void;
+  'call:camera': (m: { call: string; camera: string | null }) => void;
+  'call:signal': (signal: CallSignal) => void;
 }
 
 export function inBBox(position: Position, bbox: BBox): boolean {

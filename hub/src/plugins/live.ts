@@ -35,6 +35,8 @@ interface SocketState {
   brief: boolean;
   detail?: BBox;
   watch: Set<string>;
+  /** Calls ringing for this socket (so a ring is sent once). */
+  ringing?: Set<string>;
   /** Set by the first `subscribe`; until then the client gets nothing. */
   subscribed: boolean;
   /** Device keys this client currently has, to tell it when one leaves its viewport. */
@@ -124,6 +126,20 @@ export const livePlugin = fp(
       for (const socket of io.of('/').sockets.values())
         if (socket.data?.user && broadcast.sites.every((s) => userMaySee(socket.data.user, s)))
           socket.emit('broadcast', broadcast);
+    });
+    // Incidents go to every socket whose user may see the place or the level handling it.
+    app.bus.on('incidentChanged', 'live', ({ incident }) => {
+      for (const socket of io.of('/').sockets.values()) {
+        const user = socket.data?.user;
+        if (user && (userMaySee(user, incident.site) || userMaySee(user, incident.owner)))
+          socket.emit('incident', incident);
+      }
+    });
+    // A linkage plan: dashboards that may see the place open its cameras and show its proposals.
+    app.bus.on('linkageExecuted', 'live', (linkage) => {
+      for (const socket of io.of('/').sockets.values())
+        if (socket.data?.user && userMaySee(socket.data.user, linkage.plan.site))
+          socket.emit('linkage', linkage);
     });
     const expiry = setInterval(() => {
       const now = Date.now();

@@ -8,8 +8,17 @@
  * One generic `on`/`emit` pair typed by the event map replaces zigbee2mqtt's emitX/onX pairs: the
  * map below is the list of events, and the compiler checks each payload against it.
  */
-import type { AlarmView, BroadcastView, CommandResult, Severity } from '@qianliyan/protocols';
+import type {
+  AlarmView,
+  BroadcastView,
+  CallView,
+  CommandResult,
+  IncidentView,
+  LinkagePlan,
+  Severity,
+} from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
+import type { NewIncident } from './incidents.ts';
 import type { HubMetrics } from './metrics.ts';
 
 export interface CommandFinished {
@@ -49,6 +58,16 @@ export interface BusEvents {
   alarmChanged: { alarm: AlarmView };
   /** A broadcast's state or a speaker's delivery changed. */
   broadcastChanged: { broadcast: BroadcastView };
+  /** A linkage rule matched a new alarm and wants an incident for it. */
+  incidentRequested: { rule: string; alarm: AlarmView; incident: Omit<NewIncident, 'source' | 'alarm'> };
+  /** An incident was created for a rule (its linkage plan runs next). */
+  incidentCreated: { incident: IncidentView; rule: string | null; alarm?: AlarmView };
+  /** An incident was created or changed (state, SLA marks, timeline). */
+  incidentChanged: { incident: IncidentView };
+  /** A linkage plan ran: cameras to open, PTZ presets sent, a broadcast started or proposed. */
+  linkageExecuted: { plan: LinkagePlan; by: string };
+  /** A call rang, was answered, joined, left or ended. */
+  callChanged: { call: CallView };
 }
 
 type Listener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

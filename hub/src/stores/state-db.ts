@@ -105,6 +105,24 @@ const MIGRATIONS = [
   `CREATE TABLE sites (
      id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent TEXT, center TEXT, boundary TEXT);
    CREATE INDEX sites_parent ON sites (parent);`,
+  `CREATE TABLE incidents (
+     id INTEGER PRIMARY KEY, title TEXT NOT NULL, category TEXT NOT NULL, priority TEXT NOT NULL,
+     status TEXT NOT NULL, source TEXT NOT NULL, site TEXT NOT NULL, owner TEXT NOT NULL, lat REAL, lon REAL,
+     description TEXT NOT NULL, devices TEXT NOT NULL, attachments TEXT NOT NULL, alarm INTEGER,
+     assignee TEXT, feedback TEXT, created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+     updated_at INTEGER NOT NULL, accept_due INTEGER NOT NULL, accept_warned INTEGER, accept_breached INTEGER,
+     accepted_at INTEGER, first_accepted_at INTEGER, resolve_due INTEGER NOT NULL, resolve_warned INTEGER,
+     resolve_breached INTEGER, resolved_at INTEGER, closed_at INTEGER);
+   CREATE INDEX incidents_status ON incidents (status, id);
+   CREATE INDEX incidents_site ON incidents (site, created_at);
+   CREATE INDEX incidents_alarm ON incidents (alarm);
+   CREATE TABLE incident_events (
+     id INTEGER PRIMARY KEY, incident INTEGER NOT NULL, ts INTEGER NOT NULL, actor TEXT NOT NULL,
+     action TEXT NOT NULL, from_status TEXT, to_status TEXT, note TEXT, data TEXT);
+   CREATE INDEX incident_events_incident ON incident_events (incident, id);
+   CREATE TABLE calls (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, body TEXT NOT NULL);
+   CREATE INDEX calls_created ON calls (created_at);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
 ];
 
 export class StateDb {
@@ -131,6 +149,22 @@ export class StateDb {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A setting managed through the API (linkage rules), or undefined when never set. */
+  getSetting<T>(key: string): T | undefined {
+    const row = this.db
+      .prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?')
+      .get(key);
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  setSetting(key: string, value: unknown): void {
+    this.db
+      .prepare(
+        'INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+      )
+      .run(key, JSON.stringify(value), Date.now());
   }
 
   /** The database handle, for services that keep their own tables here (the audit log). */

@@ -1,0 +1,137 @@
+/**
+ * Video-call signalling on the live channel's sockets (protocols/src/incidents.ts):
+ *   client → hub: `call:start` (ack), `call:accept`, `call:decline`, `call:hangup`, `call:signal`,
+ *                 `call:camera`
+ *   hub → client: `call:ring` (an incoming call for this user), `call:update` (to everyone who rings
+ *                 for it or takes part), `call:signal` (an offer, answer or candidate from a peer),
+ *                 `call:error`.
+ * Every message is checked against its schema and the caller's rights; signals are rate-limited per
+ * socket; refusals are counted (`qly_socket_refused_total{reason="call_*"}`).
+ */
+import {
+  CallSignal as CallSignalSchema,
+  CallStart as CallStartSchema,
+  type CallView,
+} from '@qianliyan/protocols';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import fp from 'fastify-plugin';
+import { HubError } from '../errors.ts';
+import { CallService } from '../services/calls.ts';
+import { TokenBucket } from '../services/token-bucket.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    calls: CallService;
+  }
+}
+
+const checkStart = TypeCompiler.Compile(CallStartSchema);
+const checkSignal = TypeCompiler.Compile(CallSignalSchema);
+const isId = (v: unknown): v is { call: string } =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as { call?: unknown }).call === 'string' &&
+  (v as { call: string }).call.length <= 64;
+
+export const callsPlugin = fp(
+  async (app) => {
+    const calls = new CallService(app.stateDb.handle, app.bus, {
+      ringTimeoutMs: app.config.calls.ringTimeoutMs,
+      mayOpenIncident: (user, id) => app.incidents.visible(user, id),
+    });
+    app.decorate('calls', calls);
+    const io = app.io;
+    const sockets = () => io.of('/').sockets.values();
+
+    // Everyone concerned hears every change: participants, and those it rings for while it rings.
+    app.bus.on('callChanged', 'calls', ({ call }) => {
+      for (const s of sockets()) {
+        const user = s.data?.user;
+        if (!user) continue;
+        const takesPart =
+          call.participants.some((p) => p.socket === s.id) || call.joined.includes(user.username);
+        const rings = call.state === 'ringing' && calls.ringsFor(user, call);
+        if (rings && !s.data.ringing?.has(call.id)) {
+          s.data.ringing = (s.data.ringing ?? new Set()).add(call.id);
+          s.emit('call:ring', call);
+        } else if (takesPart || s.data.ringing?.has(call.id)) s.emit('call:update', call);
+        if (call.state !== 'ringing') s.data.ringing?.delete(call.id);
+      }
+    });
+
+    io.on('connection', (socket) => {
+      const peer = () => ({ id: socket.id, user: socket.data.user });
+      const signals = new TokenBucket(50, 200);
+      const refuse = (reason: string, err: unknown) => {
+        app.metrics.socketRefused.inc({ reason: `call_${reason}` });
+        const e = err instanceof HubError ? err : new HubError('HUB_ERR_VALIDATION', 'invalid call message');
+        socket.emit('call:error', { code: e.code, message: e.message });
+      };
+      const guard = (reason: string, fn: () => void) => {
+        try {
+          fn();
+        } catch (err) {
+          refuse(err instanceof HubError && err.statusCode === 403 ? 'forbidden' : reason, err);
+        }
+      };
+      socket.on('call:start', (req: unknown, ack?: unknown) => {
+        const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => undefined;
+        if (!checkStart.Check(req)) {
+          refuse('invalid', undefined);
+          reply({ error: { code: 'HUB_ERR_VALIDATION', message: 'invalid call' } });
+          return;
+        }
+        try {
+          const call = calls.start(peer(), req);
+          reply({ call });
+        } catch (err) {
+          refuse(err instanceof HubError && err.statusCode === 403 ? 'forbidden' : 'refused', err);
+          const e = err instanceof HubError ? err : new HubError('HUB_ERR_INTERNAL');
+          reply({ error: { code: e.code, message: e.message } });
+        }
+      });
+      socket.on('call:accept', (m: unknown) =>
+        guard('invalid', () => {
+          if (!isId(m)) throw new HubError('HUB_ERR_VALIDATION', 'which call?');
+          calls.accept(peer(), m.call);
+        }),
+      );
+      socket.on('call:decline', (m: unknown) =>
+        guard('invalid', () => {
+          if (!isId(m)) throw new HubError('HUB_ERR_VALIDATION', 'which call?');
+          socket.data.ringing?.delete(m.call);
+          calls.decline(peer(), m.call);
+        }),
+      );
+      socket.on('call:hangup', (m: unknown) =>
+        guard('invalid', () => {
+          if (!isId(m)) throw new HubError('HUB_ERR_VALIDATION', 'which call?');
+          calls.hangup(peer(), m.call);
+        }),
+      );
+      socket.on('call:camera', (m: unknown) =>
+        guard('invalid', () => {
+          const camera = (m as { camera?: unknown })?.camera;
+          if (!isId(m) || !(camera === null || (typeof camera === 'string' && camera.length <= 200)))
+            throw new HubError('HUB_ERR_VALIDATION', 'which call and camera?');
+          calls.showCamera(peer(), m.call, camera);
+        }),
+      );
+      socket.on('call:signal', (m: unknown) => {
+        if (!signals.take())
+          return refuse('rate', new HubError('HUB_ERR_RATE_LIMITED', 'too many call signals'));
+        if (!checkSignal.Check(m)) return refuse('invalid', undefined);
+        guard('refused', () => {
+          const to = calls.relayTarget(peer(), m.call, m.to);
+          io.to(to).emit('call:signal', { call: m.call, from: socket.id, data: m.data });
+        });
+      });
+      socket.on('disconnect', () => calls.socketGone(peer()));
+    });
+
+    app.addHook('preClose', async () => calls.stop());
+  },
+  { name: 'calls', dependencies: ['live', 'incidents'] },
+);
+
+export type { CallView };
