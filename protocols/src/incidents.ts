@@ -34,7 +34,10 @@ export const INCIDENT_TRANSITIONS = {
   resolve: { from: ['in_progress'], to: 'resolved' },
   close: { from: ['resolved'], to: 'closed' },
   reopen: { from: ['resolved'], to: 'in_progress' },
-  escalate: { from: ['new', 'accepted', 'assigned', 'in_progress', 'returned'], to: 'escalated' },
+  escalate: {
+    from: ['new', 'accepted', 'assigned', 'in_progress', 'escalated', 'returned'],
+    to: 'escalated',
+  },
   return: { from: ['escalated', 'accepted', 'assigned'], to: 'returned' },
 } as const satisfies Record<string, { from: readonly IncidentStatus[]; to: IncidentStatus }>;
 export type IncidentAction = keyof typeof INCIDENT_TRANSITIONS;

@@ -80,6 +80,7 @@ interface Row {
   resolve_breached: number | null;
   resolved_at: number | null;
   closed_at: number | null;
+  late: number;
 }
 
 interface EventRow {
@@ -424,8 +425,9 @@ export class IncidentService {
       if (marks.length === 0) continue;
       this.db.transaction(() => {
         for (const [column, action, due] of marks) {
+          const late = column.endsWith('_breached') ? ', late = 1' : '';
           this.db
-            .prepare(`UPDATE incidents SET ${column} = ?, updated_at = ? WHERE id = ?`)
+            .prepare(`UPDATE incidents SET ${column} = ?, updated_at = ?${late} WHERE id = ?`)
             .run(now, now, row.id);
           this.stmt.event.run(
             row.id,
@@ -470,9 +472,7 @@ export class IncidentService {
       const resolved = list.filter((r) => r.resolved_at !== null);
       // On time: resolved by its resolve-by and never late to accept; out of those resolved or already due.
       const due = list.filter((r) => r.resolved_at !== null || r.resolve_due <= now);
-      const onTime = resolved.filter(
-        (r) => (r.resolved_at as number) <= r.resolve_due && r.accept_breached === null,
-      );
+      const onTime = resolved.filter((r) => (r.resolved_at as number) <= r.resolve_due && r.late === 0);
       const mean = (values: number[]) =>
         values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
       return {
@@ -499,7 +499,8 @@ export class IncidentService {
   private visibleRow(user: AuthUser, id: number): Row {
     const row = this.stmt.get.get(id);
     if (!row) throw new HubError('HUB_ERR_NOT_FOUND', `no incident ${id}`);
-    if (!this.maySee(user, row)) throw new HubError('HUB_ERR_FORBIDDEN', `incident ${id} is outside your sites`);
+    if (!this.maySee(user, row))
+      throw new HubError('HUB_ERR_FORBIDDEN', `incident ${id} is outside your sites`);
     return row;
   }
 

@@ -123,6 +123,8 @@ const MIGRATIONS = [
    CREATE TABLE calls (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, body TEXT NOT NULL);
    CREATE INDEX calls_created ON calls (created_at);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
+  // Whether any deadline of an incident was ever missed (a level's timer restarts on escalation).
+  'ALTER TABLE incidents ADD COLUMN late INTEGER NOT NULL DEFAULT 0;',
 ];
 
 export class StateDb {
