@@ -94,6 +94,11 @@ export class LiveStore {
     });
   }
 
+  /** The socket itself, for components that speak their own events on it (calls). */
+  get socketIo(): Socket<ServerToClientEvents, ClientToServerEvents> | undefined {
+    return this.socket;
+  }
+
   subscribe(subscription: LiveSubscribe): void {
     if (JSON.stringify(subscription) === JSON.stringify(this.subscription)) return;
     this.subscription = subscription;

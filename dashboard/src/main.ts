@@ -6,6 +6,7 @@ import { getLang } from './i18n.ts';
 import { LiveStore } from './live-store.ts';
 import { renderCommandView } from './views/command-view.ts';
 import { renderLogin } from './views/login-view.ts';
+import { renderTerminalView } from './views/terminal-view.ts';
 
 const root = document.getElementById('app') as HTMLElement;
 let store: LiveStore | undefined;
@@ -33,7 +34,10 @@ async function showApp(): Promise<void> {
       setToken(null);
       showLogin();
     });
-    teardown = await renderCommandView(root, store, user, () => {
+    // A village operator's browser is the village terminal unless the map is asked for (#map).
+    const view =
+      user.role === 'village_operator' && location.hash !== '#map' ? renderTerminalView : renderCommandView;
+    teardown = await view(root, store, user, () => {
       // End the session on the hub too: the token stops working at once, wherever it was copied.
       void api('/api/auth/logout', { method: 'POST' })
         .catch(() => {})
@@ -49,5 +53,12 @@ async function showApp(): Promise<void> {
 }
 
 setUnauthorizedHandler(showLogin);
+// Switching between the terminal and the map (#map) re-renders the app for the same session.
+window.addEventListener('hashchange', () => {
+  teardown?.();
+  teardown = undefined;
+  store?.disconnect();
+  void showApp();
+});
 // Each view handles a language switch itself: the login form redraws, the command view relabels.
 void showApp();

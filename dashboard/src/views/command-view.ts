@@ -7,11 +7,13 @@ import L from 'leaflet';
 import { api, getToken } from '../api.ts';
 import { AlarmList } from '../components/alarm-list.ts';
 import { BroadcastConsole } from '../components/broadcast-console.ts';
+import { CallPanel } from '../components/call-panel.ts';
 import { DeviceList } from '../components/device-list.ts';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { MapTools } from '../components/drone-tools.ts';
 import { GatewayList } from '../components/gateway-list.ts';
 import { HistoryView } from '../components/history-view.ts';
+import { IncidentBoard } from '../components/incident-board.ts';
 import { type SiteNodeView, SiteTreeNav } from '../components/site-tree-nav.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
@@ -20,7 +22,7 @@ import { DeviceLayer } from '../map/device-layer.ts';
 import { measurement } from '../video/stream-client.ts';
 import { DRAG_TYPE, VideoWall } from '../video/video-wall.ts';
 
-type StageMode = 'map' | 'split' | 'wall' | 'history' | 'broadcast';
+type StageMode = 'map' | 'split' | 'wall' | 'history' | 'broadcast' | 'incidents';
 const MODE_KEY = 'qly.stage';
 
 interface MapSettings {
@@ -51,7 +53,7 @@ export async function renderCommandView(
         <span class="conn" data-role="conn" role="status" aria-live="polite"></span>
         <span class="spacer"></span>
         <span class="stage-modes" data-role="modes">
-          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="broadcast" data-i18n="modeBroadcast"></button><button data-mode="history" data-i18n="modeHistory"></button>
+          <button data-mode="map" data-i18n="modeMap"></button><button data-mode="split" data-i18n="modeSplit"></button><button data-mode="wall" data-i18n="modeWall"></button><button data-mode="broadcast" data-i18n="modeBroadcast"></button><button data-mode="history" data-i18n="modeHistory"></button><button data-mode="incidents" data-i18n="modeIncidents"></button>
         </span>
         <span class="user">${escapeHtml(user.username)}</span>
         <button class="link" data-role="lang" data-i18n="language"></button>
@@ -68,7 +70,9 @@ export async function renderCommandView(
         <section data-role="wall"></section>
         <section data-role="history"></section>
         <section data-role="broadcast"></section>
+        <section data-role="incidents"></section>
       </main>
+      <section data-role="call" aria-label="video call"></section>
       <section class="panel" data-role="panel" hidden></section>
     </div>`;
   const settings = await api<MapSettings>('/api/map');
@@ -154,6 +158,77 @@ export async function renderCommandView(
     root.querySelector('[data-role=history]') as HTMLElement,
     () => store.devices,
   );
+  const socket = store.socketIo;
+  const calls = socket
+    ? new CallPanel(root.querySelector('[data-role=call]') as HTMLElement, socket, user, {
+        site: (id) => siteNames.get(id) ?? id,
+        cameras: () =>
+          [...store.devices.values()]
+            .filter((d) => d.capabilities.includes('video'))
+            .map((d) => ({ key: d.key, name: `${d.name} · ${siteNames.get(d.site) ?? d.site}` })),
+      })
+    : undefined;
+  const incidentPins = L.layerGroup().addTo(map);
+  const board = new IncidentBoard(root.querySelector('[data-role=incidents]') as HTMLElement, {
+    role: user.role,
+    villages: () => villageChoices,
+    siteName: (id) => siteNames.get(id) ?? id,
+    deviceName: (key) => {
+      const d = store.devices.get(key);
+      return d ? `${d.name} · ${siteNames.get(d.site) ?? d.site}` : key;
+    },
+    pickPoint: () => {
+      setMode('split');
+      return mapTools.pickPoint();
+    },
+    call: (incident) => {
+      void calls
+        ?.start({ sites: [incident.site], incident: incident.id })
+        .catch((err) => toast(`${t('callFailed')}: ${(err as Error).message}`));
+    },
+    openCameras: (keys) => openOnWall(keys),
+    onChange: (list) => {
+      // Open incidents with a place are pins on the map; a click opens the incident.
+      incidentPins.clearLayers();
+      for (const i of list) {
+        if (!i.location || i.status === 'closed' || i.status === 'resolved') continue;
+        L.marker([i.location.lat, i.location.lon], {
+          icon: L.divIcon({
+            className: `qly-incident prio-${i.priority}`,
+            html: '<span>⚠</span>',
+            iconSize: [28, 28],
+          }),
+          title: `#${i.id} ${i.title}`,
+          alt: `#${i.id} ${i.title}`,
+        })
+          .on('click', () => {
+            setMode('incidents');
+            board.open(i.id);
+          })
+          .addTo(incidentPins);
+      }
+    },
+  });
+  let villageChoices: Array<{ id: string; name: string }> = [];
+  void board.load().catch((err) => console.warn('incidents not loaded', err));
+  /** Cameras to the video wall (a linkage plan): the first four. */
+  function openOnWall(keys: string[]): void {
+    const cams = keys.filter((k) => store.devices.get(k)?.capabilities.includes('video')).slice(0, 4);
+    if (cams.length === 0) return;
+    if (stage.dataset.mode === 'map' || stage.dataset.mode === 'incidents') setMode('split');
+    for (const key of cams) wall.show(key);
+  }
+  socket?.on('incident', (incident) => board.upsert(incident));
+  socket?.on('linkage', ({ plan }) => {
+    board.linkage(plan);
+    // A rule fired: its cameras go up on the wall at once, and the officer is told.
+    if (plan.rule !== null) {
+      openOnWall(plan.cameras.map((c) => c.key));
+      toast(
+        `${t('linkage')}: ${plan.incident ? `${t('incident')} #${plan.incident}` : ''} ${plan.cameras.length} / ${plan.speakers.length}`,
+      );
+    }
+  });
   panelEl.addEventListener('click', (ev) => {
     const link = (ev.target as HTMLElement).closest<HTMLElement>('[data-open-history]');
     if (!link) return;
@@ -357,6 +432,7 @@ export async function renderCommandView(
     api<SiteNodeView[]>('/api/sites')
       .then((sites) => {
         siteNav.show(sites);
+        villageChoices = sites.filter((s) => s.level === 'village' || s.level === 'grid');
         layer.fixed.setSites(sites);
         deviceList.setSites(sites);
         const before = siteNames.size;
@@ -495,9 +571,13 @@ export async function renderCommandView(
     wall,
     history,
     broadcast: broadcastConsole,
+    incidents: board,
+    calls,
   };
 
   return () => {
+    board.dispose();
+    calls?.hangup();
     resizeObserver.disconnect(); // before map.remove(): a resize of the dead map would redraw a gone canvas
     panel.hide();
     wall.dispose();

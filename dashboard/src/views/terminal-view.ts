@@ -1,0 +1,75 @@
+/**
+ * The village terminal: a browser on a village PC or tablet, signed in as the village's operator.
+ * One large button calls the command room; incoming calls ring; the village's own incidents are
+ * listed with the actions the operator may take, and a new one can be reported. (`#map` opens the
+ * full command view instead.)
+ */
+import { api } from '../api.ts';
+import { CallPanel } from '../components/call-panel.ts';
+import { IncidentBoard } from '../components/incident-board.ts';
+import { escapeHtml } from '../html.ts';
+import { t } from '../i18n.ts';
+import type { LiveStore } from '../live-store.ts';
+
+export async function renderTerminalView(
+  root: HTMLElement,
+  store: LiveStore,
+  user: { username: string; role: string },
+  signOut: () => void,
+): Promise<() => void> {
+  root.innerHTML = `
+    <div class="terminal">
+      <header class="topbar">
+        <div class="brand">千里眼</div>
+        <h1>${t('terminalTitle')} · <span data-role="village"></span></h1>
+        <span class="spacer"></span>
+        <span class="user">${escapeHtml(user.username)}</span>
+        <a class="link" href="#map">${t('modeMap')}</a>
+        <button class="link" data-role="logout">${t('signOut')}</button>
+      </header>
+      <div class="terminal-actions">
+        <button class="primary" data-role="call-room">📞 ${t('callCommandRoom')}</button>
+      </div>
+      <main data-role="incidents"></main>
+      <section data-role="call" aria-label="video call"></section>
+    </div>`;
+  const sites = await api<Array<{ id: string; name: string; level: string }>>('/api/sites').catch(() => []);
+  const names = new Map(sites.map((s) => [s.id, s.name]));
+  (root.querySelector('[data-role=village]') as HTMLElement).textContent = sites
+    .filter((s) => s.level === 'village' || s.level === 'grid')
+    .map((s) => s.name)
+    .join('、');
+  const socket = store.socketIo;
+  if (!socket) throw new Error('not connected');
+  const calls = new CallPanel(root.querySelector('[data-role=call]') as HTMLElement, socket, user, {
+    site: (id) => names.get(id) ?? id,
+    cameras: () =>
+      [...store.devices.values()]
+        .filter((d) => d.capabilities.includes('video'))
+        .map((d) => ({ key: d.key, name: d.name })),
+  });
+  const callRoom = (incident?: number) =>
+    void calls
+      .start({ commandRoom: true, ...(incident ? { incident } : {}) })
+      .catch((err) => window.alert(`${t('callFailed')}: ${(err as Error).message}`));
+  const board = new IncidentBoard(root.querySelector('[data-role=incidents]') as HTMLElement, {
+    role: user.role,
+    villages: () => sites.filter((s) => s.level === 'village' || s.level === 'grid'),
+    siteName: (id) => names.get(id) ?? id,
+    deviceName: (key) => store.devices.get(key)?.name ?? key,
+    call: (incident) => callRoom(incident.id),
+  });
+  await board.load().catch((err) => console.warn('incidents not loaded', err));
+  socket.on('incident', (i) => board.upsert(i));
+  root.querySelector('[data-role=call-room]')?.addEventListener('click', () => callRoom());
+  root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
+  (window as unknown as { __qly: unknown }).__qly = {
+    calls,
+    incidents: board,
+    deviceCount: () => store.devices.size,
+  };
+  return () => {
+    board.dispose();
+    calls.hangup();
+  };
+}

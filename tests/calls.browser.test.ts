@@ -1,0 +1,234 @@
+/**
+ * Video calls in two chromium instances with fake camera and microphone: a duty officer (the
+ * command view) calls a village from an incident; the village terminal (a village operator's
+ * browser) rings and answers; both sides decode the other's video (`getStats` framesDecoded > 0);
+ * hanging up ends it on both sides; the call log and the incident's timeline have it. An unanswered
+ * call becomes a missed call. Another village's operator can neither answer nor signal into it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CallView, IncidentView } from '@qianliyan/protocols';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestHub, type TestHub } from './support/hub.ts';
+import { CHROMIUM, systemBinary } from './support/system.ts';
+import { waitFor } from './support/wait.ts';
+
+const VILLAGE = 'demo-village';
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+interface CallStatus {
+  call?: CallView;
+  ringing?: CallView;
+  peers: Array<{ username: string; state: string; framesDecoded: number }>;
+}
+const status = (page: Page) =>
+  page.evaluate(() =>
+    (window as unknown as { __qly: { calls: { status(): Promise<unknown> } } }).__qly.calls.status(),
+  ) as Promise<CallStatus>;
+
+describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
+  'video calls between the command room and a village',
+  () => {
+    let hub: TestHub;
+    const browsers: BrowserContext[] = [];
+    let officer: Page;
+    let village: Page;
+    const problems: string[] = [];
+    let admin: string;
+
+    const api = async (path: string, token: string, body?: unknown) => {
+      const res = await fetch(`${hub.baseUrl}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as unknown };
+    };
+    const open = async (username: string, password: string, hash = '') => {
+      const browser = await chromium.launchPersistentContext(
+        mkdtempSync(join(tmpdir(), 'qly-call-chromium-')),
+        {
+          executablePath: CHROMIUM,
+          headless: true,
+          viewport: { width: 1600, height: 900 },
+          args: ARGS,
+        },
+      );
+      browsers.push(browser);
+      const page = await browser.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`${username}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`${username}: ${e}`));
+      await page.goto(`${hub.baseUrl}/${hash}`);
+      await page.fill('input[name=username]', username);
+      await page.fill('input[name=password]', password);
+      await page.click('button[type=submit]');
+      await page.waitForFunction(() => (window as unknown as { __qly?: { calls?: unknown } }).__qly?.calls);
+      return page;
+    };
+
+    beforeAll(async () => {
+      hub = await startTestHub({ config: { calls: { ringTimeoutMs: 5000 } } });
+      admin = await hub.token();
+      for (const [username, role, sites] of [
+        ['officer', 'duty_officer', []],
+        ['cun', 'village_operator', [VILLAGE]],
+        ['dongshan-op', 'village_operator', ['dongshan']],
+      ] as const) {
+        const res = await api('/api/users', admin, {
+          username,
+          password: `${username}-password-1`,
+          role,
+          sites,
+        });
+        expect(res.status).toBe(201);
+      }
+      officer = await open('officer', 'officer-password-1');
+      village = await open('cun', 'cun-password-1');
+      await village.waitForSelector('[data-role=call-room]');
+    }, 90_000);
+
+    afterAll(async () => {
+      for (const b of browsers) await b.close();
+      await hub?.close();
+    });
+
+    it('the officer calls the village from an incident; both decode video; hang-up ends it on both sides', async () => {
+      const created = await api('/api/incidents', admin, {
+        title: '山体滑坡隐患',
+        category: 'rescue',
+        site: VILLAGE,
+      });
+      expect(created.status).toBe(201);
+      const incident = created.body as IncidentView;
+      await officer.click('[data-mode=incidents]');
+      await officer.click(`.incident[data-id="${incident.id}"]`);
+      await officer.waitForSelector('.ib-tools [data-role=call]');
+      const dialed = Date.now();
+      await officer.click('.ib-tools [data-role=call]');
+      await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]', {
+        timeout: 10_000,
+      });
+      expect(await village.textContent('.call-head')).toContain('officer');
+      await village.click('[data-call=accept]');
+      const decoding = async (page: Page) => ((await status(page)).peers[0]?.framesDecoded ?? 0) > 0;
+      await waitFor(
+        'both sides decode video',
+        async () => (await decoding(officer)) && (await decoding(village)),
+        20_000,
+        50,
+      );
+      console.log(`dial → both decoding video: ${Date.now() - dialed} ms`);
+      const [o, v] = [await status(officer), await status(village)];
+      expect(o.call?.state).toBe('active');
+      expect(o.peers.map((p) => p.username)).toEqual(['cun']);
+      expect(v.peers.map((p) => p.username)).toEqual(['officer']);
+      expect(o.call?.incident).toBe(incident.id);
+
+      await officer.click('[data-call=hangup]');
+      await waitFor('ended on the village side', async () => {
+        const s = await status(village);
+        return !s.call && s.peers.length === 0;
+      });
+      expect((await status(officer)).call).toBeUndefined();
+      const log = (await api('/api/calls', admin)).body as CallView[];
+      const call = log.find((c) => c.incident === incident.id);
+      expect(call).toMatchObject({ state: 'ended', from: 'officer', joined: ['officer', 'cun'] });
+      expect((call?.endedAt ?? 0) - (call?.answeredAt ?? 0)).toBeGreaterThan(0);
+      const timeline =
+        ((await api(`/api/incidents/${incident.id}`, admin)).body as IncidentView).events ?? [];
+      expect(timeline.find((e) => e.action === 'call')?.data).toMatchObject({
+        state: 'ended',
+        participants: ['officer', 'cun'],
+      });
+    });
+
+    it('a village call nobody answers rings in the command room, then is logged as missed', async () => {
+      await village.click('[data-role=call-room]');
+      await officer.waitForSelector('.call-panel[data-state=ringing]', { timeout: 10_000 });
+      expect(await officer.textContent('.call-head')).toContain('cun');
+      await waitFor(
+        'missed',
+        async () =>
+          ((await api('/api/calls', admin)).body as CallView[]).some(
+            (c) => c.from === 'cun' && c.state === 'missed',
+          ),
+        15_000,
+      );
+      await officer
+        .waitForSelector('.call-panel[data-state=ringing]', { state: 'detached', timeout: 5000 })
+        .catch(() => undefined);
+      expect((await status(officer)).ringing).toBeUndefined();
+      expect((await status(village)).call).toBeUndefined();
+    });
+
+    it('another village’s operator can neither answer nor signal into a call (refused and counted)', async () => {
+      const token = await hub.token('dongshan-op', 'dongshan-op-password-1');
+      const intruder: Socket = io(hub.baseUrl, {
+        path: '/socket.io',
+        auth: { token },
+        transports: ['websocket'],
+        reconnection: false,
+      });
+      const errors: Array<{ code: string }> = [];
+      const rings: CallView[] = [];
+      intruder.on('call:error', (e: { code: string }) => errors.push(e));
+      intruder.on('call:ring', (c: CallView) => rings.push(c));
+      await new Promise<void>((r) => intruder.on('connect', () => r()));
+      // The officer calls the demo village; the other village's terminal does not ring.
+      await officer.evaluate(() =>
+        (window as unknown as { __qly: { calls: { start(t: object): Promise<unknown> } } }).__qly.calls.start(
+          {
+            sites: ['demo-village'],
+          },
+        ),
+      );
+      await village.waitForSelector('.call-panel[data-state=ringing]');
+      const call = (await status(officer)).call as CallView;
+      const before = await hub.metric('qly_socket_refused_total', { reason: 'call_forbidden' });
+      intruder.emit('call:accept', { call: call.id });
+      intruder.emit('call:signal', {
+        call: call.id,
+        to: call.participants[0]?.socket,
+        data: { candidate: null },
+      });
+      intruder.emit('call:start', { sites: ['demo-village'] }, () => undefined);
+      await waitFor('three refusals', () => errors.length >= 3);
+      expect(errors.every((e) => e.code === 'HUB_ERR_FORBIDDEN')).toBe(true);
+      expect(rings).toEqual([]);
+      expect(await hub.metric('qly_socket_refused_total', { reason: 'call_forbidden' })).toBe(
+        (before || 0) + 3,
+      );
+      expect((hub.app.calls.get(call.id) as CallView).participants).toHaveLength(1);
+      intruder.emit('call:signal', {
+        call: call.id,
+        to: 'x',
+        data: { sdp: { type: 'offer', sdp: 'x'.repeat(30_000) } },
+      });
+      await waitFor('oversize signal refused', () => errors.length >= 4);
+      intruder.disconnect();
+      await officer.click('[data-call=hangup]');
+      await waitFor('village stops ringing', async () => !(await status(village)).ringing);
+      expect(problems).toEqual([]);
+    });
+  },
+);
