@@ -335,7 +335,7 @@ export class CallPanel {
     const actions = this.root.querySelector('[data-role=call-actions]') as HTMLElement;
     const self = this.root.querySelector('[data-role=call-self]') as HTMLVideoElement;
     if (ringing) {
-      head.textContent = `📞 ${t('incomingCall')}: ${this.caller(ringing)}`;
+      head.textContent = `${t('incomingCall')}: ${this.caller(ringing)}`;
       this.root.dataset.state = 'ringing';
       actions.innerHTML = `<button class="primary" data-call="accept">${t('answer')}</button>
         <button data-call="decline">${t('decline')}</button>`;

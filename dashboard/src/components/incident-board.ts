@@ -15,7 +15,7 @@ import {
 } from '@qianliyan/protocols';
 import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { t, tOr } from '../i18n.ts';
+import { getLang, t, tOr } from '../i18n.ts';
 
 const CATEGORIES = ['fire', 'flood', 'intrusion', 'rescue', 'traffic', 'dispute', 'other'] as const;
 const DAY = 86_400_000;
@@ -212,8 +212,11 @@ export class IncidentBoard {
     }
     const acting = ['admin', 'duty_officer', 'village_operator'].includes(this.options.role);
     const officer = ['admin', 'duty_officer'].includes(this.options.role);
-    const actions = (Object.keys(INCIDENT_TRANSITIONS) as IncidentAction[]).filter((a) =>
-      (INCIDENT_TRANSITIONS[a].from as readonly string[]).includes(i.status),
+    const actions = (Object.keys(INCIDENT_TRANSITIONS) as IncidentAction[]).filter(
+      (a) =>
+        (INCIDENT_TRANSITIONS[a].from as readonly string[]).includes(i.status) &&
+        // Nothing below the village to return it to.
+        !(a === 'return' && i.owner === i.site),
     );
     const sla = slaOf(i);
     const plan = this.plan;
@@ -251,7 +254,7 @@ export class IncidentBoard {
       <ol class="ib-timeline">${(i.events ?? [])
         .map(
           (e) =>
-            `<li><time>${new Date(e.ts).toLocaleString()}</time> <b>${escapeHtml(e.actor)}</b> ${escapeHtml(tOr(`ev_${e.action}`, e.action))}${e.to ? ` → ${tOr(STATUS_LABEL[e.to as keyof typeof STATUS_LABEL] ?? '', e.to)}` : ''}${e.note ? ` · ${escapeHtml(e.note)}` : ''}</li>`,
+            `<li><time>${new Date(e.ts).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB')}</time> <b>${escapeHtml(e.actor)}</b> ${escapeHtml(tOr(`ev_${e.action}`, e.action))}${e.to ? ` → ${tOr(STATUS_LABEL[e.to as keyof typeof STATUS_LABEL] ?? '', e.to)}` : ''}${e.note ? ` · ${escapeHtml(e.note)}` : ''}</li>`,
         )
         .join('')}</ol>
       <p class="ib-msg" data-role="msg" role="status"></p>`;

@@ -28,7 +28,7 @@ export async function renderTerminalView(
         <button class="link" data-role="logout">${t('signOut')}</button>
       </header>
       <div class="terminal-actions">
-        <button class="primary" data-role="call-room">📞 ${t('callCommandRoom')}</button>
+        <button class="primary" data-role="call-room">${t('callCommandRoom')}</button>
       </div>
       <main data-role="incidents"></main>
       <section data-role="call" aria-label="video call"></section>
