@@ -107,4 +107,44 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)',
     await page.waitForSelector('.site-node');
     expect(await audit()).toEqual([]);
   });
+
+  it('the incident board with an incident open, and the village terminal, have none either', async () => {
+    const admin = await hub.token();
+    const post = (path: string, body: unknown) =>
+      fetch(`${hub.baseUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: number } }));
+    const incident = await post('/api/incidents', {
+      title: '河堤渗水',
+      category: 'flood',
+      priority: 'urgent',
+      site: 'demo-village',
+      location: { lat: 30.043, lon: 119.952 },
+    });
+    expect(incident.status).toBe(201);
+    await page.click('[data-mode=incidents]');
+    await page.click(`.incident[data-id="${incident.body.id}"]`);
+    await page.waitForSelector('.ib-timeline li');
+    expect(await audit()).toEqual([]);
+    expect(
+      (
+        await post('/api/users', {
+          username: 'a11y-cun',
+          password: 'a11y-cun-password',
+          role: 'village_operator',
+          sites: ['demo-village'],
+        })
+      ).status,
+    ).toBe(201);
+    await page.click('[data-role=logout]');
+    await page.fill('input[name=username]', 'a11y-cun');
+    await page.fill('input[name=password]', 'a11y-cun-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-role=call-room]');
+    await page.click(`.incident[data-id="${incident.body.id}"]`);
+    await page.waitForSelector('.ib-timeline li');
+    expect(await audit()).toEqual([]);
+  });
 });
