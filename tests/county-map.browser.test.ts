@@ -77,7 +77,12 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     );
     hub = await startTestHub({
       dataDir: dir,
-      config: { sites: layout.sites, map: { basemapFile: outline, center: layout.center, zoom: 11 } },
+      // No linkage rules: an incident's pin on the map would sit over the cluster this test clicks.
+      config: {
+        sites: layout.sites,
+        map: { basemapFile: outline, center: layout.center, zoom: 11 },
+        linkage: { rules: [] },
+      },
     });
     const passwords = new Map<string, string>();
     for (const v of layout.villages) passwords.set(v.gateway, await hub.provisionGateway(v.gateway, v.id));
@@ -148,8 +153,14 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
         throw new Error(
           `no cluster: ${await q((x) => x.drawMode())} ${JSON.stringify(await q((x) => x.clusters()))}`,
         );
+      const zoom = await q((x) => (x as unknown as { zoom(): number }).zoom());
       await page.mouse.click((c as Cluster).x, (c as Cluster).y);
-      await page.waitForTimeout(600);
+      await page.waitForFunction(
+        (z) => (window as unknown as { __qly: { zoom(): number } }).__qly.zoom() !== z,
+        zoom,
+        { timeout: 5000 },
+      );
+      await page.waitForTimeout(500); // the zoom animation and a frame
     }
     expect(await q((x) => x.drawMode())).toBe('devices');
     const drawn = await q((x) => x.drawnDevices());

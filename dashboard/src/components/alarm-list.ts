@@ -17,12 +17,34 @@ export class AlarmList {
     private readonly device: (key: string) => DeviceView | undefined,
     private readonly onSelect: (key: string) => void,
     private readonly mayAcknowledge: boolean,
+    /** An incident was made from an alarm (the view opens it). */
+    private readonly onIncident?: (id: number) => void,
   ) {
     root.addEventListener('click', (ev) => {
       const target = ev.target as HTMLElement;
       const item = target.closest<HTMLElement>('[data-alarm]');
       if (!item) return;
       const id = Number(item.dataset.alarm);
+      if (target.closest('[data-role=to-incident]')) {
+        // An incident from this alarm: its device, place and village come with it.
+        const alarm = this.alarms.get(id);
+        void api<{ id: number }>('/api/incidents', {
+          method: 'POST',
+          body: JSON.stringify({
+            alarm: id,
+            title:
+              `${this.device(alarm?.device ?? '')?.name ?? alarm?.device ?? ''} · ${eventLabel(alarm?.type ?? '')}`.slice(
+                0,
+                120,
+              ),
+            category: categoryOf(alarm?.type ?? ''),
+            priority: alarm?.severity === 'critical' ? 'urgent' : 'high',
+          }),
+        })
+          .then((incident) => this.onIncident?.(incident.id))
+          .catch((err) => console.warn('incident not created', err));
+        return;
+      }
       if (target.closest('[data-role=ack]')) {
         void api<AlarmView>(`/api/alarms/${id}/ack`, { method: 'POST' })
           .then((a) => this.upsert(a))
@@ -65,10 +87,18 @@ export class AlarmList {
             return `<li class="alarm sev-${a.severity}" data-alarm="${a.id}">
               <span class="alarm-time">${escapeHtml(time)}</span>
               <span class="alarm-what">${escapeHtml(name)} · ${escapeHtml(eventLabel(a.type))}${a.count > 1 ? ` ×${a.count}` : ''}</span>
-              ${this.mayAcknowledge ? `<button class="link" data-role="ack">${t('acknowledge')}</button>` : ''}
+              ${this.mayAcknowledge ? `<button class="link" data-role="to-incident">${t('toIncident')}</button><button class="link" data-role="ack">${t('acknowledge')}</button>` : ''}
             </li>`;
           })
           .join('')
       : `<li class="empty">${t('noAlarms')}</li>`;
   }
+}
+
+/** The incident category an alarm type suggests. */
+function categoryOf(type: string): string {
+  if (/fire|smoke/.test(type)) return 'fire';
+  if (/flood|water|level/.test(type)) return 'flood';
+  if (/intrusion|line_crossing|motion|geofence/.test(type)) return 'intrusion';
+  return 'other';
 }

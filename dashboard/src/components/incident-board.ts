@@ -13,7 +13,7 @@ import {
   type IncidentView,
   type LinkagePlan,
 } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { api, getToken } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, t, tOr } from '../i18n.ts';
 
@@ -26,6 +26,8 @@ export interface IncidentBoardOptions {
   villages: () => Array<{ id: string; name: string }>;
   siteName: (id: string) => string;
   deviceName: (key: string) => string;
+  /** Whether a device is a camera (snapshots can be attached from it). */
+  isCamera?: (key: string) => boolean;
   /** Picks a point on the map (null when cancelled); absent on the village terminal. */
   pickPoint?: () => Promise<{ lat: number; lon: number } | null>;
   /** Calls the incident's village (officers) or the command room (a village terminal). */
@@ -247,9 +249,20 @@ export class IncidentBoard {
       <div class="ib-tools">
         ${officer && i.location ? `<button data-role="link" data-id="${i.id}">${t('linkNow')}</button>` : ''}
         ${acting ? `<button data-role="call" data-id="${i.id}">${officer ? t('callVillage') : t('callCommandRoom')}</button>` : ''}
+        ${
+          acting
+            ? i.devices
+                .filter((d) => this.options.isCamera?.(d))
+                .map(
+                  (d) =>
+                    `<button data-role="attach" data-device="${escapeHtml(d)}">${t('attachSnapshot')} · ${escapeHtml(this.options.deviceName(d))}</button>`,
+                )
+                .join('')
+            : ''
+        }
       </div>
       ${plan ? this.planHtml(plan, officer) : ''}
-      ${i.attachments.length ? `<div class="ib-attachments">${i.attachments.map((a, n) => `<a href="#" data-attachment="${n}">${t('snapshot')} ${n + 1}</a>`).join(' ')}</div>` : ''}
+      ${i.attachments.length ? `<div class="ib-attachments">${i.attachments.map((_a, n) => `<button class="link" data-role="attachment" data-n="${n}">${t('snapshot')} ${n + 1}</button>`).join(' ')}<div data-role="attachment-view"></div></div>` : ''}
       <h3>${t('timeline')}</h3>
       <ol class="ib-timeline">${(i.events ?? [])
         .map(
@@ -294,6 +307,26 @@ export class IncidentBoard {
         return;
       }
       if (!i) return;
+      if (role === 'attach') {
+        const device = target.closest<HTMLElement>('[data-device]')?.dataset.device;
+        await api(`/api/incidents/${i.id}/attachments`, { method: 'POST', body: JSON.stringify({ device }) });
+        this.open(i.id);
+        return;
+      }
+      if (role === 'attachment') {
+        // Fetched with the session's token (an <img src> could not carry it), shown inline.
+        const n = target.closest<HTMLElement>('[data-n]')?.dataset.n;
+        const res = await fetch(`/api/incidents/${i.id}/attachments/${n}`, {
+          headers: { authorization: `Bearer ${getToken() ?? ''}` },
+        });
+        if (!res.ok) throw new Error(res.statusText);
+        const img = document.createElement('img');
+        img.className = 'ib-snapshot';
+        img.alt = `${t('snapshot')} ${Number(n) + 1}`;
+        img.src = URL.createObjectURL(await res.blob());
+        this.root.querySelector('[data-role=attachment-view]')?.replaceChildren(img);
+        return;
+      }
       if (role === 'link') {
         this.plan = await api<LinkagePlan>(`/api/incidents/${i.id}/link`, { method: 'POST', body: '{}' });
         this.options.openCameras?.(this.plan.cameras.map((c) => c.key));

@@ -173,6 +173,7 @@ export async function renderCommandView(
     role: user.role,
     villages: () => villageChoices,
     siteName: (id) => siteNames.get(id) ?? id,
+    isCamera: (key) => store.devices.get(key)?.capabilities.includes('snapshot') ?? false,
     deviceName: (key) => {
       const d = store.devices.get(key);
       return d ? `${d.name} · ${siteNames.get(d.site) ?? d.site}` : key;
@@ -367,6 +368,10 @@ export async function renderCommandView(
       if (d?.capabilities.includes('video')) watch(key);
     },
     ['admin', 'duty_officer', 'village_operator'].includes(user.role),
+    (id) => {
+      setMode('incidents');
+      board.open(id);
+    },
   );
   const offAlarm = store.onAlarm((a) => {
     alarms.upsert(a);

@@ -29,6 +29,7 @@ export async function renderTerminalView(
       </header>
       <div class="terminal-actions">
         <button class="primary" data-role="call-room">${t('callCommandRoom')}</button>
+        <p class="terminal-notice" data-role="notice" role="alert" hidden></p>
       </div>
       <main data-role="incidents"></main>
       <section data-role="call" aria-label="video call"></section>
@@ -61,6 +62,13 @@ export async function renderTerminalView(
   });
   await board.load().catch((err) => console.warn('incidents not loaded', err));
   socket.on('incident', (i) => board.upsert(i));
+  // The command room's linkage reaches the village: said at the top of the terminal.
+  socket.on('linkage', ({ plan }) => {
+    const notice = root.querySelector('[data-role=notice]') as HTMLElement;
+    notice.hidden = false;
+    notice.textContent = `${t('linkageNotice')}: ${plan.incident ? `${t('incident')} #${plan.incident}` : ''} ${plan.broadcast?.text ?? ''}`;
+    if (plan.incident) board.open(plan.incident);
+  });
   root.querySelector('[data-role=call-room]')?.addEventListener('click', () => callRoom());
   root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
   (window as unknown as { __qly: unknown }).__qly = {
