@@ -93,6 +93,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
         ['officer', 'duty_officer', []],
         ['cun', 'village_operator', [VILLAGE]],
         ['dongshan-op', 'village_operator', ['dongshan']],
+        ['town-officer', 'duty_officer', ['qianli-town']],
       ] as const) {
         const res = await api('/api/users', admin, {
           username,
@@ -160,6 +161,45 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
         state: 'ended',
         participants: ['officer', 'cun'],
       });
+    });
+
+    it('a county–town–village call: three in a mesh, each decodes the other two; it goes on when one leaves', async () => {
+      const town = await open('town-officer', 'town-officer-password-1');
+      await officer.evaluate(() =>
+        (window as unknown as { __qly: { calls: { start(t: object): Promise<unknown> } } }).__qly.calls.start(
+          {
+            sites: ['demo-village'],
+          },
+        ),
+      );
+      // The village terminal and the town's officer (whose scope covers the village) both ring.
+      await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]');
+      await town.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]');
+      await village.click('[data-call=accept]');
+      await town.click('[data-call=accept]');
+      const decodingAll = async (page: Page, n: number) => {
+        const s = await status(page);
+        return s.peers.length === n && s.peers.every((p) => p.framesDecoded > 0);
+      };
+      await waitFor(
+        'everyone decodes the other two',
+        async () =>
+          (await decodingAll(officer, 2)) && (await decodingAll(village, 2)) && (await decodingAll(town, 2)),
+        30_000,
+        100,
+      );
+      expect((await status(town)).peers.map((p) => p.username).sort()).toEqual(['cun', 'officer']);
+      await officer.click('[data-call=hangup]');
+      await waitFor(
+        'town and village go on together',
+        async () => (await decodingAll(village, 1)) && (await decodingAll(town, 1)),
+      );
+      expect((await status(village)).call?.state).toBe('active');
+      await village.click('[data-call=hangup]');
+      await waitFor('ended for the town too', async () => !(await status(town)).call);
+      const log = (await api('/api/calls', admin)).body as CallView[];
+      expect(log[0]).toMatchObject({ state: 'ended', joined: ['officer', 'cun', 'town-officer'] });
+      await town.close();
     });
 
     it('a village call nobody answers rings in the command room, then is logged as missed', async () => {

@@ -154,8 +154,8 @@ export class CallPanel {
 
   private onUpdate(call: CallView): void {
     if (this.ringing?.id === call.id) {
-      // Answered elsewhere, or given up: stop ringing here.
-      if (call.state !== 'ringing') {
+      // Given up or over: stop ringing here. (Answered by someone else, it may still be joined.)
+      if (call.state === 'ended' || call.state === 'missed' || call.state === 'declined') {
         this.ringing = undefined;
         this.stopTone();
         this.render();

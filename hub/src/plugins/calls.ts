@@ -55,7 +55,9 @@ export const callsPlugin = fp(
           s.data.ringing = (s.data.ringing ?? new Set()).add(call.id);
           s.emit('call:ring', call);
         } else if (takesPart || s.data.ringing?.has(call.id)) s.emit('call:update', call);
-        if (call.state !== 'ringing') s.data.ringing?.delete(call.id);
+        // Those it rang for may still join a call already answered (a conference) until it ends.
+        if (call.state === 'ended' || call.state === 'missed' || call.state === 'declined')
+          s.data.ringing?.delete(call.id);
       }
     });
 
