@@ -265,6 +265,19 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
         data: { sdp: { type: 'offer', sdp: 'x'.repeat(30_000) } },
       });
       await waitFor('oversize signal refused', () => errors.length >= 4);
+      // Nor may they show a camera in it; a participant may not show one that does not exist.
+      intruder.emit('call:camera', { call: call.id, camera: null });
+      await waitFor('camera share refused', () => errors.length >= 5);
+      expect(errors[4]?.code).toBe('HUB_ERR_FORBIDDEN');
+      await officer.evaluate(() =>
+        (window as unknown as { __qly: { calls: { shareCamera(k: string): void } } }).__qly.calls.shareCamera(
+          'gw-none.cam',
+        ),
+      );
+      await officer.waitForFunction(() =>
+        document.querySelector('[data-role=call-msg]')?.textContent?.includes('no camera gw-none.cam'),
+      );
+      expect(hub.app.calls.get(call.id)?.camera).toBeNull();
       intruder.disconnect();
       await officer.click('[data-call=hangup]');
       await waitFor('village stops ringing', async () => !(await status(village)).ringing);

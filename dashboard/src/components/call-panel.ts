@@ -74,8 +74,7 @@ export class CallPanel {
     });
     root.addEventListener('change', (ev) => {
       const el = ev.target as HTMLSelectElement;
-      if (el.dataset.role === 'call-camera' && this.call)
-        socket.emit('call:camera', { call: this.call.id, camera: el.value || null });
+      if (el.dataset.role === 'call-camera') this.shareCamera(el.value || null);
     });
   }
 
@@ -94,6 +93,11 @@ export class CallPanel {
     this.call = reply.call;
     this.render();
     return reply.call;
+  }
+
+  /** Shows a camera inside the current call (null: none) for every participant. */
+  shareCamera(key: string | null): void {
+    if (this.call) this.socket.emit('call:camera', { call: this.call.id, camera: key });
   }
 
   /** What the call looks like now (tests and the benchmark read it). */

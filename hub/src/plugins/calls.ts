@@ -18,6 +18,7 @@ import fp from 'fastify-plugin';
 import { HubError } from '../errors.ts';
 import { CallService } from '../services/calls.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
+import { userMaySee } from './auth.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -116,6 +117,14 @@ export const callsPlugin = fp(
           const camera = (m as { camera?: unknown })?.camera;
           if (!isId(m) || !(camera === null || (typeof camera === 'string' && camera.length <= 200)))
             throw new HubError('HUB_ERR_VALIDATION', 'which call and camera?');
+          if (camera !== null) {
+            // Only a camera the sharer may see; each participant then opens it with their own rights.
+            const device = app.registry.getDevice(camera);
+            if (!device?.capabilities.includes('video'))
+              throw new HubError('HUB_ERR_NOT_FOUND', `no camera ${camera}`);
+            if (!userMaySee(socket.data.user, device.site))
+              throw new HubError('HUB_ERR_FORBIDDEN', `${camera} is outside your sites`);
+          }
           calls.showCamera(peer(), m.call, camera);
         }),
       );
