@@ -97,7 +97,10 @@ export async function renderCommandView(
   // Fitting needs the map's size: before the page's layout (its stylesheet) is in, the container
   // may measure 0 × 0 and any fit would land at the widest zoom. Wait for a real size.
   const mapEl = root.querySelector('[data-role=map]') as HTMLElement;
-  const whenSized = (fit: () => void) => {
+  const whenSized = (fit: () => void) =>
+    // After this view's set-up has run (the stage's mode decides the map's share of the screen).
+    requestAnimationFrame(() => fitWhenSized(fit));
+  const fitWhenSized = (fit: () => void) => {
     if (mapEl.clientWidth > 0 && mapEl.clientHeight > 0) {
       map.invalidateSize();
       fit();
