@@ -2,12 +2,11 @@
  * An automated accessibility check (axe-core, WCAG 2 A and AA rules) on the login view and on the
  * command view with a live simulated village, in chromium.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -66,20 +65,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)',
       await hub.provisionGateway('gw-a11y', 'demo-village'),
     );
     edge.start();
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-a11y-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1600, height: 900 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ viewport: { width: 1600, height: 900 } });
     page = await browser.newPage();
   }, 60_000);
 

@@ -7,9 +7,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Recording, SpeakerSimulator } from '../edge-agent/src/adapters/ip-speaker/simulator.ts';
+import { launchChromium } from './support/browser.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -77,23 +78,10 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
         () => [...sims.keys()].every((k) => hub.app.registry.getDevice(k)),
         30_000,
       );
-      browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
-        executablePath: CHROMIUM,
-        headless: true,
+      browser = await launchChromium({
         viewport: { width: 1600, height: 900 },
+        media: true,
         permissions: ['microphone'],
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--use-fake-device-for-media-stream',
-          '--use-fake-ui-for-media-stream',
-          '--autoplay-policy=no-user-gesture-required',
-        ],
       });
       page = await browser.newPage();
       page.on('console', (m) => {

@@ -1,35 +1,13 @@
-/**
- * Video calls in two chromium instances with fake camera and microphone: a duty officer (the
- * command view) calls a village from an incident; the village terminal (a village operator's
- * browser) rings and answers; both sides decode the other's video (`getStats` framesDecoded > 0);
- * hanging up ends it on both sides; the call log and the incident's timeline have it. An unanswered
- * call becomes a missed call. Another village's operator can neither answer nor signal into it.
- */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CallView, IncidentView } from '@qianliyan/protocols';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const VILLAGE = 'demo-village';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 interface CallStatus {
   call?: CallView;
@@ -63,15 +41,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       return { status: res.status, body: (await res.json().catch(() => ({}))) as unknown };
     };
     const open = async (username: string, password: string, hash = '') => {
-      const browser = await chromium.launchPersistentContext(
-        mkdtempSync(join(tmpdir(), 'qly-call-chromium-')),
-        {
-          executablePath: CHROMIUM,
-          headless: true,
-          viewport: { width: 1600, height: 900 },
-          args: ARGS,
-        },
-      );
+      const browser = await launchChromium({ viewport: { width: 1600, height: 900 }, media: true });
       browsers.push(browser);
       const page = await browser.newPage();
       page.on('console', (m) => {

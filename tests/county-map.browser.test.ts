@@ -5,12 +5,13 @@
  * clusters reaches that village's devices drawn one by one; search finds a device; clicks on list
  * items land while updates stream; no console errors.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CountySim, countyLayout } from './support/county.ts';
+import { launchChromium } from './support/browser.ts';
+import { CountySim, countyLayout, writeCountyOutline } from './support/county.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
@@ -49,32 +50,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qly-county-'));
     // The county's outline as the basemap: the map opens on it.
-    const outline = join(dir, 'county.geojson');
-    const { lat, lon } = layout.center;
-    writeFileSync(
-      outline,
-      JSON.stringify({
-        type: 'FeatureCollection',
-        features: [
-          {
-            type: 'Feature',
-            properties: { kind: 'boundary', name: '模拟县' },
-            geometry: {
-              type: 'Polygon',
-              coordinates: [
-                [
-                  [lon - 0.2, lat - 0.18],
-                  [lon + 0.2, lat - 0.18],
-                  [lon + 0.2, lat + 0.18],
-                  [lon - 0.2, lat + 0.18],
-                  [lon - 0.2, lat - 0.18],
-                ],
-              ],
-            },
-          },
-        ],
-      }),
-    );
+    const outline = writeCountyOutline(dir, layout.center);
     hub = await startTestHub({
       dataDir: dir,
       // No linkage rules: an incident's pin on the map would sit over the cluster this test clicks.
@@ -91,20 +67,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     await waitFor('10,000 devices registered', () => hub.app.registry.listDevices().length === TOTAL, 60_000);
     // Telemetry streams meanwhile (a fifth of the benchmark's rate: the hub shares this process).
     sim.run(0.2);
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-county-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1920, height: 1080 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ viewport: { width: 1920, height: 1080 } });
     page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(m.text());

@@ -6,11 +6,10 @@
  * session), no console errors and no Content-Security-Policy violation.
  * Saves a screenshot to test-results/dashboard.png.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -52,20 +51,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
       30_000,
     );
     // A fresh user-data dir per run, as the machine notes require.
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
-      executablePath: CHROMIUM,
-      viewport: { width: 1400, height: 860 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ viewport: { width: 1400, height: 860 } });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('console', (msg) => {
       if (msg.type() === 'error') consoleErrors.push(msg.text());

@@ -1,17 +1,7 @@
-/**
- * Drones end to end: the MAVLink simulator (in this process, so the test can cut its radio link) →
- * UDP → the real edge agent process running the `mavlink-drone` adapter → MQTT → hub → chromium.
- * The marker moves with altitude and battery beside it and its route drawn; return-to-launch from the
- * panel comes back acknowledged; fly-to by a click on the map, after confirmation; link loss shows
- * "link lost" on the marker within 5 s; leaving the village geofence raises an alarm; the flight
- * replays on the map. No console errors.
- */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MavlinkDroneSimulator } from '../edge-agent/src/adapters/mavlink-drone/simulator.ts';
+import { launchChromium } from './support/browser.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -82,20 +72,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
       () => (hub.app.registry.getDevice(KEY)?.route?.length ?? 0) === 6,
       30_000,
     );
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
-      executablePath: CHROMIUM,
-      viewport: { width: 1400, height: 860 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ viewport: { width: 1400, height: 860 } });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('console', (msg) => {
       if (msg.type() === 'error') consoleErrors.push(msg.text());

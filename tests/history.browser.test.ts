@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { topics } from '@qianliyan/protocols';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
 import { startUplink } from './support/uplink.ts';
@@ -74,21 +75,10 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('history charts in chromium
           events: [],
           marks: [],
         });
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
+    browser = await launchChromium({
       viewport: { width: 1600, height: 900 },
-      timezoneId: 'Asia/Shanghai',
       acceptDownloads: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      timezoneId: 'Asia/Shanghai',
     });
     page = await browser.newPage();
     page.on('console', (m) => {

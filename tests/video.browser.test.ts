@@ -12,9 +12,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
+import { launchChromium } from './support/browser.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { GstRtspServer, gstRtspAvailable } from './support/gst-rtsp.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
@@ -120,21 +121,7 @@ describe.skipIf(
       () => [PUSH, PULL].every((k) => hub.app.registry.getDevice(k)?.capabilities.includes('video')),
       20_000,
     );
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1600, height: 900 },
-      acceptDownloads: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ viewport: { width: 1600, height: 900 }, acceptDownloads: true });
     page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());

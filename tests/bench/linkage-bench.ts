@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlarmView, CallView } from '@qianliyan/protocols';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { SpeakerSimulator } from '../../edge-agent/src/adapters/ip-speaker/simulator.ts';
 import { CameraSimulator } from '../../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
+import { launchChromium } from '../support/browser.ts';
 import { EdgeProcess } from '../support/edge.ts';
 import { HubProcess } from '../support/hub-process.ts';
-import { CHROMIUM } from '../support/system.ts';
 import { freePort, sleep, waitFor } from '../support/wait.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -160,23 +160,7 @@ try {
   ] as const)
     await call('/api/users', admin, { username, password: `${username}-password-1`, role, sites });
   const open = async (username: string) => {
-    const browser = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1600, height: 900 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-        '--allow-loopback-in-peer-connection',
-      ],
-    });
+    const browser = await launchChromium({ viewport: { width: 1600, height: 900 }, media: true });
     browsers.push(browser);
     const page = await browser.newPage();
     await page.goto(base);

@@ -6,13 +6,13 @@
  * JS heap; socket bytes per second to the page at county zoom; publish → drawn lag at village zoom
  * (each sample carries its send time; the page notes the frame that shows it). Ends with one JSON line.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CountySim, countyLayout } from '../support/county.ts';
+import type { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
+import { CountySim, countyLayout, writeCountyOutline } from '../support/county.ts';
 import { HubProcess } from '../support/hub-process.ts';
-import { CHROMIUM } from '../support/system.ts';
 import { freePort, sleep, waitFor } from '../support/wait.ts';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
@@ -30,32 +30,7 @@ const layout = countyLayout(SHAPE);
 const total = layout.villages.length * SHAPE.devicesPerVillage;
 const dataDir = mkdtempSync(join(tmpdir(), 'qly-bench-map-'));
 const profile = mkdtempSync(join(tmpdir(), 'qly-bench-map-chromium-'));
-const outline = join(dataDir, 'county.geojson');
-const { lat, lon } = layout.center;
-writeFileSync(
-  outline,
-  JSON.stringify({
-    type: 'FeatureCollection',
-    features: [
-      {
-        type: 'Feature',
-        properties: { kind: 'boundary', name: '模拟县' },
-        geometry: {
-          type: 'Polygon',
-          coordinates: [
-            [
-              [lon - 0.2, lat - 0.18],
-              [lon + 0.2, lat - 0.18],
-              [lon + 0.2, lat + 0.18],
-              [lon - 0.2, lat + 0.18],
-              [lon - 0.2, lat - 0.18],
-            ],
-          ],
-        },
-      },
-    ],
-  }),
-);
+const outline = writeCountyOutline(dataDir, layout.center);
 const [httpPort, mqttPort] = [await freePort(), await freePort()];
 const hub = new HubProcess(
   dataDir,
@@ -105,20 +80,7 @@ try {
   sim.run(1);
   await sleep(3000);
 
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1920, height: 1080 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium({ viewport: { width: 1920, height: 1080 } });
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));

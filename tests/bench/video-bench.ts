@@ -17,9 +17,9 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FMP4_REMUX_OUTPUT, rtspInputArgs } from '@qianliyan/protocols';
-import { chromium } from 'playwright-core';
 import { CameraSimulator } from '../../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
 import { ffmpegPath } from '../../edge-agent/src/video/ffmpeg.ts';
+import { launchChromium } from '../support/browser.ts';
 import { EdgeProcess } from '../support/edge.ts';
 import { HubProcess } from '../support/hub-process.ts';
 import { descendants, ffmpegs, processes } from '../support/processes.ts';
@@ -85,20 +85,7 @@ const hub = new HubProcess(
 );
 let edge: EdgeProcess | undefined;
 const floorProcs: ChildProcess[] = [];
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-bench-chromium-')), {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1600, height: 900 },
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium({ viewport: { width: 1600, height: 900 } });
 const results: Array<Record<string, number | string | boolean>> = [];
 try {
   await camera.start();

@@ -3,6 +3,8 @@
  * village speaking the real MQTT contract (heartbeats, descriptors, telemetry, events) through the
  * hub's broker. The site tree is given to the hub as config (`sites`).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type DeviceKind, topics } from '@qianliyan/protocols';
 import mqtt from 'mqtt';
 
@@ -51,6 +53,33 @@ export function countyLayout(shape: CountyShape) {
     }
   }
   return { sites, villages, center: CENTER };
+}
+
+/** The county's outline as a basemap GeoJSON file in `dir` (the map opens on it); returns its path. */
+export function writeCountyOutline(dir: string, center: { lat: number; lon: number }): string {
+  const { lat, lon } = center;
+  const path = join(dir, 'county.geojson');
+  const ring = [
+    [lon - 0.2, lat - 0.18],
+    [lon + 0.2, lat - 0.18],
+    [lon + 0.2, lat + 0.18],
+    [lon - 0.2, lat + 0.18],
+    [lon - 0.2, lat - 0.18],
+  ];
+  writeFileSync(
+    path,
+    JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        {
+          type: 'Feature',
+          properties: { kind: 'boundary', name: '模拟县' },
+          geometry: { type: 'Polygon', coordinates: [ring] },
+        },
+      ],
+    }),
+  );
+  return path;
 }
 
 /** Where device `i` of a village stands: a spiral around the village centre, within about 400 m. */
