@@ -319,6 +319,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
         again.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
       );
       expect(code).toBe(401);
+      expect(await hub.metric('qly_audio_refused_total', { reason: 'talk_token' })).toBeGreaterThanOrEqual(1);
     });
 
     it('scheduled: sent at its time by the hub (not before); a cancelled one never plays', async () => {
@@ -355,6 +356,11 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
           headers: { authorization: `Bearer ${admin}`, 'content-type': type },
           body: new Blob([body as Uint8Array<ArrayBuffer>]),
         });
+      const refusals = async () => ({
+        notAudio: await hub.metric('qly_audio_refused_total', { reason: 'clip_not_audio' }),
+        tooLarge: await hub.metric('qly_audio_refused_total', { reason: 'clip_too_large' }),
+      });
+      const before = await refusals();
       const png = await post(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]));
       expect(png.status).toBe(415);
       expect(((await png.json()) as { message: string }).message).toMatch(/not a WAV, MP3 or Ogg/);
@@ -368,6 +374,8 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       expect(text.status).toBe(415);
       const clips = (await api('/api/clips')).body as unknown as unknown[];
       expect(clips).toHaveLength(1); // only the tone of the earlier test
+      // Each refusal counted by its reason.
+      expect(await refusals()).toEqual({ notAudio: before.notAudio + 3, tooLarge: before.tooLarge + 1 });
     });
 
     it('a village operator broadcasts to their own village only: another village is refused (403), nothing sent', async () => {

@@ -81,6 +81,10 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       {
         bodyLimit: MAX_CLIP_UPLOAD_BYTES,
         onRequest: [app.authenticate, OPERATORS],
+        onError: async (_request, _reply, error) => {
+          if ((error as { statusCode?: number }).statusCode === 413)
+            app.metrics.audioRefused.inc({ reason: 'clip_too_large' });
+        },
         schema: {
           tags: ['broadcasts'],
           security: bearer,
@@ -92,16 +96,20 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
-        if (!Buffer.isBuffer(request.body))
+        if (!Buffer.isBuffer(request.body)) {
+          app.metrics.audioRefused.inc({ reason: 'clip_not_audio' });
           throw new HubError(
             'HUB_ERR_UNSUPPORTED_MEDIA',
             'send the audio file as the body (audio/wav, audio/mpeg or audio/ogg)',
           );
-        const clip = await clips.add(
-          request.body,
-          (request.query as { name?: string }).name ?? 'clip',
-          request.user.username,
-        );
+        }
+        const clip = await clips
+          .add(request.body, (request.query as { name?: string }).name ?? 'clip', request.user.username)
+          .catch((err: unknown) => {
+            if (err instanceof HubError && err.statusCode === 415)
+              app.metrics.audioRefused.inc({ reason: 'clip_not_audio' });
+            throw err;
+          });
         app.audit.append({
           actor: request.user.username,
           action: 'clip.upload',
@@ -242,7 +250,10 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // Issued with the broadcast to the signed-in officer who created it; good once, for a minute.
         const session = broadcasts.takeTalkToken(token);
         // (A talk token is good once, for a minute: like any missing credential, 401.)
-        if (!session) throw new HubError('HUB_ERR_UNAUTHORIZED');
+        if (!session) {
+          app.metrics.audioRefused.inc({ reason: 'talk_token' });
+          throw new HubError('HUB_ERR_UNAUTHORIZED');
+        }
         (request as FastifyRequest & { talkSession?: string }).talkSession = session;
       },
     },
@@ -255,6 +266,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let window = { start: Date.now(), bytes: 0 };
       socket.on('message', (data: Buffer, binary: boolean) => {
         if (!binary || data.length > MAX_TALK_MESSAGE_BYTES || data.length % 2 !== 0) {
+          app.metrics.audioRefused.inc({ reason: 'talk_frame' });
           socket.close(1008, 'send 16-bit PCM frames');
           return;
         }
@@ -263,6 +275,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         window.bytes += data.length;
         // Twice real time at most: a microphone cannot send faster.
         if (window.bytes > TALK_SAMPLE_RATE * 2 * 2) {
+          app.metrics.audioRefused.inc({ reason: 'talk_rate' });
           socket.close(1008, 'faster than real time');
           return;
         }
@@ -288,10 +301,16 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       preValidation: async (request: FastifyRequest) => {
         const gateway = await app.video.authenticateGateway(request.headers.authorization);
-        if (!gateway) throw new HubError('HUB_ERR_UNAUTHORIZED');
+        if (!gateway) {
+          app.metrics.audioRefused.inc({ reason: 'talk_gateway' });
+          throw new HubError('HUB_ERR_UNAUTHORIZED');
+        }
         const { session } = request.params as { session: string };
         const s = broadcasts.talkSessions.get(session);
-        if (!s || !s.gateways.has(gateway)) throw new HubError('HUB_ERR_NOT_FOUND', 'no such talk session');
+        if (!s || !s.gateways.has(gateway)) {
+          app.metrics.audioRefused.inc({ reason: 'talk_gateway' });
+          throw new HubError('HUB_ERR_NOT_FOUND', 'no such talk session');
+        }
       },
     },
     (socket: WebSocket, request) => {
@@ -299,7 +318,10 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (r.ended) return void socket.close(1000, 'talk ended');
       for (const chunk of r.backlog) socket.send(chunk);
       r.gateways.add(socket);
-      socket.on('message', () => socket.close(1008, 'gateways only listen'));
+      socket.on('message', () => {
+        app.metrics.audioRefused.inc({ reason: 'talk_gateway_sent' });
+        socket.close(1008, 'gateways only listen');
+      });
       socket.on('close', () => r.gateways.delete(socket));
       socket.on('error', () => socket.terminate());
     },
@@ -310,8 +332,10 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: { tags: ['edge'], params: Type.Object({ hash: Type.String({ pattern: CLIP_HASH_PATTERN }) }) },
       onRequest: async (request) => {
-        if (!(await app.video.authenticateGateway(request.headers.authorization)))
+        if (!(await app.video.authenticateGateway(request.headers.authorization))) {
+          app.metrics.audioRefused.inc({ reason: 'clip_fetch' });
           throw new HubError('HUB_ERR_UNAUTHORIZED');
+        }
       },
     },
     async (request, reply) => {

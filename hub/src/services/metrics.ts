@@ -4,6 +4,18 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { BROKER_REFUSALS } from '../plugins/broker-refusals.ts';
 import { VIDEO_REFUSALS } from '../video/refusals.ts';
 
+/** Why loudspeaker traffic was refused (`qly_audio_refused_total`). */
+export const AUDIO_REFUSALS = [
+  'talk_token', // a live-talk socket without a valid, unused token
+  'talk_frame', // not 16-bit PCM in binary frames of at most a second
+  'talk_rate', // faster than real time
+  'talk_gateway', // a gateway's talk socket without credentials or for a session not its own
+  'talk_gateway_sent', // a gateway sending on its listening socket
+  'clip_not_audio', // an upload that is not WAV, MP3 or Ogg, or does not decode
+  'clip_too_large', // an upload over MAX_CLIP_UPLOAD_BYTES
+  'clip_fetch', // a clip fetch without gateway credentials
+] as const;
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'qly_hub_' });
@@ -119,6 +131,12 @@ export function createMetrics() {
       help: 'refused MQTT connections',
       registers: [registry],
     }),
+    audioRefused: new Counter({
+      name: 'qly_audio_refused_total',
+      help: 'refused loudspeaker traffic (live-talk sockets, clip uploads and fetches), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     videoRefused: new Counter({
       name: 'qly_video_refused_total',
       help: 'refused video requests (viewer sockets, gateway pushes, snapshots), by reason',
@@ -183,6 +201,7 @@ export function createMetrics() {
   for (const reason of ['unreachable', 'timeout', 'unauthorized'])
     metrics.influxSendErrors.inc({ reason }, 0);
   for (const reason of VIDEO_REFUSALS) metrics.videoRefused.inc({ reason }, 0);
+  for (const reason of AUDIO_REFUSALS) metrics.audioRefused.inc({ reason }, 0);
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);
