@@ -79,8 +79,12 @@ async function rawGateway(
 function tryPublish(client: MqttClient, topic: string, payload: string, retain = false): Promise<boolean> {
   return new Promise((resolve) => {
     if (!client.connected) return resolve(false);
-    client.once('close', () => resolve(false));
-    client.publish(topic, payload, { qos: 1, retain }, (err) => resolve(!err));
+    const onClose = () => resolve(false);
+    client.once('close', onClose);
+    client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      client.removeListener('close', onClose); // settled: no listener left behind per publish
+      resolve(!err);
+    });
   });
 }
 
