@@ -14,27 +14,24 @@ import type { AlarmView, CallView } from '@qianliyan/protocols';
 import type { BrowserContext, Page } from 'playwright-core';
 import { SpeakerSimulator } from '../../edge-agent/src/adapters/ip-speaker/simulator.ts';
 import { CameraSimulator } from '../../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
+import { BenchHub } from '../support/bench-hub.ts';
 import { launchChromium } from '../support/browser.ts';
 import { EdgeProcess } from '../support/edge.ts';
-import { HubProcess } from '../support/hub-process.ts';
-import { freePort, sleep, waitFor } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SITE = 'demo-village';
 const GW = 'gw-bench-link';
-const PASSWORD = 'bench-admin-password';
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
 
 const dir = mkdtempSync(join(tmpdir(), 'qly-bench-linkage-'));
-const [httpPort, mqttPort] = [await freePort(), await freePort()];
-const hub = new HubProcess(
-  dir,
-  {
-    host: '127.0.0.1',
-    port: httpPort,
-    logLevel: 'warn',
-    auth: { scryptLog2N: 12 },
-    mqtt: { embeddedHost: '127.0.0.1', embeddedPort: mqttPort },
+let hub: BenchHub | undefined;
+const camera = new CameraSimulator({ credentials: { username: 'admin', password: 'cam-bench-1' }, fps: 5 });
+const speaker = new SpeakerSimulator({ recordDir: dir, volume: 100, silenceGapMs: 400 });
+let edge: EdgeProcess | undefined;
+const browsers: BrowserContext[] = [];
+try {
+  hub = await BenchHub.start(dir, {
     linkage: {
       rules: [
         {
@@ -49,43 +46,19 @@ const hub = new HubProcess(
         },
       ],
     },
-  },
-  { ADMIN_PASSWORD: PASSWORD },
-);
-const camera = new CameraSimulator({ credentials: { username: 'admin', password: 'cam-bench-1' }, fps: 5 });
-const speaker = new SpeakerSimulator({ recordDir: dir, volume: 100, silenceGapMs: 400 });
-let edge: EdgeProcess | undefined;
-const browsers: BrowserContext[] = [];
-try {
-  await hub.start();
+  });
   await camera.start();
   await speaker.start();
-  const base = `http://127.0.0.1:${httpPort}`;
-  const call = async (
-    path: string,
-    token: string,
-    body?: unknown,
-    method = body === undefined ? 'GET' : 'POST',
-  ) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  };
-  const login = async (username: string, password: string) =>
-    (await call('/api/auth/login', '', { username, password })).token as string;
-  const admin = await login('admin', PASSWORD);
-  const gw = await call('/api/gateways', admin, { id: GW, site: SITE });
+  const { base } = hub;
+  const call = async (path: string, token: string, body?: unknown) =>
+    (hub as BenchHub).api(path, body, token);
+  const admin = hub.token;
+  const gw = { password: await hub.registerGateway(GW, SITE) };
   writeFileSync(join(dir, 'cam.pw'), 'cam-bench-1');
   edge = new EdgeProcess(
     {
       gateway: { id: GW, site: SITE },
-      mqtt: { url: `mqtt://127.0.0.1:${mqttPort}` },
+      mqtt: { url: hub.mqttUrl },
       video: { hubUrl: base },
       logLevel: 'warn',
       devices: [
@@ -217,7 +190,7 @@ try {
 } finally {
   for (const b of browsers) await b.close();
   await edge?.stop('SIGTERM');
-  await hub.stop('SIGTERM');
+  await hub?.stop();
   await camera.stop();
   await speaker.stop();
   rmSync(dir, { recursive: true, force: true });

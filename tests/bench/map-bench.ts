@@ -9,16 +9,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { BenchHub } from '../support/bench-hub.ts';
 import { launchChromium } from '../support/browser.ts';
 import { CountySim, countyLayout, writeCountyOutline } from '../support/county.ts';
-import { HubProcess } from '../support/hub-process.ts';
-import { freePort, sleep, waitFor } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const SHAPE = { towns: 4, villagesPerTown: 10, devicesPerVillage: Math.ceil(DEVICES / 40) };
-const PASSWORD = 'bench-admin-password';
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -29,44 +28,19 @@ const round = (n: number) => Math.round(n * 10) / 10;
 const layout = countyLayout(SHAPE);
 const total = layout.villages.length * SHAPE.devicesPerVillage;
 const dataDir = mkdtempSync(join(tmpdir(), 'qly-bench-map-'));
-const profile = mkdtempSync(join(tmpdir(), 'qly-bench-map-chromium-'));
 const outline = writeCountyOutline(dataDir, layout.center);
-const [httpPort, mqttPort] = [await freePort(), await freePort()];
-const hub = new HubProcess(
-  dataDir,
-  {
-    host: '127.0.0.1',
-    port: httpPort,
-    logLevel: 'warn',
-    auth: { scryptLog2N: 12 },
-    mqtt: { embeddedHost: '127.0.0.1', embeddedPort: mqttPort },
+let hub: BenchHub | undefined;
+const sim = new CountySim(layout.villages, SHAPE.devicesPerVillage);
+let browser: BrowserContext | undefined;
+try {
+  hub = await BenchHub.start(dataDir, {
     sites: layout.sites,
     map: { basemapFile: outline, center: layout.center, zoom: 11 },
-  },
-  { ADMIN_PASSWORD: PASSWORD },
-);
-const sim = new CountySim(layout.villages, SHAPE.devicesPerVillage);
-let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
-try {
-  await hub.start();
-  const base = `http://127.0.0.1:${httpPort}`;
-  const { token } = (await (
-    await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-    })
-  ).json()) as { token: string };
+  });
+  const { base, token } = hub;
   const passwords = new Map<string, string>();
-  for (const v of layout.villages) {
-    const res = await fetch(`${base}/api/gateways`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ id: v.gateway, site: v.id }),
-    });
-    passwords.set(v.gateway, ((await res.json()) as { password: string }).password);
-  }
-  await sim.start(`mqtt://127.0.0.1:${mqttPort}`, passwords);
+  for (const v of layout.villages) passwords.set(v.gateway, await hub.registerGateway(v.gateway, v.id));
+  await sim.start(hub.mqttUrl, passwords);
   await waitFor(
     `${total} devices registered`,
     async () => {
@@ -97,7 +71,7 @@ try {
 
   await page.goto(base);
   await page.fill('input[name=username]', 'admin');
-  await page.fill('input[name=password]', PASSWORD);
+  await page.fill('input[name=password]', 'bench-admin-password');
   const loginAt = Date.now();
   await page.click('button[type=submit]');
   type Q = { __qly?: { deviceCount(): number; clusters(): unknown[] } };
@@ -198,8 +172,7 @@ try {
 } finally {
   await browser?.close();
   await sim.stop();
-  await hub.stop('SIGTERM');
+  await hub?.stop();
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(0);
