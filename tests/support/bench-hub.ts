@@ -45,7 +45,10 @@ export class BenchHub {
   async api<T = Record<string, unknown>>(path: string, body?: unknown, token = this.token): Promise<T> {
     const res = await fetch(`${this.base}${path}`, {
       method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
