@@ -113,6 +113,10 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)',
     await page.click('[data-mode=incidents]');
     await page.click(`.incident[data-id="${incident.body.id}"]`);
     await page.waitForSelector('.ib-timeline li');
+    // The KPIs by village, opened (the demo village's row, one incident, none accepted yet).
+    await page.waitForSelector('.ib-kpi-table tr[data-site="demo-village"]', { state: 'attached' });
+    await page.click('.ib-kpi-table summary');
+    expect(await page.textContent('.ib-kpi-table tr[data-site="demo-village"] td:nth-child(2)')).toBe('1');
     expect(await audit()).toEqual([]);
     expect(
       (

@@ -13,6 +13,7 @@ const STRINGS = {
   sitesTree: { zh: '辖区', en: 'Areas' },
   mapItems: { zh: '地图上的设备和聚合', en: 'Devices and clusters on the map' },
   toIncident: { zh: '转事件', en: 'To incident' },
+  kpiByVillage: { zh: '各村指标', en: 'By village' },
   attachSnapshot: { zh: '抓拍存证', en: 'Attach a snapshot' },
   linkageNotice: { zh: '联动通知', en: 'Linkage notice' },
   kpis: { zh: '考核指标', en: 'KPIs' },

@@ -192,6 +192,18 @@ export class IncidentBoard {
         const el = this.root.querySelector('[data-role=kpis]') as HTMLElement;
         const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
         const dur = (ms: number | null) => (ms === null ? '—' : formatDuration(ms));
+        const villages = rows.filter((r) => r.site !== 'total');
+        const table = villages.length
+          ? `<details class="ib-kpi-table"><summary>${t('kpiByVillage')}</summary><table>
+              <thead><tr><th>${t('incSite')}</th><th>${t('kpiCreated')}</th><th>${t('kpiAcceptance')}</th><th>${t('kpiClosure')}</th><th>${t('kpiOnTime')}</th><th>${t('kpiMtta')}</th><th>${t('kpiMttr')}</th></tr></thead>
+              <tbody>${villages
+                .map(
+                  (r) =>
+                    `<tr data-site="${escapeHtml(r.site)}"><td>${escapeHtml(r.name)}</td><td>${r.created}</td><td>${pct(r.acceptanceRate)}</td><td>${pct(r.closureRate)}</td><td>${pct(r.onTimeRate)}</td><td>${dur(r.meanTimeToAcceptMs)}</td><td>${dur(r.meanTimeToResolveMs)}</td></tr>`,
+                )
+                .join('')}</tbody></table></details>`
+          : '';
+        const open = el.querySelector('details')?.open ?? false;
         el.innerHTML = total
           ? `<span>${t('kpiWindow')}</span>
             <span>${t('kpiCreated')} <b>${total.created}</b></span>
@@ -199,8 +211,10 @@ export class IncidentBoard {
             <span>${t('kpiClosure')} <b data-kpi="closure">${pct(total.closureRate)}</b></span>
             <span>${t('kpiOnTime')} <b data-kpi="ontime">${pct(total.onTimeRate)}</b></span>
             <span>${t('kpiMtta')} <b>${dur(total.meanTimeToAcceptMs)}</b></span>
-            <span>${t('kpiMttr')} <b>${dur(total.meanTimeToResolveMs)}</b></span>`
+            <span>${t('kpiMttr')} <b>${dur(total.meanTimeToResolveMs)}</b></span>${table}`
           : '';
+        const details = el.querySelector('details');
+        if (details) details.open = open;
       })
       .catch(() => undefined);
   }

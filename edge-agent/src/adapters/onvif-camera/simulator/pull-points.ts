@@ -34,6 +34,8 @@ export class PullPoints {
   /** Properties with their current value, sent as Initialized to each new subscription. */
   private readonly properties = new Map<string, Notification>();
   dropped = 0;
+  /** Subscriptions created so far (tests wait for their own adapter's). */
+  created = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -44,6 +46,7 @@ export class PullPoints {
     const expires = this.now() + ttlMs;
     const queue = [...this.properties.values()].map((n) => ({ ...n, operation: 'Initialized' as const }));
     this.subscriptions.set(id, { id, queue, expires, waiter: undefined });
+    this.created += 1;
     return { id, expires };
   }
 
