@@ -3,7 +3,7 @@
  * sandbox in a container, nothing reaching the network), the fake camera and microphone for calls,
  * a fresh profile under the temp dir (removed by the run's teardown), and signing in.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -26,7 +26,7 @@ export const MEDIA_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-export function launchChromium(
+export async function launchChromium(
   options: {
     viewport?: { width: number; height: number };
     media?: boolean;
@@ -35,7 +35,8 @@ export function launchChromium(
     timezoneId?: string;
   } = {},
 ): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'qly-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'qly-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: options.viewport ?? { width: 1600, height: 900 },
@@ -44,6 +45,16 @@ export function launchChromium(
     ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}),
     args: [...CHROMIUM_ARGS, ...(options.media ? MEDIA_ARGS : [])],
   });
+  // The profile goes with the browser (benches have no run teardown to remove it).
+  // (Chromium may still be writing into it as it closes: retried, and never an error of the run.)
+  context.on('close', () => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    } catch {
+      /* left for the run's teardown */
+    }
+  });
+  return context;
 }
 
 /** Fills the login form and submits it (the page is on the dashboard's login view). */
