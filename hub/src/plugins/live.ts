@@ -217,11 +217,9 @@ export const livePlugin = fp(
     function sendDetail(socket: LiveSocket): void {
       const state = socket.data;
       if (!state.brief) return;
+      // (Drones are always detailed: the client has their latest already.)
       const devices = candidatesOf(state).filter(
-        (d) =>
-          inScope(state, d) &&
-          !ALWAYS_DETAILED_KINDS.includes(d.kind) &&
-          (state.watch.has(d.key) || (state.detail !== undefined && inBBox(d.position, state.detail))),
+        (d) => inScope(state, d) && !ALWAYS_DETAILED_KINDS.includes(d.kind) && detailed(state, d),
       );
       if (devices.length > 0) socket.emit('delta', { devices, gateways: [], removed: [], ts: Date.now() });
     }

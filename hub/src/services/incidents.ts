@@ -233,6 +233,15 @@ export class IncidentService {
     user: AuthUser,
     filter: { status?: string; site?: string; priority?: string; open?: boolean; limit?: number } = {},
   ): IncidentView[] {
+    return this.rows(user, filter, Math.min(filter.limit ?? 200, MAX_LIST)).map((r) => this.view(r));
+  }
+
+  /** Rows in the user's scope matching `filter`, newest first (all of them when no limit). */
+  private rows(
+    user: AuthUser,
+    filter: { status?: string; site?: string; priority?: string; open?: boolean; from?: number; to?: number },
+    limit?: number,
+  ): Row[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.open) where.push(OPEN);
@@ -243,6 +252,10 @@ export class IncidentService {
     if (filter.priority) {
       where.push('priority = ?');
       args.push(filter.priority);
+    }
+    if (filter.from !== undefined && filter.to !== undefined) {
+      where.push('created_at >= ? AND created_at < ?');
+      args.push(filter.from, filter.to);
     }
     if (filter.site) {
       const ids = this.tree.subtree(filter.site);
@@ -255,12 +268,10 @@ export class IncidentService {
       where.push(`(site IN (${marks}) OR owner IN (${marks}))`);
       args.push(...user.sites, ...user.sites);
     } else if (user.role === 'village_operator') return [];
-    const rows = this.db
-      .prepare<unknown[], Row>(
-        `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
-      )
-      .all(...args, Math.min(filter.limit ?? 200, MAX_LIST));
-    return rows.map((r) => this.view(r));
+    const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`;
+    return limit === undefined
+      ? this.db.prepare<unknown[], Row>(sql).all(...args)
+      : this.db.prepare<unknown[], Row>(`${sql} LIMIT ?`).all(...args, limit);
   }
 
   /** Moves an incident by one action; an action its state does not allow is refused, nothing changed. */
@@ -457,11 +468,8 @@ export class IncidentService {
 
   /** KPIs per village (and the total) for incidents created in [from, to). */
   kpis(user: AuthUser, from: number, to: number, site?: string): IncidentKpis[] {
-    const rows = this.list(user, { ...(site ? { site } : {}), limit: MAX_LIST }).filter(
-      (r) => r.createdAt >= from && r.createdAt < to,
-    );
-    // Full rows for the arithmetic (first acceptance, breaches) come from the table.
-    const full = rows.map((r) => this.stmt.get.get(r.id) as Row);
+    // Every incident of the period in scope (not a page of the newest), read once.
+    const full = this.rows(user, { from, to, ...(site ? { site } : {}) });
     const bySite = new Map<string, Row[]>();
     for (const r of full) bySite.set(r.site, [...(bySite.get(r.site) ?? []), r]);
     const now = this.now();

@@ -14,7 +14,7 @@
 import type { AlarmView, DeviceView, LinkagePlan, LinkageRule, Position } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
-import type { AuthUser } from '../plugins/auth.ts';
+import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import type { BroadcastService } from './broadcasts.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
@@ -164,11 +164,7 @@ export class LinkageService {
     at: { location: Position; site: string; incident: number | null; rule: string | null; near?: string },
     user: AuthUser,
   ): LinkagePlan {
-    const visible = this.registry
-      .listDevices()
-      .filter((d) =>
-        user.sites.length === 0 ? user.role !== 'village_operator' : user.sites.includes(d.site),
-      );
+    const visible = this.registry.listDevices().filter((d) => userMaySee(user, d.site));
     const online = visible.filter((d) => d.status !== 'offline');
     const near = (kind: string, max: number) =>
       online
