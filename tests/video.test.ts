@@ -71,6 +71,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
           watchdogMs: 4000,
           startTimeoutMs: 10_000,
           maxPushBytesPerSecond: 2_000_000,
+          badMediaBackoffMs: 2000,
           pull: { [PULL]: { main: gst.url('main'), sub: gst.url('sub') } },
         },
       },
@@ -337,7 +338,10 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     const bad = await connect();
     bad.send(Buffer.from('this is not an MP4 stream at all, just words'));
     await waitFor('bad media counted', () => (hub.app.video.list()[0]?.badMedia as number) >= 1, 5000);
-    // The relay restarted its source: the gateway pushes again, on a new session.
+    // The viewer is told, and the source is asked again only after video.badMediaBackoffMs (2 s
+    // here, 30 s by default): the gateway pushes again, on a new session.
+    await until(viewer, (v) => v.states.at(-1) === 'offline', 'offline after bad media', 5000);
+    expect(viewer.reasons.at(-1)).toMatch(/not video/);
     await waitFor('pushing again', () => hub.app.video.list()[0]?.state === 'live', 15_000);
     // A flood beyond video.maxPushBytesPerSecond loses its connection. (The real gateway, replaced
     // by our connection, dials again with backoff and may replace ours first, 4409: then again.)

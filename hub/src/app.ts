@@ -182,11 +182,11 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   });
   await app.register(storesPlugin);
   await app.register(brokerPlugin);
+  await app.register(basemapPlugin);
   await app.register(ingestPlugin);
   await app.register(alarmsPlugin);
   await app.register(authPlugin);
   await app.register(commandsPlugin);
-  await app.register(basemapPlugin);
   await app.register(livePlugin);
   await app.register(videoPlugin);
   await app.register(broadcastsPlugin);

@@ -176,6 +176,25 @@ export const HubConfigSchema = Type.Object(
           default: MAX_DEVICES_PER_GATEWAY,
           description: 'device quota per gateway: a descriptor for one more device is refused (device_quota)',
         }),
+        siteToleranceM: Type.Number({
+          minimum: 0,
+          maximum: 10_000,
+          default: 300,
+          description:
+            'how far outside its site’s outline a gateway may place a fixed device; further is refused (outside_site)',
+        }),
+        siteRadiusM: Type.Number({
+          minimum: 100,
+          maximum: 50_000,
+          default: 2500,
+          description: 'a site without an outline (site tree or base map) extends this far around its centre',
+        }),
+        droneRangeM: Type.Number({
+          minimum: 0,
+          maximum: 100_000,
+          default: 15_000,
+          description: 'how far beyond its site’s outline a drone’s reported position is accepted',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -539,6 +558,38 @@ export const HubConfigSchema = Type.Object(
           minimum: 65_536,
           default: 4_000_000,
           description: 'a gateway pushing one stream faster than this is cut off (32 Mbit/s)',
+        }),
+        maxPushMessagesPerSecond: Type.Integer({
+          minimum: 10,
+          default: 400,
+          description:
+            'a gateway sending one stream in more WebSocket messages than this per second is cut off (its pusher sends one per pipe read, a few dozen a second)',
+        }),
+        maxGatewayPushBytesPerSecond: Type.Integer({
+          minimum: 65_536,
+          default: 16_000_000,
+          description:
+            'all the streams of one gateway together: the stream that crosses it is cut off (128 Mbit/s)',
+        }),
+        maxGatewayCpuMsPerSecond: Type.Integer({
+          minimum: 10,
+          maximum: 1000,
+          default: 200,
+          description:
+            'hub CPU time one gateway’s pushed media may use per second (parsing, fan-out); beyond it its streams are paused until the next second',
+        }),
+        maxGatewayBufferBytes: Type.Integer({
+          minimum: 1024 * 1024,
+          default: 48 * 1024 * 1024,
+          description:
+            'media of one gateway held by the hub at once (unfinished boxes and keyframe caches); beyond it the stream that crosses it is cut off',
+        }),
+        badMediaBackoffMs: Type.Integer({
+          minimum: 1000,
+          maximum: 3_600_000,
+          default: 30_000,
+          description:
+            'a stream that sent something that is not video is retried after this long, doubling up to 10 minutes (until it has played cleanly for a minute)',
         }),
         jsmpegKbps: Type.Integer({
           minimum: 100,

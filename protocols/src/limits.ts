@@ -13,6 +13,7 @@ export const REJECT_REASONS = [
   'rate_limited',
   'retained_refused',
   'device_quota',
+  'outside_site',
   'store_failed',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -55,6 +55,18 @@ export class BenchHub {
     return (await res.json()) as T;
   }
 
+  /** One sample of a Prometheus metric (`NaN` when the hub does not have it). */
+  async metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const res = await fetch(`${this.base}/metrics`, { headers: { authorization: `Bearer ${this.token}` } });
+    const wanted = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(',');
+    const line = (await res.text())
+      .split('\n')
+      .find((l) => l.startsWith(wanted ? `${name}{${wanted}}` : `${name} `));
+    return line ? Number(line.split(' ').at(-1)) : Number.NaN;
+  }
+
   /** Registers a gateway at a site; its MQTT password. */
   async registerGateway(id: string, site: string): Promise<string> {
     return (await this.api<{ password: string }>('/api/gateways', { id, site })).password;

@@ -1,30 +1,25 @@
 /**
- * Leaves the machine as the run found it: every temporary directory the tests made (`qly-*` in the
- * system temp dir — hub data dirs kept across a restart within a test, outboxes, broker and browser
- * profiles) is removed when the run ends. Only entries created after the run started are touched.
+ * Leaves the machine as the run found it, and keeps concurrent runs apart: every temporary
+ * directory the tests make (hub data dirs kept across a restart within a test, outboxes, broker and
+ * browser profiles) goes under one directory of this run — `TMPDIR` is pointed at it before any
+ * test file starts, so test workers and every process they spawn (hubs, agents, Mosquitto, chromium)
+ * inherit it — and that directory is removed when the run ends. (Sweeping `qly-*` entries of the
+ * shared temp dir by age removed another run's live hub data when two runs overlapped.)
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export default function setup(): () => void {
-  const started = Date.now() - 1000;
+  const run = mkdtempSync(join(tmpdir(), 'qianliyan-test-run-'));
+  // Mosquitto drops root for its own user: it must be able to reach its directory inside ours.
+  chmodSync(run, 0o755);
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = run;
   return () => {
-    const dir = tmpdir();
-    let removed = 0;
-    for (const name of readdirSync(dir)) {
-      if (!name.startsWith('qly-')) continue;
-      const path = join(dir, name);
-      try {
-        const st = statSync(path);
-        // Creation time where the filesystem keeps it, else the last status change.
-        if ((st.birthtimeMs || st.ctimeMs) < started) continue;
-        rmSync(path, { recursive: true, force: true });
-        removed += 1;
-      } catch {
-        // Gone already, or not ours to remove.
-      }
-    }
-    process.stdout.write(`removed ${removed} temporary directories made by the tests\n`);
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    rmSync(run, { recursive: true, force: true, maxRetries: 3 });
+    process.stdout.write(`removed ${run}, the temporary directory of this run\n`);
   };
 }

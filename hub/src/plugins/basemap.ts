@@ -1,15 +1,19 @@
 /**
- * The map's base layer (village boundaries, grid, rivers as GeoJSON) loaded once, and the geofences
- * drawn from its village boundaries. A missing or broken file leaves the map without an outline and
- * the drones without fences, with a warning; the hub runs on.
+ * The map's base layer (village boundaries, grid, rivers as GeoJSON), loaded once before the hub
+ * takes any message: its village outlines are the geofences of the drones and, with the site tree's
+ * own boundaries, the extent each gateway may place devices in (site-bounds.ts). A missing or
+ * broken file leaves the map without an outline and the drones without fences, with a warning; the
+ * hub runs on.
  */
 import { readFile } from 'node:fs/promises';
 import fp from 'fastify-plugin';
-import { fencesFromGeoJson, GeofenceWatch } from '../services/geofences.ts';
+import { type Fence, fencesFromGeoJson } from '../services/geofences.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     basemap: unknown;
+    /** Village outlines of the base map (`kind: "boundary"` features). */
+    fences: Fence[];
   }
 }
 
@@ -26,10 +30,8 @@ export const basemapPlugin = fp(
     }
     app.decorate('basemap', basemap);
     const fences = fencesFromGeoJson(basemap);
-    new GeofenceWatch(fences, app.bus, (key, type, severity, data) =>
-      app.ingest.recordHubEvent(key, type, severity, data),
-    ).start();
+    app.decorate('fences', fences);
     app.log.info({ fences: fences.map((f) => f.site) }, 'geofences');
   },
-  { name: 'basemap', dependencies: ['ingest'] },
+  { name: 'basemap' },
 );

@@ -40,7 +40,6 @@ export const incidentsPlugin = fp(
       app.siteTree,
       app.bus,
       app.log.child({ module: 'linkage' }),
-      { username: 'system', role: 'admin', sites: [], sid: 'linkage' },
       app.stateDb.getSetting<typeof app.config.linkage.rules>('linkage.rules') ?? app.config.linkage.rules,
     );
     linkage.start();

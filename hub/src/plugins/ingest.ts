@@ -12,15 +12,18 @@ import fp from 'fastify-plugin';
 import mqtt, { type MqttClient } from 'mqtt';
 import { holdPubacks } from '../mqtt/held-pubacks.ts';
 import { EventBus } from '../services/event-bus.ts';
+import { GeofenceWatch } from '../services/geofences.ts';
 import { IngestService } from '../services/ingest.ts';
 import { Registry } from '../services/registry.ts';
 import { SeqTracker } from '../services/seq-tracker.ts';
+import { SiteBounds } from '../services/site-bounds.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     bus: EventBus;
     registry: Registry;
     ingest: IngestService;
+    siteBounds: SiteBounds;
     mqtt: MqttClient;
   }
 }
@@ -51,6 +54,12 @@ export const ingestPlugin = fp(
       log: () => {},
     });
     const { limits } = app.config;
+    const siteBounds = new SiteBounds(
+      app.siteTree,
+      { toleranceM: limits.siteToleranceM, radiusM: limits.siteRadiusM, droneRangeM: limits.droneRangeM },
+      (site) => log.warn({ site }, 'site has no outline or centre: device positions there are not checked'),
+    );
+    siteBounds.setFences(app.fences);
     const ingest = new IngestService(
       {
         ...app.config.ingest,
@@ -85,8 +94,18 @@ export const ingestPlugin = fp(
         },
         commandResult: (gateway: string, result: CommandResult) =>
           bus.emit('commandResult', { gateway, result }),
+        placeAllowed: (site, kind, pos) => {
+          const verdict = siteBounds.check(site, kind, pos);
+          if (verdict.ok) return undefined;
+          return 'insideOf' in verdict
+            ? `position inside site ${verdict.insideOf}, not ${site}`
+            : `position ${verdict.distanceM} m outside site ${site} (at most ${verdict.allowedM} m)`;
+        },
       },
     );
+    new GeofenceWatch(app.fences, bus, (key, type, severity, data) =>
+      ingest.recordHubEvent(key, type, severity, data),
+    ).start();
     bus.on('gatewayChanged', 'metrics', () => app.metrics.gatewaysOnline.set(registry.onlineGatewayCount()));
     registry.start();
     ingest.start();
@@ -117,6 +136,7 @@ export const ingestPlugin = fp(
     app.decorate('bus', bus);
     app.decorate('registry', registry);
     app.decorate('ingest', ingest);
+    app.decorate('siteBounds', siteBounds);
     app.decorate('mqtt', client);
     app.addHook('onClose', async () => {
       // Store what was accepted, then leave: acks of what is stored go out before the connection ends.
@@ -125,5 +145,5 @@ export const ingestPlugin = fp(
       registry.stop();
     });
   },
-  { name: 'ingest', dependencies: ['stores', 'broker'] },
+  { name: 'ingest', dependencies: ['stores', 'broker', 'basemap'] },
 );

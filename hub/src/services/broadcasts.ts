@@ -22,6 +22,7 @@ import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import { LINKAGE_ACTOR } from './actors.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
@@ -315,7 +316,14 @@ export class BroadcastService {
   cancel(user: AuthUser, id: string): BroadcastView {
     const view = this.get(user, id);
     if (view.state === 'done' || view.state === 'cancelled') return view;
-    if (user.role !== 'admin' && user.role !== 'duty_officer' && view.createdBy !== user.username)
+    // An automatic (linkage) warning is stopped by whoever sees it: the village's own operator may
+    // silence a false alarm's evacuation order.
+    if (
+      user.role !== 'admin' &&
+      user.role !== 'duty_officer' &&
+      view.createdBy !== user.username &&
+      view.createdBy !== LINKAGE_ACTOR
+    )
       throw new HubError('HUB_ERR_FORBIDDEN', 'only its sender or the command room may cancel a broadcast');
     for (const [key, delivery] of Object.entries(view.speakers)) {
       if (!['sending', 'queued', 'started'].includes(delivery.state)) continue;

@@ -29,6 +29,7 @@ import {
   type CommandResult,
   type DeviceAvailability,
   type DeviceEvent,
+  type DeviceKind,
   type DeviceMeta,
   type GatewayState,
   laneOf,
@@ -77,6 +78,15 @@ export interface IngestHooks {
   clearRetained(topic: string): void;
   /** A gateway answered a command. */
   commandResult(gateway: string, result: CommandResult): void;
+  /**
+   * Whether a gateway of `site` may place a device of `kind` at `pos` (its own site, see
+   * site-bounds.ts); a reason when it may not.
+   */
+  placeAllowed?(
+    site: string,
+    kind: DeviceKind | undefined,
+    pos: { lat: number; lon: number },
+  ): string | undefined;
 }
 
 /** Message kinds that may be retained on the broker: the current state of a gateway or a device. */
@@ -258,6 +268,8 @@ export class IngestService {
         );
     }
     const value = decoded.value;
+    const misplaced = this.misplaced(parsed, value);
+    if (misplaced) return this.reject('outside_site', topic, parsed.gateway, misplaced, retained);
     if ('seq' in value) {
       const verdict = this.seqs.check(parsed.gateway, laneOf(parsed.kind), value.epoch, value.seq);
       if (!verdict.accept) {
@@ -279,6 +291,31 @@ export class IngestService {
     this.buffer(parsed, value);
     this.applySafely(parsed.kind, parsed, value, retained);
     return 'hold';
+  }
+
+  /**
+   * A position outside the gateway's own site, in a descriptor or in telemetry (drones, trackers):
+   * the whole message is refused, so nothing of a device placed in another village is stored,
+   * drawn or acted on.
+   */
+  private misplaced(parsed: ParsedTopic, value: unknown): string | undefined {
+    const check = this.hooks.placeAllowed;
+    if (!check || !parsed.device) return undefined;
+    if (parsed.kind === 'meta') {
+      const meta = value as DeviceMeta;
+      return check(parsed.site, meta.kind, meta.position);
+    }
+    if (parsed.kind !== 'telemetry') return undefined;
+    const t = value as Telemetry;
+    const kind = this.registry.getDevice(`${parsed.gateway}.${parsed.device}`)?.kind;
+    for (const s of 'samples' in t ? t.samples : [t]) {
+      const { lat, lon } = s.values;
+      if (typeof lat === 'number' && typeof lon === 'number') {
+        const why = check(parsed.site, kind, { lat, lon });
+        if (why) return why;
+      }
+    }
+    return undefined;
   }
 
   /** Rows to store: telemetry samples and events. */

@@ -11,10 +11,18 @@
  * notifies the village's operators. It is announced as `linkageExecuted` (dashboards open the
  * cameras on their video wall and show the proposals).
  */
-import type { AlarmView, DeviceView, LinkagePlan, LinkageRule, Position } from '@qianliyan/protocols';
+import {
+  type AlarmView,
+  type DeviceView,
+  type LinkagePlan,
+  type LinkageRule,
+  type Position,
+  parseDeviceKey,
+} from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import { LINKAGE_ACTOR } from './actors.ts';
 import type { BroadcastService } from './broadcasts.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
@@ -71,8 +79,6 @@ export class LinkageService {
     private readonly tree: SiteTree,
     private readonly bus: EventBus,
     private readonly log: FastifyBaseLogger,
-    /** The hub's own identity for automatic actions (an administrator without a session). */
-    private readonly system: AuthUser,
     rules: LinkageRule[],
   ) {
     this.rules = rules;
@@ -97,7 +103,7 @@ export class LinkageService {
           rule: r.id,
           ...(device ? { near: device.key } : {}),
         },
-        this.system,
+        this.actorFor(r, incident.site),
       );
     });
   }
@@ -154,8 +160,24 @@ export class LinkageService {
     this.run(
       rule.actions,
       { location: device.position, site: alarm.site, incident: null, rule: rule.id, near: device.key },
-      this.system,
+      this.actorFor(rule, alarm.site),
     );
+  }
+
+  /**
+   * Who an automatic plan acts as: a village operator of the alarm's own village, narrowed to the
+   * rule's sites. Not the administrator: what a village raises (and a gateway in an attacker's hands
+   * can raise anything) may move cameras and sound loudspeakers of that village only. The plan
+   * picks devices through the same scope, so it never reaches into a neighbouring village.
+   */
+  actorFor(rule: LinkageRule, site: string): AuthUser {
+    const village = this.tree.ancestors(site).find((id) => this.tree.get(id)?.level === 'village') ?? site;
+    let sites = this.tree.subtree(village);
+    if (rule.when.sites?.length) {
+      const allowed = new Set(rule.when.sites.flatMap((s) => this.tree.subtree(s)));
+      sites = sites.filter((s) => allowed.has(s));
+    }
+    return { username: LINKAGE_ACTOR, role: 'village_operator', sites, sid: 'linkage' };
   }
 
   /** The plan for a spot without acting (what the "link" panel shows first). */
@@ -237,13 +259,13 @@ export class LinkageService {
       }
     }
     for (const c of plan.cameras) {
-      if (!c.preset) continue;
-      const [gateway, ...rest] = c.key.split('.');
+      const parsed = parseDeviceKey(c.key);
+      if (!c.preset || !parsed) continue;
       try {
         this.commands.submit({
           user,
-          gateway: gateway as string,
-          device: rest.join('.'),
+          gateway: parsed.gateway,
+          device: parsed.device,
           action: 'ptz.preset.goto',
           params: { preset: c.preset },
         });

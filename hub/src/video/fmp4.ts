@@ -30,9 +30,17 @@ export interface Fragment {
 }
 
 export class Fmp4Reader {
-  private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * Bytes received and not yet part of a complete box, as the chunks they arrived in. A box is
+   * joined once, when its last byte is here: re-joining a growing buffer on every chunk made a
+   * box pushed in small messages cost the square of its size (an 8 MB box in 256-byte messages
+   * re-copied gigabytes and stalled the hub for minutes).
+   */
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
   private initBoxes: Buffer[] = [];
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private pendingKey = false;
   init: InitSegment | undefined;
 
@@ -41,17 +49,25 @@ export class Fmp4Reader {
     private readonly onFragment: (fragment: Fragment) => void,
   ) {}
 
+  /** Bytes held waiting for the rest of a box (bounded by MAX_BOX_BYTES). */
+  get bufferedBytes(): number {
+    return this.chunkBytes;
+  }
+
   /** Feeds bytes; throws Fmp4Error on malformed input (the caller drops the stream). */
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.chunkBytes += chunk.length;
     for (;;) {
-      if (this.buffer.length < 8) return;
-      let size = this.buffer.readUInt32BE(0);
-      const type = this.buffer.toString('latin1', 4, 8);
+      if (this.chunkBytes < 8) return;
+      const head = this.peek(Math.min(16, this.chunkBytes));
+      let size = head.readUInt32BE(0);
+      const type = head.toString('latin1', 4, 8);
       let header = 8;
       if (size === 1) {
-        if (this.buffer.length < 16) return;
-        const big = this.buffer.readBigUInt64BE(8);
+        if (head.length < 16) return;
+        const big = head.readBigUInt64BE(8);
         if (big > BigInt(MAX_BOX_BYTES)) throw new Fmp4Error(`box ${printable(type)} too large`);
         size = Number(big);
         header = 16;
@@ -59,12 +75,52 @@ export class Fmp4Reader {
       if (!/^[a-zA-Z0-9 ]{4}$/.test(type)) throw new Fmp4Error('not an MP4 stream');
       if (size < header) throw new Fmp4Error(`bad size for box ${type}`);
       if (size > MAX_BOX_BYTES) throw new Fmp4Error(`box ${type} too large (${size} bytes)`);
-      if (this.buffer.length < size) return;
-      // No copy: the caller hands over its chunks (a WebSocket message or a pipe read is not reused).
-      const box = this.buffer.subarray(0, size);
-      this.buffer = this.buffer.subarray(size);
-      this.onBox(type, box);
+      if (this.chunkBytes < size) return;
+      this.onBox(type, this.take(size));
     }
+  }
+
+  /** The first `n` buffered bytes (n ≤ 16): a view of the first chunk, or a small copy. */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= n) return first;
+    const parts: Buffer[] = [];
+    let have = 0;
+    for (const c of this.chunks) {
+      parts.push(c);
+      have += c.length;
+      if (have >= n) break;
+    }
+    return Buffer.concat(parts, n);
+  }
+
+  /**
+   * Removes and returns the first `n` buffered bytes. No copy when they lie in one chunk (the
+   * caller hands over its chunks: a WebSocket message or a pipe read is not reused), else one join.
+   */
+  private take(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    this.chunkBytes -= n;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    // Whole chunks, then part of the next: one splice (shifting one at a time is quadratic too).
+    let whole = 0;
+    let need = n;
+    while (need >= (this.chunks[whole] as Buffer).length) {
+      need -= (this.chunks[whole] as Buffer).length;
+      whole += 1;
+      if (need === 0) break;
+    }
+    const parts = this.chunks.splice(0, whole);
+    if (need > 0) {
+      const c = this.chunks[0] as Buffer;
+      parts.push(c.subarray(0, need));
+      this.chunks[0] = c.subarray(need);
+    }
+    return Buffer.concat(parts, n);
   }
 
   private onBox(type: string, box: Buffer): void {
@@ -83,14 +139,19 @@ export class Fmp4Reader {
     }
     if (type === 'moof') {
       this.pending = [box];
+      this.pendingBytes = box.length;
       this.pendingKey = firstSampleIsSync(box, this.init.defaultSampleFlags);
       return;
     }
     if (this.pending.length === 0) return; // mfra, sidx, free… between fragments: not needed live
     this.pending.push(box);
+    this.pendingBytes += box.length;
+    // A moof followed by endless boxes other than its mdat would otherwise be kept without bound.
+    if (this.pendingBytes > MAX_BOX_BYTES + MAX_INIT_BYTES) throw new Fmp4Error('fragment too large');
     if (type === 'mdat') {
       this.onFragment({ data: joined(this.pending), keyframe: this.pendingKey });
       this.pending = [];
+      this.pendingBytes = 0;
     }
   }
 }

@@ -43,6 +43,8 @@ export interface RelayOptions {
   jsmpegKbps: number;
   /** Per-viewer queue bound; beyond it the viewer skips to the next keyframe. */
   maxViewerBufferBytes: number;
+  /** First retry after bad media (doubling to BAD_MEDIA_MAX_BACKOFF_MS). */
+  badMediaBackoffMs: number;
 }
 
 interface ViewerState {
@@ -54,6 +56,9 @@ interface ViewerState {
 
 const MAX_GOP_BYTES = 8 * 1024 * 1024;
 const TS_PACKET = 188;
+const BAD_MEDIA_MAX_BACKOFF_MS = 600_000;
+/** Backoff returns to its start only after media has flowed this long without a fault. */
+const STABLE_MS = 60_000;
 
 export class Relay {
   private readonly viewers = new Map<Viewer, ViewerState>();
@@ -68,6 +73,14 @@ export class Relay {
   private idleTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 1000;
+  /** Bad media arrived: nothing more is read from this source until it is started again. */
+  private discarding = false;
+  /** Bad media arrived while the source was still starting: restart once it has. */
+  private faultWhileStarting: string | undefined;
+  /** The source sent bad media, and has not played cleanly for STABLE_MS since. */
+  private faulted = false;
+  /** Since when media has flowed without a fault (0: not since the last fault). */
+  private healthySince = 0;
   private starting = false;
   private stopped = false;
   private lastDataAt = 0;
@@ -91,6 +104,11 @@ export class Relay {
 
   get viewerCount(): number {
     return this.viewers.size;
+  }
+
+  /** Media held: an unfinished box and the keyframe cache (what a gateway's push costs in memory). */
+  get bufferedBytes(): number {
+    return (this.reader?.bufferedBytes ?? 0) + this.gopBytes;
   }
 
   get sourceKind(): 'push' | 'pull' {
@@ -130,7 +148,7 @@ export class Relay {
 
   /** Media from the source; a new source connection starts a new reader (it begins with ftyp/moov). */
   feed(chunk: Buffer): void {
-    if (this.stopped) return;
+    if (this.stopped || this.discarding) return;
     this.stats.bytesIn += chunk.length;
     if (!this.reader)
       this.reader = new Fmp4Reader(
@@ -141,12 +159,23 @@ export class Relay {
       this.reader.push(chunk);
     } catch (err) {
       this.stats.badMedia += 1;
-      this.log.warn(
-        { err: (err as Fmp4Error).message, relay: this.key },
-        'bad media from the source; restarting it',
-      );
       this.reader = undefined;
-      void this.restartSource('the camera sent something that is not video');
+      this.faulted = true;
+      this.healthySince = 0;
+      // Not video: a broken or hostile source. Retrying at once would only have it send again
+      // (and, for a push, spend another round trip to the gateway): wait long, and longer each time.
+      this.backoffMs = Math.min(
+        BAD_MEDIA_MAX_BACKOFF_MS,
+        Math.max(this.options.badMediaBackoffMs, this.backoffMs * 2),
+      );
+      this.log.warn(
+        { err: (err as Fmp4Error).message, relay: this.key, retryInMs: this.backoffMs },
+        'bad media from the source; stopping it',
+      );
+      this.discarding = true;
+      const reason = 'the camera sent something that is not video';
+      if (this.starting) this.faultWhileStarting = reason;
+      else void this.restartSource(reason, 'offline');
     }
   }
 
@@ -172,6 +201,8 @@ export class Relay {
     this.starting = true;
     this.setState('connecting');
     this.reader = undefined;
+    this.discarding = false;
+    this.faultWhileStarting = undefined;
     this.lastDataAt = Date.now();
     try {
       await this.source.start(this);
@@ -182,22 +213,30 @@ export class Relay {
       this.log.warn({ relay: this.key, reason, retryInMs: this.backoffMs }, 'stream could not start');
       this.setState('offline', reason);
       this.retryTimer = setTimeout(() => void this.startSource(), this.backoffMs);
-      this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+      this.growBackoff();
       return;
     }
     this.starting = false;
+    const fault = this.faultWhileStarting;
+    this.faultWhileStarting = undefined;
+    if (fault) void this.restartSource(fault, 'offline');
   }
 
-  private async restartSource(reason: string): Promise<void> {
+  private async restartSource(reason: string, state: 'stalled' | 'offline' = 'stalled'): Promise<void> {
     if (this.stopped || this.starting) return;
     this.stats.restarts += 1;
-    this.log.warn({ relay: this.key, reason }, 'restarting the stream source');
-    this.setState('stalled', reason);
+    const delay = this.backoffMs;
+    this.log.warn({ relay: this.key, reason, retryInMs: delay }, 'restarting the stream source');
+    this.setState(state, reason);
     this.starting = true;
     await this.source.stop().catch(() => undefined);
     this.starting = false;
-    this.retryTimer = setTimeout(() => void this.startSource(), this.backoffMs);
-    this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+    this.retryTimer = setTimeout(() => void this.startSource(), delay);
+    this.growBackoff();
+  }
+
+  private growBackoff(): void {
+    this.backoffMs = Math.min(this.faulted ? BAD_MEDIA_MAX_BACKOFF_MS : 60_000, this.backoffMs * 2);
   }
 
   private check(): void {
@@ -231,6 +270,14 @@ export class Relay {
       this.stats.keyframes += 1;
       this.gop = [];
       this.gopBytes = 0;
+    }
+    // A keyframe ends a stall's backoff; after bad media one good keyframe proves nothing (a
+    // hostile source sends one, then garbage): only a minute of clean media does.
+    const now = this.lastDataAt;
+    if (this.healthySince === 0) this.healthySince = now;
+    if (!this.faulted && fragment.keyframe) this.backoffMs = 1000;
+    else if (this.faulted && now - this.healthySince >= STABLE_MS) {
+      this.faulted = false;
       this.backoffMs = 1000;
     }
     if (this.gopBytes + fragment.data.length <= MAX_GOP_BYTES) {

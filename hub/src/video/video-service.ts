@@ -27,6 +27,7 @@ import type { Registry } from '../services/registry.ts';
 import type { Sessions } from '../services/sessions.ts';
 import type { StateDb } from '../stores/state-db.ts';
 import { FfmpegProcess, liveFfmpegCount, resolveFfmpeg } from './ffmpeg-process.ts';
+import { newWindow, PushBudget, type RateWindow } from './push-budget.ts';
 import type { VideoRefusal } from './refusals.ts';
 import { Relay, type Viewer } from './relay.ts';
 import { newSessionId, PullSource, PushSource } from './sources.ts';
@@ -47,7 +48,9 @@ interface PushSession {
   relay: Relay;
   gateway: string;
   socket: WebSocket | undefined;
-  window: { start: number; bytes: number };
+  window: RateWindow;
+  /** When the gateway's recent connections for this session were opened (reconnect storms). */
+  connects: number[];
 }
 
 interface PendingSnapshot {
@@ -67,6 +70,7 @@ export class VideoService {
   private bytesOut = 0;
   readonly tokens: StreamTokens;
   readonly ffmpeg: string;
+  private readonly budget: PushBudget;
   private gauges: NodeJS.Timeout | undefined;
 
   constructor(
@@ -81,6 +85,7 @@ export class VideoService {
   ) {
     this.tokens = new StreamTokens(jwtSecret, config.tokenTtlS);
     this.ffmpeg = resolveFfmpeg(config.ffmpegPath);
+    this.budget = new PushBudget(config);
   }
 
   start(): void {
@@ -201,7 +206,8 @@ export class VideoService {
                 relay,
                 gateway: parsed.gateway,
                 socket: undefined,
-                window: { start: Date.now(), bytes: 0 },
+                window: newWindow(),
+                connects: [],
               });
             },
             close: (session) => {
@@ -240,6 +246,7 @@ export class VideoService {
         idleStopMs: this.config.idleStopMs,
         jsmpegKbps: this.config.jsmpegKbps,
         maxViewerBufferBytes: this.config.maxViewerBufferBytes,
+        badMediaBackoffMs: this.config.badMediaBackoffMs,
       },
       this.log,
       (relay) => {
@@ -280,6 +287,16 @@ export class VideoService {
       socket.close(4404, 'no such session');
       return;
     }
+    // A flaky uplink reconnects a few times; a gateway that dials again and again only makes the
+    // hub restart its reader each time.
+    const now = Date.now();
+    push.connects = push.connects.filter((t) => now - t < 10_000);
+    if (push.connects.length >= 5) {
+      this.metrics.videoRefused.inc({ reason: 'push_rate' });
+      socket.close(1008, 'too many connections');
+      return;
+    }
+    push.connects.push(now);
     // A reconnect after a dropped uplink replaces the old connection.
     push.socket?.close(4409, 'replaced by a new connection');
     push.socket = socket;
@@ -287,21 +304,16 @@ export class VideoService {
     // A new connection starts its stream over (ftyp, moov): the relay reads it afresh.
     relay.sourceEnded('a new connection from the gateway');
     socket.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) return;
-      const now = Date.now();
-      if (now - push.window.start >= 1000) push.window = { start: now, bytes: 0 };
-      push.window.bytes += data.length;
-      if (push.window.bytes > this.config.maxPushBytesPerSecond) {
-        this.metrics.videoRefused.inc({ reason: 'push_rate' });
-        this.log.warn(
-          { session, gateway },
-          'gateway pushed more than video.maxPushBytesPerSecond; connection closed',
-        );
-        socket.close(1008, 'rate limit');
-        return;
-      }
+      if (!isBinary || push.socket !== socket) return;
+      const over = this.budget.admit(gateway, push.window, data.length);
+      if (over) return this.cutPush(push, socket, over);
       this.bytesIn += data.length;
+      const started = process.hrtime.bigint();
       relay.feed(data);
+      const pauseMs = this.budget.chargeCpu(gateway, Number(process.hrtime.bigint() - started));
+      if (pauseMs > 0) this.pauseGateway(gateway, pauseMs);
+      if (this.bufferedBy(gateway) > this.config.maxGatewayBufferBytes)
+        this.cutPush(push, socket, 'push_gateway_memory');
     });
     socket.on('close', () => {
       if (push.socket !== socket) return;
@@ -309,6 +321,46 @@ export class VideoService {
       relay.sourceEnded('the gateway’s connection closed');
     });
     socket.on('error', () => socket.terminate());
+  }
+
+  /** Closes one push connection that crossed a limit; its relay restarts it with backoff. */
+  private cutPush(push: PushSession, socket: WebSocket, reason: VideoRefusal): void {
+    this.metrics.videoRefused.inc({ reason });
+    this.log.warn(
+      { gateway: push.gateway, relay: push.relay.key, reason },
+      'gateway push over its limit; connection closed',
+    );
+    if (push.socket === socket) push.socket = undefined;
+    socket.close(1008, 'limit');
+    push.relay.sourceEnded(`push refused: ${reason}`);
+  }
+
+  /**
+   * Over its CPU budget: stop reading all of a gateway's push sockets until its window ends. TCP
+   * backpressure slows the gateway; the streams resume, nothing is cut.
+   */
+  private pauseGateway(gateway: string, ms: number): void {
+    let paused = 0;
+    for (const push of this.pushes.values()) {
+      const socket = push.socket;
+      if (push.gateway !== gateway || !socket || socket.isPaused) continue;
+      socket.pause();
+      paused += 1;
+      setTimeout(() => {
+        if (socket.readyState === socket.OPEN) socket.resume();
+      }, ms).unref();
+    }
+    if (paused > 0) {
+      this.metrics.videoRefused.inc({ reason: 'push_cpu_budget' });
+      this.log.warn({ gateway, pauseMs: ms }, 'gateway media over its CPU budget; paused');
+    }
+  }
+
+  /** Media bytes the hub holds for a gateway's streams (unfinished boxes, keyframe caches). */
+  private bufferedBy(gateway: string): number {
+    let bytes = 0;
+    for (const push of this.pushes.values()) if (push.gateway === gateway) bytes += push.relay.bufferedBytes;
+    return bytes;
   }
 
   /** A snapshot of a camera: the hub's own frame grab for a pulled camera, else the gateway's upload. */
