@@ -231,6 +231,17 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg'))(
         (await api(`/api/incidents/${incident.id}/transitions`, other, { action: 'accept' })).status,
       ).toBe(403);
       expect(((await api('/api/incidents', other)).body as unknown as unknown[]).length).toBe(0);
+      // Nor name this village's camera in an incident of its own (a town officer attaching its
+      // snapshot there would hand the picture to the other village).
+      const foreign = await api('/api/incidents', other, {
+        title: '借用摄像头',
+        category: 'other',
+        priority: 'low',
+        site: 'v-other',
+        devices: [`${GW}.cam-gate`],
+      });
+      expect(foreign.status).toBe(400);
+      expect(String(foreign.body.message)).toMatch(/no device gw-link\.cam-gate in your sites/);
       const accepted = await api(`/api/incidents/${incident.id}/transitions`, mine, { action: 'accept' });
       expect(accepted.status).toBe(200);
       expect(accepted.body.status).toBe('accepted');

@@ -269,12 +269,45 @@ describe('scope over the site tree', () => {
         { type: 'FeatureCollection', features: [f('x4', 'A镇', 'town', 'x5'), f('x5', 'B镇', 'town', 'x4')] },
         /feature 1 \(x4 A镇\)/,
       ],
+      // Coordinates as strings were stored as they came; nesting thousands deep answered 500.
+      [
+        {
+          type: 'FeatureCollection',
+          features: [
+            f('x6', '字村', 'village', 'qianli-town', {
+              type: 'Polygon',
+              coordinates: [
+                [
+                  ['120.1', '30.1'],
+                  ['120.2', '30.1'],
+                  ['120.2', '30.2'],
+                  ['120.1', '30.1'],
+                ],
+              ],
+            }),
+          ],
+        },
+        /feature 1 \(x6 字村\): polygon 1, ring 1, position 1: longitude and latitude must be numbers/,
+      ],
+      [
+        { type: 'FeatureCollection', features: [f('x8', '开村', 'village', 'qianli-town', square(200, 30))] },
+        /out of range/,
+      ],
     ];
     for (const [doc, message] of bad) {
       const res = await api(admin, 'POST', '/api/sites/import', doc);
       expect(res.status, JSON.stringify(doc).slice(0, 60)).toBe(400);
       expect((res.body as { message: string }).message).toMatch(message);
     }
+    // Nested 20,000 deep (written as text: the test's own JSON.stringify would overflow too).
+    const deep = await hub.app.inject({
+      method: 'POST',
+      url: '/api/sites/import',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      payload: `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"x7","name":"深村","level":"village","parent":"qianli-town"},"geometry":{"type":"Polygon","coordinates":${'['.repeat(20_000)}0,0${']'.repeat(20_000)}}}]}`,
+    });
+    expect(deep.statusCode).toBe(400);
+    expect(deep.json().message).toMatch(/feature 1 \(x7 深村\): polygon 1, ring 1: at least four positions/);
     expect(await count()).toBe(before + 3);
     expect((await api(townOfficer, 'POST', '/api/sites/import', good)).status).toBe(403);
   });

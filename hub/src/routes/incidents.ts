@@ -91,6 +91,13 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       if (!site)
         throw new HubError('HUB_ERR_VALIDATION', 'an incident needs a site (or the alarm it comes from)');
+      // Only devices the reporter may see: listing another village's camera here would let it be
+      // snapshotted into this incident by someone who sees both, and read back by the reporter.
+      for (const key of devices ?? []) {
+        const device = app.registry.getDevice(key);
+        if (!device || !userMaySee(request.user, device.site))
+          throw new HubError('HUB_ERR_VALIDATION', `no device ${key} in your sites`);
+      }
       const incident = app.incidents.create(request.user, {
         ...body,
         site,

@@ -14,6 +14,7 @@
  */
 import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
+import { boundaryProblem } from './geometry.ts';
 
 export const SITE_LEVELS = ['county', 'town', 'village', 'grid'] as const;
 export type SiteLevel = (typeof SITE_LEVELS)[number];
@@ -132,6 +133,8 @@ export class SiteTree {
           'HUB_ERR_VALIDATION',
           `${where}: level must be one of ${SITE_LEVELS.join(', ')}`,
         );
+      const problem = n.boundary && boundaryProblem(n.boundary);
+      if (problem) throw new SiteTreeError('HUB_ERR_VALIDATION', `${where}: ${problem}`);
       next.set(n.id, n);
     });
     this.check(next, label, nodes);
