@@ -67,6 +67,7 @@ const STRINGS = {
   act_escalate: { zh: '上报', en: 'Escalate' },
   act_return: { zh: '退回', en: 'Return' },
   linkNow: { zh: '一键联动', en: 'Link' },
+  call: { zh: '视频通话', en: 'Video call' },
   callVillage: { zh: '视频呼叫该村', en: 'Video call the village' },
   callCommandRoom: { zh: '呼叫指挥中心', en: 'Call the command room' },
   timeline: { zh: '处置记录', en: 'Timeline' },

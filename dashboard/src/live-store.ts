@@ -1,16 +1,22 @@
 /**
- * The live store: one socket.io connection (authenticated in the handshake) feeding maps of devices
- * and gateways keyed by id. Views subscribe to change notifications; nothing else talks to the socket.
+ * The live store: one socket.io connection (authenticated in the handshake) and the page's state,
+ * per topic: devices and gateways (snapshot + coalesced deltas), the site tree in scope (sent with
+ * every snapshot), and one collection per topic of the live table (`LIVE_TOPICS` in protocols:
+ * alarms, incidents, broadcasts, linkage plans, the user's commands). Panels read and subscribe
+ * here; none of them touches the socket. Calls get a narrow channel of their own (their
+ * signalling is addressed to one socket, not state to keep).
  */
-import type {
-  AlarmView,
-  BroadcastView,
-  ClientToServerEvents,
-  CommandView,
-  DeviceView,
-  GatewayView,
-  LiveSubscribe,
-  ServerToClientEvents,
+import {
+  type ClientToServerEvents,
+  type DeviceView,
+  type GatewayView,
+  LIVE_TOPICS,
+  type LivePayload,
+  type LiveSubscribe,
+  type LiveTopic,
+  type LiveTopicName,
+  type ServerToClientEvents,
+  type SiteNode,
 } from '@qianliyan/protocols';
 import { io, type Socket } from 'socket.io-client';
 
@@ -21,20 +27,73 @@ export interface LiveChange {
   snapshot: boolean;
 }
 
+type LiveSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** One topic's payloads by key, newest last, bounded; listeners hear every arrival. */
+export class TopicStore<T> {
+  private readonly items = new Map<string, T>();
+  private readonly listeners = new Set<(item: T) => void>();
+
+  constructor(private readonly entry: LiveTopic) {}
+
+  get(key: string): T | undefined {
+    return this.items.get(key);
+  }
+
+  values(): T[] {
+    return [...this.items.values()];
+  }
+
+  /** A payload arrived (or a panel loaded it over REST): kept under its key and announced. */
+  put(item: T, announce = true): void {
+    const key = this.entry.key(item as never);
+    this.items.delete(key);
+    this.items.set(key, item);
+    while (this.items.size > this.entry.keep) this.items.delete(this.items.keys().next().value as string);
+    if (announce) notifyAll(this.listeners, item);
+  }
+
+  /** What a panel loaded over REST when it opened (the socket says only what changes). */
+  seed(items: T[]): void {
+    for (const item of items) this.put(item, false);
+  }
+
+  on(listener: (item: T) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+type Topics = { [N in LiveTopicName]: TopicStore<LivePayload<N>> };
+
+/** What the call panel may do on the socket: its own events, nothing else. */
+export interface CallChannel {
+  /** This page's socket id (participants are told apart by it). */
+  readonly id: string | undefined;
+  emit: LiveSocket['emit'];
+  on<E extends 'call:ring' | 'call:update' | 'call:signal' | 'call:error'>(
+    event: E,
+    listener: ServerToClientEvents[E],
+  ): () => void;
+}
+
 export class LiveStore {
   readonly devices = new Map<string, DeviceView>();
   readonly gateways = new Map<string, GatewayView>();
+  /** The site tree in the user's scope, as of the last snapshot. */
+  sites: SiteNode[] = [];
+  readonly topics: Topics = Object.fromEntries(
+    Object.entries(LIVE_TOPICS).map(([name, entry]) => [name, new TopicStore(entry as LiveTopic)]),
+  ) as unknown as Topics;
   connected = false;
-  private socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
+  private socket: LiveSocket | undefined;
   /** Brief from the start: a county's page gets telemetry only for what it looks at close up. */
   private subscription: LiveSubscribe = { brief: true };
   private readonly listeners = new Set<(change: LiveChange) => void>();
   private readonly statusListeners = new Set<(connected: boolean) => void>();
+  private readonly siteListeners = new Set<(sites: SiteNode[]) => void>();
   /** The age of the last delta when it arrived, ms: large when this page (or its link) falls behind. */
   lagMs = 0;
-  private readonly commandListeners = new Set<(command: CommandView) => void>();
-  private readonly alarmListeners = new Set<(alarm: AlarmView) => void>();
-  private readonly broadcastListeners = new Set<(broadcast: BroadcastView) => void>();
   /** Each device's latest event time before the last delta (to tell a new event from a repeat). */
   private readonly previousEvents = new Map<string, number | undefined>();
 
@@ -43,11 +102,7 @@ export class LiveStore {
   }
 
   connect(token: string, onAuthError: () => void): void {
-    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
-      path: '/socket.io',
-      auth: { token },
-      transports: ['websocket'],
-    });
+    const socket: LiveSocket = io({ path: '/socket.io', auth: { token }, transports: ['websocket'] });
     this.socket = socket;
     socket.on('connect', () => {
       this.setConnected(true);
@@ -65,16 +120,9 @@ export class LiveStore {
       this.gateways.clear();
       for (const d of snap.devices) this.devices.set(d.key, d);
       for (const g of snap.gateways) this.gateways.set(g.id, g);
+      this.sites = snap.sites;
+      notifyAll(this.siteListeners, snap.sites);
       this.notify({ devices: snap.devices, gateways: snap.gateways, removed: [], snapshot: true });
-    });
-    socket.on('command', (command) => {
-      for (const l of this.commandListeners) l(command);
-    });
-    socket.on('alarm', (alarm) => {
-      for (const l of this.alarmListeners) l(alarm);
-    });
-    socket.on('broadcast', (broadcast) => {
-      for (const l of this.broadcastListeners) l(broadcast);
     });
     socket.on('delta', (delta) => {
       // How far behind the hub this page is (the hub stamps each delta when it sends it).
@@ -92,11 +140,27 @@ export class LiveStore {
         snapshot: false,
       });
     });
+    // Every topic of the live table, into its collection.
+    for (const name of Object.keys(LIVE_TOPICS) as LiveTopicName[]) {
+      const store = this.topics[name] as TopicStore<unknown>;
+      (socket as unknown as Socket).on(name, (payload: unknown) => store.put(payload));
+    }
   }
 
-  /** The socket itself, for components that speak their own events on it (calls). */
-  get socketIo(): Socket<ServerToClientEvents, ClientToServerEvents> | undefined {
-    return this.socket;
+  /** The call panel's channel (its own events only). */
+  get calls(): CallChannel | undefined {
+    const socket = this.socket;
+    if (!socket) return undefined;
+    return {
+      get id() {
+        return socket.id;
+      },
+      emit: socket.emit.bind(socket) as LiveSocket['emit'],
+      on: (event, listener) => {
+        socket.on(event, listener as never);
+        return () => socket.off(event, listener as never);
+      },
+    };
   }
 
   subscribe(subscription: LiveSubscribe): void {
@@ -115,19 +179,9 @@ export class LiveStore {
     return () => this.listeners.delete(listener);
   }
 
-  onAlarm(listener: (alarm: AlarmView) => void): () => void {
-    this.alarmListeners.add(listener);
-    return () => this.alarmListeners.delete(listener);
-  }
-
-  onBroadcast(listener: (broadcast: BroadcastView) => void): () => void {
-    this.broadcastListeners.add(listener);
-    return () => this.broadcastListeners.delete(listener);
-  }
-
-  onCommand(listener: (command: CommandView) => void): () => void {
-    this.commandListeners.add(listener);
-    return () => this.commandListeners.delete(listener);
+  onSites(listener: (sites: SiteNode[]) => void): () => void {
+    this.siteListeners.add(listener);
+    return () => this.siteListeners.delete(listener);
   }
 
   onStatus(listener: (connected: boolean) => void): () => void {
@@ -137,16 +191,21 @@ export class LiveStore {
 
   private setConnected(connected: boolean): void {
     this.connected = connected;
-    for (const l of this.statusListeners) l(connected);
+    notifyAll(this.statusListeners, connected);
   }
 
   private notify(change: LiveChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(change);
-      } catch (err) {
-        console.error('live listener failed', err);
-      }
+    notifyAll(this.listeners, change);
+  }
+}
+
+/** Calls every listener; one that throws is reported and the others still run. */
+function notifyAll<T>(listeners: Iterable<(value: T) => void>, value: T): void {
+  for (const l of listeners) {
+    try {
+      l(value);
+    } catch (err) {
+      console.error('live listener failed', err);
     }
   }
 }

@@ -186,6 +186,10 @@ export const LinkagePlan = Type.Object({
 });
 export type LinkagePlan = Static<typeof LinkagePlan>;
 
+/** A plan as announced: who ran it (a user, or `linkage` for a rule). */
+export const LinkageEvent = Type.Object({ plan: LinkagePlan, by: Type.String() });
+export type LinkageEvent = Static<typeof LinkageEvent>;
+
 /** "When an event of these types happens at a device in this zone → these actions." */
 export const LinkageRule = Type.Object(
   {

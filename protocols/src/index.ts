@@ -3,12 +3,15 @@
  * Validators (the schema compiler) live behind `@qianliyan/protocols/validate`, so the dashboard
  * bundle does not ship the compiler.
  */
+export * from './access.ts';
 export * from './actions.ts';
 export * from './audio.ts';
 export * from './incidents.ts';
 export * from './limits.ts';
 export * from './live.ts';
+export * from './live-topics.ts';
 export * from './schemas.ts';
+export * from './sites.ts';
 export * from './timestamp-code.ts';
 export * from './topics.ts';
 export * from './video.ts';

@@ -4,9 +4,10 @@
  * scope and afterwards sends coalesced `delta` batches.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import type { BroadcastView } from './audio.ts';
-import type { CallSignal, CallStart, CallView, IncidentView, LinkagePlan } from './incidents.ts';
+import type { CallSignal, CallStart, CallView } from './incidents.ts';
+import type { LivePayload, LiveTopicName } from './live-topics.ts';
 import { DeviceKind, Id, Position, Severity, StreamDescriptor, TelemetryValue } from './schemas.ts';
+import type { SiteNode } from './sites.ts';
 
 export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
@@ -104,6 +105,8 @@ export type LiveSubscribe = Static<typeof LiveSubscribe>;
 export interface LiveSnapshot {
   devices: DeviceView[];
   gateways: GatewayView[];
+  /** The site tree in the user's scope (names, levels, outlines): a page needs no other source. */
+  sites: SiteNode[];
   ts: number;
 }
 
@@ -160,21 +163,14 @@ export const AlarmView = Type.Object({
 });
 export type AlarmView = Static<typeof AlarmView>;
 
-export interface ServerToClientEvents {
-  /** A command this user sent changed state (its result arrived, or it timed out). */
-  command: (command: CommandView) => void;
-  /** An alarm in the user's scope was raised, repeated or acknowledged. */
-  alarm: (alarm: AlarmView) => void;
-  /** A broadcast's state or a speaker's delivery changed (broadcasts whose villages are all in scope). */
-  broadcast: (broadcast: BroadcastView) => void;
+/** The table's topics (live-topics.ts), each an event with its payload. */
+type LiveTopicEvents = { [N in LiveTopicName]: (payload: LivePayload<N>) => void };
+
+export interface ServerToClientEvents extends LiveTopicEvents {
   snapshot: (snapshot: LiveSnapshot) => void;
   delta: (delta: LiveDelta) => void;
   /** Sent when a `subscribe` was rejected; the previous subscription stays in force. */
   'subscribe:error': (error: { code: string; message: string }) => void;
-  /** An incident this user may see was created or changed. */
-  incident: (incident: IncidentView) => void;
-  /** A linkage ran (by rule or by hand) at a place this user may see: cameras to open, proposals. */
-  linkage: (linkage: { plan: LinkagePlan; by: string }) => void;
   /** A call rings for this user. */
   'call:ring': (call: CallView) => void;
   /** A call this user rings for or takes part in changed (answered, joined, left, ended). */

@@ -53,6 +53,11 @@ export class BroadcastConsole {
     onBroadcast((b) => this.onUpdate(b));
   }
 
+  /** The language changed: every text again (the form's choices are kept by the render). */
+  relabel(): void {
+    this.render();
+  }
+
   /** Shown or hidden with the broadcast mode: circles on the map only meanwhile. */
   setActive(active: boolean): void {
     if (active) {

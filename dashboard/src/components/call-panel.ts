@@ -6,14 +6,12 @@
  * A mesh of up to four: whoever joins offers to everyone already in the call, so two sides never
  * offer to each other at once. ICE servers come from the hub (none on a LAN).
  */
-import type { CallView, ClientToServerEvents, ServerToClientEvents } from '@qianliyan/protocols';
-import type { Socket } from 'socket.io-client';
+import type { CallView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
+import type { CallChannel } from '../live-store.ts';
 import { preferredFormat, StreamClient } from '../video/stream-client.ts';
-
-type LiveSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 interface Peer {
   pc: RTCPeerConnection;
@@ -36,13 +34,14 @@ export class CallPanel {
   private iceServers: RTCIceServer[] = [];
   private camera: { key: string; client: StreamClient } | undefined;
   private tone: { ctx: AudioContext; timer: number } | undefined;
+  private readonly offs: Array<() => void>;
   /** Calls seen end here, newest first (tests read it). */
   readonly ended: CallView[] = [];
   startedAt = 0;
 
   constructor(
     private readonly root: HTMLElement,
-    private readonly socket: LiveSocket,
+    private readonly socket: CallChannel,
     private readonly me: { username: string },
     private readonly names: {
       site: (id: string) => string;
@@ -62,10 +61,12 @@ export class CallPanel {
         this.iceServers = c.iceServers;
       })
       .catch(() => undefined);
-    socket.on('call:ring', (call) => this.onRing(call));
-    socket.on('call:update', (call) => this.onUpdate(call));
-    socket.on('call:signal', (s) => void this.onSignal(s.call, s.from, s.data));
-    socket.on('call:error', (e) => this.flash(`${t('callFailed')}: ${e.message}`));
+    this.offs = [
+      socket.on('call:ring', (call) => this.onRing(call)),
+      socket.on('call:update', (call) => this.onUpdate(call)),
+      socket.on('call:signal', (s) => void this.onSignal(s.call, s.from, s.data)),
+      socket.on('call:error', (e) => this.flash(`${t('callFailed')}: ${e.message}`)),
+    ];
     root.addEventListener('click', (ev) => {
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-call]')?.dataset.call;
       if (action === 'accept') void this.accept();
@@ -329,6 +330,17 @@ export class CallPanel {
     return call.fromSite
       ? `${call.from} · ${this.names.site(call.fromSite)}`
       : `${call.from} · ${t('commandRoom')}`;
+  }
+
+  /** The page ends: hang up and stop listening. */
+  dispose(): void {
+    this.hangup();
+    for (const off of this.offs) off();
+  }
+
+  /** The language changed. */
+  relabel(): void {
+    this.render();
   }
 
   private render(): void {

@@ -1,23 +1,14 @@
 /**
  * The site tree navigator (county → town → village → grid) in the sidebar: each node with its counts
- * over its subtree (online / offline / alarm) from `GET /api/sites`; a click (or Enter) zooms the map
- * to the node's boundary or centre and filters nothing away — the map simply goes there. Refreshed
- * every few seconds, updated in place.
+ * over its subtree (online / offline / alarm); a click (or Enter) zooms the map to the node's
+ * boundary or centre and filters nothing away — the map simply goes there. Updated in place.
  */
+import type { SiteNode } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
 
-export interface SiteNodeView {
-  id: string;
-  name: string;
-  level: 'county' | 'town' | 'village' | 'grid';
-  parent: string | null;
-  center?: { lat: number; lon: number };
-  boundary?: GeoJSON.Geometry;
-  devices: number;
-  offline: number;
-  alarms: number;
-}
+/** A node of the tree with its devices' counts over its subtree. */
+export type SiteNodeView = SiteNode & { devices: number; offline: number; alarms: number };
 
 export class SiteTreeNav {
   private nodes: SiteNodeView[] = [];

@@ -4,7 +4,6 @@
  * listed with the actions the operator may take, and a new one can be reported. (`#map` opens the
  * full command view instead.)
  */
-import { api } from '../api.ts';
 import { CallPanel } from '../components/call-panel.ts';
 import { IncidentBoard } from '../components/incident-board.ts';
 import { escapeHtml } from '../html.ts';
@@ -34,16 +33,20 @@ export async function renderTerminalView(
       <main data-role="incidents"></main>
       <section data-role="call" aria-label="video call"></section>
     </div>`;
-  const sites = await api<Array<{ id: string; name: string; level: string }>>('/api/sites').catch(() => []);
-  const names = new Map(sites.map((s) => [s.id, s.name]));
-  (root.querySelector('[data-role=village]') as HTMLElement).textContent = sites
-    .filter((s) => s.level === 'village' || s.level === 'grid')
-    .map((s) => s.name)
-    .join('、');
-  const socket = store.socketIo;
-  if (!socket) throw new Error('not connected');
-  const calls = new CallPanel(root.querySelector('[data-role=call]') as HTMLElement, socket, user, {
-    site: (id) => names.get(id) ?? id,
+  // The village's own part of the tree comes with the live snapshot.
+  const villages = () => store.sites.filter((s) => s.level === 'village' || s.level === 'grid');
+  const siteName = (id: string) => store.sites.find((s) => s.id === id)?.name ?? id;
+  const showVillage = () => {
+    (root.querySelector('[data-role=village]') as HTMLElement).textContent = villages()
+      .map((s) => s.name)
+      .join('、');
+  };
+  const offSites = store.onSites(showVillage);
+  showVillage();
+  const channel = store.calls;
+  if (!channel) throw new Error('not connected');
+  const calls = new CallPanel(root.querySelector('[data-role=call]') as HTMLElement, channel, user, {
+    site: siteName,
     cameras: () =>
       [...store.devices.values()]
         .filter((d) => d.capabilities.includes('video'))
@@ -55,15 +58,15 @@ export async function renderTerminalView(
       .catch((err) => window.alert(`${t('callFailed')}: ${(err as Error).message}`));
   const board = new IncidentBoard(root.querySelector('[data-role=incidents]') as HTMLElement, {
     role: user.role,
-    villages: () => sites.filter((s) => s.level === 'village' || s.level === 'grid'),
-    siteName: (id) => names.get(id) ?? id,
+    villages,
+    siteName,
     deviceName: (key) => store.devices.get(key)?.name ?? key,
     call: (incident) => callRoom(incident.id),
   });
   await board.load().catch((err) => console.warn('incidents not loaded', err));
-  socket.on('incident', (i) => board.upsert(i));
+  const offIncident = store.topics.incident.on((i) => board.upsert(i));
   // The command room's linkage reaches the village: said at the top of the terminal.
-  socket.on('linkage', ({ plan }) => {
+  const offLinkage = store.topics.linkage.on(({ plan }) => {
     const notice = root.querySelector('[data-role=notice]') as HTMLElement;
     notice.hidden = false;
     notice.textContent = `${t('linkageNotice')}: ${plan.incident ? `${t('incident')} #${plan.incident}` : ''} ${plan.broadcast?.text ?? ''}`;
@@ -77,7 +80,10 @@ export async function renderTerminalView(
     deviceCount: () => store.devices.size,
   };
   return () => {
+    offSites();
+    offIncident();
+    offLinkage();
     board.dispose();
-    calls.hangup();
+    calls.dispose();
   };
 }

@@ -13,9 +13,14 @@ import {
   type DeviceView,
   type GatewayView,
   inBBox,
+  LIVE_TOPICS,
   type LiveDelta,
+  type LivePayload,
   type LiveSubscribe,
   LiveSubscribe as LiveSubscribeSchema,
+  type LiveTopic,
+  type LiveTopicName,
+  liveVisibleTo,
   type ServerToClientEvents,
 } from '@qianliyan/protocols';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -55,6 +60,10 @@ const checkSubscribe = TypeCompiler.Compile(LiveSubscribeSchema);
 declare module 'fastify' {
   interface FastifyInstance {
     io: Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
+    live: {
+      /** Sends a payload of a live topic to every socket whose user may see it (see live-topics.ts). */
+      publish(topic: string, payload: unknown, entry?: LiveTopic): void;
+    };
   }
 }
 
@@ -109,38 +118,33 @@ export const livePlugin = fp(
     app.bus.on('sessionsRevoked', 'live', ({ sid, username }) =>
       closeWhere((s) => s.user.sid === sid || s.user.username === username, 'revoked'),
     );
-    // A command's owner hears when it finishes, on every socket of theirs.
-    app.bus.on('commandFinished', 'live', ({ id, username }) => {
-      const view = app.commands.get(id);
-      if (!view) return;
-      for (const socket of io.of('/').sockets.values())
-        if (socket.data?.user.username === username) socket.emit('command', view);
-    });
-    // Alarms go to every socket whose user may see the alarm's site.
-    app.bus.on('alarmChanged', 'live', ({ alarm }) => {
-      for (const socket of io.of('/').sockets.values())
-        if (socket.data?.user && userMaySee(socket.data.user, alarm.site)) socket.emit('alarm', alarm);
-    });
-    // Broadcasts go to every socket whose user may see all of its villages.
-    app.bus.on('broadcastChanged', 'live', ({ broadcast }) => {
-      for (const socket of io.of('/').sockets.values())
-        if (socket.data?.user && broadcast.sites.every((s) => userMaySee(socket.data.user, s)))
-          socket.emit('broadcast', broadcast);
-    });
-    // Incidents go to every socket whose user may see the place or the level handling it.
-    app.bus.on('incidentChanged', 'live', ({ incident }) => {
+    /**
+     * The live table's fan-out (protocols/src/live-topics.ts): one scope check per socket, one
+     * emit. `entry` defaults to the table's row for `topic`.
+     */
+    const publish = <N extends string>(topic: N, payload: unknown, entry?: LiveTopic): void => {
+      const row = entry ?? (LIVE_TOPICS as Record<string, LiveTopic>)[topic];
+      if (!row) throw new Error(`no live topic ${topic}`);
       for (const socket of io.of('/').sockets.values()) {
         const user = socket.data?.user;
-        if (user && (userMaySee(user, incident.site) || userMaySee(user, incident.owner)))
-          socket.emit('incident', incident);
+        if (user && liveVisibleTo(row, payload, user))
+          (socket as unknown as { emit(e: string, p: unknown): void }).emit(topic, payload);
       }
-    });
-    // A linkage plan: dashboards that may see the place open its cameras and show its proposals.
-    app.bus.on('linkageExecuted', 'live', (linkage) => {
-      for (const socket of io.of('/').sockets.values())
-        if (socket.data?.user && userMaySee(socket.data.user, linkage.plan.site))
-          socket.emit('linkage', linkage);
-    });
+    };
+    /** Where each topic of the table comes from on the hub's event bus: one line per topic. */
+    const feeds: { [N in LiveTopicName]: (send: (payload: LivePayload<N>) => void) => void } = {
+      command: (send) =>
+        app.bus.on('commandFinished', 'live', ({ id }) => {
+          const view = app.commands.get(id);
+          if (view) send(view);
+        }),
+      alarm: (send) => app.bus.on('alarmChanged', 'live', ({ alarm }) => send(alarm)),
+      broadcast: (send) => app.bus.on('broadcastChanged', 'live', ({ broadcast }) => send(broadcast)),
+      incident: (send) => app.bus.on('incidentChanged', 'live', ({ incident }) => send(incident)),
+      linkage: (send) => app.bus.on('linkageExecuted', 'live', (linkage) => send(linkage)),
+    };
+    for (const topic of Object.keys(feeds) as LiveTopicName[])
+      (feeds[topic] as (send: (p: unknown) => void) => void)((payload) => publish(topic, payload));
     const expiry = setInterval(() => {
       const now = Date.now();
       closeWhere((s) => s.expiresAt <= now, 'expired');
@@ -229,9 +233,12 @@ export const livePlugin = fp(
       const devices = candidatesOf(state).filter((d) => inScope(state, d));
       state.inScope = new Set(devices.map((d) => d.key));
       state.subscribed = true;
+      const gateways = app.registry.listGateways();
       socket.emit('snapshot', {
         devices,
-        gateways: app.registry.listGateways().filter((g) => gatewayInScope(state, g)),
+        gateways: gateways.filter((g) => gatewayInScope(state, g)),
+        // Sites gateways use but the tree does not know are shown too (as in GET /api/sites).
+        sites: app.siteTree.nodesFor(state.user, new Map(gateways.map((g) => [g.site, g.site]))),
         ts: Date.now(),
       });
     }
@@ -366,6 +373,7 @@ export const livePlugin = fp(
     }, app.config.live.flushIntervalMs);
 
     app.decorate('io', io);
+    app.decorate('live', { publish });
     // preClose, not onClose: open websockets would keep the HTTP server from closing. io.close()
     // is not used because it also closes the HTTP server, which Fastify owns.
     app.addHook('preClose', async () => {

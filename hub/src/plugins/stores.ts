@@ -3,9 +3,10 @@
  * there); closes them when the app closes.
  */
 import { join } from 'node:path';
+import type { SiteLevel } from '@qianliyan/protocols';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { type SiteLevel, SiteTree } from '../services/site-tree.ts';
+import { SiteTree } from '../services/site-tree.ts';
 import { InfluxTimeSeriesStore } from '../stores/influx-timeseries.ts';
 import { SqliteTimeSeriesStore } from '../stores/sqlite-timeseries.ts';
 import { StateDb } from '../stores/state-db.ts';

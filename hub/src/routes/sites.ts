@@ -9,9 +9,9 @@
  * Every change is audited; scopes follow at once (sessions and sockets are re-scoped).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SITE_LEVELS, SiteBoundary, type SiteNode, SiteView } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { userMaySee } from '../plugins/auth.ts';
-import { SITE_LEVELS, type SiteNode } from '../services/site-tree.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
 const Level = Type.Union(SITE_LEVELS.map((l) => Type.Literal(l)));
@@ -19,19 +19,6 @@ const Center = Type.Object(
   { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
   { additionalProperties: false },
 );
-const SiteView = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  level: Level,
-  parent: Type.Union([Type.String(), Type.Null()]),
-  center: Type.Optional(Center),
-  boundary: Type.Optional(Type.Unknown()),
-  gateways: Type.Integer(),
-  gatewaysOnline: Type.Integer(),
-  devices: Type.Integer(),
-  offline: Type.Integer(),
-  alarms: Type.Integer(),
-});
 const SiteBody = Type.Object(
   {
     id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
@@ -39,12 +26,7 @@ const SiteBody = Type.Object(
     level: Level,
     parent: Type.Union([Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Type.Null()]),
     center: Type.Optional(Center),
-    boundary: Type.Optional(
-      Type.Object({
-        type: Type.Union([Type.Literal('Polygon'), Type.Literal('MultiPolygon')]),
-        coordinates: Type.Array(Type.Unknown()),
-      }),
-    ),
+    boundary: Type.Optional(SiteBoundary),
   },
   { additionalProperties: false },
 );
@@ -90,12 +72,9 @@ export const siteRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (d.status === 'offline') c.offline += 1;
           if (d.status === 'alarm') c.alarms += 1;
         });
-      const nodes: SiteNode[] = tree.list();
-      for (const id of counts.keys())
-        if (!tree.get(id)) nodes.push({ id, name: names.get(id) ?? id, level: 'village', parent: null });
-      return nodes
-        .filter((n) => userMaySee(request.user, n.id))
-        .map((n) => ({ ...n, ...(counts.get(n.id) ?? empty()) }));
+      const known = new Map<string, string>();
+      for (const id of counts.keys()) known.set(id, names.get(id) ?? id);
+      return tree.nodesFor(request.user, known).map((n) => ({ ...n, ...(counts.get(n.id) ?? empty()) }));
     },
   );
 

@@ -13,9 +13,9 @@
  * lose the track). A site with no geometry at all cannot be checked: positions pass (the hub warns
  * once).
  */
-import type { DeviceKind, Position } from '@qianliyan/protocols';
+import type { DeviceKind, Position, SiteNode } from '@qianliyan/protocols';
 import { type Fence, insideFence } from './geofences.ts';
-import type { SiteNode, SiteTree } from './site-tree.ts';
+import type { SiteTree } from './site-tree.ts';
 
 export interface SiteBoundsOptions {
   toleranceM: number;

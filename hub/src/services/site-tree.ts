@@ -12,22 +12,12 @@
  * down (a village's parent is a town, a grid's a village), and there is no cycle; an import names the
  * feature at fault and writes nothing when any feature is wrong.
  */
+import { type Principal, SITE_LEVELS, type SiteLevel, type SiteNode, userMaySee } from '@qianliyan/protocols';
 import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
 import { boundaryProblem } from './geometry.ts';
 
-export const SITE_LEVELS = ['county', 'town', 'village', 'grid'] as const;
-export type SiteLevel = (typeof SITE_LEVELS)[number];
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-export interface SiteNode {
-  id: string;
-  name: string;
-  level: SiteLevel;
-  parent: string | null;
-  center?: { lat: number; lon: number };
-  boundary?: { type: 'Polygon' | 'MultiPolygon'; coordinates: unknown };
-}
 
 interface Row {
   id: string;
@@ -110,6 +100,24 @@ export class SiteTree {
       n = n.parent ? this.nodes.get(n.parent) : undefined;
     }
     return out;
+  }
+
+  /**
+   * The nodes a user may see; `extra` names sites known elsewhere (a gateway registered at a site
+   * the tree does not have yet, by id → name), shown as villages without a parent.
+   */
+  nodesFor(
+    user: Pick<Principal, 'role' | 'sites'>,
+    extra: ReadonlyMap<string, string> = new Map(),
+  ): SiteNode[] {
+    const nodes: SiteNode[] = this.list();
+    const seen = new Set(nodes.map((n) => n.id));
+    for (const [id, name] of extra)
+      if (!seen.has(id)) {
+        seen.add(id);
+        nodes.push({ id, name, level: 'village', parent: null });
+      }
+    return nodes.filter((n) => userMaySee(user, n.id));
   }
 
   /** Every site id a scope (a set of nodes) covers. */

@@ -2,9 +2,11 @@
  * The site hierarchy: subtrees and scopes, moves, and imports that are all-or-nothing with errors
  * naming the feature at fault.
  */
+
+import type { SiteNode } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { type SiteNode, SiteTree } from '../../src/services/site-tree.ts';
+import { SiteTree } from '../../src/services/site-tree.ts';
 
 const open = () => {
   const db = new Database(':memory:');

@@ -1,0 +1,38 @@
+/** Sidebar: the open alarms, newest first, with acknowledge and "to incident". */
+import { ACT_ON_INCIDENTS, hasRole, WATCH } from '@qianliyan/protocols';
+import { AlarmList } from '../components/alarm-list.ts';
+import type { PanelDef, PanelInstance } from '../shell/panel.ts';
+
+export interface AlarmsPanel extends PanelInstance {
+  alarms: AlarmList;
+}
+
+import type { IncidentsPanel } from './incidents-panel.ts';
+
+export const alarmsPanel: PanelDef = {
+  id: 'alarms',
+  label: 'alarms',
+  roles: WATCH,
+  slot: 'sidebar',
+  mount(el, ctx): AlarmsPanel {
+    el.innerHTML = `<h2><span data-i18n="alarms"></span> <span data-role="alarm-count"></span></h2>
+      <ul class="alarms" data-role="alarms" aria-live="assertive" aria-relevant="additions"></ul>`;
+    const alarms = new AlarmList(
+      el.querySelector('[data-role=alarms]') as HTMLElement,
+      el.querySelector('[data-role=alarm-count]') as HTMLElement,
+      (key) => ctx.store.devices.get(key),
+      (key) => ctx.pick(key),
+      hasRole(ctx.user.role, ACT_ON_INCIDENTS),
+      (id) => {
+        ctx.show('incidents');
+        ctx.panel<IncidentsPanel>('incidents')?.open(id);
+      },
+    );
+    const off = ctx.store.topics.alarm.on((a) => {
+      alarms.upsert(a);
+      if (a.ackedAt === null) ctx.layer.flash(a.device);
+    });
+    void alarms.load().catch((err) => console.warn('alarms not loaded', err));
+    return { relabel: () => alarms.render(), dispose: off, alarms };
+  },
+};

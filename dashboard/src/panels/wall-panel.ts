@@ -1,0 +1,63 @@
+/** Stage: the video wall (1/4/9/16 tiles), fed by the device list, the map and linkage plans. */
+import { WATCH } from '@qianliyan/protocols';
+import { api, getToken } from '../api.ts';
+import { t } from '../i18n.ts';
+import type { PanelDef, PanelInstance } from '../shell/panel.ts';
+
+export interface WallPanel extends PanelInstance {
+  wall: VideoWall;
+}
+
+import { VideoWall } from '../video/video-wall.ts';
+
+export const wallPanel: PanelDef = {
+  id: 'wall',
+  label: 'modeWall',
+  roles: WATCH,
+  slot: 'stage',
+  mount(el, ctx): WallPanel {
+    const wall = new VideoWall(el, {
+      device: (key) => ctx.store.devices.get(key),
+      role: ctx.user.role,
+      command: (key, action, params) =>
+        api(`/api/devices/${encodeURIComponent(key)}/commands`, {
+          method: 'POST',
+          body: JSON.stringify({ action, params }),
+        }),
+      snapshot: (key) => saveSnapshot(key),
+    });
+    const off = ctx.store.onChange((change) => {
+      for (const d of change.devices) wall.deviceChanged(d);
+    });
+
+    async function saveSnapshot(key: string): Promise<void> {
+      try {
+        const res = await fetch(`/api/devices/${encodeURIComponent(key)}/snapshot`, {
+          headers: { authorization: `Bearer ${getToken() ?? ''}` },
+        });
+        if (!res.ok)
+          throw new Error(
+            ((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText,
+          );
+        const blob = await res.blob();
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = `${key}-${new Date().toISOString().replace(/[:.]/g, '-')}.jpg`;
+        a.click();
+        window.setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+        ctx.toast(`${t('snapshotSaved')}: ${ctx.store.devices.get(key)?.name ?? key}`);
+      } catch (err) {
+        ctx.toast(`${t('snapshotFailed')}: ${(err as Error).message}`);
+      }
+    }
+
+    return {
+      wall,
+      relabel: () => wall.relabel(),
+      dispose: () => {
+        off();
+        wall.dispose();
+      },
+    };
+  },
+};
