@@ -111,6 +111,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
             name: 'uav-cam',
             sysid: 7,
             link: `udpin://127.0.0.1:${mavPort}`,
+            peer: `127.0.0.1:${drone.port}`,
             position: { lat: 30.04, lon: 119.95 },
             video: gst.url('sub'),
           },

@@ -231,8 +231,11 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
       return;
     }
     const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
-    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults))
-      problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    const schemaErrors = [...TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)];
+    for (const e of schemaErrors) problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    if (schemaErrors.length === 0)
+      for (const problem of adapter.check?.(withDefaults as never) ?? [])
+        problems.push(`/devices/${i}${problem}`);
     const id = (device as { id?: string }).id;
     if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
     if (id) ids.add(id);
