@@ -171,6 +171,27 @@ export const EdgeConfigSchema = Type.Object(
             description: 'PEM file of the CA that signed the hub’s HTTPS certificate (a private CA)',
           }),
         ),
+        pushPingMs: Type.Integer({
+          minimum: 200,
+          maximum: 60_000,
+          default: 5000,
+          description:
+            'a stream push pings the hub this often; the hub’s pongs (or the uplink taking buffered bytes) prove the connection alive',
+        }),
+        pushDeadAfterMs: Type.Integer({
+          minimum: 1000,
+          maximum: 600_000,
+          default: 20_000,
+          description:
+            'no pong and no buffered byte taken for this long: the push connection is dead (a 4G link that drops packets gives no FIN or RST, and TCP would retransmit for ~15 min); ffmpeg is stopped and the push reconnects',
+        }),
+        pushGiveUpMs: Type.Integer({
+          minimum: 1000,
+          maximum: 3_600_000,
+          default: 60_000,
+          description:
+            'a stream push whose reconnects keep failing this long stops for good (ffmpeg reaped); the hub starts a new session if it still wants the stream',
+        }),
         discoveryTargets: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]{1,64}:\\d{1,5}$' }), {
           default: [],
           maxItems: 16,

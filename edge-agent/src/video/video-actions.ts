@@ -54,7 +54,7 @@ export class VideoSessions {
           `already pushing ${MAX_SESSIONS_PER_DEVICE} streams from this device`,
         );
       const pusher = new StreamPusher(
-        () => this.source.rtspUrl(stream),
+        async () => ({ url: await this.source.rtspUrl(stream) }),
         hub.streamTarget(session),
         this.log.child({ session, stream }),
       );
