@@ -165,8 +165,8 @@ class MavlinkDrone implements DeviceAdapter {
     private readonly ctx: AdapterContext,
   ) {
     this.vehicle = new VehicleState(config.sysid);
-    const url = config.video;
-    if (url) this.video = new VideoSessions({ rtspUrl: async () => url }, ctx.hub, ctx.log);
+    const video = config.video ? splitCredentials(config.video) : undefined;
+    if (video) this.video = new VideoSessions({ rtspSource: async () => video }, ctx.hub, ctx.log);
   }
 
   get id(): string {
@@ -442,6 +442,21 @@ class MavlinkDrone implements DeviceAdapter {
       }
     }
   }
+}
+
+/** `rtsp://user:pass@host/path` as an address without credentials, and the credentials. */
+function splitCredentials(uri: string): { url: string; username?: string; password?: string } {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return { url: uri }; // ffmpeg will say what is wrong with it
+  }
+  const username = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  return { url: url.toString(), ...(username ? { username, password } : {}) };
 }
 
 /** What the schema cannot say: a listening link must name its vehicle. */
