@@ -60,6 +60,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
             name: 'Patrol 3',
             sysid: 3,
             link: `udpin://127.0.0.1:${port}`,
+            peer: `127.0.0.1:${sim.port}`,
             position: HOME,
           },
         ],

@@ -112,6 +112,7 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
             name: 'uav-cam',
             sysid: 7,
             link: `udpin://127.0.0.1:${mavPort}`,
+            peer: `127.0.0.1:${drone.port}`,
             position: { lat: 30.04, lon: 119.95 },
             video: gst.url('sub'),
           },
@@ -170,6 +171,10 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     // Passthrough: no ffmpeg on the hub for an MSE viewer of a pushed stream.
     expect(hubFfmpegs().map((p) => p.cmdline)).toEqual([]);
     expect(edgeFfmpegs().length).toBe(1);
+    // The gateway's ffmpeg reads the camera through the agent's RTSP relay: no password on any
+    // command line (every local user can read /proc/PID/cmdline).
+    for (const p of ffmpegs(processes())) expect(p.cmdline).not.toContain(CAM_PASSWORD);
+    expect(edgeFfmpegs()[0]?.cmdline).toMatch(/rtsp:\/\/127\.0\.0\.1:\d+\/[A-Za-z0-9_-]{32}\/sub/);
     // A second viewer of the same stream joins the same relay and starts at a keyframe at once.
     const second = await openViewer(hub, PUSH, 'sub', 'mse');
     await until(second, (v) => v.keyframes >= 1, 'second viewer decodable');
@@ -186,6 +191,8 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !gstRtspAvailable(
     const viewer = await openViewer(hub, DRONE, 'main', 'mse');
     await until(viewer, (v) => v.keyframes >= 1 && v.fragments >= 10, 'drone video fragments');
     expect(viewer.mime).toMatch(/^video\/mp4; codecs="avc1\./);
+    // Its RTSP URL carries credentials in the config; ffmpeg gets the relay's URL, not them.
+    for (const p of ffmpegs(processes())) expect(p.cmdline).not.toContain(CAM_PASSWORD);
     expect(hub.app.video.list()).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ device: DRONE, stream: 'main', source: 'push', state: 'live' }),

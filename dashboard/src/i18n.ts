@@ -235,6 +235,7 @@ const STRINGS = {
   field_link_quality: { zh: '链路质量 (%)', en: 'Link quality (%)' },
   field_link_lost: { zh: '链路中断', en: 'Link lost' },
   field_link_errors: { zh: '链路错误帧', en: 'Link frame errors' },
+  field_link_refused: { zh: '链路拒收帧', en: 'Link frames refused' },
   field_distance_m: { zh: '航程 (m)', en: 'Distance (m)' },
   field_climb: { zh: '升降速度 (m/s)', en: 'Climb (m/s)' },
   field_voltage: { zh: '电压 (V)', en: 'Voltage (V)' },

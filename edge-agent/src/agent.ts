@@ -71,6 +71,11 @@ export class EdgeAgent {
         mqtt.username ?? gateway.id,
         mqtt.password ?? '',
         config.video.ca,
+        {
+          pingMs: config.video.pushPingMs,
+          deadAfterMs: config.video.pushDeadAfterMs,
+          giveUpMs: config.video.pushGiveUpMs,
+        },
       );
   }
 

@@ -171,6 +171,27 @@ export const EdgeConfigSchema = Type.Object(
             description: 'PEM file of the CA that signed the hub’s HTTPS certificate (a private CA)',
           }),
         ),
+        pushPingMs: Type.Integer({
+          minimum: 200,
+          maximum: 60_000,
+          default: 5000,
+          description:
+            'a stream push pings the hub this often; the hub’s pongs (or the uplink taking buffered bytes) prove the connection alive',
+        }),
+        pushDeadAfterMs: Type.Integer({
+          minimum: 1000,
+          maximum: 600_000,
+          default: 20_000,
+          description:
+            'no pong and no buffered byte taken for this long: the push connection is dead (a 4G link that drops packets gives no FIN or RST, and TCP would retransmit for ~15 min); ffmpeg is stopped and the push reconnects',
+        }),
+        pushGiveUpMs: Type.Integer({
+          minimum: 1000,
+          maximum: 3_600_000,
+          default: 60_000,
+          description:
+            'a stream push whose reconnects keep failing this long stops for good (ffmpeg reaped); the hub starts a new session if it still wants the stream',
+        }),
         discoveryTargets: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]{1,64}:\\d{1,5}$' }), {
           default: [],
           maxItems: 16,
@@ -231,8 +252,11 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
       return;
     }
     const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
-    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults))
-      problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    const schemaErrors = [...TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)];
+    for (const e of schemaErrors) problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    if (schemaErrors.length === 0)
+      for (const problem of adapter.check?.(withDefaults as never) ?? [])
+        problems.push(`/devices/${i}${problem}`);
     const id = (device as { id?: string }).id;
     if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
     if (id) ids.add(id);

@@ -23,7 +23,17 @@ try {
 const log = pino({
   level: config.logLevel,
   base: { gateway: config.gateway.id },
-  redact: ['mqtt.password', 'password'],
+  // Secrets never reach the log, whatever a line carries by mistake; lines that print a URL strip
+  // its user:password@ themselves (media-address.ts `stripUserinfo`).
+  redact: [
+    'password',
+    '*.password',
+    'mqtt.password',
+    'authorization',
+    '*.authorization',
+    'headers.authorization',
+    '*.headers.authorization',
+  ],
 });
 const agent = new EdgeAgent(config, log);
 await agent.start();

@@ -57,6 +57,21 @@ describe('edge config', () => {
     expect(text).toContain('/devices/2');
   });
 
+  it('a drone on a listening MAVLink link must name its vehicle’s address', () => {
+    const drone = { type: 'mavlink-drone', id: 'uav-1', name: 'U', position: { lat: 30, lon: 120 } };
+    let error: unknown;
+    try {
+      loadEdgeConfig(writeConfig({ ...minimal, devices: [drone] }), {});
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems.join('\n')).toMatch(
+      /^\/devices\/0\/peer: udpin:\/\/127\.0\.0\.1:14550 listens/m,
+    );
+    const ok = loadEdgeConfig(writeConfig({ ...minimal, devices: [{ ...drone, peer: '192.168.1.20' }] }), {});
+    expect(ok.devices[0]).toMatchObject({ link: 'udpin://127.0.0.1:14550', peer: '192.168.1.20' });
+  });
+
   it('rejects a file that is not JSON', () => {
     expect(() => loadEdgeConfig(writeConfig('{ nope'), {})).toThrow(/not valid JSON/);
   });

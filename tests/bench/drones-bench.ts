@@ -76,6 +76,8 @@ try {
         name: `Drone ${i + 1}`,
         sysid: i + 1,
         link: `udpin://127.0.0.1:${udpPort}`,
+        // Every simulator sends from its own port of this host.
+        peer: '127.0.0.1',
         position: { lat: 30.042, lon: 119.951 },
         uplinkHz: HZ,
       })),

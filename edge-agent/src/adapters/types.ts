@@ -50,6 +50,8 @@ export interface AdapterDefinition<C extends { type: string; id: string } = { ty
   type: C['type'];
   configSchema: TObject;
   capabilities: readonly string[];
+  /** Problems the schema cannot express (one key requiring another), as `/key: message`. */
+  check?(config: C): string[];
   create(config: C, ctx: AdapterContext): DeviceAdapter;
 }
 

@@ -14,11 +14,13 @@
  * broker restart without calling back, and replaying it would put old messages after newer ones.
  * A message may reach the hub twice (acked by the broker, ack lost); the hub drops it by `seq`.
  */
+
 import { EventEmitter } from 'node:events';
 import { LANES, type Lane, topics } from '@qianliyan/protocols';
 import { encodePayload } from '@qianliyan/protocols/validate';
 import mqtt, { type MqttClient, Store } from 'mqtt';
 import type { Logger } from 'pino';
+import { stripUserinfo } from '../video/media-address.ts';
 import { Backoff } from './backoff.ts';
 import type { Outbox, RowKey } from './outbox.ts';
 
@@ -163,7 +165,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private onConnect(): void {
     this.connected = true;
     this.backoff.reset();
-    this.log.info({ url: this.options.url }, 'uplink connected');
+    this.log.info({ url: stripUserinfo(this.options.url) }, 'uplink connected');
     this.emit('connected');
     this.pump();
   }

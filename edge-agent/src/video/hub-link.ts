@@ -6,7 +6,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { edgeClipPath, edgeSnapshotPath, edgeStreamPath, edgeTalkPath } from '@qianliyan/protocols';
-import type { PushTarget } from './stream-pusher.ts';
+import { DEFAULT_PUSH_POLICY, type PushPolicy, type PushTarget } from './stream-pusher.ts';
 
 export class HubLink {
   readonly authorization: string;
@@ -17,6 +17,8 @@ export class HubLink {
     username: string,
     password: string,
     private readonly ca?: string,
+    /** How long a push connection may stay silent, and how long reconnects may keep failing. */
+    private readonly pushPolicy: PushPolicy = DEFAULT_PUSH_POLICY,
   ) {
     this.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
@@ -24,7 +26,12 @@ export class HubLink {
   streamTarget(session: string): PushTarget {
     const url = new URL(edgeStreamPath(session), this.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return { url: url.toString(), authorization: this.authorization, ...(this.ca ? { ca: this.ca } : {}) };
+    return {
+      url: url.toString(),
+      authorization: this.authorization,
+      ...(this.ca ? { ca: this.ca } : {}),
+      policy: this.pushPolicy,
+    };
   }
 
   /** The hub's live-talk session this gateway connects to (outbound) and plays. */

@@ -2,7 +2,8 @@
  * `stream.start`, `stream.stop` and `camera.snapshot` for any adapter whose device has RTSP video
  * (ONVIF cameras, drones with a camera): push sessions keyed by the hub's session id, a bounded
  * number per device, and snapshots from the camera's own snapshot URI or, failing that, one frame
- * grabbed from the stream.
+ * grabbed from the stream. ffmpeg never gets a password: a stream with credentials is opened
+ * through the agent's RTSP relay, one relay session (one token) per ffmpeg.
  */
 import { spawn } from 'node:child_process';
 import { MAX_SNAPSHOT_BYTES, type StreamName } from '@qianliyan/protocols';
@@ -10,11 +11,22 @@ import type { Logger } from 'pino';
 import { type ActionTable, CommandFailure } from '../adapters/types.ts';
 import { ffmpegPath } from './ffmpeg.ts';
 import type { HubLink } from './hub-link.ts';
-import { StreamPusher, stopChild } from './stream-pusher.ts';
+import { RtspAuthRelay } from './rtsp-relay.ts';
+import { type PushInput, StreamPusher, stopChild } from './stream-pusher.ts';
+
+/** A stream's RTSP address (no credentials in it) and the credentials it takes. */
+export interface RtspSource {
+  url: string;
+  username?: string;
+  password?: string;
+}
 
 export interface VideoSource {
-  /** The RTSP URL of a stream, with credentials: it never leaves the gateway. */
-  rtspUrl(stream: StreamName): Promise<string>;
+  /**
+   * A stream's address and credentials. They never leave the gateway and never reach a command
+   * line: with credentials, ffmpeg opens the agent's RTSP relay (rtsp-relay.ts), which adds them.
+   */
+  rtspSource(stream: StreamName): Promise<RtspSource>;
   /** A JPEG from the camera's snapshot URI, or undefined when it has none. */
   snapshot?(stream: StreamName): Promise<Buffer | undefined>;
 }
@@ -53,8 +65,11 @@ export class VideoSessions {
           'EDGE_ERR_BUSY',
           `already pushing ${MAX_SESSIONS_PER_DEVICE} streams from this device`,
         );
+      // A stream the gateway will not open (a refused address) fails here, with its own reason,
+      // not after a pusher's retries.
+      await this.source.rtspSource(stream);
       const pusher = new StreamPusher(
-        () => this.source.rtspUrl(stream),
+        () => this.input(stream),
         hub.streamTarget(session),
         this.log.child({ session, stream }),
       );
@@ -86,12 +101,28 @@ export class VideoSessions {
       }
       if (!jpeg) {
         from = 'frame-grab';
-        jpeg = await grabFrame(await this.source.rtspUrl(stream));
+        const input = await this.input(stream);
+        try {
+          jpeg = await grabFrame(input.url);
+        } finally {
+          input.release?.();
+        }
       }
       await hub.uploadSnapshot(params.upload as string, jpeg);
       return { bytes: jpeg.length, from };
     },
   };
+
+  /** What ffmpeg opens for `stream`: the camera itself, or a relay session that adds the credentials. */
+  private async input(stream: StreamName): Promise<PushInput> {
+    const source = await this.source.rtspSource(stream);
+    if (!source.username) return { url: source.url };
+    const relayed = await RtspAuthRelay.shared(this.log).open(
+      { url: source.url, username: source.username, password: source.password ?? '' },
+      this.log,
+    );
+    return { url: relayed.url, release: relayed.close };
+  }
 
   async stopAll(): Promise<void> {
     await Promise.allSettled([...this.pushers.values()].map((p) => p.stop()));
@@ -107,6 +138,7 @@ export class VideoSessions {
 
 /** One JPEG decoded from the stream's next keyframe (the fallback when a camera has no snapshot URI). */
 export async function grabFrame(rtspUrl: string, timeoutMs = 10_000): Promise<Buffer> {
+  // The URL carries no password (see VideoSessions.input): it is on ffmpeg's command line.
   const child = spawn(
     ffmpegPath(),
     [

@@ -5,15 +5,24 @@
  *    the expected figures are those stated in each folder's SOURCE.md.
  *  - The adapter against the MAVLink simulator over real UDP (both link modes): telemetry at the
  *    uplink rate, route download, commands answered by COMMAND_ACK, link loss, corrupt bytes.
+ *  - Trust: forged frames from another LAN address (127.0.0.2) are dropped and counted and move
+ *    nothing; commands reach only the vehicle; with MAVLink 2 signing, unsigned, forged, replayed and
+ *    stale frames are refused on both sides.
  */
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { common, type MavLinkData, MavLinkProtocolV2, minimal } from 'node-mavlink';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturesAvailable } from '../../../tests/support/fixtures.ts';
 import { freePort, waitFor } from '../../../tests/support/wait.ts';
 import { newCounts, tlogRecords } from '../../src/adapters/mavlink-drone/framing.ts';
 import { mavlinkDrone } from '../../src/adapters/mavlink-drone/index.ts';
+import type { LinkRefusal } from '../../src/adapters/mavlink-drone/link.ts';
+import { SignedProtocol, signingNow } from '../../src/adapters/mavlink-drone/signing.ts';
 import { MavlinkDroneSimulator } from '../../src/adapters/mavlink-drone/simulator.ts';
 import { VehicleTracker } from '../../src/adapters/mavlink-drone/vehicle.ts';
 import type { AdapterContext, DeviceAdapter } from '../../src/adapters/types.ts';
@@ -151,6 +160,8 @@ async function flying(
   await simulator.start();
   if (mode === 'udpout') link = `udpout://127.0.0.1:${simulator.port}`;
   const config = {
+    // A listening link names the vehicle's address: the simulator's.
+    ...(mode === 'udpin' ? { peer: `127.0.0.1:${simulator.port}` } : {}),
     type: 'mavlink-drone',
     id: 'uav-7',
     name: 'Drone 7',
@@ -262,5 +273,178 @@ describe('the adapter and the MAVLink simulator over UDP', () => {
     expect(typeof last.lat).toBe('number'); // positions still arrive
     expect(last.link_quality).toBeGreaterThan(50);
     expect(rec.events.some((e) => e.type === 'link.lost')).toBe(false);
+  });
+});
+
+/**
+ * The village LAN is not trusted: any host on it can send UDP to the gateway, from any source
+ * address. (Every 127.x.y.z address is this machine, so 127.0.0.2 is "another host on the LAN".)
+ */
+describe('trust on the MAVLink link: only the configured vehicle, signed where it signs', () => {
+  const FAR = { lat: HOME.lat + 0.05, lon: HOME.lon }; // 5.5 km north of the patrol
+
+  /** A socket on another address of the LAN, sending forged frames of system 7. */
+  async function lanHost(address: string) {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, address, () => resolve()));
+    cleanups.push(() => socket.close());
+    return socket;
+  }
+
+  /** What an attacker sends to move the drone on the map and answer its commands. */
+  function spoofed(): MavLinkData[] {
+    const hb = new minimal.Heartbeat();
+    hb.type = 2 as never;
+    hb.autopilot = 3 as never;
+    hb.baseMode = 129 as never;
+    hb.customMode = 3;
+    hb.systemStatus = 4 as never;
+    hb.mavlinkVersion = 3;
+    const position = new common.GlobalPositionInt();
+    position.lat = Math.round(FAR.lat * 1e7);
+    position.lon = Math.round(FAR.lon * 1e7);
+    position.relativeAlt = 120_000;
+    const ack = new common.CommandAck();
+    ack.command = 20 as never; // NAV_RETURN_TO_LAUNCH: "accepted", while the drone flies on
+    ack.result = 0 as never;
+    ack.targetSystem = 255;
+    ack.targetComponent = 190;
+    return [hb, position, ack];
+  }
+
+  /** Sends `frames()` every 50 ms until the test ends. */
+  function flood(socket: ReturnType<typeof createSocket>, port: number, frames: () => Buffer) {
+    const timer = setInterval(() => socket.send(frames(), port, '127.0.0.1'), 50);
+    cleanups.push(() => clearInterval(timer));
+  }
+
+  const unsigned = new MavLinkProtocolV2(7, 1);
+  let seq = 0;
+  const plain = (messages: MavLinkData[]) =>
+    Buffer.concat(messages.map((m) => unsigned.serialize(m, seq++ % 256)));
+
+  /** A frame signed by hand: any key, link id and timestamp (a forger's or a recorder's). */
+  function signedFrame(message: MavLinkData, key: Buffer, linkId: number, timestamp: number): Buffer {
+    const body = new SignedProtocol(7, 1).serialize(message, seq++ % 256);
+    const tail = Buffer.alloc(7);
+    tail.writeUInt8(linkId, 0);
+    tail.writeUIntLE(timestamp, 1, 6);
+    const signature = createHash('sha256').update(key).update(body).update(tail).digest().subarray(0, 6);
+    return Buffer.concat([body, tail, signature]);
+  }
+
+  const rtl = (drone: DeviceAdapter) =>
+    ((drone.actions ?? {})['drone.rtl'] as (p: Record<string, unknown>) => Promise<unknown>)({});
+  const refused = (drone: DeviceAdapter) =>
+    (drone as unknown as { linkRefused: Record<LinkRefusal, number> }).linkRefused;
+  const northmost = (rec: ReturnType<typeof recorder>['rec'], since: number) =>
+    Math.max(...rec.telemetry.slice(since).map((t) => Number(t.values.lat ?? HOME.lat)));
+
+  it('udpin: frames from another LAN address are dropped and counted; the drone stays put and RTL reaches it', async () => {
+    const listen = await freePort();
+    const { rec, drone, simulator } = await flying(
+      'udpin',
+      { gcs: { host: '127.0.0.1', port: listen } },
+      { link: `udpin://127.0.0.1:${listen}` },
+    );
+    const attacker = await lanHost('127.0.0.2');
+    const from = rec.telemetry.length;
+    flood(attacker, listen, () => plain(spoofed()));
+    await waitFor('forged datagrams refused', () => refused(drone).foreign_source >= 20, 5000);
+    // The officer's return-to-launch goes to the vehicle, which acknowledges it (the forged ACKs do not count).
+    expect(await rtl(drone)).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.commands).toContain(20);
+    expect(simulator.modeName).toBe('RTL');
+    const samples = rec.telemetry.length - from;
+    expect(samples).toBeGreaterThan(3);
+    expect(northmost(rec, from)).toBeLessThan(HOME.lat + 0.005);
+    expect(Number(rec.telemetry.at(-1)?.values.link_refused)).toBeGreaterThan(0);
+    expect(refused(drone)).toMatchObject({ unsigned: 0, bad_signature: 0 });
+  });
+
+  it('udpout: the vehicle is the link’s own address; another host’s frames move nothing', async () => {
+    const { rec, drone, simulator } = await flying('udpout');
+    const gatewayPort = await waitFor(
+      'the vehicle heard its ground station',
+      () => simulator.groundStation?.port,
+    );
+    const attacker = await lanHost('127.0.0.2');
+    const from = rec.telemetry.length;
+    flood(attacker, gatewayPort, () => plain(spoofed()));
+    await waitFor('forged datagrams refused', () => refused(drone).foreign_source >= 20, 5000);
+    expect(await rtl(drone)).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('RTL');
+    expect(northmost(rec, from)).toBeLessThan(HOME.lat + 0.005);
+  });
+
+  it('signing: unsigned, forged, replayed and stale frames are refused and counted; signed commands are acknowledged', async () => {
+    const key = randomBytes(32);
+    const keyDir = mkdtempSync(join(tmpdir(), 'qly-mavkey-'));
+    cleanups.push(() => rmSync(keyDir, { recursive: true, force: true }));
+    const keyFile = join(keyDir, 'uav-7.key');
+    writeFileSync(keyFile, `${key.toString('hex')}\n`, { mode: 0o600 });
+    const listen = await freePort();
+    // The vehicle's host is trusted by address (any port): a host that forges its source address
+    // passes that check, so only the signature tells the vehicle from the forger.
+    const { rec, drone, simulator } = await flying(
+      'udpin',
+      { gcs: { host: '127.0.0.1', port: listen }, signing: { key, linkId: 3 } },
+      { link: `udpin://127.0.0.1:${listen}`, peer: '127.0.0.1', signing: { keyFile, linkId: 1 } },
+    );
+    const forger = await lanHost('127.0.0.1');
+    const from = rec.telemetry.length;
+    const [, position] = spoofed() as [MavLinkData, MavLinkData, MavLinkData];
+    const now = signingNow();
+    const send = (bytes: Buffer) => forger.send(bytes, listen, '127.0.0.1');
+    send(plain([position])); // unsigned
+    send(signedFrame(position, randomBytes(32), 3, now)); // signed with a guessed key
+    send(signedFrame(position, key, 3, now - 500_000)); // a recording of the vehicle's stream, 5 s old
+    send(signedFrame(position, key, 9, now - 12_000_000)); // a 2-minute-old recording of a new stream
+    await waitFor(
+      'each refused for its reason',
+      () => {
+        const r = refused(drone);
+        return r.unsigned >= 1 && r.bad_signature >= 1 && r.replayed >= 1 && r.stale >= 1;
+      },
+      5000,
+    );
+    // The vehicle, too, takes no unsigned command.
+    const command = new common.CommandLong();
+    command.targetSystem = 7;
+    command.targetComponent = 1;
+    command.command = 21 as never; // NAV_LAND
+    forger.send(new MavLinkProtocolV2(255, 190).serialize(command, 0), simulator.port, '127.0.0.1');
+    await waitFor('the vehicle refused it', () => simulator.refused.unsigned >= 1, 5000);
+    expect(simulator.commands).not.toContain(21);
+    expect(await rtl(drone)).toMatchObject({ result: 'ACCEPTED' });
+    expect(simulator.modeName).toBe('RTL');
+    expect(simulator.refused.bad_signature).toBe(0); // the gateway's own frames verify
+    await waitFor('telemetry since', () => rec.telemetry.length - from > 5, 5000);
+    expect(northmost(rec, from)).toBeLessThan(HOME.lat + 0.005);
+  });
+
+  it('a listening link without the vehicle’s address is a configuration error, not an open door', () => {
+    const { rec, ctx } = recorder();
+    const drone = mavlinkDrone.create(
+      {
+        type: 'mavlink-drone',
+        id: 'uav-x',
+        name: 'x',
+        sysid: 7,
+        link: 'udpin://127.0.0.1:14550',
+        position: HOME,
+      } as never,
+      ctx,
+    );
+    drone.start();
+    cleanups.push(() => drone.stop());
+    expect(rec.availability.at(-1)).toMatchObject({
+      online: false,
+      reason: expect.stringContaining('/peer'),
+    });
+    expect(mavlinkDrone.check?.({ link: 'udpin://127.0.0.1:14550', sysid: 7 } as never).join()).toContain(
+      '/peer',
+    );
+    expect(mavlinkDrone.check?.({ link: 'udpin://127.0.0.1:14550', peer: 'first' } as never)).toEqual([]);
   });
 });

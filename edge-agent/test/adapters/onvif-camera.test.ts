@@ -9,12 +9,18 @@
  *    HTTP Digest, PTZ moves that move the simulated head, presets, PullPoint events arriving as
  *    device events, discovery by unicast probe, and cameras that answer garbage, an HTML 401 or
  *    nothing (a clear device error; the adapter keeps running and reconnects).
+ *  - Credentials: a lying camera's foreign media addresses are refused and never contacted; Basic is
+ *    never sent over plain HTTP; a stream runs through the agent's RTSP relay with no password on
+ *    any ffmpeg command line.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createConnection, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { FIXTURES, fixturesAvailable } from '../../../tests/support/fixtures.ts';
 import { waitFor } from '../../../tests/support/wait.ts';
 import {
@@ -35,6 +41,8 @@ import { onvifCamera } from '../../src/adapters/onvif-camera/index.ts';
 import { CameraSimulator } from '../../src/adapters/onvif-camera/simulator/index.ts';
 import { ReplayOnvifServer } from '../../src/adapters/onvif-camera/simulator/replay.ts';
 import type { AdapterContext, DeviceAdapter } from '../../src/adapters/types.ts';
+import { HubLink } from '../../src/video/hub-link.ts';
+import { RtspAuthRelay } from '../../src/video/rtsp-relay.ts';
 
 const read = (path: string) => readFileSync(join(FIXTURES, path), 'utf8');
 const easy = (device: string, file: string) => read(`onvif-easy-onvif/${device}/${file}`);
@@ -264,6 +272,7 @@ function cameraConfig(xaddr: string, password: string, extra: Record<string, unk
     username: 'admin',
     passwordFile: passwordFile(password),
     events: true,
+    rewriteMediaHost: false,
     timeoutMs: 2000,
     healthIntervalMs: 60_000,
     reconnectMinMs: 200,
@@ -287,7 +296,12 @@ describe.skipIf(!fixturesAvailable('onvif-easy-onvif'))(
       await server.start();
       servers.push(server);
       const { seen, ctx } = recorder();
-      const adapter = onvifCamera.create(cameraConfig(server.xaddr, 'anything', { events: false }), ctx);
+      // The recorded cameras name media on their own LAN addresses, not on the replay server's:
+      // as a camera behind NAT, its paths are used on the configured host.
+      const adapter = onvifCamera.create(
+        cameraConfig(server.xaddr, 'anything', { events: false, rewriteMediaHost: true }),
+        ctx,
+      );
       adapters.push(adapter);
       adapter.start();
       return { server, seen, adapter };
@@ -522,3 +536,234 @@ describe('the adapter against the ONVIF camera simulator', () => {
     },
   );
 });
+
+/**
+ * The camera is not trusted with where its credentials go, and neither is the gateway's own command
+ * line. A "trap" on another LAN address (127.0.0.2) answers HTTP and RTSP with 401 challenges that
+ * offer both Basic and Digest, and records whatever reaches it; a stub hub takes the pushes and
+ * snapshots (real WebSocket and HTTP).
+ */
+describe('camera credentials go only to the camera, and never onto a command line', () => {
+  const PASSWORD = 'trap-me-password-9';
+  let trap: Trap;
+  let hub: StubHub;
+  const sims: CameraSimulator[] = [];
+  const adapters: DeviceAdapter[] = [];
+  beforeAll(async () => {
+    trap = await startTrap('127.0.0.2');
+    hub = await startStubHub();
+  });
+  afterAll(async () => {
+    await trap.close();
+    await hub.close();
+  });
+  afterEach(async () => {
+    for (const a of adapters.splice(0)) await a.stop();
+    for (const s of sims.splice(0)) await s.stop();
+  });
+
+  async function camera(options: Partial<ConstructorParameters<typeof CameraSimulator>[0]> = {}) {
+    const sim = new CameraSimulator({
+      credentials: { username: 'admin', password: PASSWORD },
+      ptz: false,
+      ...options,
+    });
+    await sim.start();
+    sims.push(sim);
+    const { seen, ctx } = recorder();
+    const adapter = onvifCamera.create(cameraConfig(sim.xaddr, PASSWORD, { events: false }), {
+      ...ctx,
+      hub: hub.link,
+    });
+    adapters.push(adapter);
+    adapter.start();
+    await waitFor('online', () => seen.availability.some((a) => a.online), 10_000);
+    return { sim, seen, adapter };
+  }
+  const act = (adapter: DeviceAdapter, name: string, params: Record<string, unknown>) =>
+    (adapter.actions as Record<string, (p: Record<string, unknown>) => Promise<unknown>>)[name]?.(params);
+
+  it('a lying camera names a foreign host for its media: refused with a reason, counted, and never contacted', async () => {
+    const foreign = `127.0.0.2:${trap.port}`;
+    const sim = new CameraSimulator({
+      credentials: { username: 'admin', password: PASSWORD },
+      ptz: false,
+      foreignMedia: { rtsp: `rtsp://${foreign}`, http: `http://${foreign}` },
+    });
+    sim.misbehave = 'lying';
+    await sim.start();
+    sims.push(sim);
+    const { seen, ctx } = recorder();
+    const adapter = onvifCamera.create(cameraConfig(sim.xaddr, PASSWORD, { events: false }), {
+      ...ctx,
+      hub: hub.link,
+    });
+    adapters.push(adapter);
+    adapter.start();
+    await waitFor('online', () => seen.availability.some((a) => a.online), 10_000);
+    const refusals = seen.events.filter((e) => e.type === 'media.refused');
+    expect(refusals.map((e) => [e.data?.media, e.data?.reason, e.data?.host])).toEqual([
+      ['main', 'foreign_host', '127.0.0.2'],
+      ['sub', 'foreign_host', '127.0.0.2'],
+      ['snapshot', 'foreign_host', '127.0.0.2'],
+    ]);
+    expect((adapter as unknown as { mediaRefused: Record<string, number> }).mediaRefused.foreign_host).toBe(
+      3,
+    );
+    // No stream is offered, and asking for one anyway is refused with the reason.
+    expect(adapter.describe().streams).toBeUndefined();
+    await expect(act(adapter, 'stream.start', { session: 'lying-1', stream: 'main' })).rejects.toMatchObject({
+      code: 'EDGE_ERR_MEDIA_REFUSED',
+      message: expect.stringContaining('another host (127.0.0.2)'),
+    });
+    await expect(act(adapter, 'camera.snapshot', { upload: 'lying-2' })).rejects.toMatchObject({
+      code: 'EDGE_ERR_MEDIA_REFUSED',
+    });
+    // The foreign host heard nothing at all: no Basic, no Digest response, no user:pass@.
+    expect(trap.connections).toBe(0);
+    expect(trap.received).not.toMatch(/authorization/i);
+    expect(trap.received).not.toContain(PASSWORD);
+  });
+
+  it('Basic is never sent over plain HTTP: a Basic-only snapshot URI is refused and the frame comes from the stream', async () => {
+    const { sim, adapter } = await camera({ snapshotAuth: 'basic' });
+    const result = await act(adapter, 'camera.snapshot', { upload: 'basic-1' });
+    expect(result).toMatchObject({ from: 'frame-grab' });
+    expect(hub.snapshots.get('basic-1')?.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(sim.onvifServer?.snapshotAuthSeen).toEqual(['none']); // asked once, challenged, never answered
+    expect(
+      (adapter as unknown as { mediaRefused: Record<string, number> }).mediaRefused.basic_over_http,
+    ).toBe(1);
+  });
+
+  it('an honest camera streams through the agent’s RTSP relay: no ffmpeg command line holds the password', async () => {
+    const { sim, adapter } = await camera();
+    await act(adapter, 'stream.start', { session: 'honest-1', stream: 'sub' });
+    await waitFor('media at the hub', () => (hub.pushed.get('honest-1') ?? 0) > 10_000, 15_000);
+    const pids = (adapter as unknown as { pushPids: number[] }).pushPids;
+    expect(pids).toHaveLength(1);
+    const everyFfmpeg = ffmpegCommandLines();
+    expect(everyFfmpeg.length).toBeGreaterThan(0);
+    for (const cmdline of everyFfmpeg) expect(cmdline).not.toContain(PASSWORD);
+    const pusher = readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').split('\0');
+    const url = pusher.find((a) => a.startsWith('rtsp://')) as string;
+    expect(url).toMatch(/^rtsp:\/\/127\.0\.0\.1:\d+\/[A-Za-z0-9_-]{32}\/sub$/);
+    // Another local process that read the URL from /proc finds its token spent.
+    const relay = RtspAuthRelay.shared(pino({ level: 'silent' }));
+    const before = relay.refused.bad_token;
+    expect(await rtspStatus(url)).toBe(404);
+    expect(relay.refused.bad_token).toBe(before + 1);
+    expect(sim.rtspServer?.served.get('PLAY')).toBeGreaterThanOrEqual(1);
+    await act(adapter, 'stream.stop', { session: 'honest-1' });
+    expect((adapter as unknown as { pushPids: number[] }).pushPids).toEqual([]);
+  });
+});
+
+interface Trap {
+  port: number;
+  connections: number;
+  received: string;
+  close(): Promise<void>;
+}
+
+/** Answers every HTTP or RTSP request with a 401 offering Basic and Digest, and records it all. */
+async function startTrap(host: string): Promise<Trap> {
+  const sockets = new Set<Socket>();
+  const trap: Trap = { port: 0, connections: 0, received: '', close: async () => {} };
+  const server = createNetServer((socket) => {
+    trap.connections += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      trap.received += text;
+      const rtsp = / RTSP\/1\.0\r\n/.test(text);
+      const cseq = /CSeq:\s*(\d+)/i.exec(text)?.[1] ?? '1';
+      const challenge =
+        'WWW-Authenticate: Basic realm="cam"\r\nWWW-Authenticate: Digest realm="cam", nonce="0123456789abcdef", qop="auth"\r\n';
+      socket.write(
+        rtsp
+          ? `RTSP/1.0 401 Unauthorized\r\nCSeq: ${cseq}\r\n${challenge}\r\n`
+          : `HTTP/1.1 401 Unauthorized\r\n${challenge}Content-Length: 0\r\n\r\n`,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
+  trap.port = (server.address() as { port: number }).port;
+  trap.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return trap;
+}
+
+interface StubHub {
+  link: HubLink;
+  pushed: Map<string, number>;
+  snapshots: Map<string, Buffer>;
+  close(): Promise<void>;
+}
+
+/** The hub's two edge endpoints: the push WebSocket and the snapshot upload, recording what arrives. */
+async function startStubHub(): Promise<StubHub> {
+  const pushed = new Map<string, number>();
+  const snapshots = new Map<string, Buffer>();
+  const server = createHttpServer(async (req, res) => {
+    const upload = /^\/api\/edge\/snapshots\/(.+)$/.exec(req.url ?? '')?.[1];
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (upload) snapshots.set(upload, Buffer.concat(chunks));
+    res.writeHead(upload ? 204 : 404).end();
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws, req) => {
+    const session = /^\/api\/edge\/streams\/(.+)$/.exec(req.url ?? '')?.[1] ?? '?';
+    ws.on('message', (data: Buffer) => pushed.set(session, (pushed.get(session) ?? 0) + data.length));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    link: new HubLink(`http://127.0.0.1:${port}`, 'gw', 'gw-password'),
+    pushed,
+    snapshots,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The argument lists of every ffmpeg on this machine, as any local user can read them. */
+function ffmpegCommandLines(): string[] {
+  const lines: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (/(^|\/)ffmpeg\0/.test(cmdline)) lines.push(cmdline.replaceAll('\0', ' '));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return lines;
+}
+
+/** The status of a DESCRIBE for `url`. */
+async function rtspStatus(url: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const socket = createConnection(Number(port), hostname);
+  socket.write(`DESCRIBE ${url} RTSP/1.0\r\nCSeq: 1\r\n\r\n`);
+  const answer = await new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (text.includes('\r\n\r\n')) resolve(text);
+    });
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  socket.destroy();
+  return Number(/^RTSP\/1\.0 (\d{3})/.exec(answer)?.[1] ?? 0);
+}

@@ -104,6 +104,14 @@ export class PushSource implements RelaySource {
   }
 
   async start(relay: Relay): Promise<void> {
+    // One session at a time: a start while one is still open (the relay's watchdog firing while an
+    // earlier restart's timer is pending starts it twice) would otherwise forget it, and the
+    // gateway would push into it, unseen, long after the relay had stopped.
+    const previous = this.session;
+    if (previous) {
+      this.channel.close(previous);
+      void this.channel.command('stream.stop', { session: previous }).catch(() => undefined);
+    }
     const session = newSessionId();
     this.session = session;
     this.channel.open(session, relay);

@@ -34,6 +34,8 @@ export interface Frame {
   msgid: number;
   payload: Buffer;
   signed: boolean;
+  /** The whole frame as received, signature included (what MAVLink 2 signing checks). */
+  raw: Buffer;
 }
 
 export interface FramingCounts {
@@ -101,6 +103,7 @@ export function parseFrameAt(buf: Buffer, offset: number): Parsed {
       msgid,
       payload: buf.subarray(offset + headerLength, crcAt),
       signed,
+      raw: buf.subarray(offset, offset + length),
     },
   };
 }

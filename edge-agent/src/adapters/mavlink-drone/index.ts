@@ -6,6 +6,10 @@
  * heartbeat. Commands (return to launch, land, hold, go to, set mode) are MAVLink commands answered
  * by COMMAND_ACK, resent a few times as MAVLink's command protocol expects, or a timeout. The planned
  * route is downloaded with the mission protocol and announced in the descriptor.
+ *
+ * Trust (link.ts): the vehicle is heard only from the address its config names (`peer`, or the
+ * udpout target), and, with `signing`, only in MAVLink 2 frames signed with its key; commands go
+ * only there, signed. What the link refuses is counted (`link_refused` in telemetry) and logged.
  */
 import { ID_PATTERN } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
@@ -21,7 +25,8 @@ import {
 } from '../types.ts';
 import { MAV_RESULT, type MavCommand, type Target, TO_MAVLINK } from './commands.ts';
 import type { Frame } from './framing.ts';
-import { GCS_SYSID, MavlinkLink } from './link.ts';
+import { GCS_SYSID, type LinkRefusal, MavlinkLink, type PeerSpec, parseLinkUrl, parsePeer } from './link.ts';
+import { MavlinkSigning, readSigningKey } from './signing.ts';
 import { decode, MSG, type VehicleEvent, VehicleState } from './vehicle.ts';
 
 const configSchema = Type.Object(
@@ -37,10 +42,39 @@ const configSchema = Type.Object(
     }),
     link: Type.String({
       pattern: '^udp(in|out)://[^:/]+:\\d{1,5}$',
-      default: 'udpin://0.0.0.0:14550',
+      default: 'udpin://127.0.0.1:14550',
       description:
-        'udpin://host:port to listen (the vehicle sends here) or udpout://host:port to reach the vehicle',
+        'udpin://host:port to listen on that address of the gateway (the vehicle sends here; name the LAN interface’s address, 0.0.0.0 only on purpose) or udpout://host:port to reach the vehicle',
     }),
+    peer: Type.Optional(
+      Type.String({
+        pattern: '^(first|\\d{1,3}(\\.\\d{1,3}){3}(:\\d{1,5})?)$',
+        description:
+          'udpin only, and required there: the address the vehicle sends from, `ip` (any source port; commands go to the port it last sent a valid frame from) or `ip:port`; frames from anywhere else are dropped and counted. `first` trusts whoever is heard first and only them (for a link nobody else can reach). A udpout vehicle is the link’s own address',
+      }),
+    ),
+    signing: Type.Optional(
+      Type.Object(
+        {
+          keyFile: Type.String({
+            minLength: 1,
+            description:
+              'file on the gateway holding the vehicle’s 32-byte MAVLink 2 signing key as 64 hex digits',
+          }),
+          linkId: Type.Integer({
+            minimum: 0,
+            maximum: 255,
+            default: 1,
+            description: 'the link id this ground station signs with',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'MAVLink 2 message signing, for a vehicle that signs: unsigned, badly signed and replayed frames are refused and counted; commands are signed',
+        },
+      ),
+    ),
     position: Type.Object(
       { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
       {
@@ -89,6 +123,8 @@ interface MavlinkDroneConfig {
   name: string;
   sysid: number;
   link: string;
+  peer?: string;
+  signing?: { keyFile: string; linkId: number };
   position: { lat: number; lon: number };
   uplinkHz: number;
   linkLossMs: number;
@@ -129,12 +165,17 @@ class MavlinkDrone implements DeviceAdapter {
     private readonly ctx: AdapterContext,
   ) {
     this.vehicle = new VehicleState(config.sysid);
-    const url = config.video;
-    if (url) this.video = new VideoSessions({ rtspUrl: async () => url }, ctx.hub, ctx.log);
+    const video = config.video ? splitCredentials(config.video) : undefined;
+    if (video) this.video = new VideoSessions({ rtspSource: async () => video }, ctx.hub, ctx.log);
   }
 
   get id(): string {
     return this.config.id;
+  }
+
+  /** What this drone's link refused, by reason (tests and diagnostics). */
+  get linkRefused(): Readonly<Record<LinkRefusal, number>> | undefined {
+    return this.link?.refused;
   }
 
   /** The drone's camera, when it has one: pushed to the hub like any camera. */
@@ -172,7 +213,25 @@ class MavlinkDrone implements DeviceAdapter {
   }
 
   start(): void {
+    const problem = configProblems(this.config)[0];
+    if (problem) {
+      this.ctx.log.error({ problem }, 'drone not started');
+      this.ctx.availability(false, problem);
+      return;
+    }
+    let signing: MavlinkSigning | undefined;
+    if (this.config.signing) {
+      try {
+        signing = new MavlinkSigning(readSigningKey(this.config.signing.keyFile), this.config.signing.linkId);
+      } catch (err) {
+        this.ctx.log.error({ err: (err as Error).message }, 'cannot read the MAVLink signing key');
+        this.ctx.availability(false, 'the gateway cannot read this drone’s signing key');
+        return;
+      }
+    }
+    const peer: PeerSpec | undefined = this.config.peer ? parsePeer(this.config.peer) : undefined;
     this.link = MavlinkLink.acquire(this.config.link, this.ctx.log);
+    this.link.register(this.config.sysid, peer, signing);
     this.link.on('frame', this.onFrame);
     this.link.once('error', (err) =>
       this.ctx.availability(false, `cannot open ${this.config.link}: ${err.message}`),
@@ -187,6 +246,7 @@ class MavlinkDrone implements DeviceAdapter {
     clearInterval(this.uplinkTimer);
     clearInterval(this.watchdog);
     this.link?.off('frame', this.onFrame);
+    this.link?.unregister(this.config.sysid);
     this.link?.release();
     this.link = undefined;
   }
@@ -260,6 +320,8 @@ class MavlinkDrone implements DeviceAdapter {
     // Frames refused on this drone's link (bad checksum, unknown, cut off), since the link opened.
     const counts = this.link?.counts;
     if (counts) values.link_errors = counts.crcErrors + counts.unknown + counts.truncated;
+    // Refused by the link's trust rules (foreign source, unsigned, bad signature, replayed).
+    if (this.link) values.link_refused = this.link.refusedTotal;
     if (v.hasFix) {
       values.lat = Number((v.lat as number).toFixed(7));
       values.lon = Number((v.lon as number).toFixed(7));
@@ -382,9 +444,43 @@ class MavlinkDrone implements DeviceAdapter {
   }
 }
 
+/** `rtsp://user:pass@host/path` as an address without credentials, and the credentials. */
+function splitCredentials(uri: string): { url: string; username?: string; password?: string } {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return { url: uri }; // ffmpeg will say what is wrong with it
+  }
+  const username = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  return { url: url.toString(), ...(username ? { username, password } : {}) };
+}
+
+/** What the schema cannot say: a listening link must name its vehicle. */
+function configProblems(config: MavlinkDroneConfig): string[] {
+  const problems: string[] = [];
+  let mode: 'in' | 'out' | undefined;
+  try {
+    mode = parseLinkUrl(config.link).mode;
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (mode === 'in' && !config.peer)
+    problems.push(
+      `/peer: ${config.link} listens, so it must name the vehicle’s address (ip, ip:port, or "first" on purpose)`,
+    );
+  if (mode === 'out' && config.peer)
+    problems.push(`/peer: a udpout link’s vehicle is its own address (${config.link}); peer is for udpin`);
+  return problems;
+}
+
 export const mavlinkDrone: AdapterDefinition<MavlinkDroneConfig> = {
   type: 'mavlink-drone',
   configSchema,
+  check: configProblems,
   capabilities: ['telemetry.position', 'telemetry.battery', 'mavlink'],
   create: (config, ctx) => new MavlinkDrone(config, ctx),
 };

@@ -6,12 +6,18 @@
  * (MAV_CMD_DO_SET_MODE) and go-to (MAV_CMD_DO_REPOSITION) each answered with COMMAND_ACK, the mission
  * protocol for its route. For tests it can go silent (`loseLink`) and corrupt datagrams.
  *
+ * With `signing` it behaves like ArduPilot with a signing key set (SETUP_SIGNING): every frame it
+ * sends is a signed MAVLink 2 frame, and it takes only frames signed with its key (unsigned, forged
+ * and replayed ones are dropped and counted in `refused`), so a ground station is learned only from
+ * a frame that proves it holds the key.
+ *
  * Streams: GLOBAL_POSITION_INT and ATTITUDE at `rateHz`; VFR_HUD and GPS_RAW_INT at half that;
  * HEARTBEAT, SYS_STATUS and BATTERY_STATUS at 1 Hz; HOME_POSITION every 10 s.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { common, type MavLinkData, MavLinkProtocolV2, minimal } from 'node-mavlink';
 import { framesIn, newCounts } from './framing.ts';
+import { MavlinkSigning, SignedProtocol, type SigningRefusal } from './signing.ts';
 import { decode, MSG } from './vehicle.ts';
 
 export interface SimulatorOptions {
@@ -31,6 +37,8 @@ export interface SimulatorOptions {
   drainPerMinute?: number;
   /** Corrupt every Nth datagram (noise and flipped bits mixed into the stream). */
   corruptEvery?: number;
+  /** MAVLink 2 signing: the 32-byte secret key, and the link id this vehicle signs with. */
+  signing?: { key: Buffer; linkId?: number };
 }
 
 const M_PER_DEG = 111_320;
@@ -58,8 +66,16 @@ export class MavlinkDroneSimulator {
   private silentUntil = 0;
   private sent = 0;
   readonly route: Array<{ lat: number; lon: number }>;
-  private readonly o: Required<Omit<SimulatorOptions, 'gcs' | 'route' | 'corruptEvery'>> &
+  private readonly o: Required<Omit<SimulatorOptions, 'gcs' | 'route' | 'corruptEvery' | 'signing'>> &
     Pick<SimulatorOptions, 'corruptEvery'>;
+  private readonly signing: MavlinkSigning | undefined;
+  /** Frames dropped by signing, by reason (with `signing`). */
+  readonly refused: Record<SigningRefusal, number> = {
+    unsigned: 0,
+    bad_signature: 0,
+    replayed: 0,
+    stale: 0,
+  };
   /** Metres east/north of home, and altitude above it. */
   private east = 0;
   private north = 0;
@@ -86,7 +102,12 @@ export class MavlinkDroneSimulator {
       drainPerMinute: 1.5,
       ...options,
     };
-    this.protocol = new MavLinkProtocolV2(options.sysid, 1);
+    this.signing = options.signing
+      ? new MavlinkSigning(options.signing.key, options.signing.linkId ?? 0)
+      : undefined;
+    this.protocol = this.signing
+      ? new SignedProtocol(options.sysid, 1)
+      : new MavLinkProtocolV2(options.sysid, 1);
     this.gcs = options.gcs ? { address: options.gcs.host, port: options.gcs.port } : undefined;
     this.route =
       options.route ??
@@ -112,6 +133,11 @@ export class MavlinkDroneSimulator {
 
   get position(): { lat: number; lon: number } {
     return this.toLatLon(this.east, this.north);
+  }
+
+  /** Where it sends to: the ground station it was given or learned. */
+  get groundStation(): { address: string; port: number } | undefined {
+    return this.gcs;
   }
 
   async start(): Promise<void> {
@@ -240,7 +266,9 @@ export class MavlinkDroneSimulator {
   }
 
   private serialize(m: MavLinkData): Buffer {
-    const b = this.protocol.serialize(m, this.seq);
+    const b = this.signing
+      ? this.signing.serialize(this.protocol, m, this.seq)
+      : this.protocol.serialize(m, this.seq);
     this.seq = (this.seq + 1) % 256;
     return b;
   }
@@ -248,7 +276,12 @@ export class MavlinkDroneSimulator {
   private onDatagram(datagram: Buffer, from: RemoteInfo): void {
     if (Date.now() < this.silentUntil) return;
     for (const frame of framesIn(datagram, this.received)) {
-      // The ground station is wherever ground-station frames come from.
+      const refusal = this.signing?.check(frame);
+      if (refusal) {
+        this.refused[refusal] += 1;
+        continue;
+      }
+      // The ground station is wherever (accepted) ground-station frames come from.
       this.gcs = { address: from.address, port: from.port };
       const d = decode(frame) as Record<string, number> | undefined;
       if (!d) continue;

@@ -12,10 +12,16 @@
  *
  * The camera's address and credentials stay on the gateway: the descriptor names streams, never
  * URLs, and log lines never carry a URL with credentials.
+ *
+ * The camera itself is not trusted with where its credentials go (media-address.ts): a stream or
+ * snapshot address on another host than the camera's own is refused (not contacted), counted,
+ * logged and reported as a `media.refused` event; the stream is then not offered. Snapshots use
+ * Digest, or Basic only over HTTPS (http-digest.ts); ffmpeg gets no password (rtsp-relay.ts).
  */
 import { readFileSync } from 'node:fs';
 import { ID_PATTERN, type PtzMoveParams, type StreamName } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
+import { checkMediaUri, type MediaRefusal, stripUserinfo } from '../../video/media-address.ts';
 import { VideoSessions } from '../../video/video-actions.ts';
 import {
   type ActionTable,
@@ -41,7 +47,7 @@ import {
   soapBody,
   str,
 } from './converters.ts';
-import { fetchWithDigest } from './http-digest.ts';
+import { fetchWithDigest, SnapshotRefused } from './http-digest.ts';
 import { escapeXml } from './soap.ts';
 
 const configSchema = Type.Object(
@@ -84,6 +90,11 @@ const configSchema = Type.Object(
       ),
     ),
     events: Type.Boolean({ default: true, description: 'subscribe to the camera’s events (PullPoint)' }),
+    rewriteMediaHost: Type.Boolean({
+      default: false,
+      description:
+        'a camera behind NAT or port forwarding names media addresses on its internal host: use the path and port it names on this camera’s configured host instead. Off, a stream or snapshot address on another host than the camera’s is refused and never contacted (the camera’s credentials go only to its own host either way)',
+    }),
     timeoutMs: Type.Integer({
       minimum: 500,
       maximum: 60_000,
@@ -118,6 +129,7 @@ interface OnvifCameraConfig {
   passwordFile: string;
   profiles?: { main?: string; sub?: string };
   events: boolean;
+  rewriteMediaHost: boolean;
   timeoutMs: number;
   healthIntervalMs: number;
   reconnectMinMs: number;
@@ -135,7 +147,12 @@ interface Connected {
   events: boolean;
   streamUris: Partial<Record<StreamName, string>>;
   snapshotUri: string | undefined;
+  /** Media addresses the camera named and the gateway refused, by media. */
+  refused: Partial<Record<StreamName | 'snapshot', { reason: MediaRefusal; host: string }>>;
 }
+
+/** Why a media address or its authentication was refused. */
+export type CameraMediaRefusal = MediaRefusal | SnapshotRefused['reason'];
 
 class OnvifCamera implements DeviceAdapter {
   private running = false;
@@ -150,6 +167,14 @@ class OnvifCamera implements DeviceAdapter {
   private readonly video: VideoSessions;
   /** Counted for the tests and the logs. */
   readonly counters = { connects: 0, failures: 0, events: 0, eventErrors: 0 };
+  /** Media addresses and authentications refused, by reason. */
+  readonly mediaRefused: Record<CameraMediaRefusal, number> = {
+    foreign_host: 0,
+    bad_scheme: 0,
+    bad_uri: 0,
+    basic_over_http: 0,
+    unsupported_auth: 0,
+  };
 
   constructor(
     private readonly config: OnvifCameraConfig,
@@ -158,7 +183,7 @@ class OnvifCamera implements DeviceAdapter {
     this.backoffMs = config.reconnectMinMs;
     this.video = new VideoSessions(
       {
-        rtspUrl: (stream) => this.rtspUrl(stream),
+        rtspSource: (stream) => this.rtspSource(stream),
         snapshot: () => this.fetchSnapshot(),
       },
       ctx.hub,
@@ -277,6 +302,32 @@ class OnvifCamera implements DeviceAdapter {
           .call('getSnapshotUri', [{ profileToken: streams.main.token }], parseMediaUri)
           .catch(() => undefined);
       if (!this.running) return client.close();
+      // Only addresses on the camera's own host keep their place.
+      const cameraHost = new URL(this.config.xaddr).hostname;
+      const refused: Connected['refused'] = {};
+      const keep = (media: StreamName | 'snapshot', uri: string | undefined, schemes: string[]) => {
+        if (!uri) return undefined;
+        const check = checkMediaUri(uri, cameraHost, schemes, this.config.rewriteMediaHost);
+        if (check.ok) return check.url.toString();
+        refused[media] = { reason: check.reason, host: check.host };
+        this.mediaRefused[check.reason] += 1;
+        this.ctx.log.warn(
+          { media, reason: check.reason, uri: stripUserinfo(uri).slice(0, 200), cameraHost },
+          'camera media address refused; it is not contacted',
+        );
+        this.ctx.event('media.refused', 'warning', {
+          media,
+          reason: check.reason,
+          host: check.host.slice(0, 64),
+        });
+        return undefined;
+      };
+      for (const name of ['main', 'sub'] as const) {
+        const uri = keep(name, streamUris[name], ['rtsp:']);
+        if (uri) streamUris[name] = uri;
+        else delete streamUris[name];
+      }
+      snapshotUri = keep('snapshot', snapshotUri, ['http:', 'https:']);
       const services = client.services;
       this.conn = {
         client,
@@ -286,6 +337,7 @@ class OnvifCamera implements DeviceAdapter {
         events: services.events && this.config.events,
         streamUris,
         snapshotUri,
+        refused,
       };
       this.counters.connects += 1;
       this.backoffMs = this.config.reconnectMinMs;
@@ -421,20 +473,44 @@ class OnvifCamera implements DeviceAdapter {
     }
   }
 
-  private async rtspUrl(stream: StreamName): Promise<string> {
+  /** The stream's address on the camera's own host, and the credentials the relay adds. */
+  private async rtspSource(stream: StreamName) {
     const c = this.conn;
     const uri = c?.streamUris[stream] ?? c?.streamUris.main;
-    if (!c || !uri) throw new CommandFailure('EDGE_ERR_NO_STREAM', `the camera has no ${stream} stream`);
-    const url = new URL(uri);
-    url.username = encodeURIComponent(this.config.username);
-    url.password = encodeURIComponent(this.password);
-    return url.toString();
+    if (!c || !uri) {
+      const refusal = c?.refused[stream] ?? c?.refused.main;
+      if (refusal)
+        throw new CommandFailure(
+          'EDGE_ERR_MEDIA_REFUSED',
+          `the camera named its ${stream} stream on ${refusal.reason === 'foreign_host' ? `another host (${refusal.host})` : 'an address the gateway does not use'}; refused, its credentials are never sent there (${refusal.reason})`,
+        );
+      throw new CommandFailure('EDGE_ERR_NO_STREAM', `the camera has no ${stream} stream`);
+    }
+    return { url: uri, username: this.config.username, password: this.password };
   }
 
   private async fetchSnapshot(): Promise<Buffer | undefined> {
-    const uri = this.conn?.snapshotUri;
-    if (!uri) return undefined;
-    return fetchWithDigest(uri, this.config.username, this.password, this.config.timeoutMs * 2);
+    const c = this.conn;
+    const uri = c?.snapshotUri;
+    if (!uri) {
+      const refusal = c?.refused.snapshot;
+      if (refusal)
+        throw new CommandFailure(
+          'EDGE_ERR_MEDIA_REFUSED',
+          `the camera named its snapshot on another host (${refusal.host}); refused (${refusal.reason})`,
+        );
+      return undefined;
+    }
+    try {
+      return await fetchWithDigest(uri, this.config.username, this.password, this.config.timeoutMs * 2);
+    } catch (err) {
+      if (err instanceof SnapshotRefused) {
+        this.mediaRefused[err.reason] += 1;
+        this.ctx.log.warn({ reason: err.reason, uri: stripUserinfo(uri) }, 'snapshot authentication refused');
+        throw new CommandFailure('EDGE_ERR_MEDIA_REFUSED', err.message);
+      }
+      throw err;
+    }
   }
 
   private profileToken(): string {

@@ -52,6 +52,10 @@ export interface CameraSimulatorOptions {
   motionEveryMs?: number;
   /** Where the head points at start (degrees), so cameras of a village do not all show the same. */
   initialPan?: number;
+  /** Where the camera says its media is while `misbehave` is `lying` (a foreign host). */
+  foreignMedia?: { rtsp: string; http: string };
+  /** How the snapshot URI authenticates (default digest). */
+  snapshotAuth?: 'digest' | 'basic';
 }
 
 export class CameraSimulator {
@@ -167,6 +171,8 @@ export class CameraSimulator {
         get misbehave() {
           return self.misbehave;
         },
+        ...(this.options.foreignMedia ? { foreignMedia: this.options.foreignMedia } : {}),
+        ...(this.options.snapshotAuth ? { snapshotAuth: this.options.snapshotAuth } : {}),
       },
       this.host,
     );

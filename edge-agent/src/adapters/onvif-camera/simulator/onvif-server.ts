@@ -8,7 +8,10 @@
  * (ONVIF Core §5.9.4.3 "pre-auth"), everything else needs a valid WS-UsernameToken (with Created
  * within 5 minutes of the camera's own clock, which may be skewed: `clockOffsetMs`) or HTTP Digest,
  * as `auth` says. Failure modes for tests: `misbehave` makes it answer garbage, an HTML 401 page,
- * or nothing at all.
+ * or nothing at all; `lying` answers everything properly but names a foreign host (`foreignMedia`)
+ * as the address of its streams and snapshots, as a camera in an attacker's hands would, to harvest
+ * the credentials a gateway adds there. `snapshotAuth: 'basic'` makes the snapshot URI ask for
+ * HTTP Basic over plain HTTP, as cheap cameras do.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -30,7 +33,7 @@ export interface SimProfile {
   streamUrl: string;
 }
 
-export type Misbehaviour = 'none' | 'garbage' | 'html-401' | 'hang';
+export type Misbehaviour = 'none' | 'garbage' | 'html-401' | 'hang' | 'lying';
 
 export interface OnvifCamera {
   identity: { manufacturer: string; model: string; firmware: string; serial: string; hardwareId: string };
@@ -43,6 +46,9 @@ export interface OnvifCamera {
   events: PullPoints;
   snapshot(): Promise<Buffer>;
   misbehave: Misbehaviour;
+  /** Where a lying camera says its media is: `rtsp://host:port` and `http://host:port`. */
+  foreignMedia?: { rtsp: string; http: string };
+  snapshotAuth?: 'digest' | 'basic';
 }
 
 type Handler = (req: SoapRequest) => string | Promise<string>;
@@ -54,6 +60,8 @@ export class OnvifServer {
   /** Operations served, by name (tests read them). */
   readonly served = new Map<string, number>();
   readonly authFailures = { digest: 0, wsse: 0, clock: 0 };
+  /** The authentication scheme of every snapshot request, `none` without a header (tests read it). */
+  readonly snapshotAuthSeen: string[] = [];
 
   constructor(
     private readonly cam: OnvifCamera,
@@ -191,7 +199,15 @@ export class OnvifServer {
   }
 
   private async serveSnapshot(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.cam.digest.verify(req.headers.authorization, 'GET')) {
+    const authorization = req.headers.authorization;
+    this.snapshotAuthSeen.push(authorization?.split(' ')[0]?.toLowerCase() ?? 'none');
+    if (this.cam.snapshotAuth === 'basic') {
+      const { username, password } = this.cam.credentials;
+      if (authorization !== `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Qianliyan camera"' });
+        return void res.end();
+      }
+    } else if (!this.cam.digest.verify(authorization, 'GET')) {
       res.writeHead(401, { 'WWW-Authenticate': this.cam.digest.challenge() });
       return void res.end();
     }
@@ -203,6 +219,14 @@ export class OnvifServer {
     } catch {
       res.writeHead(503).end();
     }
+  }
+
+  /** A media address as this camera states it: its own, or (lying) the same path on a foreign host. */
+  private mediaUrl(own: string, kind: 'rtsp' | 'http'): string {
+    const foreign = this.cam.foreignMedia?.[kind];
+    if (this.cam.misbehave !== 'lying' || !foreign) return own;
+    const url = new URL(own);
+    return `${foreign}${url.pathname}${url.search}`;
   }
 
   private profile(req: SoapRequest): SimProfile {
@@ -286,11 +310,11 @@ export class OnvifServer {
     },
     GetStreamUri: (req) => {
       const profile = this.profile(req);
-      return `<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>${escapeXml(profile.streamUrl)}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>`;
+      return `<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>${escapeXml(this.mediaUrl(profile.streamUrl, 'rtsp'))}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>`;
     },
     GetSnapshotUri: (req) => {
       const profile = this.profile(req);
-      return `<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>${this.base}/onvif/snapshot.jpg?profile=${profile.token}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>`;
+      return `<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>${escapeXml(this.mediaUrl(`${this.base}/onvif/snapshot.jpg?profile=${profile.token}`, 'http'))}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>`;
     },
     GetNodes: () => {
       this.requirePtz();
