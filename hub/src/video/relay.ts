@@ -212,6 +212,7 @@ export class Relay {
       const reason = (err as Error).message.slice(0, 200);
       this.log.warn({ relay: this.key, reason, retryInMs: this.backoffMs }, 'stream could not start');
       this.setState('offline', reason);
+      clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => void this.startSource(), this.backoffMs);
       this.growBackoff();
       return;
@@ -231,6 +232,9 @@ export class Relay {
     this.starting = true;
     await this.source.stop().catch(() => undefined);
     this.starting = false;
+    // One pending start at most: a watchdog firing while an earlier restart waits must not start
+    // the source twice (the first push session would leak, its gateway pushing into nothing).
+    clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.startSource(), delay);
     this.growBackoff();
   }
