@@ -168,7 +168,26 @@ export const HubConfigSchema = Type.Object(
         gatewayConnectsPerMinute: Type.Integer({
           minimum: 1,
           default: 30,
-          description: 'embedded broker: connection attempts per username per minute',
+          description:
+            'embedded broker: successful connections per gateway per minute (counted after its password is checked, so nobody else can spend them)',
+        }),
+        connectFailuresPerMinutePerAddress: Type.Integer({
+          minimum: 1,
+          default: 10,
+          description:
+            'embedded broker: failed CONNECTs per source address (IPv6: per /64) per minute answered promptly; beyond, each waits limits.connectFailureMaxDelayMs',
+        }),
+        connectFailuresPerSecond: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description:
+            'embedded broker: failed CONNECTs answered per second, hub-wide (a guesser on many addresses waits in one queue)',
+        }),
+        connectFailureMaxDelayMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 5000,
+          description: 'embedded broker: the longest a failed CONNECT waits for its answer',
         }),
         maxDevicesPerGateway: Type.Integer({
           minimum: 1,
@@ -447,20 +466,35 @@ export const HubConfigSchema = Type.Object(
           default: 30,
           description: 'login attempts per minute from one address (429 with Retry-After beyond)',
         }),
-        loginPerMinutePerUser: Type.Integer({
-          minimum: 1,
-          default: 10,
-          description: 'login attempts per minute for one username, from anywhere',
-        }),
         lockoutFailures: Type.Integer({
           minimum: 1,
           default: 5,
-          description: 'failed logins in a row that lock a username',
+          description:
+            'failed logins in a row from one address that lock that address (only) out of that username',
         }),
         lockoutMs: Type.Integer({
           minimum: 1000,
           default: 300000,
-          description: 'how long a locked username waits',
+          description:
+            'how long a locked (address, username) pair waits; also the window in which a username’s failures slow its logins',
+        }),
+        slowdownAfterFailures: Type.Integer({
+          minimum: 0,
+          default: 5,
+          description:
+            'failed logins for one username (from anywhere, within auth.lockoutMs) before each further attempt on it is delayed',
+        }),
+        slowdownStepMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 1000,
+          description: 'delay added per failure beyond auth.slowdownAfterFailures (a delay, never a refusal)',
+        }),
+        slowdownMaxMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 5000,
+          description: 'the longest a login attempt is delayed for failures of its username',
         }),
         scryptLog2N: Type.Integer({
           minimum: 10,

@@ -120,6 +120,12 @@ export function createMetrics() {
       help: 'failed logins',
       registers: [registry],
     }),
+    loginThrottled: new Counter({
+      name: 'qly_login_throttled_total',
+      help: 'login attempts refused for a locked (address, username) pair (locked) or slowed for a username under attack (delayed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     brokerRefused: new Counter({
       name: 'qly_broker_refused_total',
       help: 'what the embedded broker refused, by reason',
@@ -205,6 +211,7 @@ export function createMetrics() {
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);
+  for (const reason of ['locked', 'delayed']) metrics.loginThrottled.inc({ reason }, 0);
   for (const outcome of ['sent', 'refused', 'ok', 'error', 'timeout']) metrics.commands.inc({ outcome }, 0);
   for (const kind of ['matched', 'late', 'unknown', 'wrong_gateway']) metrics.commandResults.inc({ kind }, 0);
   for (const reason of ['unauthorized', 'revoked', 'expired', 'subscribe_rate'])
