@@ -7,6 +7,10 @@ import { VIDEO_REFUSALS } from '../video/refusals.ts';
 /** Why loudspeaker traffic was refused (`qly_audio_refused_total`). */
 export const AUDIO_REFUSALS = [
   'talk_token', // a live-talk socket without a valid, unused token
+  'talk_unauthenticated', // a live-talk socket without a live login session in its subprotocols
+  'talk_other_session', // a talk token presented by a session other than the one it was issued to
+  'talk_scope', // a talk token whose speakers are no longer in the presenter's scope
+  'talk_session_ended', // a microphone closed because its login session ended
   'talk_frame', // not 16-bit PCM in binary frames of at most a second
   'talk_rate', // faster than real time
   'talk_gateway', // a gateway's talk socket without credentials or for a session not its own
