@@ -452,6 +452,19 @@ export const HubConfigSchema = Type.Object(
           default: 30_000,
           description: 'an unanswered call becomes a missed call after this long',
         }),
+        maxStartsPer10s: Type.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 3,
+          description:
+            'calls one user may start in any 10 s (and one ringing call per caller and callee at a time)',
+        }),
+        signalBytesPerSecond: Type.Integer({
+          minimum: 16_384,
+          default: 65_536,
+          description:
+            'signalling bytes (SDP, ICE candidates) one socket may relay per second, with 4 s of burst; beyond, signals are refused',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -218,7 +218,17 @@ export function createMetrics() {
   for (const reason of ['locked', 'delayed']) metrics.loginThrottled.inc({ reason }, 0);
   for (const outcome of ['sent', 'refused', 'ok', 'error', 'timeout']) metrics.commands.inc({ outcome }, 0);
   for (const kind of ['matched', 'late', 'unknown', 'wrong_gateway']) metrics.commandResults.inc({ kind }, 0);
-  for (const reason of ['unauthorized', 'revoked', 'expired', 'subscribe_rate'])
+  for (const reason of [
+    'unauthorized',
+    'revoked',
+    'expired',
+    'subscribe_rate',
+    'call_invalid',
+    'call_rate',
+    'call_bytes',
+    'call_start_rate',
+    'call_ringing',
+  ])
     metrics.socketRefused.inc({ reason }, 0);
   for (const kind of [
     'state',
