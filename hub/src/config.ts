@@ -577,6 +577,19 @@ export const HubConfigSchema = Type.Object(
           default: 36,
           description: 'viewer sockets per user',
         }),
+        maxSnapshots: Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 64,
+          description: 'snapshots in progress at once, hub-wide (beyond: 503)',
+        }),
+        maxSnapshotsPerUser: Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 4,
+          description:
+            'snapshots one user may have in progress at once (beyond: 429), so one user cannot take the hub-wide ones',
+        }),
         maxViewerBufferBytes: Type.Integer({
           minimum: 65_536,
           default: 4 * 1024 * 1024,

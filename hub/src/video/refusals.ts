@@ -3,6 +3,7 @@ export const VIDEO_REFUSALS = [
   'no_token',
   'bad_token',
   'expired_token',
+  'token_reused', // a stream token opens one socket, once
   'session_ended',
   'other_camera',
   'out_of_scope',
@@ -17,6 +18,8 @@ export const VIDEO_REFUSALS = [
   'push_oversize',
   'push_rate',
   'snapshot_unauthorized',
+  'snapshot_user_limit', // one user's snapshots in progress at video.maxSnapshotsPerUser
+  'snapshot_busy', // the hub's snapshots in progress at video.maxSnapshots
   'snapshot_no_upload',
   'snapshot_not_jpeg',
 ] as const;
