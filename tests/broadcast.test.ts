@@ -14,7 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TALK_SAMPLE_RATE } from '@qianliyan/protocols';
+import { TALK_SAMPLE_RATE, talkSocketProtocols } from '@qianliyan/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Recording, SpeakerSimulator } from '../edge-agent/src/adapters/ip-speaker/simulator.ts';
@@ -290,7 +290,11 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       });
       expect(status).toBe(201);
       const talk = body.talk as { token: string; path: string };
-      const ws = new WebSocket(`${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`);
+      // The sender's login rides in the subprotocols: the token is good for this session only.
+      const ws = new WebSocket(
+        `${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`,
+        talkSocketProtocols(admin),
+      );
       await new Promise((resolve, reject) => {
         ws.once('open', resolve);
         ws.once('error', reject);
@@ -314,7 +318,10 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       expect(heard.durationMs).toBeGreaterThan(1200);
       expect(heard.rmsDbfs).toBeGreaterThan(-20);
       // The token was good once.
-      const again = new WebSocket(`${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`);
+      const again = new WebSocket(
+        `${hub.baseUrl.replace('http', 'ws')}${talk.path}?token=${talk.token}`,
+        talkSocketProtocols(admin),
+      );
       const code = await new Promise<number>((resolve) =>
         again.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
       );

@@ -1,6 +1,7 @@
 /**
  * Accounts, sessions, the audit log and the live channel under attack, through a real hub:
- * login throttled per address and per user and locked after failures; revoked and expired tokens
+ * login limited per address, an address locked out of a username after failures, a username under
+ * attack slowed (never the real user locked out from elsewhere); revoked and expired tokens
  * refused on REST and sockets (sockets closed); a token of a deleted user is 401, never 500;
  * scrypt at the OWASP cost with transparent re-hash; the audit chain verifies and a tampered,
  * deleted or cut-off entry is found (API and CLI); subscribe bursts limited and their cost bounded
@@ -65,7 +66,7 @@ async function liveSocket(hub: TestHub, token: string) {
 }
 
 describe('login throttling and lockout', () => {
-  it('locks a username after 5 failures (even the right password waits), with Retry-After', async () => {
+  it('locks an address out of a username after 5 failures (even the right password waits), with Retry-After', async () => {
     const hub = await hubWith();
     await createUser(hub, 'duty', 'duty_officer');
     for (let i = 0; i < 5; i++) expect((await login(hub, 'duty', 'wrong-password')).statusCode).toBe(401);
@@ -78,16 +79,49 @@ describe('login throttling and lockout', () => {
     expect((await login(hub, 'nobody', 'x')).json()).toMatchObject({ code: 'HUB_ERR_LOCKED' });
     const failed = hub.app.audit.list({ limit: 100, action: 'login' }).filter((e) => e.outcome === 'failed');
     expect(failed.length).toBeGreaterThanOrEqual(10);
+    expect(await hub.metric('qly_login_throttled_total', { reason: 'locked' })).toBe(2);
   });
 
-  it('limits attempts per username (from any address) and per address', async () => {
-    const hub = await hubWith({ auth: { scryptLog2N: 12, lockoutFailures: 100, lockoutMs: 1000 } });
+  it('a guesser at one address does not lock the real user out from another (hostile pass: 5 failures locked everyone out for 300 s)', async () => {
+    const hub = await hubWith();
+    await createUser(hub, 'duty', 'duty_officer');
+    for (let i = 0; i < 5; i++)
+      expect((await login(hub, 'duty', 'wrong-password', '10.66.0.1')).statusCode).toBe(401);
+    expect((await login(hub, 'duty', 'a-long-password', '10.66.0.1')).statusCode).toBe(429);
+    // The officer at the command room's own address signs in at once.
+    const officer = await login(hub, 'duty', 'a-long-password', '10.1.1.10');
+    expect(officer.statusCode).toBe(200);
+    expect(officer.json().user).toMatchObject({ username: 'duty' });
+  });
+
+  it('slows a username guessed from many addresses (a delay, never a refusal) and limits per address', async () => {
+    const hub = await hubWith({
+      auth: {
+        scryptLog2N: 12,
+        lockoutFailures: 100,
+        lockoutMs: 60_000,
+        slowdownAfterFailures: 5,
+        slowdownStepMs: 150,
+        slowdownMaxMs: 450,
+      },
+    });
     await createUser(hub, 'watcher', 'viewer');
-    const statuses: number[] = [];
-    for (let i = 0; i < 12; i++)
-      statuses.push((await login(hub, 'watcher', 'wrong', `10.0.0.${i + 1}`)).statusCode);
-    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
-    expect(statuses.slice(10)).toEqual([429, 429]); // per user, from anywhere
+    const timed = async (password: string, address: string) => {
+      const started = Date.now();
+      const res = await login(hub, 'watcher', password, address);
+      return { status: res.statusCode, ms: Date.now() - started };
+    };
+    const attempts: Array<{ status: number; ms: number }> = [];
+    for (let i = 0; i < 12; i++) attempts.push(await timed('wrong', `10.0.0.${i + 1}`));
+    expect(attempts.map((a) => a.status)).toEqual(Array(12).fill(401)); // never refused, only slowed
+    expect(attempts[5]?.ms).toBeLessThan(150); // 5 failures before it: still free
+    expect(attempts[7]?.ms).toBeGreaterThanOrEqual(300 - 20); // 7 failures before it: 2 beyond the 5 free
+    expect(attempts[11]?.ms).toBeGreaterThanOrEqual(450 - 20); // capped
+    expect(await hub.metric('qly_login_throttled_total', { reason: 'delayed' })).toBe(6);
+    // The real user, from yet another address: in, after the same bounded delay.
+    const real = await timed('a-long-password', '10.0.0.99');
+    expect(real.status).toBe(200);
+    expect(real.ms).toBeGreaterThanOrEqual(450 - 20);
     const fromOne: number[] = [];
     for (let i = 0; i < 32; i++)
       fromOne.push((await login(hub, `user-${i}`, 'wrong', '10.9.9.9')).statusCode);

@@ -6,10 +6,13 @@
  *  - retained messages outside state/meta/availability refused (or cleared at once);
  *  - the device quota enforced, and the message rate, while a well-behaved gateway's stream is complete;
  *  - log lines bounded under a flood;
- *  - a re-issued or deleted credential ends the gateway's live session.
+ *  - a re-issued or deleted credential ends the gateway's live session;
+ *  - a stranger's failed CONNECTs (from its own address, or the gateway's) never keep the real
+ *    gateway out; the embedded broker answers them late, per source address and hub-wide.
  */
+import { createConnection } from 'node:net';
 import { topics } from '@qianliyan/protocols';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   brokerKinds,
@@ -108,6 +111,43 @@ async function retainedUnder(stack: TestStack, filter: string): Promise<number> 
   await sleep(700);
   await probe.endAsync(true);
   return n;
+}
+
+/**
+ * One MQTT 3.1.1 CONNECT from a chosen loopback source address (127.0.0.x: a stranger elsewhere, or
+ * the gateway's own address); settles with the outcome and how long the broker took to answer.
+ */
+function connectFrom(
+  stack: TestStack,
+  localAddress: string,
+  username: string,
+  password: string,
+): Promise<{ outcome: 'accepted' | 'refused' | 'dropped'; ms: number }> {
+  const { port } = new URL(stack.brokerUrl);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const client = new MqttClient(
+      () => createConnection({ host: '127.0.0.1', port: Number(port), localAddress }),
+      {
+        protocolVersion: 4,
+        clientId: `${username}-${Math.random().toString(36).slice(2, 8)}`,
+        username,
+        password,
+        reconnectPeriod: 0,
+        connectTimeout: 20_000,
+      },
+    );
+    let settled = false;
+    const settle = (outcome: 'accepted' | 'refused' | 'dropped') => {
+      if (settled) return;
+      settled = true;
+      resolve({ outcome, ms: Date.now() - started });
+      client.end(true);
+    };
+    client.on('connect', () => settle('accepted'));
+    client.on('error', () => settle('refused'));
+    client.on('close', () => settle('dropped'));
+  });
 }
 
 const telemetry = (seq: number, extra: object = {}) =>
@@ -403,5 +443,57 @@ describe.each(brokerKinds())('attacks on the %s broker', (kind) => {
     expect(stack.hub.app.registry.getGateway('gw-rot')).toBeUndefined();
     const audit = stack.hub.app.audit.list({ limit: 10, action: 'gateway' }).map((e) => e.action);
     expect(audit).toEqual(expect.arrayContaining(['gateway.rotate', 'gateway.delete']));
+  });
+
+  it('a stranger’s failed CONNECTs never keep the real gateway out (hostile pass: 35 of them locked it out)', async () => {
+    const stack = await stackFor(kind, [['gw-victim', SITE]], {
+      hubConfig: {
+        limits: {
+          connectFailuresPerMinutePerAddress: 10,
+          connectFailuresPerSecond: 20,
+          connectFailureMaxDelayMs: 1500,
+        },
+      },
+    });
+    const real = stack.passwords.get('gw-victim') as string;
+    // 40 wrong passwords for the gateway's username from a stranger's address, all at once.
+    const storm = Array.from({ length: 40 }, (_, i) =>
+      connectFrom(stack, '127.0.0.2', 'gw-victim', `guess-${i}`),
+    );
+    await sleep(300);
+    // The real gateway, from its own address, meanwhile and after: in at once.
+    const during = await connectFrom(stack, '127.0.0.1', 'gw-victim', real);
+    expect(during.outcome).toBe('accepted');
+    const results = await Promise.all(storm);
+    expect(results.every((r) => r.outcome !== 'accepted')).toBe(true);
+    // Then one guess every 200 ms while the gateway reconnects: every one of its attempts gets in,
+    // from its own address and from the stranger's (one carrier NAT for both).
+    const guesser = setInterval(
+      () => void connectFrom(stack, '127.0.0.2', 'gw-victim', 'still-guessing'),
+      200,
+    );
+    try {
+      for (let i = 0; i < 6; i++) {
+        const from = i % 2 === 0 ? '127.0.0.1' : '127.0.0.2';
+        const attempt = await connectFrom(stack, from, 'gw-victim', real);
+        expect(attempt.outcome, `attempt ${i} from ${from}`).toBe('accepted');
+        expect(attempt.ms).toBeLessThan(1000);
+      }
+    } finally {
+      clearInterval(guesser);
+    }
+    if (kind === 'embedded') {
+      // The stranger's address is past its budget: its failures now wait; another address's do not.
+      const slow = await connectFrom(stack, '127.0.0.2', 'gw-victim', 'one-more');
+      expect(slow.outcome).not.toBe('accepted');
+      expect(slow.ms).toBeGreaterThanOrEqual(1400);
+      const fresh = await connectFrom(stack, '127.0.0.3', 'gw-victim', 'first-try');
+      expect(fresh.outcome).toBe('refused');
+      expect(fresh.ms).toBeLessThan(1000);
+      expect(
+        await stack.hub.metric('qly_broker_refused_total', { reason: 'connect_throttled' }),
+      ).toBeGreaterThan(0);
+      expect(await stack.hub.metric('qly_broker_refused_total', { reason: 'connect_rate' })).toBe(0);
+    }
   });
 });

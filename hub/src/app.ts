@@ -37,6 +37,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { userRoutes } from './routes/users.ts';
 import { videoRoutes } from './routes/video.ts';
+import { REDACT_PATHS, requestSerializer } from './security/log-redaction.ts';
 import { randomSecret } from './security/passwords.ts';
 import { createMetrics, type HubMetrics } from './services/metrics.ts';
 
@@ -131,7 +132,9 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
     ...httpsOptions(config),
     logger: {
       level: config.logLevel,
-      redact: ['req.headers.authorization', 'password', 'body.password', 'token'],
+      // Tokens and session ids never reach the log: URLs redacted, credential fields censored.
+      redact: REDACT_PATHS,
+      serializers: { req: requestSerializer },
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: 1024 * 1024,

@@ -168,7 +168,26 @@ export const HubConfigSchema = Type.Object(
         gatewayConnectsPerMinute: Type.Integer({
           minimum: 1,
           default: 30,
-          description: 'embedded broker: connection attempts per username per minute',
+          description:
+            'embedded broker: successful connections per gateway per minute (counted after its password is checked, so nobody else can spend them)',
+        }),
+        connectFailuresPerMinutePerAddress: Type.Integer({
+          minimum: 1,
+          default: 10,
+          description:
+            'embedded broker: failed CONNECTs per source address (IPv6: per /64) per minute answered promptly; beyond, each waits limits.connectFailureMaxDelayMs',
+        }),
+        connectFailuresPerSecond: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description:
+            'embedded broker: failed CONNECTs answered per second, hub-wide (a guesser on many addresses waits in one queue)',
+        }),
+        connectFailureMaxDelayMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 5000,
+          description: 'embedded broker: the longest a failed CONNECT waits for its answer',
         }),
         maxDevicesPerGateway: Type.Integer({
           minimum: 1,
@@ -452,6 +471,19 @@ export const HubConfigSchema = Type.Object(
           default: 30_000,
           description: 'an unanswered call becomes a missed call after this long',
         }),
+        maxStartsPer10s: Type.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 3,
+          description:
+            'calls one user may start in any 10 s (and one ringing call per caller and callee at a time)',
+        }),
+        signalBytesPerSecond: Type.Integer({
+          minimum: 16_384,
+          default: 65_536,
+          description:
+            'signalling bytes (SDP, ICE candidates) one socket may relay per second, with 4 s of burst; beyond, signals are refused',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -466,20 +498,35 @@ export const HubConfigSchema = Type.Object(
           default: 30,
           description: 'login attempts per minute from one address (429 with Retry-After beyond)',
         }),
-        loginPerMinutePerUser: Type.Integer({
-          minimum: 1,
-          default: 10,
-          description: 'login attempts per minute for one username, from anywhere',
-        }),
         lockoutFailures: Type.Integer({
           minimum: 1,
           default: 5,
-          description: 'failed logins in a row that lock a username',
+          description:
+            'failed logins in a row from one address that lock that address (only) out of that username',
         }),
         lockoutMs: Type.Integer({
           minimum: 1000,
           default: 300000,
-          description: 'how long a locked username waits',
+          description:
+            'how long a locked (address, username) pair waits; also the window in which a username’s failures slow its logins',
+        }),
+        slowdownAfterFailures: Type.Integer({
+          minimum: 0,
+          default: 5,
+          description:
+            'failed logins for one username (from anywhere, within auth.lockoutMs) before each further attempt on it is delayed',
+        }),
+        slowdownStepMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 1000,
+          description: 'delay added per failure beyond auth.slowdownAfterFailures (a delay, never a refusal)',
+        }),
+        slowdownMaxMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: 5000,
+          description: 'the longest a login attempt is delayed for failures of its username',
         }),
         scryptLog2N: Type.Integer({
           minimum: 10,
@@ -548,6 +595,19 @@ export const HubConfigSchema = Type.Object(
           maximum: 1000,
           default: 36,
           description: 'viewer sockets per user',
+        }),
+        maxSnapshots: Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 64,
+          description: 'snapshots in progress at once, hub-wide (beyond: 503)',
+        }),
+        maxSnapshotsPerUser: Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 4,
+          description:
+            'snapshots one user may have in progress at once (beyond: 429), so one user cannot take the hub-wide ones',
         }),
         maxViewerBufferBytes: Type.Integer({
           minimum: 65_536,

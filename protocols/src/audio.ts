@@ -4,7 +4,8 @@
  * Audio never rides in MQTT. A clip is uploaded to the hub once, transcoded there, and named by the
  * SHA-256 of the transcoded file; a gateway fetches it by that hash over HTTP(S) with its own
  * credential (`edgeClipPath`) and caches it. Text-to-speech crosses the uplink as text and is spoken
- * on the gateway. Live talk goes browser → hub (`TALK_WS_PATH`, a stream token) → the gateway's own
+ * on the gateway. Live talk goes browser → hub (`TALK_WS_PATH`, a one-time talk token plus the
+ * sender's login in the socket's subprotocols, `talkSocketProtocols`) → the gateway's own
  * outbound WebSocket (`edgeTalkPath`) → RTP to the speakers, as 16-bit little-endian mono PCM at
  * `TALK_SAMPLE_RATE`.
  */
@@ -24,6 +25,19 @@ export const TALK_SAMPLE_RATE = 16_000;
 /** Bytes of PCM a talk message may carry (a second of audio). */
 export const MAX_TALK_MESSAGE_BYTES = TALK_SAMPLE_RATE * 2;
 export const TALK_WS_PATH = '/api/broadcasts/talk';
+/** The subprotocol the talk socket speaks (the hub answers with it). */
+export const TALK_WS_PROTOCOL = 'qly-talk';
+/** Prefix of the subprotocol entry carrying the sender's login token. */
+export const BEARER_WS_PROTOCOL_PREFIX = 'qly-bearer.';
+/**
+ * The subprotocols a browser opens the talk socket with: the protocol, and its login token (a
+ * browser cannot set an Authorization header on a WebSocket; the URL would put the token in logs).
+ * The hub refuses a talk token presented by any session but the one it was issued to.
+ */
+export const talkSocketProtocols = (loginToken: string): string[] => [
+  TALK_WS_PROTOCOL,
+  `${BEARER_WS_PROTOCOL_PREFIX}${loginToken}`,
+];
 export const edgeClipPath = (hash: string) => `/api/edge/clips/${hash}`;
 export const edgeTalkPath = (session: string) => `/api/edge/talk/${session}`;
 
@@ -166,7 +180,10 @@ export const BroadcastView = Type.Object({
   sites: Type.Array(Type.String()),
   /** Per speaker key: how delivery went. */
   speakers: Type.Record(Type.String(), SpeakerDelivery),
-  /** Live talk: where the browser sends its microphone (a one-time token). */
+  /**
+   * Live talk: where the browser sends its microphone — a one-time token, good only for the login
+   * session that created the broadcast (sent along in `talkSocketProtocols`).
+   */
   talk: Type.Optional(Type.Object({ token: Type.String(), path: Type.String(), expiresAt: Type.Integer() })),
 });
 export type BroadcastView = Static<typeof BroadcastView>;

@@ -294,6 +294,11 @@ export const CallStart = Type.Object(
 );
 export type CallStart = Static<typeof CallStart>;
 
+/** The longest SDP a call signal carries (a two-track offer is 3–6 KB). */
+export const MAX_CALL_SDP_CHARS = 20_000;
+/** The longest ICE candidate line (RFC 8839 §5.1 candidates are well under 512 characters). */
+export const MAX_ICE_CANDIDATE_CHARS = 1024;
+
 /** An SDP offer/answer or an ICE candidate, relayed to one participant's socket. */
 export const CallSignal = Type.Object(
   {
@@ -305,12 +310,29 @@ export const CallSignal = Type.Object(
           Type.Object(
             {
               type: Type.Union([Type.Literal('offer'), Type.Literal('answer')]),
-              sdp: Type.String({ maxLength: 20_000 }),
+              sdp: Type.String({ maxLength: MAX_CALL_SDP_CHARS }),
             },
             { additionalProperties: false },
           ),
         ),
-        candidate: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+        // An RTCIceCandidateInit, every field bounded: a candidate line is a few hundred bytes (RFC
+        // 8839 §5.1); the hostile pass relayed 215 MB through an unbounded one in 9 s.
+        candidate: Type.Optional(
+          Type.Union([
+            Type.Object(
+              {
+                candidate: Type.String({ maxLength: MAX_ICE_CANDIDATE_CHARS }),
+                sdpMid: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+                sdpMLineIndex: Type.Optional(
+                  Type.Union([Type.Integer({ minimum: 0, maximum: 255 }), Type.Null()]),
+                ),
+                usernameFragment: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+              },
+              { additionalProperties: false },
+            ),
+            Type.Null(),
+          ]),
+        ),
       },
       { additionalProperties: false },
     ),

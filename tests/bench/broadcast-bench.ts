@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TALK_SAMPLE_RATE } from '@qianliyan/protocols';
+import { TALK_SAMPLE_RATE, talkSocketProtocols } from '@qianliyan/protocols';
 import WebSocket from 'ws';
 import { SpeakerSimulator } from '../../edge-agent/src/adapters/ip-speaker/simulator.ts';
 import { ffmpegPath } from '../../edge-agent/src/video/ffmpeg.ts';
@@ -169,7 +169,10 @@ try {
     })) as {
       talk: { token: string; path: string };
     };
-    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}${b.talk.path}?token=${b.talk.token}`);
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${httpPort}${b.talk.path}?token=${b.talk.token}`,
+      talkSocketProtocols(token),
+    );
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const frame = Buffer.alloc((TALK_SAMPLE_RATE / 50) * 2);
     for (let i = 0; i < frame.length / 2; i++) frame.writeInt16LE(Math.round(10000 * Math.sin(i / 3)), i * 2);

@@ -11,6 +11,7 @@ import {
   PRIORITIES,
   type Priority,
   TALK_SAMPLE_RATE,
+  talkSocketProtocols,
 } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { api, getToken } from '../api.ts';
@@ -399,8 +400,10 @@ export class BroadcastConsole {
       this.current = b;
       this.renderDelivery();
       const talk = b.talk as NonNullable<BroadcastView['talk']>;
+      // The talk token is good only for this login session, which presents itself in the subprotocols.
       const ws = new WebSocket(
         `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${talk.path}?token=${encodeURIComponent(talk.token)}`,
+        talkSocketProtocols(getToken() ?? ''),
       );
       ws.binaryType = 'arraybuffer';
       const ctx = new AudioContext({ sampleRate: TALK_SAMPLE_RATE });

@@ -6,7 +6,7 @@
  * A mesh of up to four: whoever joins offers to everyone already in the call, so two sides never
  * offer to each other at once. ICE servers come from the hub (none on a LAN).
  */
-import type { CallView } from '@qianliyan/protocols';
+import type { CallSignal, CallView } from '@qianliyan/protocols';
 import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
@@ -210,7 +210,17 @@ export class CallPanel {
         this.socket.emit('call:signal', {
           call: this.call.id,
           to: socketId,
-          data: { candidate: ev.candidate ? (ev.candidate.toJSON() as Record<string, unknown>) : null },
+          // Exactly the fields the hub relays (each bounded in protocols' CallSignal).
+          data: {
+            candidate: ev.candidate
+              ? {
+                  candidate: ev.candidate.candidate,
+                  sdpMid: ev.candidate.sdpMid,
+                  sdpMLineIndex: ev.candidate.sdpMLineIndex,
+                  usernameFragment: ev.candidate.usernameFragment,
+                }
+              : null,
+          },
         });
     };
     const peer = { pc, tile, video, username };
@@ -232,11 +242,7 @@ export class CallPanel {
     });
   }
 
-  private async onSignal(
-    callId: string,
-    from: string,
-    data: { sdp?: { type: 'offer' | 'answer'; sdp: string }; candidate?: Record<string, unknown> | null },
-  ): Promise<void> {
+  private async onSignal(callId: string, from: string, data: CallSignal['data']): Promise<void> {
     const call = this.call;
     if (!call || call.id !== callId) return;
     const username = call.participants.find((p) => p.socket === from)?.username ?? '';
@@ -252,7 +258,7 @@ export class CallPanel {
           data: { sdp: { type: 'answer', sdp: answer.sdp ?? '' } },
         });
       } else if (data.sdp?.type === 'answer') await pc.setRemoteDescription(data.sdp);
-      else if (data.candidate) await pc.addIceCandidate(data.candidate as RTCIceCandidateInit);
+      else if (data.candidate) await pc.addIceCandidate(data.candidate);
     } catch (err) {
       console.warn('call signal not applied', err);
     }

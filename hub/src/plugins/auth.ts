@@ -2,8 +2,8 @@
  * Authentication and roles. Users log in with a password (scrypt hash in the state DB) and get a
  * JWT naming their session; every REST route but login and every socket requires it, and each
  * request checks the session and the user in the database (services/sessions.ts). Login is limited
- * per address and per username (@fastify/rate-limit) and a username is locked for a while after
- * repeated failures. On the very first start the admin password comes from ADMIN_PASSWORD or is
+ * per address (@fastify/rate-limit); an address is locked out of a username after repeated failures
+ * and a username under attack answers more slowly (services/login-guard.ts). On the very first start the admin password comes from ADMIN_PASSWORD or is
  * generated and handed to server.ts to print once.
  */
 import fastifyJwt from '@fastify/jwt';
@@ -85,7 +85,16 @@ export const authPlugin = fp(
     });
     app.decorate('sessions', sessions);
     app.decorate('audit', audit);
-    app.decorate('loginGuard', new LoginGuard(auth.lockoutFailures, auth.lockoutMs));
+    app.decorate(
+      'loginGuard',
+      new LoginGuard({
+        maxFailures: auth.lockoutFailures,
+        lockoutMs: auth.lockoutMs,
+        slowAfter: auth.slowdownAfterFailures,
+        stepMs: auth.slowdownStepMs,
+        maxDelayMs: auth.slowdownMaxMs,
+      }),
+    );
 
     const bootstrap: { adminPassword?: string } = {};
     if (app.stateDb.countUsers() === 0) {

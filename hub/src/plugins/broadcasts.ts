@@ -31,7 +31,12 @@ export const broadcastsPlugin = fp(
     app.decorate('broadcasts', broadcasts);
     app.decorate(
       'clips',
-      new ClipStore(app.stateDb.handle, app.config.dataDir, resolveFfmpeg(app.config.video.ffmpegPath)),
+      new ClipStore(
+        app.stateDb.handle,
+        app.config.dataDir,
+        resolveFfmpeg(app.config.video.ffmpegPath),
+        app.log.child({ module: 'clips' }),
+      ),
     );
     app.addHook('onClose', async () => broadcasts.stop());
   },

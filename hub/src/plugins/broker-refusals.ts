@@ -2,6 +2,7 @@
 export const BROKER_REFUSALS = [
   'bad_credentials',
   'connect_rate',
+  'connect_throttled',
   'oversize_packet',
   'publish_acl',
   'retained_refused',

@@ -15,7 +15,9 @@
  *  - messages per second per gateway: past the rate the broker delays authorising the next publish,
  *    which stops reading that gateway's socket (backpressure, nothing lost); a gateway whose delay
  *    would exceed `maxThrottleMs` is flooding and is disconnected;
- *  - connection attempts per gateway per minute.
+ *  - the password is checked first, so a correct credential is never refused for what others did;
+ *    failed CONNECTs are answered late, per source address and hub-wide (mqtt/connect-guard.ts);
+ *    successful connections per gateway per minute are bounded (a reconnect storm of its own).
  * When a gateway's credential is re-issued or deleted, its live session is closed.
  */
 import { readFileSync } from 'node:fs';
@@ -24,8 +26,9 @@ import { createServer as createTlsServer } from 'node:tls';
 import { filters, parseTopic, type TopicKind } from '@qianliyan/protocols';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import fp from 'fastify-plugin';
+import { ConnectGuard } from '../mqtt/connect-guard.ts';
 import { MqttFrameMeter } from '../mqtt/frame-meter.ts';
-import { randomSecret, verifyPassword } from '../security/passwords.ts';
+import { hashSecret, randomSecret, verifyPassword } from '../security/passwords.ts';
 import { MosquittoPasswords } from '../services/mosquitto-passwords.ts';
 import { ThrottledLog } from '../services/throttled-log.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
@@ -61,6 +64,11 @@ const EDGE_KINDS: ReadonlySet<TopicKind> = new Set([
   'cmdResult',
 ]);
 
+/** The remote address of a client's connection ('?' when the transport has none). */
+function remoteAddressOf(client: Client): string {
+  return (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? '?';
+}
+
 function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -91,49 +99,70 @@ export const brokerPlugin = fp(
     const log = app.log.child({ module: 'broker' });
     const throttled = new ThrottledLog(log, 1000);
     const connectBuckets = new Map<string, TokenBucket>();
+    const dummyHash = hashSecret(randomSecret());
     const refuse = (reason: BrokerRefusal, client: string, fields: object = {}) => {
       app.metrics.brokerRefused.inc({ reason });
       throttled.warn(`${client}/${reason}`, { client, reason, ...fields }, 'broker refused');
     };
 
+    // The password is checked first; only failures are throttled, per source address and hub-wide,
+    // never per username: a stranger cannot lock a gateway out (mqtt/connect-guard.ts).
+    const guard = new ConnectGuard({
+      failuresPerMinutePerAddress: limits.connectFailuresPerMinutePerAddress,
+      failuresPerSecond: limits.connectFailuresPerSecond,
+      maxFailureDelayMs: limits.connectFailureMaxDelayMs,
+    });
+
     const broker = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
         const pw = password?.toString('utf8') ?? '';
         const name = username ?? '';
-        // At most `gatewayConnectsPerMinute` attempts per username (a reconnect storm is one per gateway).
-        let bucket = connectBuckets.get(name);
-        if (!bucket) {
-          if (connectBuckets.size > 10_000) connectBuckets.clear();
-          bucket = new TokenBucket(limits.gatewayConnectsPerMinute / 60, limits.gatewayConnectsPerMinute);
-          connectBuckets.set(name, bucket);
-        }
-        if (!bucket.take()) {
-          refuse('connect_rate', name);
-          return done(authError('too many connection attempts', 3), false);
-        }
-        if (name === mqtt.username) {
-          if (pw === hubSecret) {
-            identities.set(client, { role: 'hub' });
-            (client as { id: string }).id = mqtt.clientId;
-            return done(null, true);
-          }
+        const address = remoteAddressOf(client);
+        // Bad credentials are answered late (the guard's per-address and hub-wide rates), good ones at once.
+        const failed = () => {
           app.metrics.mqttAuthFailures.inc();
-          refuse('bad_credentials', name);
-          return done(authError('bad credentials', 4), false);
+          refuse('bad_credentials', address, { username: name.slice(0, 64) });
+          const verdict = guard.failed(address);
+          if (verdict.action === 'drop') {
+            refuse('connect_throttled', address, { held: true });
+            (client as unknown as { conn?: { destroy?: () => void } }).conn?.destroy?.();
+            return;
+          }
+          if (verdict.overBudget) refuse('connect_throttled', address);
+          const answer = () => {
+            verdict.release();
+            done(authError('bad credentials', 4), false);
+          };
+          if (verdict.delayMs > 0) setTimeout(answer, verdict.delayMs);
+          else answer();
+        };
+        // A gateway that authenticates reconnects at most `gatewayConnectsPerMinute` times (a storm
+        // of its own); counted only once its password is right, so nobody else can spend it.
+        const withinRate = () => {
+          let bucket = connectBuckets.get(name);
+          if (!bucket) {
+            if (connectBuckets.size > 10_000) connectBuckets.clear();
+            bucket = new TokenBucket(limits.gatewayConnectsPerMinute / 60, limits.gatewayConnectsPerMinute);
+            connectBuckets.set(name, bucket);
+          }
+          if (bucket.take()) return true;
+          refuse('connect_rate', name);
+          done(authError('too many connection attempts', 3), false);
+          return false;
+        };
+        if (name === mqtt.username) {
+          if (pw !== hubSecret) return failed();
+          identities.set(client, { role: 'hub' });
+          (client as { id: string }).id = mqtt.clientId;
+          return done(null, true);
         }
         const gateway = name ? app.stateDb.getGateway(name) : undefined;
-        if (!gateway?.passwordHash) {
-          app.metrics.mqttAuthFailures.inc();
-          refuse('bad_credentials', name);
-          return done(authError('bad credentials', 4), false);
-        }
-        verifyPassword(pw, gateway.passwordHash).then(
+        // An unknown username is checked against a dummy hash: the answer and its timing do not tell
+        // which gateways exist.
+        verifyPassword(pw, gateway?.passwordHash ?? dummyHash).then(
           (ok) => {
-            if (!ok) {
-              app.metrics.mqttAuthFailures.inc();
-              refuse('bad_credentials', name);
-              return done(authError('bad credentials', 4), false);
-            }
+            if (!ok || !gateway?.passwordHash) return failed();
+            if (!withinRate()) return;
             identities.set(client, {
               role: 'gateway',
               id: gateway.id,

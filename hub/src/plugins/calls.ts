@@ -5,8 +5,11 @@
  *   hub → client: `call:ring` (an incoming call for this user), `call:update` (to everyone who rings
  *                 for it or takes part), `call:signal` (an offer, answer or candidate from a peer),
  *                 `call:error`.
- * Every message is checked against its schema and the caller's rights; signals are rate-limited per
- * socket; refusals are counted (`qly_socket_refused_total{reason="call_*"}`).
+ * Every message is checked against its schema (every signalling field bounded) and the caller's
+ * rights; per socket, signals are limited in count (50/s, 200 burst) and bytes
+ * (`calls.signalBytesPerSecond`), other call messages in count (10/s, 20 burst); call starts per
+ * user and ringing per caller/callee pair in CallService. Refusals are counted
+ * (`qly_socket_refused_total{reason="call_*"}`) and logged at most once a second per user and reason.
  */
 import {
   CallSignal as CallSignalSchema,
@@ -16,7 +19,8 @@ import {
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
 import { HubError } from '../errors.ts';
-import { CallService } from '../services/calls.ts';
+import { CallRefused, CallService } from '../services/calls.ts';
+import { ThrottledLog } from '../services/throttled-log.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
 import { userMaySee } from './auth.ts';
 
@@ -38,11 +42,14 @@ export const callsPlugin = fp(
   async (app) => {
     const calls = new CallService(app.stateDb.handle, app.bus, {
       ringTimeoutMs: app.config.calls.ringTimeoutMs,
+      maxStartsPer10s: app.config.calls.maxStartsPer10s,
       mayOpenIncident: (user, id) => app.incidents.visible(user, id),
     });
     app.decorate('calls', calls);
     const io = app.io;
     const sockets = () => io.of('/').sockets.values();
+    const refusals = new ThrottledLog(app.log.child({ module: 'calls' }), 1000);
+    const { signalBytesPerSecond } = app.config.calls;
 
     // Everyone concerned hears every change: participants, and those it rings for while it rings.
     app.bus.on('callChanged', 'calls', ({ call }) => {
@@ -65,20 +72,38 @@ export const callsPlugin = fp(
     io.on('connection', (socket) => {
       const peer = () => ({ id: socket.id, user: socket.data.user });
       const signals = new TokenBucket(50, 200);
+      const signalBytes = new TokenBucket(signalBytesPerSecond, signalBytesPerSecond * 4);
+      const messages = new TokenBucket(10, 20);
       const refuse = (reason: string, err: unknown) => {
         app.metrics.socketRefused.inc({ reason: `call_${reason}` });
         const e = err instanceof HubError ? err : new HubError('HUB_ERR_VALIDATION', 'invalid call message');
+        const username = socket.data.user?.username ?? '?';
+        refusals.warn(`${username}/${reason}`, { username, reason, code: e.code }, 'call message refused');
         socket.emit('call:error', { code: e.code, message: e.message });
       };
+      const reasonOf = (err: unknown, fallback: string) =>
+        err instanceof CallRefused
+          ? err.reason
+          : err instanceof HubError && err.statusCode === 403
+            ? 'forbidden'
+            : fallback;
       const guard = (reason: string, fn: () => void) => {
+        if (!messages.take())
+          return refuse('rate', new HubError('HUB_ERR_RATE_LIMITED', 'too many call messages'));
         try {
           fn();
         } catch (err) {
-          refuse(err instanceof HubError && err.statusCode === 403 ? 'forbidden' : reason, err);
+          refuse(reasonOf(err, reason), err);
         }
       };
       socket.on('call:start', (req: unknown, ack?: unknown) => {
         const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : () => undefined;
+        if (!messages.take()) {
+          const e = new HubError('HUB_ERR_RATE_LIMITED', 'too many call messages');
+          refuse('rate', e);
+          reply({ error: { code: e.code, message: e.message } });
+          return;
+        }
         if (!checkStart.Check(req)) {
           refuse('invalid', undefined);
           reply({ error: { code: 'HUB_ERR_VALIDATION', message: 'invalid call' } });
@@ -88,7 +113,7 @@ export const callsPlugin = fp(
           const call = calls.start(peer(), req);
           reply({ call });
         } catch (err) {
-          refuse(err instanceof HubError && err.statusCode === 403 ? 'forbidden' : 'refused', err);
+          refuse(reasonOf(err, 'refused'), err);
           const e = err instanceof HubError ? err : new HubError('HUB_ERR_INTERNAL');
           reply({ error: { code: e.code, message: e.message } });
         }
@@ -132,10 +157,17 @@ export const callsPlugin = fp(
         if (!signals.take())
           return refuse('rate', new HubError('HUB_ERR_RATE_LIMITED', 'too many call signals'));
         if (!checkSignal.Check(m)) return refuse('invalid', undefined);
-        guard('refused', () => {
+        // Bounded by the schema (an SDP ≤ 20,000 characters, a candidate ≤ 1,024): the bytes a
+        // socket relays per second are bounded too, whatever mix of fields it sends.
+        const bytes = (m.data.sdp?.sdp.length ?? 0) + (m.data.candidate?.candidate.length ?? 0) + 64;
+        if (!signalBytes.take(bytes))
+          return refuse('bytes', new HubError('HUB_ERR_RATE_LIMITED', 'too much call signalling'));
+        try {
           const to = calls.relayTarget(peer(), m.call, m.to);
           io.to(to).emit('call:signal', { call: m.call, from: socket.id, data: m.data });
-        });
+        } catch (err) {
+          refuse(reasonOf(err, 'refused'), err);
+        }
       });
       socket.on('disconnect', () => calls.socketGone(peer()));
     });

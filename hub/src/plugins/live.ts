@@ -76,6 +76,10 @@ export const livePlugin = fp(
         serveClient: false,
         // Other WebSocket routes (video) share the port: leave their upgrades alone.
         destroyUpgrade: false,
+        // The largest message a dashboard sends is a call's SDP (≤ 20,000 characters); engine.io's
+        // default (1 MB) let one socket push megabytes per message through the parser. A larger
+        // message closes the socket.
+        maxHttpBufferSize: 64 * 1024,
       },
     );
     const log = app.log.child({ module: 'live' });

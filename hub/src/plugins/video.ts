@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import websocket from '@fastify/websocket';
-import { MAX_PUSH_MESSAGE_BYTES } from '@qianliyan/protocols';
+import { MAX_PUSH_MESSAGE_BYTES, TALK_WS_PROTOCOL } from '@qianliyan/protocols';
 import fp from 'fastify-plugin';
 import { VideoService } from '../video/video-service.ts';
 
@@ -26,7 +26,14 @@ export const videoPlugin = fp(
       app.server.off('upgrade', route);
     });
     await app.register(websocket, {
-      options: { maxPayload: MAX_PUSH_MESSAGE_BYTES, perMessageDeflate: false, server: upgrades as never },
+      options: {
+        maxPayload: MAX_PUSH_MESSAGE_BYTES,
+        perMessageDeflate: false,
+        server: upgrades as never,
+        // The talk socket offers its protocol and the sender's login token (talkSocketProtocols): the
+        // answer names the protocol, never echoes the token.
+        handleProtocols: (offered: Set<string>) => (offered.has(TALK_WS_PROTOCOL) ? TALK_WS_PROTOCOL : false),
+      },
     });
     const video = new VideoService(
       app.config.video,

@@ -1,14 +1,16 @@
 /**
- * POST /api/auth/login — username + password → a session token. Limited per address and per
- * username; a username is locked after repeated failures; a hash weaker than the configured scrypt
- * cost is upgraded on success. Every attempt enters the audit log.
+ * POST /api/auth/login — username + password → a session token. Limited per address; an address is
+ * locked out of a username after repeated failures from it, and a username under attack from
+ * anywhere answers more slowly (services/login-guard.ts) — never refusing the real user elsewhere;
+ * a hash weaker than the configured scrypt cost is upgraded on success. Every attempt enters the
+ * audit log.
  * GET /api/auth/me — who the token belongs to. POST /api/auth/logout — ends this session.
  * POST /api/auth/password — changes your password and ends all your sessions.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 import { hashPassword, needsRehash, verifyPassword } from '../security/passwords.ts';
 import { ErrorBody, errorResponses, PublicUser } from './schemas.ts';
@@ -26,31 +28,10 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // A hash to verify against when the user does not exist, made with the configured cost, so a wrong
   // username costs the same time as a wrong password and does not reveal which usernames exist.
   const dummyHash = await hashPassword('not-a-password', auth.scryptLog2N);
-  // Per username, from anywhere. (A second `rateLimit` hook on the route would be skipped: the plugin
-  // runs one limiter per request, so this one only reports and the route answers.)
-  const perUser = app.createRateLimit({
-    max: auth.loginPerMinutePerUser,
-    timeWindow: 60_000,
-    keyGenerator: (request) => usernameOf(request),
-  });
-  const usernameOf = (request: FastifyRequest) =>
-    `user:${String((request.body as { username?: unknown } | undefined)?.username ?? '').slice(0, 64)}`;
-
   app.post(
     '/api/auth/login',
     {
       config: { rateLimit: { max: auth.loginPerMinutePerAddress, timeWindow: 60_000 } },
-      // The per-username limit needs the parsed body: it runs as a preHandler.
-      preHandler: async (request, reply) => {
-        const verdict = await perUser(request);
-        if (!verdict.isAllowed && verdict.isExceeded) {
-          reply.header('retry-after', verdict.ttlInSeconds);
-          throw new HubError(
-            'HUB_ERR_RATE_LIMITED',
-            `too many attempts for this user; retry in ${verdict.ttlInSeconds} s`,
-          );
-        }
-      },
       schema: {
         body: Credentials,
         response: {
@@ -63,18 +44,27 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { username, password } = request.body;
-      const lockedFor = app.loginGuard.lockedFor(username);
+      const address = request.ip;
+      const lockedFor = app.loginGuard.lockedFor(address, username);
       if (lockedFor > 0) {
         app.metrics.loginFailures.inc();
+        app.metrics.loginThrottled.inc({ reason: 'locked' });
         reply.header('retry-after', Math.ceil(lockedFor / 1000));
         throw new HubError('HUB_ERR_LOCKED');
+      }
+      // A username guessed at from many addresses answers more slowly, for everyone: a delay, so the
+      // real user still gets in, while each guess costs the guesser seconds.
+      const delay = app.loginGuard.delayFor(username);
+      if (delay > 0) {
+        app.metrics.loginThrottled.inc({ reason: 'delayed' });
+        await sleep(delay);
       }
       const user = app.stateDb.getUser(username);
       const ok = await verifyPassword(password, user?.passwordHash ?? dummyHash);
       if (!user || !ok || user.disabled) {
         app.metrics.loginFailures.inc();
-        const locked = app.loginGuard.failed(username);
-        request.log.warn({ username, locked }, 'login failed');
+        const locked = app.loginGuard.failed(address, username);
+        request.log.warn({ username, locked, delayedMs: delay }, 'login failed');
         app.audit.append({
           actor: username,
           action: 'login',
@@ -83,7 +73,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
         throw new HubError('HUB_ERR_BAD_CREDENTIALS');
       }
-      app.loginGuard.succeeded(username);
+      app.loginGuard.succeeded(address, username);
       if (needsRehash(user.passwordHash, auth.scryptLog2N))
         app.stateDb.updateUser(username, { passwordHash: await hashPassword(password, auth.scryptLog2N) });
       const session = app.sessions.create(user, request.ip);

@@ -7,7 +7,10 @@
  *   POST /api/broadcasts            targets, content (text, clip, live), priority, repeats, schedule
  *   GET  /api/broadcasts            history (newest first), GET /api/broadcasts/:id one
  *   POST /api/broadcasts/:id/cancel stop it everywhere; POST /api/broadcasts/:id/replay send it again
- *   GET  /api/broadcasts/talk?token (WebSocket) the microphone of a live broadcast: 16 kHz s16le PCM
+ *   GET  /api/broadcasts/talk?token (WebSocket) the microphone of a live broadcast: 16 kHz s16le PCM;
+ *        the token is good once, for the login session that created the broadcast, which presents
+ *        itself in the socket's subprotocols (`talkSocketProtocols`); the socket closes the moment
+ *        that session ends (logout, password change, account disabled or deleted)
  * Gateways (their own credential, HTTP Basic):
  *   GET  /api/edge/clips/:hash      a clip's transcoded WAV
  *   GET  /api/edge/talk/:session    (WebSocket, outbound from the gateway) the live talk to play
@@ -16,6 +19,7 @@
 import { createReadStream } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import {
+  BEARER_WS_PROTOCOL_PREFIX,
   BroadcastRequest,
   BroadcastView,
   CLIP_HASH_PATTERN,
@@ -27,6 +31,9 @@ import {
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { HubError } from '../errors.ts';
+import type { AuthUser } from '../plugins/auth.ts';
+import type { TokenClaims } from '../services/sessions.ts';
+import { ThrottledLog } from '../services/throttled-log.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
 const ClipView = Type.Object({
@@ -54,7 +61,15 @@ interface TalkRelay {
   backlog: Buffer[];
   backlogBytes: number;
   browser?: WebSocket;
+  /** The login session speaking: the microphone lives only as long as it does. */
+  speaker?: AuthUser;
   ended: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    talk?: { session: string; user: AuthUser };
+  }
 }
 
 export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -226,17 +241,63 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  function endTalk(session: string): void {
+  function endTalk(session: string, code = 1000, reason = 'ended'): void {
     const r = relays.get(session);
     if (!r) return;
     r.ended = true;
-    r.browser?.close(1000, 'ended');
+    r.browser?.close(code, reason);
     for (const g of r.gateways) g.close(1000, 'talk ended');
     relays.delete(session);
     broadcasts.talkSessions.delete(session);
   }
 
-  // The officer's microphone. The token was issued with the broadcast, to this user, once.
+  const log = new ThrottledLog(app.log.child({ module: 'talk' }), 1000);
+  const refuseTalk = (reason: string, request: FastifyRequest, err: HubError): never => {
+    app.metrics.audioRefused.inc({ reason });
+    log.warn(`${request.ip}/${reason}`, { reason, address: request.ip }, 'live talk refused');
+    throw err;
+  };
+
+  /** The live login session presenting itself in the talk socket's subprotocols, if any. */
+  const talkPresenter = (request: FastifyRequest): AuthUser | undefined => {
+    const offered = String(request.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim());
+    const login = offered.find((p) => p.startsWith(BEARER_WS_PROTOCOL_PREFIX));
+    if (!login) return undefined;
+    try {
+      const claims = app.jwt.verify<TokenClaims>(login.slice(BEARER_WS_PROTOCOL_PREFIX.length));
+      return app.sessions.resolve(claims);
+    } catch {
+      return undefined;
+    }
+  };
+
+  // A session that ends takes its microphone with it at once (and the gateways' sockets: the
+  // speakers stop) — logout, password change, account disabled or deleted, scope changed.
+  const endTalksWhere = (match: (user: AuthUser) => boolean) => {
+    for (const [session, r] of relays)
+      if (r.speaker && match(r.speaker)) {
+        app.metrics.audioRefused.inc({ reason: 'talk_session_ended' });
+        endTalk(session, 4401, 'session ended');
+      }
+  };
+  const unsubscribe = app.bus.on('sessionsRevoked', 'talk', ({ sid, username }) =>
+    endTalksWhere((u) => u.sid === sid || u.username === username),
+  );
+  // Sessions also end by expiring, which nothing announces: checked every second.
+  const expiry = setInterval(
+    () => endTalksWhere((u) => !app.sessions.resolve({ sub: u.username, sid: u.sid })),
+    1000,
+  );
+  expiry.unref();
+  app.addHook('onClose', async () => {
+    unsubscribe();
+    clearInterval(expiry);
+    for (const session of [...relays.keys()]) endTalk(session, 1001, 'hub stopping');
+  });
+
+  // The officer's microphone: a token issued with the broadcast to one login session, good once.
   app.get(
     TALK_WS_PATH,
     {
@@ -247,20 +308,26 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       preValidation: async (request: FastifyRequest) => {
         const { token } = request.query as { token: string };
-        // Issued with the broadcast to the signed-in officer who created it; good once, for a minute.
-        const session = broadcasts.takeTalkToken(token);
-        // (A talk token is good once, for a minute: like any missing credential, 401.)
-        if (!session) {
-          app.metrics.audioRefused.inc({ reason: 'talk_token' });
-          throw new HubError('HUB_ERR_UNAUTHORIZED');
-        }
-        (request as FastifyRequest & { talkSession?: string }).talkSession = session;
+        const presenter = talkPresenter(request);
+        if (!presenter)
+          return refuseTalk('talk_unauthenticated', request, new HubError('HUB_ERR_UNAUTHORIZED'));
+        const taken = app.broadcasts.takeTalkToken(token, presenter);
+        if ('refused' in taken)
+          return refuseTalk(
+            taken.refused,
+            request,
+            taken.refused === 'talk_token'
+              ? new HubError('HUB_ERR_UNAUTHORIZED') // good once, for a minute: like any missing credential
+              : new HubError('HUB_ERR_FORBIDDEN', 'this talk token belongs to another session or place'),
+          );
+        request.talk = { session: taken.session, user: presenter };
       },
     },
     (socket: WebSocket, request) => {
-      const session = (request as FastifyRequest & { talkSession?: string }).talkSession as string;
+      const { session, user } = request.talk as NonNullable<FastifyRequest['talk']>;
       const r = relay(session);
       r.browser = socket;
+      r.speaker = user;
       const talk = broadcasts.talkSessions.get(session);
       if (talk) talk.connected = true;
       let window = { start: Date.now(), bytes: 0 };

@@ -4,7 +4,8 @@
  * Viewers (users):
  *  POST /api/video/tokens `{device, stream}` → a stream token for one camera stream (scope checked);
  *  GET  /api/video/ws?token=…&format=mse|jsmpeg — the viewer socket (WebSocket); refused before the
- *       upgrade (401/403/404/429) without a valid token, and closed when the login session ends;
+ *       upgrade (401/403/404/429) without a valid, unused token (one token opens one socket, once),
+ *       and closed the moment the login session ends;
  *  GET  /api/devices/:key/snapshot — one JPEG;
  *  GET  /api/video/relays — the streams being relayed (command room).
  * Gateways (their own credential, HTTP Basic):
@@ -61,6 +62,16 @@ function asHttp(err: unknown): HubError {
 
 export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const video = app.video;
+  // Open viewer sockets by their login session: a session that ends closes them at once.
+  const viewerSockets = new Map<WebSocket, AuthUser>();
+  const unsubscribe = app.bus.on('sessionsRevoked', 'video', ({ sid, username }) => {
+    for (const [socket, user] of viewerSockets)
+      if (user.sid === sid || user.username === username) {
+        video.refuse('session_ended', 'session ended');
+        socket.close(4401, 'session ended');
+      }
+  });
+  app.addHook('onClose', async () => unsubscribe());
 
   app.post(
     '/api/video/tokens',
@@ -131,7 +142,9 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         socket.close(4429, (err as Error).message.slice(0, 120));
         return;
       }
-      // The session behind the token is checked while the socket lives: a logout ends the stream.
+      viewerSockets.set(socket, auth.user);
+      // The session behind the token is checked while the socket lives: revocations close it at once
+      // (above), an expiry within 2 s.
       const recheck = setInterval(() => {
         if (!app.sessions.resolve({ sub: auth.user.username, sid: auth.user.sid })) {
           video.refuse('session_ended', 'session ended');
@@ -144,6 +157,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         socket.close(1008, 'viewers do not send');
       });
       socket.on('close', () => {
+        viewerSockets.delete(socket);
         clearInterval(recheck);
         detach();
       });

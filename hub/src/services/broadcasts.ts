@@ -45,6 +45,11 @@ interface Row {
 export interface TalkSession {
   broadcast: string;
   username: string;
+  /** The login session that created it: only that session may speak into it. */
+  sid: string;
+  /** The speakers it plays on, and their villages (checked against the speaker's scope again). */
+  speakers: string[];
+  sites: string[];
   /** Gateways whose speakers play this talk, and their connections once they dial in. */
   gateways: Set<string>;
   expiresAt: number;
@@ -58,7 +63,10 @@ export class BroadcastService {
   private timer: NodeJS.Timeout | undefined;
   /** Live-talk sessions by id, and one-time browser tokens → session. */
   readonly talkSessions = new Map<string, TalkSession>();
-  private readonly talkTokens = new Map<string, { session: string; username: string; expiresAt: number }>();
+  private readonly talkTokens = new Map<
+    string,
+    { session: string; username: string; sid: string; expiresAt: number }
+  >();
 
   constructor(
     private readonly db: Database.Database,
@@ -176,10 +184,13 @@ export class BroadcastService {
       this.talkSessions.set(session, {
         broadcast: id,
         username: user.username,
+        sid: user.sid,
+        speakers: speakers.map((d) => d.key),
+        sites: view.sites,
         gateways: new Set(speakers.map((d) => d.gateway)),
         expiresAt,
       });
-      this.talkTokens.set(token, { session, username: user.username, expiresAt });
+      this.talkTokens.set(token, { session, username: user.username, sid: user.sid, expiresAt });
       view.content = { live: { session } };
       view.talk = { token, path: TALK_WS_PATH, expiresAt };
     }
@@ -366,13 +377,27 @@ export class BroadcastService {
       .map((v) => this.publicView(v));
   }
 
-  /** The browser's one-time talk token → its session (consumed). */
-  takeTalkToken(token: string): string | undefined {
+  /**
+   * The browser's one-time talk token → its session, for `presenter` (the live login session that
+   * opened the socket). A talk token is a capability to speak on loudspeakers, so it is bound to the
+   * session it was issued to (a copy in anyone else's hands — another village's operator, the same
+   * officer after logging out — is refused), and the speakers must still be in the presenter's
+   * scope now. Consumed only by its own session: a stranger presenting it cannot spend it.
+   */
+  takeTalkToken(
+    token: string,
+    presenter: AuthUser,
+    now = Date.now(),
+  ): { session: string } | { refused: 'talk_token' | 'talk_other_session' | 'talk_scope' } {
+    for (const [k, v] of this.talkTokens) if (v.expiresAt < now) this.talkTokens.delete(k);
     const t = this.talkTokens.get(token);
+    const talk = t ? this.talkSessions.get(t.session) : undefined;
+    if (!t || !talk) return { refused: 'talk_token' };
+    if (t.sid !== presenter.sid || t.username !== presenter.username)
+      return { refused: 'talk_other_session' };
     this.talkTokens.delete(token);
-    for (const [k, v] of this.talkTokens) if (v.expiresAt < Date.now()) this.talkTokens.delete(k);
-    if (!t || t.expiresAt < Date.now() || !this.talkSessions.has(t.session)) return undefined;
-    return t.session;
+    if (!talk.sites.every((site) => userMaySee(presenter, site))) return { refused: 'talk_scope' };
+    return { session: t.session };
   }
 
   private clipExists(hash: string): boolean {

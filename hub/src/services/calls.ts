@@ -9,6 +9,11 @@
  * A village operator may call the command room (and nothing else); an officer may call any site in
  * scope. A participant's socket closing hangs it up. Unanswered calls become `missed` after the ring
  * time. Changes are announced on the bus (`callChanged`).
+ *
+ * Ringing is bounded (the hostile pass: a village operator rang the officers' dashboards 14,298
+ * times in 10 s by starting and hanging up): a user starts at most `maxStartsPer10s` calls in any
+ * 10 s, and a caller has at most one call ringing for the same callee (the same sites, or the
+ * command room). Each refusal is a `CallRefused` with its reason, counted and logged by the plugin.
  */
 import { randomUUID } from 'node:crypto';
 import { type CallStart, type CallView, MAX_CALL_PARTICIPANTS } from '@qianliyan/protocols';
@@ -16,10 +21,25 @@ import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import type { EventBus } from './event-bus.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+/** A call refused for a limit: its reason labels `qly_socket_refused_total{reason="call_<reason>"}`. */
+export class CallRefused extends HubError {
+  constructor(
+    readonly reason: 'start_rate' | 'ringing',
+    code: 'HUB_ERR_RATE_LIMITED' | 'HUB_ERR_CONFLICT',
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
 
 const OFFICER_ROLES = new Set(['admin', 'duty_officer']);
 const MAX_LOG_ROWS = 20_000;
 const MAX_OPEN_CALLS_PER_USER = 2;
+
+const calleeKey = (sites: string[], commandRoom: boolean) =>
+  `${commandRoom ? 'room' : ''}|${[...sites].sort().join(',')}`;
 
 export interface CallPeer {
   id: string;
@@ -29,6 +49,8 @@ export interface CallPeer {
 export class CallService {
   private readonly calls = new Map<string, CallView>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Call starts per user (outsiders choose the usernames they log in as, not how many: bounded anyway). */
+  private readonly starts = new Map<string, TokenBucket>();
   private readonly stmt;
 
   constructor(
@@ -36,6 +58,7 @@ export class CallService {
     private readonly bus: EventBus,
     private readonly options: {
       ringTimeoutMs: number;
+      maxStartsPer10s: number;
       mayOpenIncident: (user: AuthUser, id: number) => boolean;
     },
   ) {
@@ -101,6 +124,21 @@ export class CallService {
       if (!userMaySee(user, s)) throw new HubError('HUB_ERR_FORBIDDEN', `${s} is outside your sites`);
     if (req.incident !== undefined && !this.options.mayOpenIncident(user, req.incident))
       throw new HubError('HUB_ERR_NOT_FOUND', `no incident ${req.incident}`);
+    // One ringing call per caller and callee: ringing again for the same people adds nothing.
+    const callee = calleeKey(sites, commandRoom);
+    for (const c of this.calls.values())
+      if (
+        c.state === 'ringing' &&
+        c.from === user.username &&
+        calleeKey(c.to.sites, c.to.commandRoom) === callee
+      )
+        throw new CallRefused('ringing', 'HUB_ERR_CONFLICT', 'this call is already ringing');
+    if (!this.startBucket(user.username).take())
+      throw new CallRefused(
+        'start_rate',
+        'HUB_ERR_RATE_LIMITED',
+        'too many calls started; wait a few seconds',
+      );
     const mine = [...this.calls.values()].filter((c) =>
       c.participants.some((p) => p.username === user.username),
     );
@@ -214,6 +252,18 @@ export class CallService {
       if (out.length >= limit) break;
     }
     return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
+  }
+
+  private startBucket(username: string): TokenBucket {
+    let bucket = this.starts.get(username);
+    if (!bucket) {
+      if (this.starts.size >= 10_000)
+        for (const [name, b] of this.starts) if (b.has(b.burst)) this.starts.delete(name);
+      const n = this.options.maxStartsPer10s;
+      bucket = new TokenBucket(n / 10, n);
+      this.starts.set(username, bucket);
+    }
+    return bucket;
   }
 
   private mustJoin(user: AuthUser, id: string): CallView {

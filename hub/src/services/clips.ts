@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { join } from 'node:path';
 import { CLIP_HASH_PATTERN, MAX_CLIP_SECONDS } from '@qianliyan/protocols';
 import type Database from 'better-sqlite3';
+import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
 
 export interface ClipView {
@@ -36,6 +37,9 @@ export function sniffAudio(data: Buffer): 'wav' | 'mp3' | 'ogg' | undefined {
   return undefined;
 }
 
+/** What an uploader is told when ffmpeg cannot decode the file (its own messages go to the log). */
+export const CLIP_NOT_DECODABLE = 'not decodable audio: send a playable WAV, MP3 or Ogg file';
+
 export class ClipStore {
   private readonly dir: string;
 
@@ -43,6 +47,7 @@ export class ClipStore {
     private readonly db: Database.Database,
     dataDir: string,
     private readonly ffmpeg: string,
+    private readonly log: FastifyBaseLogger,
   ) {
     this.dir = join(dataDir, 'clips');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -85,15 +90,16 @@ export class ClipStore {
             `${tmp}.out.wav`,
           ],
           { timeout: 60_000 },
-          (err, _stdout, stderr) =>
-            err
-              ? reject(
-                  new HubError(
-                    'HUB_ERR_UNSUPPORTED_MEDIA',
-                    `not decodable audio: ${String(stderr).trim().slice(0, 160)}`,
-                  ),
-                )
-              : resolve(),
+          (err, _stdout, stderr) => {
+            if (!err) return resolve();
+            // ffmpeg's words stay in the log: they name the hub's files and its ffmpeg build, and
+            // they change between versions. The uploader gets one stable code and sentence.
+            this.log.warn(
+              { uploadedBy: username, format, bytes: data.length, ffmpeg: String(stderr).trim().slice(-600) },
+              'clip upload not decodable',
+            );
+            reject(new HubError('HUB_ERR_UNSUPPORTED_MEDIA', CLIP_NOT_DECODABLE));
+          },
         ),
       );
       const out = readFileSync(`${tmp}.out.wav`);

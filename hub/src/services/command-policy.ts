@@ -6,6 +6,8 @@
  * officer first. Broadcasts are sent by the broadcast service, which checks the same roles and scopes.
  */
 import type { ActionNameKnown } from '@qianliyan/protocols';
+import type { HubError } from '../errors.ts';
+import { checkDiscoveryTargets } from '../security/discovery-targets.ts';
 import type { Role } from '../stores/state-db.ts';
 
 export interface ActionPolicy {
@@ -17,6 +19,8 @@ export interface ActionPolicy {
    * stream); refused on the REST command route.
    */
   internal?: boolean;
+  /** A check of the (schema-valid) params for this role: the refusal, or undefined when allowed. */
+  params?: (role: Role, params: Record<string, unknown>) => HubError | undefined;
 }
 
 const OPERATE: readonly Role[] = ['admin', 'duty_officer', 'village_operator'];
@@ -35,7 +39,8 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionPolicy>> = {
   'stream.start': { roles: WATCH, internal: true },
   'stream.stop': { roles: WATCH, internal: true },
   'camera.snapshot': { roles: WATCH, internal: true },
-  'camera.discover': { roles: COMMAND_ROOM },
+  // Multicast for the command room; named unicast targets for admins, private addresses only.
+  'camera.discover': { roles: COMMAND_ROOM, params: checkDiscoveryTargets },
   'speaker.volume': { roles: OPERATE },
   'speaker.power': { roles: OPERATE },
   // Broadcasts go through the broadcast service (targets, priorities, records): not sent one by one.

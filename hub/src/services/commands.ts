@@ -135,6 +135,8 @@ export class CommandService {
       return deny(new HubError('HUB_ERR_CONFIRMATION_REQUIRED', `${action} can cause harm: confirm it`));
     const params = validateActionParams(action, req.params ?? {});
     if (!params.ok) return deny(new HubError('HUB_ERR_VALIDATION', params.detail));
+    const paramRefusal = policy.params?.(user.role, params.value);
+    if (paramRefusal) return deny(paramRefusal);
     if (!gw.online) return deny(new HubError('HUB_ERR_GATEWAY_OFFLINE', `gateway ${gateway} is offline`));
     if (dev?.unreachable)
       return deny(

@@ -7,6 +7,10 @@ import { VIDEO_REFUSALS } from '../video/refusals.ts';
 /** Why loudspeaker traffic was refused (`qly_audio_refused_total`). */
 export const AUDIO_REFUSALS = [
   'talk_token', // a live-talk socket without a valid, unused token
+  'talk_unauthenticated', // a live-talk socket without a live login session in its subprotocols
+  'talk_other_session', // a talk token presented by a session other than the one it was issued to
+  'talk_scope', // a talk token whose speakers are no longer in the presenter's scope
+  'talk_session_ended', // a microphone closed because its login session ended
   'talk_frame', // not 16-bit PCM in binary frames of at most a second
   'talk_rate', // faster than real time
   'talk_gateway', // a gateway's talk socket without credentials or for a session not its own
@@ -120,6 +124,12 @@ export function createMetrics() {
       help: 'failed logins',
       registers: [registry],
     }),
+    loginThrottled: new Counter({
+      name: 'qly_login_throttled_total',
+      help: 'login attempts refused for a locked (address, username) pair (locked) or slowed for a username under attack (delayed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     brokerRefused: new Counter({
       name: 'qly_broker_refused_total',
       help: 'what the embedded broker refused, by reason',
@@ -205,9 +215,20 @@ export function createMetrics() {
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of BROKER_REFUSALS) metrics.brokerRefused.inc({ reason }, 0);
+  for (const reason of ['locked', 'delayed']) metrics.loginThrottled.inc({ reason }, 0);
   for (const outcome of ['sent', 'refused', 'ok', 'error', 'timeout']) metrics.commands.inc({ outcome }, 0);
   for (const kind of ['matched', 'late', 'unknown', 'wrong_gateway']) metrics.commandResults.inc({ kind }, 0);
-  for (const reason of ['unauthorized', 'revoked', 'expired', 'subscribe_rate'])
+  for (const reason of [
+    'unauthorized',
+    'revoked',
+    'expired',
+    'subscribe_rate',
+    'call_invalid',
+    'call_rate',
+    'call_bytes',
+    'call_start_rate',
+    'call_ringing',
+  ])
     metrics.socketRefused.inc({ reason }, 0);
   for (const kind of [
     'state',

@@ -9,7 +9,7 @@ export class TokenBucket {
 
   constructor(
     private readonly rate: number,
-    private readonly burst: number,
+    readonly burst: number,
     private readonly now: () => number = Date.now,
   ) {
     this.tokens = burst;
@@ -20,6 +20,12 @@ export class TokenBucket {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
     this.last = now;
+  }
+
+  /** Whether `n` tokens are there now, without taking them. */
+  has(n = 1): boolean {
+    this.refill();
+    return this.tokens >= n;
   }
 
   take(n = 1): boolean {

@@ -3,6 +3,7 @@ export const VIDEO_REFUSALS = [
   'no_token',
   'bad_token',
   'expired_token',
+  'token_reused', // a stream token opens one socket, once
   'session_ended',
   'other_camera',
   'out_of_scope',
@@ -22,6 +23,8 @@ export const VIDEO_REFUSALS = [
   'push_cpu_budget',
   'push_bad_media',
   'snapshot_unauthorized',
+  'snapshot_user_limit', // one user's snapshots in progress at video.maxSnapshotsPerUser
+  'snapshot_busy', // the hub's snapshots in progress at video.maxSnapshots
   'snapshot_no_upload',
   'snapshot_not_jpeg',
 ] as const;

@@ -65,6 +65,9 @@ export class VideoService {
   private readonly pushes = new Map<string, PushSession>();
   private readonly snapshots = new Map<string, PendingSnapshot>();
   private readonly viewersByUser = new Map<string, number>();
+  /** Snapshots in progress (grabs and uploads), hub-wide and per user. */
+  private snapshotsInFlight = 0;
+  private readonly snapshotsByUser = new Map<string, number>();
   private viewers = 0;
   private bytesIn = 0;
   private bytesOut = 0;
@@ -155,6 +158,9 @@ export class VideoService {
         check.reason === 'expired_token' ? 'the stream token has expired' : 'invalid stream token',
       );
     const { claims } = check;
+    // Single use: a second socket with the same token is refused (auth hardening, stream-tokens.ts).
+    if (!this.tokens.consume(claims))
+      throw this.refuse('token_reused', 'this stream token was used already: ask for a new one');
     const user = this.sessions.resolve({ sub: claims.sub, sid: claims.sid });
     if (!user) throw this.refuse('session_ended', 'the session behind this stream token has ended');
     try {
@@ -363,12 +369,37 @@ export class VideoService {
     return bytes;
   }
 
-  /** A snapshot of a camera: the hub's own frame grab for a pulled camera, else the gateway's upload. */
+  /**
+   * A snapshot of a camera: the hub's own frame grab for a pulled camera, else the gateway's upload.
+   * Bounded hub-wide (`video.maxSnapshots`) and per user (`video.maxSnapshotsPerUser`) under it: the
+   * hostile pass had one operator hold all 64 hub-wide slots, and the duty officer got 503.
+   */
   async snapshot(user: AuthUser, key: string): Promise<Buffer> {
     const { gateway, device } = this.resolveStream(user, key, 'main');
-    const pullUrl = this.config.pull[key]?.main ?? this.config.pull[key]?.sub;
-    if (pullUrl) return this.grabFrame(pullUrl);
-    if (this.snapshots.size >= 64) throw new HubError('HUB_ERR_BUSY', 'too many snapshots in progress');
+    const mine = this.snapshotsByUser.get(user.username) ?? 0;
+    if (mine >= this.config.maxSnapshotsPerUser) {
+      this.refuse('snapshot_user_limit', 'too many snapshots of this user in progress');
+      throw new HubError('HUB_ERR_RATE_LIMITED', 'too many of your snapshots in progress; wait for them');
+    }
+    if (this.snapshotsInFlight >= this.config.maxSnapshots) {
+      this.refuse('snapshot_busy', 'too many snapshots in progress');
+      throw new HubError('HUB_ERR_BUSY', 'too many snapshots in progress');
+    }
+    this.snapshotsInFlight += 1;
+    this.snapshotsByUser.set(user.username, mine + 1);
+    try {
+      const pullUrl = this.config.pull[key]?.main ?? this.config.pull[key]?.sub;
+      return await (pullUrl ? this.grabFrame(pullUrl) : this.uploadedSnapshot(user, gateway, device));
+    } finally {
+      this.snapshotsInFlight -= 1;
+      const left = (this.snapshotsByUser.get(user.username) ?? 1) - 1;
+      if (left > 0) this.snapshotsByUser.set(user.username, left);
+      else this.snapshotsByUser.delete(user.username);
+    }
+  }
+
+  /** Names an upload, commands `camera.snapshot`, and waits for the gateway's POST. */
+  private uploadedSnapshot(user: AuthUser, gateway: string, device: string): Promise<Buffer> {
     const upload = newSessionId();
     const result = new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -400,7 +431,7 @@ export class VideoService {
       const pending = this.snapshots.get(upload);
       if (pending) clearTimeout(pending.timer);
       this.snapshots.delete(upload);
-      throw err;
+      return Promise.reject(err);
     }
     return result;
   }
@@ -445,8 +476,11 @@ export class VideoService {
     const { code } = await proc.exited;
     clearTimeout(timer);
     const jpeg = Buffer.concat(chunks);
-    if (code !== 0 || jpeg.length === 0)
-      throw new HubError('HUB_ERR_DEVICE_UNAVAILABLE', `no frame from the camera (${proc.lastError})`);
+    if (code !== 0 || jpeg.length === 0) {
+      // ffmpeg's words (addresses, versions) stay in the log; the client gets a stable message.
+      this.log.warn({ code, ffmpeg: proc.lastError }, 'snapshot: no frame from the camera');
+      throw new HubError('HUB_ERR_DEVICE_UNAVAILABLE', 'no frame from the camera');
+    }
     return jpeg;
   }
 
