@@ -47,7 +47,8 @@ export const VillageSimulation = Type.Object(
       minimum: 0,
       maximum: 500,
       default: 4,
-      description: 'number of simulated environmental sensors',
+      description:
+        'number of simulated sensor stations (Modbus TCP: water level, rainfall, temperature, humidity)',
     }),
     intervalMs: Type.Integer({
       minimum: 50,
@@ -231,8 +232,13 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
       return;
     }
     const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
-    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults))
+    let valid = true;
+    for (const e of TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)) {
       problems.push(`/devices/${i}${e.path}: ${e.message}`);
+      valid = false;
+    }
+    if (valid && adapter.check)
+      for (const problem of adapter.check(withDefaults as never)) problems.push(`/devices/${i}${problem}`);
     const id = (device as { id?: string }).id;
     if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
     if (id) ids.add(id);
