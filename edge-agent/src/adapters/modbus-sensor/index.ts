@@ -73,12 +73,15 @@ const PointSchema = Type.Object(
 
 const configSchema = Type.Object(
   {
-    type: Type.Literal('modbus-sensor'),
+    type: Type.Literal('modbus-sensor', { description: 'the adapter: `modbus-sensor`' }),
     id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),
     name: Type.String({ minLength: 1, maxLength: 128, description: 'name shown to officers' }),
     position: Type.Object(
-      { lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) },
-      { additionalProperties: false, description: 'where the sensor is' },
+      {
+        lat: Type.Number({ minimum: -90, maximum: 90, description: 'where the sensor is: latitude, WGS-84' }),
+        lon: Type.Number({ minimum: -180, maximum: 180, description: 'longitude, WGS-84' }),
+      },
+      { additionalProperties: false },
     ),
     model: Type.Optional(
       Type.String({ minLength: 1, maxLength: 128, description: 'make and model, shown in the device panel' }),
