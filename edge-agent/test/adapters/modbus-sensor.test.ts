@@ -433,6 +433,12 @@ describe('the demo village', () => {
       ['env-01', 'modbus-sensor'],
       ['env-02', 'modbus-sensor'],
     ]);
+    // Each station's config is one a real gateway could load.
+    for (const d of village.devices) {
+      const config = Value.Default(modbusSensor.configSchema, structuredClone(d));
+      expect([...Value.Errors(modbusSensor.configSchema, config)].map((e) => e.path)).toEqual([]);
+      expect(modbusSensor.check?.(config as never)).toEqual([]);
+    }
     const station = village.devices[0] as Record<string, unknown>;
     const { rec } = sensor(station.port as number, station);
     await waitFor('readings', () => rec.telemetry.length >= 2, 5000);
