@@ -102,6 +102,7 @@ export class ModbusSimulator {
   private curveTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private boundPort = 0;
+  private rainMm = 0;
   mode: SimulatorMode = 'normal';
   exceptionCode: number;
   readonly unitId: number;
@@ -179,15 +180,15 @@ export class ModbusSimulator {
     const t = (Date.now() - this.startedAt) / 1000;
     const phase = this.options.phase ?? 0;
     const wave = (period: number, shift = 0) => Math.sin((2 * Math.PI * t) / period + phase + shift);
-    this.set('water_level', 2.4 + 0.9 * wave(600) + 0.02 * (Math.random() - 0.5));
-    // Showers: up to 12 mm/h while the rain wave is positive, accumulated since start.
-    const mmPerHour = Math.max(0, 12 * wave(900, 1));
-    this.set(
-      'rainfall',
-      this.get('rainfall') + mmPerHour / 3600 + (Math.random() < mmPerHour / 36 ? 0.1 : 0),
-    );
+    // A radar gauge resolves millimetres.
+    this.set('water_level', Math.round((2.4 + 0.9 * wave(600) + 0.02 * (Math.random() - 0.5)) * 1000) / 1000);
+    // Showers: up to 12 mm/h while the rain wave is positive, accumulated since start (kept apart
+    // from the register, whose 0.1 mm steps would round each second's rain away).
+    const raining = wave(900, 1) > 0;
+    this.rainMm += Math.max(0, 12 * wave(900, 1)) / 3600;
+    this.set('rainfall', this.rainMm);
     this.set('temperature', 18 + 6 * wave(1200, 2));
-    this.set('humidity', Math.min(100, 65 + 15 * wave(1500, 3) + (mmPerHour > 0 ? 10 : 0)));
+    this.set('humidity', Math.min(100, 65 + 15 * wave(1500, 3) + (raining ? 10 : 0)));
   }
 
   private async listen(port: number): Promise<void> {
