@@ -16,7 +16,7 @@
  * counted by kind (`counters`) and logged at most once a minute per kind. Connection-level failures
  * drop the connection; it is reopened with exponential backoff and jitter.
  */
-import { ID_PATTERN, type TelemetryValues } from '@qianliyan/protocols';
+import { ID_PATTERN, TelemetryUnit, type TelemetryValues } from '@qianliyan/protocols';
 import { type Static, Type } from '@sinclair/typebox';
 import type { AdapterContext, AdapterDefinition, DeviceAdapter, DeviceDescriptor } from '../types.ts';
 import { ModbusConnection } from './client.ts';
@@ -63,7 +63,7 @@ const PointSchema = Type.Object(
     offset: Type.Number({ default: 0, description: 'added after scaling (e.g. the gauge’s datum)' }),
     unit: Type.Optional(
       Type.String({
-        pattern: '^[^\\x00-\\x1f\\x7f<>&"\']{1,16}$',
+        pattern: TelemetryUnit.pattern, // the contract's: what DeviceMeta.units accepts
         description: 'unit shown beside the value, e.g. `m`, `mm`, `°C`, `%`',
       }),
     ),
