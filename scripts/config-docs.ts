@@ -11,8 +11,8 @@ import { ADAPTERS } from '../edge-agent/src/adapters/registry.ts';
 import { ENV_OVERRIDES as EDGE_ENV, EdgeConfigSchema, VillageSimulation } from '../edge-agent/src/config.ts';
 import { ENV_OVERRIDES as HUB_ENV, HubConfigSchema } from '../hub/src/config.ts';
 
-function table(schema: TSchema, prefix = ''): string {
-  const rows = describeConfig(schema, prefix).map((r) => {
+function table(schema: TSchema, prefix = '', listItems = false): string {
+  const rows = describeConfig(schema, prefix, { listItems }).map((r) => {
     const def = r.default === undefined ? '—' : `\`${JSON.stringify(r.default).replace(/\|/g, '\\|')}\``;
     return `| \`${r.key}\` | ${def} | ${r.description.replace(/\|/g, '\\|')} |`;
   });
@@ -29,7 +29,7 @@ export function configDocs(): string {
   const adapters = Object.values(ADAPTERS)
     .map(
       (a) =>
-        `### \`${a.type}\`\n\nCapabilities: ${a.capabilities.map((c) => `\`${c}\``).join(', ')}\n\n${table(a.configSchema)}`,
+        `### \`${a.type}\`\n\nCapabilities: ${a.capabilities.map((c) => `\`${c}\``).join(', ')}\n\n${table(a.configSchema, '', true)}`,
     )
     .join('\n\n');
   // The dashboard directory and basemap defaults are absolute paths of this checkout; show them relative.

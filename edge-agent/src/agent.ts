@@ -157,8 +157,12 @@ export class EdgeAgent {
       event: (type: string, severity: Severity, data?: Record<string, unknown>) =>
         this.enqueue(eventTopic, { ts: Date.now(), type, severity, ...(data ? { data } : {}) }),
       availability: (online: boolean, reason?: string) => {
-        if (this.availability.get(device)?.online === online) return;
-        const state = { online, ts: Date.now(), ...(reason ? { reason: reason.slice(0, 256) } : {}) };
+        // A new reason while still offline is news too (unreachable → refusing reads): the hub
+        // shows the current one. Unchanged reports are dropped, so a polling adapter adds nothing.
+        const trimmed = reason?.slice(0, 256);
+        const previous = this.availability.get(device);
+        if (previous?.online === online && (online || previous.reason === trimmed)) return;
+        const state = { online, ts: Date.now(), ...(trimmed ? { reason: trimmed } : {}) };
         this.availability.set(device, state);
         log.info({ online, reason }, 'device availability changed');
         this.enqueueCurrent(availabilityTopic, state);

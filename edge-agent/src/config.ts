@@ -47,7 +47,8 @@ export const VillageSimulation = Type.Object(
       minimum: 0,
       maximum: 500,
       default: 4,
-      description: 'number of simulated environmental sensors',
+      description:
+        'number of simulated sensor stations (Modbus TCP: water level, rainfall, temperature, humidity)',
     }),
     intervalMs: Type.Integer({
       minimum: 50,

@@ -7,7 +7,10 @@
  * the real adapter, the same code path a village runs: each drone is a MAVLink simulator on loopback
  * UDP and a `mavlink-drone` adapter connected to it (`udpout://`); each camera is an ONVIF camera
  * simulator (SOAP, RTSP with a live H.264 picture) and an `onvif-camera` adapter connected to it;
- * each loudspeaker is an RTP receiver (G.711 decoded, levels measured) driven by `ip-speaker`.
+ * each loudspeaker is an RTP receiver (G.711 decoded, levels measured) driven by `ip-speaker`;
+ * each sensor station is a Modbus TCP simulator (water level, rainfall, temperature, humidity on
+ * slow curves) read by `modbus-sensor`. Readings carry no alarms of their own: thresholds on them
+ * are the hub's to evaluate, the same for a simulated station as for a real one.
  * The simulated cameras' password is generated once and kept beside the outbox (mode 0600), as a
  * real gateway keeps camera passwords in files.
  */
@@ -16,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SpeakerSimulator } from './adapters/ip-speaker/simulator.ts';
 import { MavlinkDroneSimulator } from './adapters/mavlink-drone/simulator.ts';
+import { ModbusSimulator, STATION_POINTS } from './adapters/modbus-sensor/simulator.ts';
 import { CameraSimulator } from './adapters/onvif-camera/simulator/index.ts';
 import type { VillageSimulation } from './config.ts';
 
@@ -62,6 +66,14 @@ export async function startVillage(sim: VillageSimulation, outboxPath: string): 
       await speaker.start();
       simulators.push(speaker);
       devices[i] = { ...d, rtp: speaker.rtpUrl, controlUrl: speaker.controlUrl };
+      continue;
+    }
+    if (d.type === 'modbus-sensor') {
+      // A Modbus TCP station on loopback, its readings on slow curves of their own phase.
+      const station = new ModbusSimulator({ curve: true, phase: i });
+      await station.start();
+      simulators.push(station);
+      devices[i] = { ...d, port: station.port };
       continue;
     }
     if (d.type !== 'mavlink-drone') continue;
@@ -133,11 +145,15 @@ export function villageDevices(sim: VillageSimulation): DeviceConfig[] {
   }
   for (let i = 1; i <= sim.sensors; i++) {
     devices.push({
-      type: 'sim-sensor',
+      type: 'modbus-sensor',
       id: `env-${pad(i)}`,
       name: `环境监测 ${pad(i)}`,
+      model: 'QLY-SIM Modbus TCP station',
       position: place(1),
-      intervalMs: sim.intervalMs,
+      host: '127.0.0.1',
+      unitId: 1,
+      pollIntervalMs: Math.max(200, sim.intervalMs),
+      points: STATION_POINTS,
     });
   }
   for (let i = 1; i <= sim.drones; i++) {

@@ -72,6 +72,87 @@ describe('edge config', () => {
     expect(ok.devices[0]).toMatchObject({ link: 'udpin://127.0.0.1:14550', peer: '192.168.1.20' });
   });
 
+  it('modbus-sensor: defaults filled per device and per register point', () => {
+    const c = loadEdgeConfig(
+      writeConfig({
+        ...minimal,
+        devices: [
+          {
+            type: 'modbus-sensor',
+            id: 'wl-1',
+            name: 'Gauge',
+            position: { lat: 30, lon: 120 },
+            host: '192.168.10.20',
+            points: [{ name: 'water_level', address: 0, unit: 'm' }],
+          },
+        ],
+      }),
+      {},
+    );
+    expect(c.devices[0]).toMatchObject({
+      port: 502,
+      unitId: 1,
+      pollIntervalMs: 5000,
+      timeoutMs: 1000,
+      offlineAfterPolls: 3,
+      points: [
+        {
+          name: 'water_level',
+          address: 0,
+          function: 'holding',
+          dataType: 'uint16',
+          wordOrder: 'ABCD',
+          scale: 1,
+          offset: 0,
+          unit: 'm',
+        },
+      ],
+    });
+  });
+
+  it('modbus-sensor: a register map the schema allows but no device could have is refused, every problem named', () => {
+    const gauge = {
+      type: 'modbus-sensor',
+      name: 'Gauge',
+      position: { lat: 30, lon: 120 },
+      host: '192.168.10.20',
+    };
+    const path = writeConfig({
+      ...minimal,
+      devices: [
+        {
+          ...gauge,
+          id: 'wl-1',
+          reconnectMinMs: 5000,
+          reconnectMaxMs: 1000,
+          points: [
+            { name: 'level', address: 0 },
+            { name: 'level', address: 1 },
+            { name: 'tail', address: 65535, dataType: 'float32' },
+          ],
+        },
+        // Schema errors come first; the cross-field check only runs on a device that passed them.
+        { ...gauge, id: 'wl-2', points: [{ name: 'Bad Name', address: -1, function: 'coil' }] },
+        { ...gauge, id: 'wl-3', points: [] },
+      ],
+    });
+    let error: unknown;
+    try {
+      loadEdgeConfig(path, {});
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toContain('/devices/0/points/1/name: duplicate point name level');
+    expect(text).toContain('/devices/0/points/2/address: a float32 at 65535 ends past register 65535');
+    expect(text).toContain('/devices/0/reconnectMinMs: must not exceed reconnectMaxMs');
+    expect(text).toContain('/devices/1/points/0/name');
+    expect(text).toContain('/devices/1/points/0/address');
+    expect(text).toContain('/devices/1/points/0/function');
+    expect(text).toContain('/devices/2/points');
+  });
+
   it('rejects a file that is not JSON', () => {
     expect(() => loadEdgeConfig(writeConfig('{ nope'), {})).toThrow(/not valid JSON/);
   });

@@ -58,10 +58,15 @@ export function validateConfig<T extends TSchema>(schema: T, raw: unknown, sourc
   throw new ConfigError(source, [...new Set(problems)]);
 }
 
-/** Lists every key of a config schema with its default and description, for docs and `--help`. */
+/**
+ * Lists every key of a config schema with its default and description, for docs and `--help`.
+ * With `listItems`, the keys of a list's objects follow the list as `key[].name` (a device's
+ * register map); without, a list is one row.
+ */
 export function describeConfig(
   schema: TSchema,
   prefix = '',
+  options: { listItems?: boolean } = {},
 ): Array<{ key: string; default: unknown; description: string }> {
   const rows: Array<{ key: string; default: unknown; description: string }> = [];
   const props = (schema as { properties?: Record<string, TSchema> }).properties;
@@ -74,13 +79,16 @@ export function describeConfig(
     const isSection =
       def === undefined || (typeof def === 'object' && def !== null && Object.keys(def).length === 0);
     if (nested && (child as { type?: string }).type === 'object' && isSection)
-      rows.push(...describeConfig(child, key));
+      rows.push(...describeConfig(child, key, options));
     else
       rows.push({
         key,
         default: (child as { default?: unknown }).default,
         description: (child as { description?: string }).description ?? '',
       });
+    const items = (child as { type?: string; items?: TSchema }).items;
+    if (options.listItems && (child as { type?: string }).type === 'array' && items && 'properties' in items)
+      rows.push(...describeConfig(items, `${key}[]`, options));
   }
   return rows;
 }

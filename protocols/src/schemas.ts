@@ -7,6 +7,12 @@ import { ID_PATTERN } from './topics.ts';
 
 export const Id = Type.String({ pattern: `^${ID_PATTERN}$`, description: 'id segment: [A-Za-z0-9_-], 1–64' });
 
+/**
+ * A unit as a person reads it beside a value (`m`, `mm`, `°C`, `%`, `m³/s`): short, printable, no
+ * markup characters, so a dashboard can show it as text without escaping surprises.
+ */
+export const TelemetryUnit = Type.String({ pattern: '^[^\\x00-\\x1f\\x7f<>&"\']{1,16}$' });
+
 /** Per-gateway sequence number, assigned by the edge outbox; strictly increasing per outbox epoch. */
 export const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 /** Milliseconds since the Unix epoch (UTC). */
@@ -32,14 +38,12 @@ export type Severity = Static<typeof Severity>;
 
 /** A telemetry value: a number, a short string or a boolean. Numbers are what history stores. */
 export const TelemetryValue = Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]);
-export const TelemetryValues = Type.Record(
-  Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }),
-  TelemetryValue,
-  {
-    maxProperties: 64,
-    additionalProperties: false,
-  },
-);
+/** A telemetry field name. */
+export const TelemetryKey = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' });
+export const TelemetryValues = Type.Record(TelemetryKey, TelemetryValue, {
+  maxProperties: 64,
+  additionalProperties: false,
+});
 export type TelemetryValues = Static<typeof TelemetryValues>;
 
 /**
@@ -138,6 +142,10 @@ export const DeviceMeta = Type.Object(
     ),
     /** How far it is heard (loudspeakers), metres. */
     coverageM: Type.Optional(Type.Number({ minimum: 1, maximum: 5000 })),
+    /** The unit of each telemetry field that has one (sensors): field → unit as shown, e.g. `m`, `°C`. */
+    units: Type.Optional(
+      Type.Record(TelemetryKey, TelemetryUnit, { maxProperties: 64, additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

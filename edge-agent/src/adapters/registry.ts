@@ -1,6 +1,7 @@
 /** The one explicit map from a device config's `type` to its adapter. Only configured kinds start. */
 import { ipSpeaker } from './ip-speaker/index.ts';
 import { mavlinkDrone } from './mavlink-drone/index.ts';
+import { modbusSensor } from './modbus-sensor/index.ts';
 import { onvifCamera } from './onvif-camera/index.ts';
 import { simCamera } from './sim-camera/index.ts';
 import { simDrone } from './sim-drone/index.ts';
@@ -16,4 +17,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [mavlinkDrone.type]: mavlinkDrone as unknown as AdapterDefinition<never>,
   [onvifCamera.type]: onvifCamera as unknown as AdapterDefinition<never>,
   [ipSpeaker.type]: ipSpeaker as unknown as AdapterDefinition<never>,
+  [modbusSensor.type]: modbusSensor as unknown as AdapterDefinition<never>,
 };

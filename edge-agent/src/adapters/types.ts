@@ -50,7 +50,11 @@ export interface AdapterDefinition<C extends { type: string; id: string } = { ty
   type: C['type'];
   configSchema: TObject;
   capabilities: readonly string[];
-  /** Problems the schema cannot express (one key requiring another), as `/key: message`. */
+  /**
+   * What the schema cannot say (unique names inside a list, ranges that depend on each other),
+   * checked with the rest of the config before anything starts: one problem per line, JSON paths
+   * relative to the device.
+   */
   check?(config: C): string[];
   create(config: C, ctx: AdapterContext): DeviceAdapter;
 }
