@@ -421,5 +421,54 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       }>;
       expect(history.every((b) => b.sites.every((s) => s === 'v-east'))).toBe(true);
     });
+
+    it('a village’s clips are its own: another village neither lists nor plays them; an officer’s are everyone’s', async () => {
+      const res = await hub.app.inject({
+        method: 'POST',
+        url: '/api/users',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: {
+          username: 'west-op',
+          password: 'a-long-password',
+          role: 'village_operator',
+          sites: ['v-west'],
+        },
+      });
+      expect(res.statusCode).toBe(201);
+      const west = await hub.token('west-op', 'a-long-password');
+      const wav = join(dir, 'east-notice.wav');
+      execFileSync('/usr/bin/sox', ['-n', '-r', '16000', '-c', '1', wav, 'synth', '0.6', 'sine', '440']);
+      const upload = (token: string) =>
+        fetch(`${hub.baseUrl}/api/clips?name=east-notice`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'audio/wav' },
+          body: new Uint8Array(readFileSync(wav)),
+        });
+      const up = await upload(operator);
+      expect(up.status).toBe(201);
+      const { hash } = (await up.json()) as { hash: string };
+      const listed = async (token: string) =>
+        ((await api('/api/clips', undefined, token)).body as unknown as Array<{ hash: string }>).map(
+          (c) => c.hash,
+        );
+      expect(await listed(operator)).toContain(hash);
+      expect(await listed(admin)).toContain(hash);
+      expect(await listed(west)).not.toContain(hash);
+      // The officer’s clip of the earlier test is everyone’s.
+      const all = (await api('/api/clips')).body as unknown as Array<{ hash: string; uploadedBy: string }>;
+      const officers = all.find((c) => c.uploadedBy === 'admin');
+      expect(officers).toBeDefined();
+      expect(await listed(west)).toContain(officers?.hash);
+      const play = await api(
+        '/api/broadcasts',
+        { targets: { sites: ['v-west'] }, content: { clip: { hash } }, priority: 'routine' },
+        west,
+      );
+      expect(play.status).toBe(404);
+      // The same sound uploaded by the other village is one clip both see.
+      expect((await upload(west)).status).toBe(201);
+      expect(await listed(west)).toContain(hash);
+      expect(await listed(operator)).toContain(hash);
+    });
   },
 );

@@ -119,7 +119,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
           );
         }
         const clip = await clips
-          .add(request.body, (request.query as { name?: string }).name ?? 'clip', request.user.username)
+          .add(request.body, (request.query as { name?: string }).name ?? 'clip', request.user)
           .catch((err: unknown) => {
             if (err instanceof HubError && err.statusCode === 415)
               app.metrics.audioRefused.inc({ reason: 'clip_not_audio' });
@@ -147,7 +147,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Array(ClipView), ...errorResponses },
       },
     },
-    async () => clips.list(),
+    async (request) => clips.list(request.user),
   );
 
   app.post(

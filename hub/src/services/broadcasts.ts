@@ -24,6 +24,7 @@ import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import { LINKAGE_ACTOR } from './actors.ts';
 import type { AuditLog } from './audit-log.ts';
+import type { ClipStore } from './clips.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
 import type { Registry } from './registry.ts';
@@ -70,6 +71,7 @@ export class BroadcastService {
 
   constructor(
     private readonly db: Database.Database,
+    private readonly clips: Pick<ClipStore, 'visibleTo'>,
     private readonly registry: Registry,
     private readonly commands: CommandService,
     private readonly bus: EventBus,
@@ -134,7 +136,7 @@ export class BroadcastService {
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not broadcast`);
     const speakers = this.resolve(user, req.targets);
     if (speakers.length === 0) throw new HubError('HUB_ERR_VALIDATION', 'no loudspeaker among the targets');
-    if ('clip' in req.content && !this.clipExists(req.content.clip.hash))
+    if ('clip' in req.content && !this.clips.visibleTo(user, req.content.clip.hash))
       throw new HubError('HUB_ERR_NOT_FOUND', 'no such clip: upload it first');
     if ('live' in req.content && req.schedule)
       throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be scheduled');
@@ -398,10 +400,6 @@ export class BroadcastService {
     this.talkTokens.delete(token);
     if (!talk.sites.every((site) => userMaySee(presenter, site))) return { refused: 'talk_scope' };
     return { session: t.session };
-  }
-
-  private clipExists(hash: string): boolean {
-    return this.db.prepare('SELECT 1 FROM clips WHERE hash = ?').get(hash) !== undefined;
   }
 
   private body(view: BroadcastView) {

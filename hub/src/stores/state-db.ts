@@ -125,6 +125,8 @@ const MIGRATIONS = [
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
   // Whether any deadline of an incident was ever missed (a level's timer restarts on escalation).
   'ALTER TABLE incidents ADD COLUMN late INTEGER NOT NULL DEFAULT 0;',
+  // Whose clips: the sites the uploaders' scopes covered ('[]' = uploaded by an unscoped officer).
+  "ALTER TABLE clips ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';",
 ];
 
 export class StateDb {
