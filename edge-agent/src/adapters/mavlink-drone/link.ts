@@ -124,7 +124,7 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
   ) {
     super();
     const { mode, host, port } = parseLinkUrl(url);
-    this.throttled = new ThrottledLog(log.child({ link: url }));
+    this.throttled = new ThrottledLog(log.child({ link: url }), 10_000, 1000);
     this.socket = createSocket({ type: 'udp4', reuseAddr: false });
     this.target = mode === 'out' ? { address: host, port } : undefined;
     this.bound = this.bind(mode, host, port);
