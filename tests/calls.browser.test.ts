@@ -176,6 +176,21 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       await village.click('[data-role=call-room]');
       await officer.waitForSelector('.call-panel[data-state=ringing]', { timeout: 10_000 });
       expect(await officer.textContent('.call-head')).toContain('cun');
+      // A dashboard opened while the call rings rings too.
+      const late: Socket = io(hub.baseUrl, {
+        path: '/socket.io',
+        auth: { token: await hub.token('officer', 'officer-password-1') },
+        transports: ['websocket'],
+        reconnection: false,
+      });
+      const lateRings: CallView[] = [];
+      late.on('call:ring', (c: CallView) => lateRings.push(c));
+      try {
+        await waitFor('the late page rings', () => lateRings.length === 1);
+        expect(lateRings[0]).toMatchObject({ from: 'cun', state: 'ringing' });
+      } finally {
+        late.close();
+      }
       await waitFor(
         'missed',
         async () =>
