@@ -834,6 +834,14 @@ describe('cameras as they are in the field', () => {
     expect(sim.onvifServer?.served.get('fault-401')).toBeLessThanOrEqual(6);
   });
 
+  it('a password file the gateway cannot read: a code and a sentence, and the camera is not contacted', async () => {
+    const sim = await camera({ ptz: false });
+    const { seen } = adapt(sim, { passwordFile: join(dir, 'no-such-file') });
+    const off = await waitFor('reported', () => seen.availability.find((a) => !a.online), 5000);
+    expect(off.reason).toBe('ONVIF_PASSWORD_FILE: the gateway cannot read this camera’s password file');
+    expect(sim.onvifServer?.served.size).toBe(0);
+  });
+
   it.each([
     ['NONE', 'V5.5.3 build 180822'],
     ['', '2.800.0000000.16.R'],

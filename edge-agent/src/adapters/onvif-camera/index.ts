@@ -309,8 +309,14 @@ class OnvifCamera implements DeviceAdapter {
     try {
       this.password = readFileSync(this.config.passwordFile, 'utf8').trim();
     } catch (err) {
-      this.ctx.log.error({ err: (err as Error).message }, 'cannot read the camera password file');
-      this.ctx.availability(false, 'the gateway cannot read this camera’s password file');
+      this.ctx.log.error(
+        { code: 'ONVIF_PASSWORD_FILE', err: (err as Error).message },
+        'cannot read the camera password file',
+      );
+      this.ctx.availability(
+        false,
+        'ONVIF_PASSWORD_FILE: the gateway cannot read this camera’s password file',
+      );
       return;
     }
     void this.connect();
