@@ -708,6 +708,15 @@ describe.skipIf(!fixturesAvailable('mavlink-mavometer'))(
   },
 );
 
+/** net.core.rmem_max: what the kernel lets a process ask for (0 where it cannot be read). */
+function rmemMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 describe('bursts at a log replay’s rate', () => {
   const BURST = 3000;
 
@@ -748,17 +757,18 @@ describe('bursts at a log replay’s rate', () => {
     };
   }
 
-  it.skipIf(!fixturesAvailable('mavlink-dronekit-python'))(
+  // Where net.core.rmem_max is below 4 MiB the kernel caps the buffer (the agent logs it; docs say how to raise it).
+  it.skipIf(!fixturesAvailable('mavlink-dronekit-python') || rmemMax() < 4 * 1024 * 1024)(
     'the default 4 MiB receive buffer takes a burst of 3,000 datagrams whole',
     async () => {
       const { rec, link, send } = await listening({});
       send(); // all in one turn of the event loop: the agent reads nothing meanwhile
-      await waitFor('every datagram read', () => link.datagrams === BURST, 10_000);
+      await waitFor('every datagram read', () => link.datagrams === BURST, 20_000);
       expect(link.recvBuffer.effective).toBeGreaterThanOrEqual(4 * 1024 * 1024);
       const sample = await waitFor(
         'drops published',
         () => rec.telemetry.findLast((t) => 'link_drops' in t.values),
-        5000,
+        10_000,
       );
       expect(sample.values.link_drops).toBe(0);
     },
