@@ -21,6 +21,7 @@ type Marker = {
   route?: number;
   label?: string;
   linkLost?: boolean;
+  home?: { lat: number; lon: number };
 };
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () => {
@@ -103,6 +104,20 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
     expect(now.label).toMatch(/^\d+ m · \d+%$/);
     expect(now.route).toBe(7); // 6 waypoints, closed
     expect(Math.abs(now.lat - sim.position.lat)).toBeLessThan(0.002);
+  });
+
+  it('shows where it returns to: an H on the map, home and firmware in the panel', async () => {
+    // HOME_POSITION and AUTOPILOT_VERSION, asked for by the gateway, reach the hub.
+    await waitFor('home and firmware at the hub', () => {
+      const d = hub.app.registry.getDevice(KEY);
+      return d?.values.home_lat === HOME.lat && d.firmware === '4.5.7 (1a2b3c4d)';
+    });
+    const marker = await waitFor('home marker', async () => (await drone())?.home);
+    expect(marker).toEqual({ lat: HOME.lat, lon: HOME.lon });
+    await page.click(`.device[data-key="${KEY}"]`);
+    const home = await page.waitForSelector('.panel:not([hidden]) [data-role=home]');
+    expect(await home.textContent()).toBe(`${HOME.lat.toFixed(5)}, ${HOME.lon.toFixed(5)} · 30 米`);
+    expect(await page.textContent('.panel:not([hidden]) [data-role=meta]')).toContain('4.5.7 (1a2b3c4d)');
   });
 
   it('return to launch from the panel: acknowledged by the vehicle, the result shown', async () => {

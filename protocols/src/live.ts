@@ -20,6 +20,9 @@ export const DeviceView = Type.Object({
   kind: DeviceKind,
   name: Type.String(),
   model: Type.Optional(Type.String()),
+  /** As its descriptor says (absent: unknown). */
+  manufacturer: Type.Optional(Type.String()),
+  firmware: Type.Optional(Type.String()),
   position: Position,
   heading: Type.Optional(Type.Number()),
   fov: Type.Optional(Type.Number()),

@@ -111,7 +111,9 @@ export class DevicePanel {
     meta.innerHTML = `
       <dt>${t(`kind_${d.kind}`)}</dt><dd>${t(d.status)}</dd>
       <dt>${t('model')}</dt><dd>${escapeHtml(d.model ?? '—')}</dd>
+      ${d.firmware ? `<dt>${t('firmware')}</dt><dd>${escapeHtml(d.firmware)}</dd>` : ''}
       <dt>${t('position')}</dt><dd>${d.position.lat.toFixed(5)}, ${d.position.lon.toFixed(5)}</dd>
+      ${homeRow(d)}
       <dt>${t('lastSeen')}</dt><dd>${timeAgo(d.lastSeen)}</dd>
       ${d.unreachable ? `<dt>${t('offline')}</dt><dd class="sev-alarm">${t('unreachable')}: ${escapeHtml(d.unreachable.reason)}</dd>` : ''}
       ${d.lastEvent ? `<dt>${t('lastEvent')}</dt><dd class="sev-${d.lastEvent.severity}">${escapeHtml(eventLabel(d.lastEvent.type))} · ${timeAgo(d.lastEvent.ts)}</dd>` : ''}`;
@@ -138,9 +140,17 @@ export class DevicePanel {
   }
 }
 
+/** Where a drone returns to (its HOME_POSITION, from telemetry), when it has reported one. */
+function homeRow(d: DeviceView): string {
+  const { home_lat: lat, home_lon: lon, home_alt: alt } = d.values;
+  if (typeof lat !== 'number' || typeof lon !== 'number') return '';
+  const altitude = typeof alt === 'number' ? ` · ${Math.round(alt)} ${t('metres')}` : '';
+  return `<dt>${t('home')}</dt><dd data-role="home">${lat.toFixed(5)}, ${lon.toFixed(5)}${altitude}</dd>`;
+}
+
 function formatValue(field: string, v: string | number | boolean): string {
   if (typeof v === 'boolean') return v ? t('yes') : t('no');
-  if (typeof v === 'number' && (field === 'lat' || field === 'lon')) return v.toFixed(6);
+  if (typeof v === 'number' && ['lat', 'lon', 'home_lat', 'home_lon'].includes(field)) return v.toFixed(6);
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
   return escapeHtml(valueLabel(v));
 }

@@ -362,6 +362,8 @@ export class Registry {
       kind: meta.kind,
       name: meta.name,
       ...(meta.model !== undefined ? { model: meta.model } : {}),
+      ...(meta.manufacturer !== undefined ? { manufacturer: meta.manufacturer } : {}),
+      ...(meta.firmware !== undefined ? { firmware: meta.firmware } : {}),
       position: meta.position,
       ...(meta.heading !== undefined ? { heading: meta.heading } : {}),
       ...(meta.fov !== undefined ? { fov: meta.fov } : {}),
