@@ -18,10 +18,10 @@ import {
   type SpeakerDelivery,
   TALK_WS_PATH,
 } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import { LINKAGE_ACTOR } from './actors.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { ClipStore } from './clips.ts';
@@ -70,7 +70,7 @@ export class BroadcastService {
   >();
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly clips: Pick<ClipStore, 'visibleTo'>,
     private readonly registry: Registry,
     private readonly commands: CommandService,

@@ -17,9 +17,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type CallStart, type CallView, MAX_CALL_PARTICIPANTS } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import type { EventBus } from './event-bus.ts';
 import { TokenBucket } from './token-bucket.ts';
 
@@ -54,7 +54,7 @@ export class CallService {
   private readonly stmt;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly bus: EventBus,
     private readonly options: {
       ringTimeoutMs: number;

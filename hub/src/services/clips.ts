@@ -9,9 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLIP_HASH_PATTERN, MAX_CLIP_SECONDS, type Principal, userMaySeeSites } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 
 export interface ClipView {
   hash: string;
@@ -44,7 +44,7 @@ export class ClipStore {
   private readonly dir: string;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     dataDir: string,
     private readonly ffmpeg: string,
     private readonly log: FastifyBaseLogger,

@@ -21,10 +21,10 @@ import {
   type IncidentTransition,
   type IncidentView,
 } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
 import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { EventBus } from './event-bus.ts';
 import type { SiteTree } from './site-tree.ts';
@@ -104,7 +104,7 @@ export class IncidentService {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly bus: EventBus,
     private readonly tree: SiteTree,
     private readonly audit: AuditLog,
@@ -180,9 +180,9 @@ export class IncidentService {
         .prepare(
           `INSERT INTO incidents (title, category, priority, status, source, site, owner, lat, lon, description,
              devices, attachments, alarm, created_at, created_by, updated_at, accept_due, resolve_due)
-           VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?) RETURNING id`,
         )
-        .run(
+        .get(
           input.title,
           input.category,
           priority,
@@ -200,7 +200,7 @@ export class IncidentService {
           now + sla.acceptMs,
           now + sla.resolveMs,
         );
-      const newId = Number(result.lastInsertRowid);
+      const newId = (result as { id: number }).id;
       this.stmt.event.run(
         newId,
         now,
@@ -434,12 +434,20 @@ export class IncidentService {
           marks.push(['resolve_breached', 'sla_breach', row.resolve_due]);
       }
       if (marks.length === 0) continue;
-      this.db.transaction(() => {
-        for (const [column, action, due] of marks) {
+      // Each mark is set only where it is still unset: a sweep that raced another (another hub's,
+      // or one that read the row before a change) marks nothing twice, and only what it set counts.
+      const applied = this.db.transaction(() => {
+        const done: typeof marks = [];
+        for (const mark of marks) {
+          const [column, action, due] = mark;
           const late = column.endsWith('_breached') ? ', late = 1' : '';
-          this.db
-            .prepare(`UPDATE incidents SET ${column} = ?, updated_at = ?${late} WHERE id = ?`)
-            .run(now, now, row.id);
+          const changed = this.db
+            .prepare(
+              `UPDATE incidents SET ${column} = ?, updated_at = ?${late} WHERE id = ? AND ${column} IS NULL`,
+            )
+            .run(now, now, row.id).changes;
+          if (changed === 0) continue;
+          done.push(mark);
           this.stmt.event.run(
             row.id,
             now,
@@ -451,8 +459,10 @@ export class IncidentService {
             JSON.stringify({ timer: column.split('_')[0], due }),
           );
         }
+        return done;
       })();
-      const breachedAccept = marks.some(([c]) => c === 'accept_breached');
+      if (applied.length === 0) continue;
+      const breachedAccept = applied.some(([c]) => c === 'accept_breached');
       if (breachedAccept && this.options.autoEscalate) {
         const fresh = this.stmt.get.get(row.id) as Row;
         try {

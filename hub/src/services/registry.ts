@@ -266,6 +266,7 @@ export class Registry {
       type: event.type,
       severity: event.severity,
       data: event.data,
+      ...(event.seq > 0 ? { origin: { gateway, epoch: event.epoch, seq: event.seq } } : {}),
     });
   }
 
