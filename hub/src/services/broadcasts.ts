@@ -242,7 +242,12 @@ export class BroadcastService {
           internal: true,
         }).id;
       } catch (err) {
-        this.setDelivery(view, d.key, { state: 'failed', at: Date.now(), reason: (err as Error).message });
+        this.setDelivery(view, d.key, {
+          state: 'failed',
+          at: Date.now(),
+          reason: (err as Error).message,
+          ...(err instanceof HubError ? { code: err.code } : {}),
+        });
         continue;
       }
       void this.commands.wait(id, 20_000).then((result) => {
@@ -252,6 +257,7 @@ export class BroadcastService {
             state: 'failed',
             at: Date.now(),
             reason: result.error?.message ?? result.status,
+            ...(result.status === 'timeout' ? { code: 'HUB_ERR_TIMEOUT' } : {}),
           });
         else if (current === 'sending') {
           const state =
@@ -276,7 +282,7 @@ export class BroadcastService {
       ...(typeof data.durationMs === 'number' ? { durationMs: Math.round(data.durationMs) } : {}),
       ...(typeof data.reason === 'string' ? { reason: data.reason.slice(0, 200) } : {}),
       ...(state === 'interrupted' && typeof data.by === 'string'
-        ? { reason: `interrupted by ${data.by}` }
+        ? { reason: `interrupted by ${data.by}`, by: data.by.slice(0, 64) }
         : {}),
     };
     this.setDelivery(view, key, delivery);
