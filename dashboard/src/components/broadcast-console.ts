@@ -649,6 +649,16 @@ export class BroadcastConsole {
     }
   }
 
+  /** What no page shows (bytes of microphone sent, coverage circles drawn): the test build reads it. */
+  state() {
+    return {
+      selected: [...this.selected],
+      talking: Boolean(this.talk),
+      talkBytes: this.talkBytes,
+      circles: this.circles.getLayers().length,
+    };
+  }
+
   private stopTalk(): void {
     const talk = this.talk;
     if (!talk) return;
