@@ -33,7 +33,9 @@ describe('a throwaway live topic through the live table', () => {
     });
     sockets.push(socket);
     received.set(username, []);
-    socket.on('drill' as never, (p: { site: string; text: string }) => received.get(username)?.push(p));
+    socket.on('drill' as never, (p: { site: string; text: string }) => {
+      received.get(username)?.push(p);
+    });
     await new Promise<void>((resolve, reject) => {
       socket.on('connect', () => resolve());
       socket.on('connect_error', reject);
