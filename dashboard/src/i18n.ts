@@ -409,6 +409,8 @@ const STRINGS = {
   skipToAlarms: { zh: '跳到告警', en: 'Skip to the alarms' },
   views: { zh: '视图', en: 'Views' },
   sidebar: { zh: '辖区、网关、设备和告警', en: 'Areas, gateways, devices and alarms' },
+  /** Between the items of a list in a sentence. */
+  listSep: { zh: '、', en: ', ' },
   // Forms and errors
   tooLongBy: { zh: '{n} / {max}（超出上限）', en: '{n} / {max} (over the limit)' },
   actorSystem: { zh: '系统', en: 'System' },

@@ -355,7 +355,9 @@ export class CallPanel {
   /** Whom a call was with, seen from this side: the callee for a call I placed, else the caller. */
   private otherSide(call: CallView): string {
     if (call.from !== this.me.username) return this.caller(call);
-    return call.to.commandRoom ? t('commandRoom') : call.to.sites.map((s) => this.names.site(s)).join('、');
+    return call.to.commandRoom
+      ? t('commandRoom')
+      : call.to.sites.map((s) => this.names.site(s)).join(t('listSep'));
   }
 
   /** "Last call: with 千里村 · ended · 3:12 · 14:05". */
@@ -403,8 +405,8 @@ export class CallPanel {
       const who = call.participants.filter((p) => p.username !== this.me.username).map((p) => p.username);
       head.textContent =
         call.state === 'ringing'
-          ? `${t('calling')} ${call.to.commandRoom ? t('commandRoom') : call.to.sites.map((s) => this.names.site(s)).join('、')}…`
-          : `${t('inCall')}: ${who.join('、')}${call.incident ? ` · ${t('incident')} #${call.incident}` : ''}`;
+          ? `${t('calling')} ${call.to.commandRoom ? t('commandRoom') : call.to.sites.map((s) => this.names.site(s)).join(t('listSep'))}…`
+          : `${t('inCall')}: ${who.join(t('listSep'))}${call.incident ? ` · ${t('incident')} #${call.incident}` : ''}`;
       const cameras = this.names.cameras();
       actions.innerHTML = `<button type="button" class="danger" data-call="hangup">${t('hangUp')}</button>
         <label>${t('showCamera')} <select data-role="call-camera"><option value="">—</option>${cameras

@@ -342,7 +342,7 @@ export class IncidentBoard {
         <dt>${t('incOwner')}</dt><dd data-role="owner">${escapeHtml(this.options.siteName(i.owner))}</dd>
         <dt>${t('incSla')}</dt><dd class="urgency-${sla.urgency}" data-role="sla-detail" data-id="${i.id}">${escapeHtml(slaDetail(i))}</dd>
         ${i.assignee ? `<dt>${t('incAssignee')}</dt><dd data-role="assignee">${escapeHtml(i.assignee)}</dd>` : ''}
-        ${i.devices.length ? `<dt>${t('devices')}</dt><dd>${i.devices.map((d) => escapeHtml(this.options.deviceName(d))).join('、')}</dd>` : ''}
+        ${i.devices.length ? `<dt>${t('devices')}</dt><dd>${i.devices.map((d) => escapeHtml(this.options.deviceName(d))).join(t('listSep'))}</dd>` : ''}
         ${i.feedback ? `<dt>${t('incFeedback')}</dt><dd>${escapeHtml(i.feedback)}</dd>` : ''}
       </dl>
       ${i.description ? `<p class="ib-description">${escapeHtml(i.description)}</p>` : ''}
@@ -416,10 +416,10 @@ export class IncidentBoard {
     const warning = plan.broadcast;
     return `<div class="ib-plan" data-role="plan">
       <h3>${t('linkage')}${plan.rule ? ` · ${escapeHtml(this.options.ruleName?.(plan.rule) ?? plan.rule)}` : ''}</h3>
-      <p>${t('linkCameras')}: ${plan.cameras.map((c) => `${escapeHtml(this.options.deviceName(c.key))} (${c.distanceM} m${c.inView ? '' : ` · ${t('mustTurn')}`})`).join('、') || '—'}
+      <p>${t('linkCameras')}: ${plan.cameras.map((c) => `${escapeHtml(this.options.deviceName(c.key))} (${c.distanceM} m${c.inView ? '' : ` · ${t('mustTurn')}`})`).join(t('listSep')) || '—'}
         ${plan.cameras.length && this.options.showWall ? `<button type="button" data-role="show-wall">${t('showOnWall')}</button>` : ''}</p>
       ${this.wallNotice ? `<p class="muted" data-role="wall-notice">${t('camerasOnWall', { n: Math.min(4, plan.cameras.length) })}</p>` : ''}
-      <p>${t('linkSpeakers')}: ${plan.speakers.map((s) => `${escapeHtml(this.options.deviceName(s.key))} (${s.distanceM} m)`).join('、') || '—'}</p>
+      <p>${t('linkSpeakers')}: ${plan.speakers.map((s) => `${escapeHtml(this.options.deviceName(s.key))} (${s.distanceM} m)`).join(t('listSep')) || '—'}</p>
       ${
         warning
           ? `<figure class="ib-warning"><figcaption>${warning.mode === 'started' ? t('warningStarted') : t('warningProposed')}</figcaption>

@@ -43,7 +43,7 @@ export async function renderTerminalView(
   const showVillage = () => {
     (root.querySelector('[data-role=village]') as HTMLElement).textContent = villages()
       .map((s) => s.name)
-      .join('、');
+      .join(t('listSep'));
   };
   const offSites = store.onSites(showVillage);
   showVillage();
