@@ -1,4 +1,6 @@
 /** REST client: adds the bearer token; a 401 ends the session and returns to the login screen. */
+import type { ErrorDetail } from '@qianliyan/protocols';
+
 const TOKEN_KEY = 'qly.token';
 let onUnauthorized: () => void = () => {};
 
@@ -20,6 +22,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Which field it concerns and why (error-messages.ts words it in the user's language). */
+    readonly detail: ErrorDetail = {},
   ) {
     super(message);
   }
@@ -31,12 +35,16 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   if (token) headers.set('authorization', `Bearer ${token}`);
   if (init.body) headers.set('content-type', 'application/json');
   const res = await fetch(path, { ...init, headers });
-  const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+  const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string } & ErrorDetail;
   if (res.status === 401 && token) {
     setToken(null);
     onUnauthorized();
   }
   if (!res.ok)
-    throw new ApiError(res.status, body.code ?? 'HUB_ERR_INTERNAL', body.message ?? res.statusText);
+    throw new ApiError(res.status, body.code ?? 'HUB_ERR_INTERNAL', body.message ?? res.statusText, {
+      ...(body.field ? { field: body.field } : {}),
+      ...(body.reason ? { reason: body.reason } : {}),
+      ...(body.limit !== undefined ? { limit: body.limit } : {}),
+    });
   return body as T;
 }

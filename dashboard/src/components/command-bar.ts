@@ -5,9 +5,9 @@
  * ask for a second, explicit click before they are sent with `confirm: true`.
  */
 import type { CommandView, DeviceView } from '@qianliyan/protocols';
-import { ApiError, api } from '../api.ts';
+import { api } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { type StringKey, t } from '../i18n.ts';
+import { errorMessage, type StringKey, t } from '../i18n.ts';
 
 interface Button {
   action: string;
@@ -139,8 +139,7 @@ export class CommandBar {
       this.lastId = view.id;
       if (view.status !== 'sent') this.showStatus(view);
     } catch (err) {
-      const message = err instanceof ApiError ? err.message : t('networkError');
-      this.setStatus('error', t('cmdRefused', { message }));
+      this.setStatus('error', t('cmdRefused', { message: errorMessage(err) }));
     }
   }
 

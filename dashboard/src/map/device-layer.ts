@@ -228,6 +228,12 @@ export class DeviceLayer {
       dr.track.setLatLngs(dr.points);
     }
     dr.marker.setLatLng(at);
+    // Named for screen readers and tests: which drone, and what its label says.
+    const el = dr.marker.getElement();
+    if (el) {
+      el.dataset.key = d.key;
+      el.setAttribute('role', 'img');
+    }
     // Through the CSSOM, not a style attribute: allowed under the dashboard's CSP.
     const arrow = dr.marker.getElement()?.querySelector<HTMLElement>('.qly-drone-arrow');
     if (arrow) {
@@ -252,6 +258,7 @@ export class DeviceLayer {
       label.textContent = dr.label;
       label.classList.toggle('lost', dr.linkLost);
     }
+    el?.setAttribute('aria-label', [d.name, dr.label].filter(Boolean).join(' · '));
   }
 }
 

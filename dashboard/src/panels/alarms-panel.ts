@@ -32,7 +32,19 @@ export const alarmsPanel: PanelDef = {
       alarms.upsert(a);
       if (a.ackedAt === null) ctx.layer.flash(a.device);
     });
+    // Alarms name their devices: drawn again when the devices arrive (or are renamed).
+    const offChange = ctx.store.onChange((c) => {
+      if (c.snapshot) alarms.render();
+    });
     void alarms.load().catch((err) => console.warn('alarms not loaded', err));
-    return { relabel: () => alarms.render(), dispose: off, alarms };
+    return {
+      relabel: () => alarms.render(),
+      focus: () => alarms.focus(),
+      dispose: () => {
+        off();
+        offChange();
+      },
+      alarms,
+    };
   },
 };

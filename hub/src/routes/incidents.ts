@@ -90,13 +90,19 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         devices = [...new Set([alarm.device, ...(devices ?? [])])];
       }
       if (!site)
-        throw new HubError('HUB_ERR_VALIDATION', 'an incident needs a site (or the alarm it comes from)');
+        throw new HubError('HUB_ERR_VALIDATION', 'an incident needs a site (or the alarm it comes from)', {
+          field: 'site',
+          reason: 'required',
+        });
       // Only devices the reporter may see: listing another village's camera here would let it be
       // snapshotted into this incident by someone who sees both, and read back by the reporter.
       for (const key of devices ?? []) {
         const device = app.registry.getDevice(key);
         if (!device || !userMaySee(request.user, device.site))
-          throw new HubError('HUB_ERR_VALIDATION', `no device ${key} in your sites`);
+          throw new HubError('HUB_ERR_VALIDATION', `no device ${key} in your sites`, {
+            field: 'devices',
+            reason: 'out_of_scope',
+          });
       }
       const incident = app.incidents.create(request.user, {
         ...body,
@@ -131,7 +137,11 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { from, to, site } = request.query;
-      if (to <= from) throw new HubError('HUB_ERR_VALIDATION', '`to` must be after `from`');
+      if (to <= from)
+        throw new HubError('HUB_ERR_VALIDATION', '`to` must be after `from`', {
+          field: 'to',
+          reason: 'bad_range',
+        });
       if (site && !userMaySee(request.user, site))
         throw new HubError('HUB_ERR_FORBIDDEN', `${site} is outside your sites`);
       return app.incidents.kpis(request.user, from, to, site);
@@ -228,7 +238,9 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const incident = app.incidents.get(request.user, request.params.id);
       if (!incident.location)
-        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location: set one to link');
+        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location: set one to link', {
+          reason: 'no_location',
+        });
       app.audit.append({
         actor: request.user.username,
         action: 'incident.link',
@@ -304,7 +316,8 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const incident = app.incidents.get(request.user, request.params.id);
-      if (!incident.location) throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location');
+      if (!incident.location)
+        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location', { reason: 'no_location' });
       const [gateway, ...rest] = request.body.drone.split('.');
       const row = app.commands.submit({
         user: request.user,

@@ -1,8 +1,9 @@
 /** Response and request schemas shared by the route modules (JSON Schema via TypeBox). */
+import { ErrorBody } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { ROLES } from '../stores/state-db.ts';
 
-export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
+export { ErrorBody };
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
 export const PublicUser = Type.Object({
   username: Type.String(),

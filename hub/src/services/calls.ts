@@ -143,7 +143,7 @@ export class CallService {
       c.participants.some((p) => p.username === user.username),
     );
     if (mine.length >= MAX_OPEN_CALLS_PER_USER)
-      throw new HubError('HUB_ERR_CONFLICT', 'hang up a call before starting another');
+      throw new HubError('HUB_ERR_CONFLICT', 'hang up a call before starting another', { reason: 'busy' });
     const now = Date.now();
     const call: CallView = {
       id: randomUUID(),

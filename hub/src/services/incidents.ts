@@ -165,8 +165,15 @@ export class IncidentService {
       if (!ACTING_ROLES.has(actor.role))
         throw new HubError('HUB_ERR_FORBIDDEN', `the role ${actor.role} may not report incidents`);
       if (!userMaySee(actor, input.site))
-        throw new HubError('HUB_ERR_FORBIDDEN', `${input.site} is outside your sites`);
+        throw new HubError('HUB_ERR_FORBIDDEN', `${input.site} is outside your sites`, {
+          field: 'site',
+          reason: 'out_of_scope',
+        });
     }
+    // Three spaces are no title: a board of blank rows tells the next officer nothing.
+    const title = input.title.trim();
+    if (!title)
+      throw new HubError('HUB_ERR_VALIDATION', 'the title is blank', { field: 'title', reason: 'blank' });
     if (input.alarm !== undefined) {
       const open = this.stmt.openForAlarm.get(input.alarm);
       if (open) return this.view(open); // one incident per alarm while it is open
@@ -183,7 +190,7 @@ export class IncidentService {
            VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?) RETURNING id`,
         )
         .get(
-          input.title,
+          title,
           input.category,
           priority,
           input.source,
@@ -327,6 +334,7 @@ export class IncidentService {
       throw new HubError(
         'HUB_ERR_CONFLICT',
         `cannot ${action} incident ${row.id}: it is ${row.status} (${action} is allowed from ${rule.from.join(', ')})`,
+        { reason: 'wrong_state' },
       );
     const now = this.now();
     const set: Record<string, unknown> = { status: rule.to, updated_at: now };
@@ -337,8 +345,12 @@ export class IncidentService {
         if (row.first_accepted_at === null) set.first_accepted_at = now;
         break;
       case 'assign':
-        if (!body.assignee) throw new HubError('HUB_ERR_VALIDATION', 'assign needs an assignee');
-        set.assignee = body.assignee;
+        if (!body.assignee?.trim())
+          throw new HubError('HUB_ERR_VALIDATION', 'assign needs an assignee', {
+            field: 'assignee',
+            reason: body.assignee === undefined ? 'required' : 'blank',
+          });
+        set.assignee = body.assignee.trim();
         break;
       case 'resolve':
         set.resolved_at = now;
@@ -347,7 +359,11 @@ export class IncidentService {
         set.resolved_at = null;
         break;
       case 'close':
-        if (!body.feedback?.trim()) throw new HubError('HUB_ERR_VALIDATION', 'close needs feedback');
+        if (!body.feedback?.trim())
+          throw new HubError('HUB_ERR_VALIDATION', 'close needs feedback', {
+            field: 'feedback',
+            reason: body.feedback === undefined ? 'required' : 'blank',
+          });
         set.feedback = body.feedback.trim();
         set.closed_at = now;
         break;
@@ -399,8 +415,8 @@ export class IncidentService {
         body.note ?? null,
         set.owner
           ? JSON.stringify({ owner: set.owner })
-          : body.assignee
-            ? JSON.stringify({ assignee: body.assignee })
+          : set.assignee
+            ? JSON.stringify({ assignee: set.assignee })
             : null,
       );
     })();

@@ -373,6 +373,7 @@ export class Registry {
       ...(meta.streams?.length ? { streams: meta.streams } : {}),
       ...(meta.zones?.length ? { zones: meta.zones } : {}),
       ...(meta.coverageM ? { coverageM: meta.coverageM } : {}),
+      ...(meta.units && Object.keys(meta.units).length ? { units: meta.units } : {}),
       status: 'offline',
       lastSeen: null,
       values: {},
