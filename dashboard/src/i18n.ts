@@ -346,6 +346,11 @@ const STRINGS = {
   stream_live: { zh: '直播', en: 'Live' },
   stream_stalled: { zh: '卡顿', en: 'Stalled' },
   stream_offline: { zh: '离线', en: 'Offline' },
+  transcodedH265: { zh: 'H.265 转码', en: 'H.265 transcoded' },
+  streamTranscodeLimit: {
+    zh: '此摄像机为 H.265，本浏览器无法直接播放，中心转码通道已满，请稍后再试',
+    en: 'This camera sends H.265, which this browser cannot play, and the hub’s transcoding slots are all in use: try again later',
+  },
   ptz: { zh: '云台控制', en: 'PTZ' },
   zoomIn: { zh: '拉近', en: 'Zoom in' },
   zoomOut: { zh: '拉远', en: 'Zoom out' },

@@ -731,6 +731,13 @@ export const HubConfigSchema = Type.Object(
           description:
             'a stream that sent something that is not video is retried after this long, doubling up to 10 minutes (until it has played cleanly for a minute)',
         }),
+        maxTranscodes: Type.Integer({
+          minimum: 0,
+          maximum: 64,
+          default: 4,
+          description:
+            'H.264 transcoders the hub runs at most at once, for H.265 cameras watched in browsers that cannot play H.265 (each costs a good part of a core; 0: never transcode, such viewers see why)',
+        }),
         jsmpegKbps: Type.Integer({
           minimum: 100,
           maximum: 20_000,

@@ -59,6 +59,8 @@ export const VideoServerMessage = Type.Union([
       mime: Type.String(),
       width: Type.Optional(Type.Integer()),
       height: Type.Optional(Type.Integer()),
+      /** The hub re-encodes this camera's stream to H.264 for this viewer (its codec, e.g. `h265`). */
+      transcoded: Type.Optional(Type.Literal('h265')),
     },
     { additionalProperties: false },
   ),

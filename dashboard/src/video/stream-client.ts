@@ -25,10 +25,17 @@ export interface StreamStatus {
   latencies: number[];
   /** ms from start() to the first decoded frame. */
   firstFrameMs?: number;
+  /** The camera sends H.265, which this browser cannot play: the hub re-encodes it to H.264. */
+  transcoded?: boolean;
 }
 
 /** Set by tests and the benchmark: read the burnt-in timestamp code of every decoded frame. */
 export const measurement = { enabled: false };
+
+/** Whether this browser plays H.265 in MSE (then an H.265 camera reaches it untouched). */
+export function playsHevc(): boolean {
+  return MsePlayer.supports('video/mp4; codecs="hvc1.1.6.L93.B0"');
+}
 
 export function preferredFormat(): VideoFormat {
   const forced = new URLSearchParams(location.search).get('video');
@@ -83,7 +90,7 @@ export class StreamClient {
       return this.retry();
     }
     if (this.disposed) return;
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${grant.path}?token=${encodeURIComponent(grant.token)}&format=${this.format}&device=${encodeURIComponent(this.device)}`;
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${grant.path}?token=${encodeURIComponent(grant.token)}&format=${this.format}${this.format === 'mse' ? `&hevc=${playsHevc() ? 1 : 0}` : ''}&device=${encodeURIComponent(this.device)}`;
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
@@ -139,6 +146,8 @@ export class StreamClient {
     }
     if (msg.type === 'init') {
       if (this.player instanceof MsePlayer) this.player.init(msg.mime);
+      if (msg.transcoded) this.status.transcoded = true;
+      else delete this.status.transcoded;
       return;
     }
     this.serverState = msg.state;

@@ -317,14 +317,11 @@ export class VideoWall {
   private showStatus(tile: Tile, s: StreamStatus): void {
     tile.el.dataset.state = s.state;
     const state = tile.el.querySelector('[data-role=state]');
-    if (state) state.textContent = t(`stream_${s.state}` as never);
+    if (state) state.textContent = streamStateText(s);
     const overlay = tile.el.querySelector<HTMLElement>('[data-role=overlay]');
     if (overlay) {
       overlay.hidden = s.state === 'live';
-      overlay.innerHTML =
-        s.state === 'live'
-          ? ''
-          : `<span>${escapeHtml(t(`stream_${s.state}` as never))}</span>${s.reason ? `<small>${escapeHtml(s.reason)}</small>` : ''}`;
+      overlay.innerHTML = s.state === 'live' ? '' : streamOverlay(s);
     }
   }
 
@@ -366,12 +363,9 @@ export class VideoWall {
       preferredFormat(),
       (s) => {
         videoEl.dataset.state = s.state;
-        stateEl.textContent = t(`stream_${s.state}` as never);
+        stateEl.textContent = streamStateText(s);
         overlay.hidden = s.state === 'live';
-        overlay.innerHTML =
-          s.state === 'live'
-            ? ''
-            : `<span>${escapeHtml(t(`stream_${s.state}` as never))}</span>${s.reason ? `<small>${escapeHtml(s.reason)}</small>` : ''}`;
+        overlay.innerHTML = s.state === 'live' ? '' : streamOverlay(s);
       },
     );
     client.start();
@@ -445,4 +439,21 @@ export class VideoWall {
 
 function layoutGlyph(n: Layout): string {
   return { 1: '▣', 4: '⊞', 9: '▦', 16: '▩' }[n];
+}
+
+/** A stream's state in words, saying when the hub re-encodes an H.265 camera for this browser. */
+function streamStateText(s: StreamStatus): string {
+  const state = t(`stream_${s.state}` as never);
+  return s.transcoded && s.state === 'live' ? `${state} · ${t('transcodedH265')}` : state;
+}
+
+/** What a tile shows over a picture that is not live: the state and why, in the user's words. */
+function streamOverlay(s: StreamStatus): string {
+  const reason = s.reason ? streamReason(s.reason) : '';
+  return `<span>${escapeHtml(t(`stream_${s.state}` as never))}</span>${reason ? `<small>${escapeHtml(reason)}</small>` : ''}`;
+}
+
+/** The hub's reason codes in the user's language; other reasons (the camera's words) as they are. */
+function streamReason(reason: string): string {
+  return reason === 'transcode_limit' ? t('streamTranscodeLimit') : reason;
 }

@@ -37,6 +37,8 @@ const ViewerQuery = Type.Object({
   /** The camera the viewer means to watch: a token for another camera is refused. */
   device: Type.Optional(Type.String({ maxLength: 130 })),
   format: Type.Optional(Type.Union([Type.Literal('mse'), Type.Literal('jsmpeg')], { default: 'mse' })),
+  /** `1`: the browser plays H.265 in MSE, so an H.265 camera reaches it untouched. */
+  hevc: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
 });
 
 declare module 'fastify' {
@@ -123,9 +125,11 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     (socket: WebSocket, request) => {
       const auth = request.videoViewer as NonNullable<FastifyRequest['videoViewer']>;
-      const format = (request.query as { format?: 'mse' | 'jsmpeg' }).format ?? 'mse';
+      const query = request.query as { format?: 'mse' | 'jsmpeg'; hevc?: '0' | '1' };
+      const format = query.format ?? 'mse';
       const viewer: Viewer = {
         format,
+        hevc: query.hevc === '1',
         username: auth.user.username,
         send: (data) => {
           if (socket.readyState !== socket.OPEN) return;

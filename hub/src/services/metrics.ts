@@ -169,6 +169,16 @@ export function createMetrics() {
       help: 'video viewer sockets open now',
       registers: [registry],
     }),
+    videoTranscodes: new Gauge({
+      name: 'qly_video_transcodes',
+      help: 'H.264 transcoders running now (H.265 cameras watched in browsers without H.265)',
+      registers: [registry],
+    }),
+    videoTranscodesStarted: new Counter({
+      name: 'qly_video_transcodes_started_total',
+      help: 'H.264 transcoders started (refusals for want of a slot count in qly_video_refused_total{reason="transcode_limit"})',
+      registers: [registry],
+    }),
     videoFfmpeg: new Gauge({
       name: 'qly_video_ffmpeg_processes',
       help: 'ffmpeg children of this hub alive now',

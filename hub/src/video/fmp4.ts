@@ -5,8 +5,9 @@
  *
  * For each fragment it tells whether it starts with a sync sample (a keyframe), so a viewer who
  * joins late is sent the init segment and the fragments since the last keyframe, and can decode at
- * once. From the init segment it reads the codec string for MSE (`avc1.PPCCLL` from `avcC`) and the
- * picture size. Boxes are bounded in size; anything that does not parse as MP4 is an error.
+ * once. From the init segment it reads the codec string for MSE (`avc1.PPCCLL` from `avcC`, or
+ * `hvc1.…`/`hev1.…` from `hvcC` for H.265) and the picture size. Boxes are bounded in size; anything
+ * that does not parse as MP4 is an error.
  */
 
 export const MAX_BOX_BYTES = 8 * 1024 * 1024;
@@ -18,6 +19,8 @@ export interface InitSegment {
   data: Buffer;
   /** e.g. `video/mp4; codecs="avc1.42C01E"` */
   mime: string;
+  /** The video codec family: H.264 plays everywhere MSE does; H.265 only where the browser says so. */
+  codec: 'h264' | 'h265';
   width?: number;
   height?: number;
   /** Track defaults from `trex`, needed to read sample flags when a fragment does not carry them. */
@@ -228,6 +231,7 @@ function find(
 function describeMoov(moov: Buffer): Omit<InitSegment, 'data'> {
   const trak = find(moov, 8, moov.length, ['trak']);
   let mime = 'video/mp4; codecs="avc1.42E01E"';
+  let codec: InitSegment['codec'] = 'h264';
   let width: number | undefined;
   let height: number | undefined;
   if (trak) {
@@ -235,14 +239,20 @@ function describeMoov(moov: Buffer): Omit<InitSegment, 'data'> {
     // stsd: version/flags (4), entry count (4), then sample entries.
     if (stsd && stsd.end - stsd.start > 8) {
       for (const entry of children(moov, stsd.start + 8, stsd.end)) {
-        if (entry.type !== 'avc1' && entry.type !== 'avc3') continue;
+        const hevc = entry.type === 'hvc1' || entry.type === 'hev1';
+        if (entry.type !== 'avc1' && entry.type !== 'avc3' && !hevc) continue;
         // VisualSampleEntry: 6 reserved + 2 index + 16 predefined, then width and height.
         width = moov.readUInt16BE(entry.start + 24);
         height = moov.readUInt16BE(entry.start + 26);
-        const avcC = [...children(moov, entry.start + 78, entry.end)].find((c) => c.type === 'avcC');
-        if (avcC && avcC.end - avcC.start >= 4) {
+        const config = [...children(moov, entry.start + 78, entry.end)].find(
+          (c) => c.type === (hevc ? 'hvcC' : 'avcC'),
+        );
+        if (hevc) {
+          codec = 'h265';
+          mime = `video/mp4; codecs="${entry.type}.${config ? hevcCodecParameters(moov.subarray(config.start, config.end)) : '1.6.L93.B0'}"`;
+        } else if (config && config.end - config.start >= 4) {
           const hex = moov
-            .subarray(avcC.start + 1, avcC.start + 4)
+            .subarray(config.start + 1, config.start + 4)
             .toString('hex')
             .toUpperCase();
           mime = `video/mp4; codecs="${entry.type}.${hex}"`;
@@ -253,7 +263,32 @@ function describeMoov(moov: Buffer): Omit<InitSegment, 'data'> {
   const trex = find(moov, 8, moov.length, ['mvex', 'trex']);
   // trex: version/flags, track id, default description index, duration, size, flags.
   const defaultSampleFlags = trex && trex.end - trex.start >= 24 ? moov.readUInt32BE(trex.start + 20) : 0;
-  return { mime, ...(width ? { width } : {}), ...(height ? { height } : {}), defaultSampleFlags };
+  return { mime, codec, ...(width ? { width } : {}), ...(height ? { height } : {}), defaultSampleFlags };
+}
+
+/**
+ * The codec parameters of an `hvcC` record as RFC 6381 / ISO/IEC 14496-15 Annex E spell them after
+ * `hvc1.`: profile space and profile, the compatibility flags bit-reversed in hex, tier and level,
+ * then the constraint bytes without trailing zeros (`1.6.L93.B0` for Main at level 3.1).
+ */
+export function hevcCodecParameters(hvcC: Buffer): string {
+  if (hvcC.length < 13) return '1.6.L93.B0';
+  const b1 = hvcC[1] as number;
+  const space = ['', 'A', 'B', 'C'][b1 >> 6];
+  const tier = b1 & 0x20 ? 'H' : 'L';
+  const profile = b1 & 0x1f;
+  const flags = hvcC.readUInt32BE(2);
+  let reversed = 0;
+  for (let i = 0; i < 32; i++) if (flags & (1 << i)) reversed |= 1 << (31 - i);
+  const constraints = [...hvcC.subarray(6, 12)];
+  while (constraints.length > 0 && constraints[constraints.length - 1] === 0) constraints.pop();
+  const level = hvcC[12] as number;
+  return [
+    `${space}${profile}`,
+    (reversed >>> 0).toString(16).toUpperCase(),
+    `${tier}${level}`,
+    ...constraints.map((c) => c.toString(16).toUpperCase()),
+  ].join('.');
 }
 
 /** Whether the fragment's first sample is a sync sample (sample_is_non_sync_sample == 0). */

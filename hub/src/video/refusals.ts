@@ -27,5 +27,6 @@ export const VIDEO_REFUSALS = [
   'snapshot_busy', // the hub's snapshots in progress at video.maxSnapshots
   'snapshot_no_upload',
   'snapshot_not_jpeg',
+  'transcode_limit', // an H.265 camera for a browser without H.265, and video.maxTranscodes running
 ] as const;
 export type VideoRefusal = (typeof VIDEO_REFUSALS)[number];

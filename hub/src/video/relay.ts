@@ -5,7 +5,11 @@
  * Its source (a gateway's push or the hub's own RTSP pull, see sources.ts) delivers fragmented MP4.
  * The relay keeps the init segment and the fragments since the last keyframe, so a viewer joining
  * a running stream starts decoding at once, and hands every fragment to:
- *  - `mse` viewers as is (no transcoding: H.264 into Media Source Extensions);
+ *  - `mse` viewers as is (no transcoding: H.264, or H.265 to a browser that plays it, into Media
+ *    Source Extensions), through one MseFanout;
+ *  - for an H.265 camera, one H.264 transcoder (h264-transcode.ts, started while `mse` viewers whose
+ *    browser cannot play H.265 exist, within the hub's `video.maxTranscodes`), whose output goes to
+ *    those viewers only;
  *  - one MPEG-1 transcoder (ffmpeg, started while `jsmpeg` viewers exist) whose MPEG-TS output goes
  *    to every `jsmpeg` viewer, in whole 188-byte packets.
  *
@@ -18,9 +22,13 @@ import type { StreamName, StreamState, VideoFormat, VideoServerMessage } from '@
 import type { FastifyBaseLogger } from 'fastify';
 import { FfmpegProcess } from './ffmpeg-process.ts';
 import { type Fmp4Error, Fmp4Reader, type Fragment, type InitSegment } from './fmp4.ts';
+import { H264Transcode } from './h264-transcode.ts';
+import { MseFanout } from './mse-fanout.ts';
 
 export interface Viewer {
   readonly format: VideoFormat;
+  /** The viewer's browser plays H.265 in MSE (it said so when it connected). */
+  readonly hevc?: boolean;
   readonly username: string;
   send(data: Buffer | string): void;
   /** Bytes queued to this viewer and not yet sent. */
@@ -45,27 +53,36 @@ export interface RelayOptions {
   maxViewerBufferBytes: number;
   /** First retry after bad media (doubling to BAD_MEDIA_MAX_BACKOFF_MS). */
   badMediaBackoffMs: number;
+  /** The hub-wide budget of H.264 transcoders (H.265 cameras to browsers without H.265). */
+  transcodes: TranscodeBudget;
 }
 
-interface ViewerState {
-  viewer: Viewer;
-  /** MSE: waiting for a keyframe before sending fragments (after joining, a re-init or a skip). */
-  needKey: boolean;
-  initSent: boolean;
+export interface TranscodeBudget {
+  /** Takes a slot; false when the hub runs as many as it may. */
+  acquire(relay: string): boolean;
+  release(relay: string): void;
 }
 
-const MAX_GOP_BYTES = 8 * 1024 * 1024;
+/**
+ * Where a viewer's media comes from: the camera's own stream, its H.264 transcode, the MPEG-1
+ * transcode; `waiting` until the stream's codec is known; `refused` when it needs a transcode the
+ * hub has no room for.
+ */
+type Route = 'direct' | 'h264' | 'jsmpeg' | 'waiting' | 'refused';
+
+export const TRANSCODE_LIMIT_REASON = 'transcode_limit';
+const ROUTE_RETRY_MS = 10_000;
 const TS_PACKET = 188;
 const BAD_MEDIA_MAX_BACKOFF_MS = 600_000;
 /** Backoff returns to its start only after media has flowed this long without a fault. */
 const STABLE_MS = 60_000;
 
 export class Relay {
-  private readonly viewers = new Map<Viewer, ViewerState>();
+  private readonly viewers = new Map<Viewer, Route>();
   private reader: Fmp4Reader | undefined;
   private init: InitSegment | undefined;
-  private gop: Fragment[] = [];
-  private gopBytes = 0;
+  private readonly direct: MseFanout;
+  private h264: H264Transcode | undefined;
   private transcoder: FfmpegProcess | undefined;
   private tsRemainder = Buffer.alloc(0);
   private transcoderRestarts = 0;
@@ -84,10 +101,18 @@ export class Relay {
   private starting = false;
   private stopped = false;
   private lastDataAt = 0;
+  private lastRouteRetry = 0;
   state: StreamState = 'connecting';
   reason: string | undefined;
   readonly startedAt = Date.now();
-  readonly stats = { bytesIn: 0, fragments: 0, keyframes: 0, restarts: 0, skipped: 0, badMedia: 0 };
+  private readonly counters = {
+    bytesIn: 0,
+    fragments: 0,
+    keyframes: 0,
+    restarts: 0,
+    skipped: 0,
+    badMedia: 0,
+  };
 
   constructor(
     readonly device: string,
@@ -96,7 +121,19 @@ export class Relay {
     private readonly options: RelayOptions,
     private readonly log: FastifyBaseLogger,
     private readonly onIdle: (relay: Relay) => void,
-  ) {}
+  ) {
+    this.direct = new MseFanout(options.maxViewerBufferBytes);
+  }
+
+  /** Counters for ops and tests; `skipped`: fragments slow viewers skipped, on every path. */
+  get stats(): Record<string, number | string> {
+    return {
+      ...this.counters,
+      skipped: this.counters.skipped + this.direct.skipped + (this.h264?.fanout.skipped ?? 0),
+      ...(this.init ? { codec: this.init.codec } : {}),
+      transcodedViewers: this.h264?.fanout.size ?? 0,
+    };
+  }
 
   get key(): string {
     return `${this.device}/${this.stream}`;
@@ -108,7 +145,7 @@ export class Relay {
 
   /** Media held: an unfinished box and the keyframe cache (what a gateway's push costs in memory). */
   get bufferedBytes(): number {
-    return (this.reader?.bufferedBytes ?? 0) + this.gopBytes;
+    return (this.reader?.bufferedBytes ?? 0) + this.direct.bufferedBytes;
   }
 
   get sourceKind(): 'push' | 'pull' {
@@ -120,6 +157,16 @@ export class Relay {
     return this.transcoder?.pid;
   }
 
+  /** The H.264 transcoder's PID, while viewers without H.265 watch an H.265 camera. */
+  get h264TranscoderPid(): number | undefined {
+    return this.h264?.pid;
+  }
+
+  /** The stream's codec, once its init segment arrived. */
+  get codec(): InitSegment['codec'] | undefined {
+    return this.init?.codec;
+  }
+
   start(): void {
     this.checkTimer = setInterval(() => this.check(), 500);
     void this.startSource();
@@ -128,19 +175,21 @@ export class Relay {
   addViewer(viewer: Viewer): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    const state: ViewerState = { viewer, needKey: true, initSent: false };
-    this.viewers.set(viewer, state);
+    this.viewers.set(viewer, viewer.format === 'jsmpeg' ? 'jsmpeg' : 'waiting');
     this.sendState(viewer);
-    if (viewer.format === 'mse') {
-      if (this.init) this.sendInit(state);
-      // Everything since the last keyframe: the picture appears at once.
-      if (this.init && this.gop.length > 0) for (const f of this.gop) this.sendFragment(state, f);
-    } else this.ensureTranscoder();
+    if (viewer.format === 'jsmpeg') this.ensureTranscoder();
+    else if (this.init) this.route(viewer);
   }
 
   removeViewer(viewer: Viewer): void {
+    const route = this.viewers.get(viewer);
     if (!this.viewers.delete(viewer)) return;
-    if (![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) void this.stopTranscoder();
+    if (route === 'direct') this.direct.remove(viewer);
+    if (route === 'h264') {
+      this.h264?.fanout.remove(viewer);
+      this.dropH264IfUnwatched();
+    }
+    if (![...this.viewers.values()].includes('jsmpeg')) void this.stopTranscoder();
     if (this.viewers.size === 0 && !this.stopped) {
       this.idleTimer = setTimeout(() => this.onIdle(this), this.options.idleStopMs);
     }
@@ -149,7 +198,7 @@ export class Relay {
   /** Media from the source; a new source connection starts a new reader (it begins with ftyp/moov). */
   feed(chunk: Buffer): void {
     if (this.stopped || this.discarding) return;
-    this.stats.bytesIn += chunk.length;
+    this.counters.bytesIn += chunk.length;
     if (!this.reader)
       this.reader = new Fmp4Reader(
         (init) => this.onInit(init),
@@ -158,7 +207,7 @@ export class Relay {
     try {
       this.reader.push(chunk);
     } catch (err) {
-      this.stats.badMedia += 1;
+      this.counters.badMedia += 1;
       this.reader = undefined;
       this.faulted = true;
       this.healthySince = 0;
@@ -193,7 +242,62 @@ export class Relay {
     clearTimeout(this.retryTimer);
     for (const v of this.viewers.keys()) v.close(1001, 'stream stopped');
     this.viewers.clear();
-    await Promise.allSettled([this.source.stop(), this.stopTranscoder()]);
+    await Promise.allSettled([this.source.stop(), this.stopTranscoder(), this.stopH264()]);
+  }
+
+  /**
+   * Sends an `mse` viewer the camera's stream when its browser plays the codec, else the H.264
+   * transcode — started for it if the hub's budget allows, refused (and told why) if not.
+   */
+  private route(viewer: Viewer): void {
+    const current = this.viewers.get(viewer);
+    if (current === undefined || current === 'jsmpeg' || !this.init) return;
+    const wanted: Route = this.init.codec === 'h265' && !viewer.hevc ? 'h264' : 'direct';
+    if (wanted === current) return;
+    if (current === 'direct') this.direct.remove(viewer);
+    if (current === 'h264') this.h264?.fanout.remove(viewer);
+    if (wanted === 'h264' && !this.ensureH264()) {
+      this.viewers.set(viewer, 'refused');
+      viewer.send(
+        JSON.stringify({
+          type: 'state',
+          state: 'offline',
+          reason: TRANSCODE_LIMIT_REASON,
+        } satisfies VideoServerMessage),
+      );
+      return;
+    }
+    this.viewers.set(viewer, wanted);
+    if (wanted === 'direct') this.direct.add(viewer);
+    else this.h264?.fanout.add(viewer);
+    if (current === 'refused') this.sendState(viewer);
+    this.dropH264IfUnwatched();
+  }
+
+  private ensureH264(): boolean {
+    if (this.h264) return true;
+    if (!this.options.transcodes.acquire(this.key)) return false;
+    this.h264 = new H264Transcode(
+      this.options.ffmpeg,
+      this.options.maxViewerBufferBytes,
+      this.log,
+      this.key,
+      () => this.direct.replay(),
+    );
+    this.h264.start();
+    return true;
+  }
+
+  private dropH264IfUnwatched(): void {
+    if (this.h264 && this.h264.fanout.size === 0) void this.stopH264();
+  }
+
+  private async stopH264(): Promise<void> {
+    const t = this.h264;
+    if (!t) return;
+    this.h264 = undefined;
+    this.options.transcodes.release(this.key);
+    await t.stop();
   }
 
   private async startSource(): Promise<void> {
@@ -225,7 +329,7 @@ export class Relay {
 
   private async restartSource(reason: string, state: 'stalled' | 'offline' = 'stalled'): Promise<void> {
     if (this.stopped || this.starting) return;
-    this.stats.restarts += 1;
+    this.counters.restarts += 1;
     const delay = this.backoffMs;
     this.log.warn({ relay: this.key, reason, retryInMs: delay }, 'restarting the stream source');
     this.setState(state, reason);
@@ -244,7 +348,13 @@ export class Relay {
   }
 
   private check(): void {
-    if (this.stopped || this.starting || this.state === 'offline') return;
+    if (this.stopped) return;
+    // Viewers refused a transcoder try again now and then: another stream may have freed a slot.
+    if (Date.now() - this.lastRouteRetry >= ROUTE_RETRY_MS) {
+      this.lastRouteRetry = Date.now();
+      for (const [viewer, route] of this.viewers) if (route === 'refused') this.route(viewer);
+    }
+    if (this.starting || this.state === 'offline') return;
     const silent = Date.now() - this.lastDataAt;
     if (this.state === 'live' && silent > this.options.stallMs)
       this.setState('stalled', 'no video from the camera');
@@ -256,12 +366,10 @@ export class Relay {
 
   private onInit(init: InitSegment): void {
     this.init = init;
-    this.gop = [];
-    this.gopBytes = 0;
-    for (const state of this.viewers.values()) {
-      state.needKey = true;
-      if (state.viewer.format === 'mse') this.sendInit(state);
-    }
+    this.direct.setInit(init);
+    // The codec may have changed (a camera reconfigured): each MSE viewer goes where it can play.
+    for (const viewer of [...this.viewers.keys()]) this.route(viewer);
+    if (this.h264) void this.h264.restart();
     // A new stream (new source connection): the transcoder starts over with it.
     if (this.transcoder) void this.stopTranscoder().then(() => this.ensureTranscoder());
     else this.ensureTranscoder();
@@ -269,12 +377,8 @@ export class Relay {
 
   private onFragment(fragment: Fragment): void {
     this.lastDataAt = Date.now();
-    this.stats.fragments += 1;
-    if (fragment.keyframe) {
-      this.stats.keyframes += 1;
-      this.gop = [];
-      this.gopBytes = 0;
-    }
+    this.counters.fragments += 1;
+    if (fragment.keyframe) this.counters.keyframes += 1;
     // A keyframe ends a stall's backoff; after bad media one good keyframe proves nothing (a
     // hostile source sends one, then garbage): only a minute of clean media does.
     const now = this.lastDataAt;
@@ -284,13 +388,9 @@ export class Relay {
       this.faulted = false;
       this.backoffMs = 1000;
     }
-    if (this.gopBytes + fragment.data.length <= MAX_GOP_BYTES) {
-      this.gop.push(fragment);
-      this.gopBytes += fragment.data.length;
-    }
     if (this.state !== 'live') this.setState('live');
-    for (const state of this.viewers.values())
-      if (state.viewer.format === 'mse') this.sendFragment(state, fragment);
+    this.direct.push(fragment);
+    this.h264?.write(fragment.data);
     const stdin = this.transcoder?.child.stdin;
     if (stdin && !stdin.destroyed) {
       // A transcoder that cannot keep up is restarted rather than fed without bound.
@@ -300,37 +400,11 @@ export class Relay {
     }
   }
 
-  private sendInit(state: ViewerState): void {
-    const init = this.init as InitSegment;
-    const message: VideoServerMessage = {
-      type: 'init',
-      mime: init.mime,
-      ...(init.width ? { width: init.width } : {}),
-      ...(init.height ? { height: init.height } : {}),
-    };
-    state.viewer.send(JSON.stringify(message));
-    state.viewer.send(init.data);
-    state.initSent = true;
-    state.needKey = true;
-  }
-
-  private sendFragment(state: ViewerState, fragment: Fragment): void {
-    if (!state.initSent) return;
-    if (state.needKey && !fragment.keyframe) return;
-    if (state.viewer.buffered() > this.options.maxViewerBufferBytes) {
-      this.stats.skipped += 1;
-      state.needKey = true;
-      return;
-    }
-    state.needKey = false;
-    state.viewer.send(fragment.data);
-  }
-
   private setState(state: StreamState, reason?: string): void {
     if (this.state === state && this.reason === reason) return;
     this.state = state;
     this.reason = reason;
-    for (const v of this.viewers.keys()) this.sendState(v);
+    for (const [v, route] of this.viewers) if (route !== 'refused') this.sendState(v);
   }
 
   private sendState(viewer: Viewer): void {
@@ -345,7 +419,7 @@ export class Relay {
   /** MPEG-1 for JSMpeg: fMP4 in on stdin (init + the current GOP first), MPEG-TS out. */
   private ensureTranscoder(): void {
     if (this.transcoder || this.stopped || !this.init) return;
-    if (![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) return;
+    if (![...this.viewers.values()].includes('jsmpeg')) return;
     const t = new FfmpegProcess(
       this.options.ffmpeg,
       [
@@ -394,7 +468,7 @@ export class Relay {
     void t.exited.then(({ code, signal }) => {
       if (this.transcoder !== t) return;
       this.transcoder = undefined;
-      if (this.stopped || ![...this.viewers.keys()].some((v) => v.format === 'jsmpeg')) return;
+      if (this.stopped || ![...this.viewers.values()].includes('jsmpeg')) return;
       this.transcoderRestarts += 1;
       this.log.warn({ relay: this.key, code, signal, err: t.lastError }, 'transcoder exited; restarting it');
       setTimeout(
@@ -402,8 +476,7 @@ export class Relay {
         Math.min(10_000, 250 * 2 ** Math.min(this.transcoderRestarts, 6)),
       );
     });
-    t.child.stdin?.write(this.init.data);
-    for (const f of this.gop) t.child.stdin?.write(f.data);
+    for (const data of this.direct.replay()) t.child.stdin?.write(data);
   }
 
   private async stopTranscoder(): Promise<void> {
@@ -419,13 +492,13 @@ export class Relay {
     this.tsRemainder = Buffer.from(data.subarray(whole));
     if (whole === 0) return;
     const packets = data.subarray(0, whole);
-    for (const state of this.viewers.values()) {
-      if (state.viewer.format !== 'jsmpeg') continue;
-      if (state.viewer.buffered() > this.options.maxViewerBufferBytes) {
-        this.stats.skipped += 1;
+    for (const [viewer, route] of this.viewers) {
+      if (route !== 'jsmpeg') continue;
+      if (viewer.buffered() > this.options.maxViewerBufferBytes) {
+        this.counters.skipped += 1;
         continue;
       }
-      state.viewer.send(packets);
+      viewer.send(packets);
     }
   }
 }

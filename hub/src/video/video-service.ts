@@ -253,6 +253,7 @@ export class VideoService {
         jsmpegKbps: this.config.jsmpegKbps,
         maxViewerBufferBytes: this.config.maxViewerBufferBytes,
         badMediaBackoffMs: this.config.badMediaBackoffMs,
+        transcodes: this.transcodeBudget,
       },
       this.log,
       (relay) => {
@@ -506,6 +507,26 @@ export class VideoService {
   countBytesOut(bytes: number): void {
     this.bytesOut += bytes;
   }
+
+  /** H.264 transcoders by relay: at most `video.maxTranscodes` in the hub. */
+  private readonly transcoding = new Set<string>();
+  private readonly transcodeBudget = {
+    acquire: (relay: string): boolean => {
+      if (this.transcoding.size >= this.config.maxTranscodes) {
+        this.metrics.videoRefused.inc({ reason: 'transcode_limit' satisfies VideoRefusal });
+        this.log.warn({ relay, running: this.transcoding.size }, 'no room for another H.264 transcoder');
+        return false;
+      }
+      this.transcoding.add(relay);
+      this.metrics.videoTranscodesStarted.inc();
+      this.metrics.videoTranscodes.set(this.transcoding.size);
+      return true;
+    },
+    release: (relay: string): void => {
+      this.transcoding.delete(relay);
+      this.metrics.videoTranscodes.set(this.transcoding.size);
+    },
+  };
 
   private updateGauges(): void {
     if (this.bytesIn) this.metrics.videoBytes.inc({ direction: 'in' }, this.bytesIn);

@@ -95,6 +95,7 @@ describe('push source sessions', () => {
           jsmpegKbps: 800,
           maxViewerBufferBytes: 1_000_000,
           badMediaBackoffMs: 30_000,
+          transcodes: { acquire: () => true, release: () => {} },
         } satisfies RelayOptions,
         pino({ level: 'silent' }),
         () => {},

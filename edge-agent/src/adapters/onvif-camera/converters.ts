@@ -246,9 +246,10 @@ export function parseProfiles(xml: string): MediaProfile[] {
 }
 
 /**
- * Main and sub stream: among the H.264 profiles (the browser path can play them without
- * transcoding) the largest is main and the smallest sub; H.265-only cameras fall back to any codec.
- * Explicit tokens from the config win.
+ * Main and sub stream: main is the largest video profile whatever its codec (the enlarged view and
+ * recording want the detail; the hub transcodes H.265 for a browser that cannot play it), H.264
+ * first among equals; sub is the smallest H.264 profile (wall tiles play it everywhere without
+ * transcoding), else the smallest of any codec. Explicit tokens from the config win.
  */
 export function pickStreams(
   profiles: MediaProfile[],
@@ -256,12 +257,16 @@ export function pickStreams(
 ): { main?: MediaProfile; sub?: MediaProfile } {
   const byToken = (t: string | undefined) => (t ? profiles.find((p) => p.token === t) : undefined);
   const video = profiles.filter((p) => p.encoding && p.encoding.toUpperCase() !== 'NONE' && p.width);
-  const h264 = video.filter((p) => p.encoding?.toUpperCase() === 'H264');
-  const pool = (h264.length ? h264 : video.length ? video : profiles).slice();
+  const isH264 = (p: MediaProfile) => p.encoding?.toUpperCase() === 'H264';
   const area = (p: MediaProfile) => (p.width ?? 0) * (p.height ?? 0);
-  pool.sort((a, b) => area(b) - area(a));
+  // Largest first; among equal sizes H.264 first.
+  const pool = (video.length ? video : profiles)
+    .slice()
+    .sort((a, b) => area(b) - area(a) || Number(isH264(b)) - Number(isH264(a)));
   const main = byToken(wanted.main) ?? pool[0];
-  const sub = byToken(wanted.sub) ?? (pool.length > 1 ? pool[pool.length - 1] : main);
+  // Sub: the smallest H.264 profile other than main, else the smallest other one, else main.
+  const others = pool.filter((p) => p !== main);
+  const sub = byToken(wanted.sub) ?? others.filter(isH264).at(-1) ?? others.at(-1) ?? main;
   return { ...(main ? { main } : {}), ...(sub ? { sub } : {}) };
 }
 

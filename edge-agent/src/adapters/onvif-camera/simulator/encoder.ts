@@ -1,8 +1,9 @@
 /**
  * The simulated camera's encoder: one ffmpeg that takes the rendered frames on stdin and sends two
- * H.264 RTP streams (main and sub, like a real camera's two profiles) to loopback UDP ports. x264
- * with `zerolatency` (no B-frames, no lookahead), a keyframe every second, SPS/PPS repeated before
- * each keyframe so a player can join at any keyframe. Restarted with backoff if it dies.
+ * RTP streams (main and sub, like a real camera's two profiles) to loopback UDP ports, each H.264
+ * (x264) or H.265 (x265) as configured. `zerolatency` (no B-frames, no lookahead), a keyframe every
+ * second, parameter sets (SPS/PPS, and VPS for H.265) repeated before each keyframe so a player can
+ * join at any keyframe. Restarted with backoff if it dies.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { ffmpegPath } from '../../../video/ffmpeg.ts';
@@ -13,6 +14,7 @@ export interface EncoderTarget {
   kbps: number;
   rtpPort: number;
   rtcpPort: number;
+  codec?: 'h264' | 'h265';
 }
 
 export interface EncoderOptions {
@@ -80,27 +82,42 @@ export class Encoder {
 
   private spawn(): void {
     const { width, height, fps, main, sub } = this.options;
+    const codec = (t: EncoderTarget) =>
+      t.codec === 'h265'
+        ? [
+            '-c:v',
+            'libx265',
+            '-preset',
+            'ultrafast',
+            '-tune',
+            'zerolatency',
+            '-x265-params',
+            `keyint=${fps}:min-keyint=${fps}:bframes=0:repeat-headers=1:log-level=error`,
+          ]
+        : [
+            '-c:v',
+            'libx264',
+            '-preset',
+            'ultrafast',
+            '-tune',
+            'zerolatency',
+            '-profile:v',
+            'baseline',
+            '-g',
+            String(fps),
+            '-x264-params',
+            'repeat-headers=1',
+          ];
     const output = (t: EncoderTarget) => [
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-tune',
-      'zerolatency',
-      '-profile:v',
-      'baseline',
+      ...codec(t),
       '-pix_fmt',
       'yuv420p',
-      '-g',
-      String(fps),
       '-b:v',
       `${t.kbps}k`,
       '-maxrate',
       `${t.kbps}k`,
       '-bufsize',
       `${t.kbps}k`,
-      '-x264-params',
-      'repeat-headers=1',
       '-an',
       '-f',
       'rtp',

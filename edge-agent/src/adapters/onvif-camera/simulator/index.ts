@@ -26,6 +26,8 @@ interface StreamSize {
   width: number;
   height: number;
   kbps: number;
+  /** H.265 like many cameras sold today (default H.264). */
+  codec?: 'h264' | 'h265';
 }
 
 export interface CameraSimulatorOptions {
@@ -90,7 +92,10 @@ export class CameraSimulator {
       main: options.main ?? { width: 640, height: 360, kbps: 600 },
       sub: options.sub ?? { width: 320, height: 180, kbps: 200 },
     };
-    this.feeds = { main: new RtpFeed(this.fps), sub: new RtpFeed(this.fps) };
+    this.feeds = {
+      main: new RtpFeed(this.fps, this.sizes.main.codec),
+      sub: new RtpFeed(this.fps, this.sizes.sub.codec),
+    };
     this.pattern = new TestPattern(this.sizes.main.width, this.sizes.main.height);
     this.ptz = options.ptz === false ? undefined : new PtzMotor();
     this.fixedPan = options.initialPan ?? 0;
@@ -150,6 +155,7 @@ export class CameraSimulator {
       ...size,
       fps: this.fps,
       streamUrl: this.streamUrl(stream),
+      codec: size.codec ?? 'h264',
     });
     const self = this;
     this.onvif = new OnvifServer(

@@ -1,7 +1,8 @@
 /**
- * An H.264 RTP feed: the simulated camera's encoder sends RTP (and RTCP) to two loopback UDP ports
- * here; the feed keeps the stream's SPS/PPS (from the in-band parameter sets x264 repeats before
- * every keyframe) for the SDP, and hands each packet to whoever plays it. RFC 6184 packetisation.
+ * An H.264 or H.265 RTP feed: the simulated camera's encoder sends RTP (and RTCP) to two loopback
+ * UDP ports here; the feed keeps the stream's parameter sets (SPS/PPS, and VPS for H.265, from the
+ * in-band copies the encoder repeats before every keyframe) for the SDP, and hands each packet to
+ * whoever plays it. RFC 6184 (H.264) and RFC 7798 (H.265) packetisation.
  */
 import { createSocket, type Socket } from 'node:dgram';
 
@@ -12,6 +13,7 @@ export class RtpFeed {
   private rtcp: Socket | undefined;
   private sps: Buffer | undefined;
   private pps: Buffer | undefined;
+  private vps: Buffer | undefined;
   private readonly listeners = new Set<PacketListener>();
   private paramWaiters: (() => void)[] = [];
   /** The last RTP sequence number and timestamp seen (for RTP-Info). */
@@ -19,7 +21,10 @@ export class RtpFeed {
   lastTimestamp = 0;
   packets = 0;
 
-  constructor(readonly framerate: number) {}
+  constructor(
+    readonly framerate: number,
+    readonly codec: 'h264' | 'h265' = 'h264',
+  ) {}
 
   async start(): Promise<{ rtpPort: number; rtcpPort: number }> {
     const bind = async (onMessage: (msg: Buffer) => void) => {
@@ -48,11 +53,14 @@ export class RtpFeed {
   }
 
   /** Resolves once SPS and PPS have been seen (the SDP needs them), or rejects after `timeoutMs`. */
-  async parameterSets(timeoutMs: number): Promise<{ sps: Buffer; pps: Buffer }> {
-    if (!this.sps || !this.pps) {
+  async parameterSets(timeoutMs: number): Promise<{ sps: Buffer; pps: Buffer; vps?: Buffer }> {
+    if (!this.haveParameterSets()) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error('no H.264 parameter sets from the encoder')),
+          () =>
+            reject(
+              new Error(`no ${this.codec === 'h265' ? 'H.265' : 'H.264'} parameter sets from the encoder`),
+            ),
           timeoutMs,
         );
         this.paramWaiters.push(() => {
@@ -61,13 +69,26 @@ export class RtpFeed {
         });
       });
     }
-    return { sps: this.sps as Buffer, pps: this.pps as Buffer };
+    return { sps: this.sps as Buffer, pps: this.pps as Buffer, ...(this.vps ? { vps: this.vps } : {}) };
   }
 
-  /** The SDP media section for this feed (RFC 6184 §8.2.1). */
+  private haveParameterSets(): boolean {
+    return !!this.sps && !!this.pps && (this.codec === 'h264' || !!this.vps);
+  }
+
+  /** The SDP media section for this feed (RFC 6184 §8.2.1, RFC 7798 §7.2). */
   async sdp(host: string, control: string, timeoutMs = 3000): Promise<string> {
-    const { sps, pps } = await this.parameterSets(timeoutMs);
-    const profileLevel = sps.subarray(1, 4).toString('hex').toUpperCase();
+    const { sps, pps, vps } = await this.parameterSets(timeoutMs);
+    const media =
+      this.codec === 'h265'
+        ? [
+            'a=rtpmap:96 H265/90000',
+            `a=fmtp:96 sprop-vps=${vps?.toString('base64')};sprop-sps=${sps.toString('base64')};sprop-pps=${pps.toString('base64')}`,
+          ]
+        : [
+            'a=rtpmap:96 H264/90000',
+            `a=fmtp:96 packetization-mode=1;profile-level-id=${sps.subarray(1, 4).toString('hex').toUpperCase()};sprop-parameter-sets=${sps.toString('base64')},${pps.toString('base64')}`,
+          ];
     return [
       'v=0',
       `o=- ${Date.now()} 1 IN IP4 ${host}`,
@@ -77,8 +98,7 @@ export class RtpFeed {
       'a=control:*',
       'a=range:npt=0-',
       'm=video 0 RTP/AVP 96',
-      'a=rtpmap:96 H264/90000',
-      `a=fmtp:96 packetization-mode=1;profile-level-id=${profileLevel};sprop-parameter-sets=${sps.toString('base64')},${pps.toString('base64')}`,
+      ...media,
       `a=framerate:${this.framerate}`,
       `a=control:${control}`,
       '',
@@ -102,6 +122,7 @@ export class RtpFeed {
   }
 
   private learnParameterSets(payload: Buffer): void {
+    if (this.codec === 'h265') return this.learnHevcParameterSets(payload);
     const type = (payload[0] as number) & 0x1f;
     if (type === 7 || type === 8) this.keep(type, payload);
     else if (type === 24) {
@@ -115,11 +136,36 @@ export class RtpFeed {
     }
   }
 
+  /** H.265: a 2-byte NAL header, type in bits 1–6; 48 is an aggregation packet (RFC 7798 §4.4.2). */
+  private learnHevcParameterSets(payload: Buffer): void {
+    if (payload.length < 3) return;
+    const type = ((payload[0] as number) >> 1) & 0x3f;
+    if (type !== 48) return this.keepHevc(type, payload);
+    for (let i = 2; i + 2 <= payload.length; ) {
+      const size = payload.readUInt16BE(i);
+      const nal = payload.subarray(i + 2, i + 2 + size);
+      if (nal.length > 1) this.keepHevc(((nal[0] as number) >> 1) & 0x3f, nal);
+      i += 2 + size;
+    }
+  }
+
+  private keepHevc(type: number, nal: Buffer): void {
+    if (type === 32) this.vps = Buffer.from(nal);
+    else if (type === 33) this.sps = Buffer.from(nal);
+    else if (type === 34) this.pps = Buffer.from(nal);
+    else return;
+    this.wakeIfReady();
+  }
+
   private keep(type: number, nal: Buffer): void {
     if (type === 7) this.sps = Buffer.from(nal);
     else if (type === 8) this.pps = Buffer.from(nal);
     else return;
-    if (this.sps && this.pps && this.paramWaiters.length > 0) {
+    this.wakeIfReady();
+  }
+
+  private wakeIfReady(): void {
+    if (this.haveParameterSets() && this.paramWaiters.length > 0) {
       for (const wake of this.paramWaiters) wake();
       this.paramWaiters = [];
     }
