@@ -4,7 +4,7 @@
  * then kept current from the live channel.
  */
 import type { AlarmView, DeviceView } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { get, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { eventLabel, getLang, t } from '../i18n.ts';
 
@@ -28,9 +28,8 @@ export class AlarmList {
       if (target.closest('[data-role=to-incident]')) {
         // An incident from this alarm: its device, place and village come with it.
         const alarm = this.alarms.get(id);
-        void api<{ id: number }>('/api/incidents', {
-          method: 'POST',
-          body: JSON.stringify({
+        void post('/api/incidents', {
+          body: {
             alarm: id,
             title:
               `${this.device(alarm?.device ?? '')?.name ?? alarm?.device ?? ''} · ${eventLabel(alarm?.type ?? '')}`.slice(
@@ -39,14 +38,14 @@ export class AlarmList {
               ),
             category: categoryOf(alarm?.type ?? ''),
             priority: alarm?.severity === 'critical' ? 'urgent' : 'high',
-          }),
+          },
         })
           .then((incident) => this.onIncident?.(incident.id))
           .catch((err) => console.warn('incident not created', err));
         return;
       }
       if (target.closest('[data-role=ack]')) {
-        void api<AlarmView>(`/api/alarms/${id}/ack`, { method: 'POST' })
+        void post('/api/alarms/:id/ack', { params: { id } })
           .then((a) => this.upsert(a))
           .catch((err) => console.warn('acknowledge failed', err));
         return;
@@ -57,7 +56,7 @@ export class AlarmList {
   }
 
   async load(): Promise<void> {
-    const { alarms } = await api<{ alarms: AlarmView[] }>('/api/alarms?open=true&limit=100');
+    const { alarms } = await get('/api/alarms', { query: { open: true, limit: 100 } });
     for (const a of alarms) this.alarms.set(a.id, a);
     this.render();
   }

@@ -7,6 +7,7 @@
  */
 import {
   type BroadcastView,
+  type ClipView,
   type DeviceView,
   PRIORITIES,
   type Priority,
@@ -14,15 +15,9 @@ import {
   talkSocketProtocols,
 } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { api, getToken } from '../api.ts';
+import { type Answer, get, getToken, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
-
-interface Clip {
-  hash: string;
-  name: string;
-  durationMs: number;
-}
 
 const STATE_CLASS: Record<string, string> = {
   sending: 'pending',
@@ -275,9 +270,8 @@ export class BroadcastConsole {
       content = { clip: { hash } };
     }
     try {
-      const b = await api<BroadcastView>('/api/broadcasts', {
-        method: 'POST',
-        body: JSON.stringify({ targets: { speakers: [...this.selected] }, content, ...this.options() }),
+      const b = await post('/api/broadcasts', {
+        body: { targets: { speakers: [...this.selected] }, content, ...this.options() },
       });
       this.current = b;
       this.message(b.state === 'scheduled' ? t('broadcastScheduled') : t('broadcastSent'));
@@ -290,9 +284,7 @@ export class BroadcastConsole {
 
   private async replay(id: string): Promise<void> {
     try {
-      this.current = await api<BroadcastView>(`/api/broadcasts/${encodeURIComponent(id)}/replay`, {
-        method: 'POST',
-      });
+      this.current = await post('/api/broadcasts/:id/replay', { params: { id } });
       this.message(t('broadcastSent'));
       this.renderDelivery();
       void this.loadHistory();
@@ -312,7 +304,10 @@ export class BroadcastConsole {
       },
       body: file,
     });
-    const body = (await res.json().catch(() => ({}))) as { hash?: string; message?: string };
+    // Raw audio, not JSON, so not through the typed client; the answer is typed all the same.
+    const body = (await res.json().catch(() => ({}))) as Partial<Answer<'POST', '/api/clips'>> & {
+      message?: string;
+    };
     if (!res.ok) return this.message(body.message ?? res.statusText, true);
     await this.loadClips();
     this.el<HTMLSelectElement>('clip').value = body.hash as string;
@@ -320,7 +315,7 @@ export class BroadcastConsole {
   }
 
   private async loadClips(): Promise<void> {
-    const clips = await api<Clip[]>('/api/clips').catch(() => [] as Clip[]);
+    const clips = await get('/api/clips').catch(() => [] as ClipView[]);
     const sel = this.el<HTMLSelectElement>('clip');
     const value = sel.value;
     sel.innerHTML = clips
@@ -333,7 +328,7 @@ export class BroadcastConsole {
   }
 
   private async loadHistory(): Promise<void> {
-    this.history = await api<BroadcastView[]>('/api/broadcasts?limit=20').catch(() => this.history);
+    this.history = await get('/api/broadcasts', { query: { limit: 20 } }).catch(() => this.history);
     this.renderHistory();
   }
 
@@ -389,13 +384,12 @@ export class BroadcastConsole {
       const stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true },
       });
-      const b = await api<BroadcastView>('/api/broadcasts', {
-        method: 'POST',
-        body: JSON.stringify({
+      const b = await post('/api/broadcasts', {
+        body: {
           targets: { speakers: [...this.selected] },
           content: { live: {} },
           priority: this.options().priority,
-        }),
+        },
       });
       this.current = b;
       this.renderDelivery();

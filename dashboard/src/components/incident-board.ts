@@ -6,14 +6,17 @@
  * in place; countdowns tick every second.
  */
 import {
+  hasRole,
   INCIDENT_PRIORITIES,
   INCIDENT_TRANSITIONS,
   type IncidentAction,
-  type IncidentKpis,
   type IncidentView,
   type LinkagePlan,
+  may,
+  type Role,
+  VILLAGE,
 } from '@qianliyan/protocols';
-import { api, getToken } from '../api.ts';
+import { get, getToken, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, t, tOr } from '../i18n.ts';
 
@@ -21,7 +24,7 @@ const CATEGORIES = ['fire', 'flood', 'intrusion', 'rescue', 'traffic', 'dispute'
 const DAY = 86_400_000;
 
 export interface IncidentBoardOptions {
-  role: string;
+  role: Role;
   /** Village choices for a new incident (id and name). */
   villages: () => Array<{ id: string; name: string }>;
   siteName: (id: string) => string;
@@ -67,7 +70,7 @@ export class IncidentBoard {
               <option value="">${t('allPriorities')}</option>
               ${INCIDENT_PRIORITIES.map((p) => `<option value="${p}">${t(`prio_${p}` as 'prio_low')}</option>`).join('')}
             </select>
-            ${options.role === 'viewer' || options.role === 'drone_pilot' ? '' : `<button data-role="new" class="primary">${t('newIncident')}</button>`}
+            ${!may(options.role, 'reportIncident') ? '' : `<button data-role="new" class="primary">${t('newIncident')}</button>`}
           </div>
           <form class="ib-new" data-role="new-form" hidden></form>
           <ul class="ib-list" data-role="list" aria-live="polite"></ul>
@@ -101,7 +104,7 @@ export class IncidentBoard {
   }
 
   async load(): Promise<void> {
-    const list = await api<IncidentView[]>('/api/incidents?limit=500');
+    const list = await get('/api/incidents', { query: { limit: 500 } });
     for (const i of list) this.incidents.set(i.id, i);
     this.renderList();
     this.loadKpis();
@@ -133,7 +136,7 @@ export class IncidentBoard {
     this.plan = undefined;
     this.renderList();
     // The timeline comes with the single incident.
-    void api<IncidentView>(`/api/incidents/${id}`)
+    void get('/api/incidents/:id', { params: { id } })
       .then((i) => {
         this.incidents.set(i.id, i);
         this.renderDetail();
@@ -186,7 +189,7 @@ export class IncidentBoard {
 
   private loadKpis(): void {
     const to = Date.now() + 1000;
-    void api<IncidentKpis[]>(`/api/incidents/kpis?from=${to - 30 * DAY}&to=${to}`)
+    void get('/api/incidents/kpis', { query: { from: to - 30 * DAY, to } })
       .then((rows) => {
         const total = rows.find((r) => r.site === 'total');
         const el = this.root.querySelector('[data-role=kpis]') as HTMLElement;
@@ -226,8 +229,8 @@ export class IncidentBoard {
       el.innerHTML = `<p class="muted">${t('pickIncident')}</p>`;
       return;
     }
-    const acting = ['admin', 'duty_officer', 'village_operator'].includes(this.options.role);
-    const officer = ['admin', 'duty_officer'].includes(this.options.role);
+    const acting = may(this.options.role, 'actOnIncident');
+    const officer = may(this.options.role, 'linkIncident');
     const actions = (Object.keys(INCIDENT_TRANSITIONS) as IncidentAction[]).filter(
       (a) =>
         (INCIDENT_TRANSITIONS[a].from as readonly string[]).includes(i.status) &&
@@ -262,7 +265,7 @@ export class IncidentBoard {
       }
       <div class="ib-tools">
         ${officer && i.location ? `<button data-role="link" data-id="${i.id}">${t('linkNow')}</button>` : ''}
-        ${acting ? `<button data-role="call" data-id="${i.id}">${officer ? t('callVillage') : t('callCommandRoom')}</button>` : ''}
+        ${may(this.options.role, 'placeCall') ? `<button data-role="call" data-id="${i.id}">${hasRole(this.options.role, VILLAGE) ? t('callCommandRoom') : t('callVillage')}</button>` : ''}
         ${
           acting
             ? i.devices
@@ -293,7 +296,7 @@ export class IncidentBoard {
       <p>${t('linkCameras')}: ${plan.cameras.map((c) => `${escapeHtml(this.options.deviceName(c.key))} (${c.distanceM} m${c.inView ? '' : ` · ${t('mustTurn')}`})`).join('、') || '—'}</p>
       <p>${t('linkSpeakers')}: ${plan.speakers.map((s) => `${escapeHtml(this.options.deviceName(s.key))} (${s.distanceM} m)`).join('、') || '—'}
         ${plan.broadcast?.mode === 'proposed' && officer ? `<button data-role="plan-broadcast">${t('playWarning')}</button>` : plan.broadcast?.mode === 'started' ? ` · ${t('warningStarted')}` : ''}</p>
-      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${officer ? `<button data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
+      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${may(this.options.role, 'dispatchDrone') ? `<button data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
     </div>`;
   }
 
@@ -323,7 +326,7 @@ export class IncidentBoard {
       if (!i) return;
       if (role === 'attach') {
         const device = target.closest<HTMLElement>('[data-device]')?.dataset.device;
-        await api(`/api/incidents/${i.id}/attachments`, { method: 'POST', body: JSON.stringify({ device }) });
+        await post('/api/incidents/:id/attachments', { params: { id: i.id }, body: { device } });
         this.open(i.id);
         return;
       }
@@ -342,24 +345,21 @@ export class IncidentBoard {
         return;
       }
       if (role === 'link') {
-        this.plan = await api<LinkagePlan>(`/api/incidents/${i.id}/link`, { method: 'POST', body: '{}' });
+        this.plan = await post('/api/incidents/:id/link', { params: { id: i.id } });
         this.options.openCameras?.(this.plan.cameras.map((c) => c.key));
         this.renderDetail();
       } else if (role === 'call') this.options.call(i);
       else if (role === 'plan-broadcast' && this.plan?.broadcast) {
-        await api(`/api/incidents/${i.id}/link/broadcast`, {
-          method: 'POST',
-          body: JSON.stringify({
-            speakers: this.plan.speakers.map((s) => s.key),
-            text: this.plan.broadcast.text,
-          }),
+        await post('/api/incidents/:id/link/broadcast', {
+          params: { id: i.id },
+          body: { speakers: this.plan.speakers.map((s) => s.key), text: this.plan.broadcast.text },
         });
         this.plan = { ...this.plan, broadcast: { mode: 'started', id: '', text: this.plan.broadcast.text } };
         this.renderDetail();
       } else if (role === 'plan-drone' && this.plan?.drone) {
-        await api(`/api/incidents/${i.id}/link/drone`, {
-          method: 'POST',
-          body: JSON.stringify({ drone: this.plan.drone.key }),
+        await post('/api/incidents/:id/link/drone', {
+          params: { id: i.id },
+          body: { drone: this.plan.drone.key },
         });
         this.message(t('droneSent'));
       }
@@ -394,9 +394,8 @@ export class IncidentBoard {
       if (form.dataset.role === 'new-form') {
         const lat = Number(data.get('lat'));
         const lon = Number(data.get('lon'));
-        const created = await api<IncidentView>('/api/incidents', {
-          method: 'POST',
-          body: JSON.stringify({
+        const created = await post('/api/incidents', {
+          body: {
             title: String(data.get('title')),
             category: String(data.get('category')),
             priority: String(data.get('priority')),
@@ -405,7 +404,7 @@ export class IncidentBoard {
               ? { location: { lat, lon } }
               : {}),
             ...(data.get('description') ? { description: String(data.get('description')) } : {}),
-          }),
+          },
         });
         form.hidden = true;
         this.upsert(created);
@@ -418,9 +417,9 @@ export class IncidentBoard {
           const v = String(data.get(k) ?? '').trim();
           if (v) body[k] = v;
         }
-        const updated = await api<IncidentView>(`/api/incidents/${form.dataset.id}/transitions`, {
-          method: 'POST',
-          body: JSON.stringify(body),
+        const updated = await post('/api/incidents/:id/transitions', {
+          params: { id: String(form.dataset.id) },
+          body,
         });
         this.upsert(updated);
       }

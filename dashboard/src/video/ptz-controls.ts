@@ -4,6 +4,7 @@
  * continuous moves renewed while the button is held, so a lost "stop" leaves the camera still
  * within a second. Every control goes through the command path (and its audit).
  */
+import { mayCommand, type Role } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
 
@@ -31,10 +32,10 @@ export class PtzControls {
   constructor(
     private readonly root: HTMLElement,
     readonly device: string,
-    role: string,
+    role: Role,
     private readonly send: Send,
   ) {
-    const mayStore = role === 'admin' || role === 'duty_officer';
+    const mayStore = mayCommand(role, 'ptz.preset.set');
     root.innerHTML = `
       <h3>${t('ptz')}</h3>
       <div class="ptz-pad">${PAD.map(([glyph, x, y]) => `<button data-pan="${x}" data-tilt="${y}" ${x === 0 && y === 0 ? 'data-stop="1"' : ''}>${glyph}</button>`).join('')}</div>

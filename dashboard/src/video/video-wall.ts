@@ -5,7 +5,7 @@
  * opens an enlarged view (the main stream, with PTZ) on a double click. The layout and what each
  * tile shows are kept per browser.
  */
-import type { DeviceView, StreamState } from '@qianliyan/protocols';
+import type { DeviceView, Role, StreamState } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
 import { PtzControls } from './ptz-controls.ts';
@@ -27,7 +27,7 @@ export interface WallHooks {
   device(key: string): DeviceView | undefined;
   snapshot(key: string): Promise<void>;
   command(key: string, action: string, params: Record<string, unknown>): Promise<unknown>;
-  role: string;
+  role: Role;
 }
 
 export class VideoWall {

@@ -4,6 +4,7 @@
  * listed with the actions the operator may take, and a new one can be reported. (`#map` opens the
  * full command view instead.)
  */
+import type { Role } from '@qianliyan/protocols';
 import { CallPanel } from '../components/call-panel.ts';
 import { IncidentBoard } from '../components/incident-board.ts';
 import { escapeHtml } from '../html.ts';
@@ -13,7 +14,7 @@ import type { LiveStore } from '../live-store.ts';
 export async function renderTerminalView(
   root: HTMLElement,
   store: LiveStore,
-  user: { username: string; role: string },
+  user: { username: string; role: Role },
   signOut: () => void,
 ): Promise<() => void> {
   root.innerHTML = `
