@@ -1,12 +1,18 @@
 import { defineConfig } from 'vite';
 
-export default defineConfig({
+/**
+ * Two builds: production (`vite build`, into dist/, served by the hub) and the test build
+ * (`vite build --mode test`, into dist-test/, served by test hubs via `dashboardDir`), which alone
+ * carries the test hooks (src/test-hooks.ts).
+ */
+export default defineConfig(({ mode }) => ({
   root: new URL('.', import.meta.url).pathname,
-  build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 1024 },
+  define: { __QLY_TEST_HOOKS__: JSON.stringify(mode === 'test') },
+  build: { outDir: mode === 'test' ? 'dist-test' : 'dist', emptyOutDir: true, chunkSizeWarningLimit: 1024 },
   server: {
     proxy: {
       '/api': 'http://localhost:8080',
       '/socket.io': { target: 'http://localhost:8080', ws: true },
     },
   },
-});
+}));

@@ -1,8 +1,11 @@
 /**
  * The broadcast console in chromium (with a fake microphone), against the hub, an edge agent process
  * with `ip-speaker` devices and loudspeaker simulators that are real RTP receivers: speakers chosen
- * on the map, text spoken on them with live delivery per speaker, coverage circles, history with
- * "send again", and hold-to-talk from the browser's microphone heard at the speaker.
+ * on the map (by keyboard, through the map's items), text spoken on them with live delivery per
+ * speaker, coverage circles, history with "send again", a broadcast stopped on one speaker and then
+ * everywhere (the simulators fall silent), and hold-to-talk from the browser's microphone heard at
+ * the speaker, its priority said before the microphone opens. Driven through the page; the test
+ * build's hook only for what no page shows (microphone bytes sent, circles drawn).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +13,8 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Recording, SpeakerSimulator } from '../edge-agent/src/adapters/ip-speaker/simulator.ts';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
+import { testHook, waitForDevices } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -19,18 +23,7 @@ import { sleep, waitFor } from './support/wait.ts';
 const SITE = 'v-console';
 const GW = 'gw-console';
 
-type Console = {
-  state(): {
-    selected: string[];
-    current?: { id: string; speakers: Record<string, { state: string }> };
-    talking: boolean;
-    talkBytes: number;
-    circles: number;
-  };
-};
-type Q = {
-  __qly: { broadcast: Console; pointOf(key: string): { x: number; y: number } | null; deviceCount(): number };
-};
+type ConsoleState = { selected: string[]; talking: boolean; talkBytes: number; circles: number };
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/ffmpeg', 'ffmpeg'))(
   'broadcast console in chromium',
@@ -42,9 +35,14 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
     const sims = new Map<string, SpeakerSimulator>();
     const errors: string[] = [];
     const dir = mkdtempSync(join(tmpdir(), 'qly-bc-browser-'));
-    const state = () => page.evaluate(() => (window as unknown as Q).__qly.broadcast.state());
+    const state = () => testHook(page, (q) => (q.broadcast as unknown as { state(): ConsoleState }).state());
     const heard = (key: string, after: number, ms = 30_000): Promise<Recording> =>
       waitFor(`${key} heard`, () => sims.get(key)?.recordings.find((r) => r.firstPacketAt >= after), ms, 50);
+    /** Chooses a speaker on the map as a keyboard user does: its item on the map, Enter. */
+    const pickOnMap = async (key: string) => {
+      await page.focus(`.map-items [data-item="d:${key}"]`);
+      await page.keyboard.press('Enter');
+    };
 
     beforeAll(async () => {
       hub = await startTestHub();
@@ -89,10 +87,8 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       });
       page.on('pageerror', (e) => errors.push(String(e)));
       await page.goto(hub.baseUrl);
-      await page.fill('input[name=username]', 'admin');
-      await page.fill('input[name=password]', ADMIN_PASSWORD);
-      await page.click('button[type=submit]');
-      await page.waitForFunction(() => (window as unknown as Q).__qly?.deviceCount() === 3);
+      await signIn(page, 'admin', ADMIN_PASSWORD);
+      await waitForDevices(page, 3);
       await page.click('[data-mode=broadcast]');
     }, 90_000);
 
@@ -104,17 +100,14 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('speakers chosen by clicking them on the map, with coverage circles', async () => {
-      await sleep(500);
-      for (const key of [`${GW}.spk-1`, `${GW}.spk-3`]) {
-        const p = await page.evaluate((k) => (window as unknown as Q).__qly.pointOf(k), key);
-        expect(p).not.toBeNull();
-        await page.mouse.click(p?.x as number, p?.y as number);
-      }
-      const s = await state();
-      expect(s.selected.sort()).toEqual([`${GW}.spk-1`, `${GW}.spk-3`]);
-      expect(s.circles).toBe(3);
-      expect(await page.locator('.bc-chosen .chip').count()).toBe(2);
+    it('speakers chosen on the map, with coverage circles', async () => {
+      await page.waitForSelector(`.map-items [data-item="d:${GW}.spk-3"]`, { state: 'attached' });
+      for (const key of [`${GW}.spk-1`, `${GW}.spk-3`]) await pickOnMap(key);
+      const chips = await page.$$eval('.bc-chosen .chip', (els) =>
+        els.map((e) => (e as HTMLElement).dataset.key),
+      );
+      expect(chips.sort()).toEqual([`${GW}.spk-1`, `${GW}.spk-3`]);
+      expect((await state()).circles).toBe(3);
     });
 
     it('text to speech on the chosen speakers: delivery shown per speaker, played to the end', async () => {
@@ -127,10 +120,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       expect(b.durationMs).toBeGreaterThan(1000);
       expect(sims.get(`${GW}.spk-2`)?.recordings.length).toBe(0);
       await page.waitForFunction(
-        () =>
-          [...document.querySelectorAll('.bc-delivery li')].filter(
-            (li) => (li as HTMLElement).dataset.state === 'finished',
-          ).length === 2,
+        () => document.querySelectorAll('.bc-delivery li[data-state=finished]').length === 2,
         undefined,
         { timeout: 20_000 },
       );
@@ -145,20 +135,59 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       await page.waitForFunction(() => document.querySelectorAll('.bc-history li').length >= 2);
     });
 
-    it('hold to talk: the browser’s (fake) microphone is heard at the speaker', async () => {
+    it('stop on one speaker from its delivery row: that one falls silent, the other plays on; then stop everywhere', async () => {
+      const [one, three] = [`${GW}.spk-1`, `${GW}.spk-3`];
+      const playing = (key: string) => sims.get(key)?.playing === true;
+      await waitFor('the replay played out', () => !playing(one) && !playing(three), 30_000, 50);
+      const sent = Date.now();
+      // Long enough that a natural end could not pass for a stop.
+      await page.fill('[data-role=text]', '请注意，这是一条较长的测试广播，用于检验停止按钮。');
+      await page.fill('[data-role=repeat]', '5');
+      await page.click('[data-role=send]');
+      await waitFor('both speakers playing', () => playing(one) && playing(three), 30_000, 50);
+      await page.waitForSelector(
+        `.bc-delivery li[data-key="${one}"][data-state=started] [data-stop-speaker]`,
+      );
+      const stopAt = Date.now();
+      await page.getByRole('button', { name: '停止 大喇叭 1 的播放' }).click();
+      const first = await heard(one, sent, 10_000);
+      expect(first.lastPacketAt - stopAt).toBeLessThan(1500);
+      expect(playing(three)).toBe(true);
+      // The page says so, in words: stopped by an officer.
+      await page.waitForFunction(
+        (k) =>
+          document.querySelector(`.bc-delivery li[data-key="${k}"]`)?.getAttribute('data-state') ===
+          'interrupted',
+        one,
+        { timeout: 10_000 },
+      );
+      expect(await page.locator(`.bc-delivery li[data-key="${one}"]`).innerText()).toContain('已人工停止');
+      const allAt = Date.now();
+      await page.click('.bc-current [data-cancel]');
+      const second = await heard(three, sent, 10_000);
+      expect(second.lastPacketAt - allAt).toBeLessThan(1500);
+      await page.waitForFunction(
+        () => document.querySelector('[data-role=current-state]')?.textContent === '已取消',
+      );
+      await page.fill('[data-role=repeat]', '1');
+    });
+
+    it('hold to talk: its priority said first; the browser’s (fake) microphone is heard at the speaker', async () => {
       await page.click('[data-role=clear]');
-      const p = await page.evaluate((k) => (window as unknown as Q).__qly.pointOf(k), `${GW}.spk-2`);
-      await page.mouse.click(p?.x as number, p?.y as number);
+      await pickOnMap(`${GW}.spk-2`);
+      await page.selectOption('[data-role=priority]', 'emergency');
       await page.click('[data-tab=talk]');
+      // Before the microphone opens, the officer reads at which priority the talk goes out.
+      expect(await page.textContent('[data-role=talk-priority]')).toContain('紧急');
+      expect(await page.textContent('[data-role=ptt]')).toContain('紧急');
       const sent = Date.now();
       const ptt = await page.locator('[data-role=ptt]').boundingBox();
       await page.mouse.move((ptt?.x as number) + 20, (ptt?.y as number) + 10);
       await page.mouse.down();
-      await page.waitForFunction(() => (window as unknown as Q).__qly.broadcast.state().talking);
+      await page.waitForSelector('[data-role=ptt][data-talking]');
       await sleep(3000);
       await page.mouse.up();
-      const s = await state();
-      expect(s.talkBytes).toBeGreaterThan(32_000); // over a second of 16 kHz PCM
+      expect((await state()).talkBytes).toBeGreaterThan(32_000); // over a second of 16 kHz PCM
       const r = await heard(`${GW}.spk-2`, sent);
       expect(r.durationMs).toBeGreaterThan(1000);
       expect(r.rmsDbfs).toBeGreaterThan(-50); // the fake device beeps

@@ -356,6 +356,65 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
       expect(['sending', 'done']).toContain(done.state);
     });
 
+    it('stop on one speaker, then on all: each falls silent at once, the other plays on until stopped; audited and scoped', async () => {
+      const [one, two] = ['gw-north.spk-1', 'gw-north.spk-2'];
+      const sent = Date.now();
+      // Long enough that a natural end could not pass for a stop (five repeats of a sentence).
+      const b = await api('/api/broadcasts', {
+        targets: { speakers: [one, two] },
+        content: { tts: { text: '请注意，这是一条较长的测试广播，用于检验停止功能。', lang: 'zh' } },
+        priority: 'warning',
+        repeat: 5,
+      });
+      expect(b.status).toBe(201);
+      const id = b.body.id as string;
+      await waitFor('both speakers playing', () => sims.get(one)?.playing && sims.get(two)?.playing, 30_000);
+      // Out of scope: the east operator does not see a north broadcast at all.
+      expect((await api(`/api/broadcasts/${id}/speakers/${one}/stop`, {}, operator)).status).toBe(404);
+      const stranger = await api(`/api/broadcasts/${id}/speakers/gw-east.spk-1/stop`, {});
+      expect(stranger.status).toBe(404);
+      expect(stranger.body).toMatchObject({
+        code: 'HUB_ERR_NOT_FOUND',
+        field: 'speaker',
+        reason: 'no_target',
+      });
+      const stopAt = Date.now();
+      const stopped = await api(`/api/broadcasts/${id}/speakers/${one}/stop`, {});
+      expect(stopped.status).toBe(200);
+      const silent = await waitFor(
+        `${one} fell silent`,
+        () => sims.get(one)?.recordings.find((r) => r.firstPacketAt >= sent),
+        10_000,
+        50,
+      );
+      expect(silent.lastPacketAt - stopAt).toBeLessThan(1500);
+      expect(sims.get(two)?.playing).toBe(true); // the other speaker plays on
+      await waitFor('the stopped speaker reports it', async () => {
+        const v = (await api(`/api/broadcasts/${id}`)).body as {
+          speakers: Record<string, { state: string }>;
+        };
+        return v.speakers[one]?.state === 'interrupted' && v.speakers[two]?.state === 'started';
+      });
+      expect(hub.app.audit.list({ limit: 10, action: 'broadcast.stop_speaker' })[0]).toMatchObject({
+        actor: 'admin',
+        target: id,
+        outcome: 'ok',
+      });
+      // Stopping it again: it has ended there already.
+      const again = await api(`/api/broadcasts/${id}/speakers/${one}/stop`, {});
+      expect(again.status).toBe(409);
+      expect(again.body.reason).toBe('already_ended');
+      const cancelAt = Date.now();
+      expect((await api(`/api/broadcasts/${id}/cancel`, {})).body.state).toBe('cancelled');
+      const rest = await waitFor(
+        `${two} fell silent`,
+        () => sims.get(two)?.recordings.find((r) => r.firstPacketAt >= sent),
+        10_000,
+        50,
+      );
+      expect(rest.lastPacketAt - cancelAt).toBeLessThan(1500);
+    });
+
     it('bad clips: not audio, too large, undecodable — a clear error and nothing stored', async () => {
       const post = (body: Uint8Array, type = 'audio/wav') =>
         fetch(`${hub.baseUrl}/api/clips`, {
@@ -420,6 +479,55 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg') || !systemBinary('/us
         sites: string[];
       }>;
       expect(history.every((b) => b.sites.every((s) => s === 'v-east'))).toBe(true);
+    });
+
+    it('a village’s clips are its own: another village neither lists nor plays them; an officer’s are everyone’s', async () => {
+      const res = await hub.app.inject({
+        method: 'POST',
+        url: '/api/users',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: {
+          username: 'west-op',
+          password: 'a-long-password',
+          role: 'village_operator',
+          sites: ['v-west'],
+        },
+      });
+      expect(res.statusCode).toBe(201);
+      const west = await hub.token('west-op', 'a-long-password');
+      const wav = join(dir, 'east-notice.wav');
+      execFileSync('/usr/bin/sox', ['-n', '-r', '16000', '-c', '1', wav, 'synth', '0.6', 'sine', '440']);
+      const upload = (token: string) =>
+        fetch(`${hub.baseUrl}/api/clips?name=east-notice`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'audio/wav' },
+          body: new Uint8Array(readFileSync(wav)),
+        });
+      const up = await upload(operator);
+      expect(up.status).toBe(201);
+      const { hash } = (await up.json()) as { hash: string };
+      const listed = async (token: string) =>
+        ((await api('/api/clips', undefined, token)).body as unknown as Array<{ hash: string }>).map(
+          (c) => c.hash,
+        );
+      expect(await listed(operator)).toContain(hash);
+      expect(await listed(admin)).toContain(hash);
+      expect(await listed(west)).not.toContain(hash);
+      // The officer’s clip of the earlier test is everyone’s.
+      const all = (await api('/api/clips')).body as unknown as Array<{ hash: string; uploadedBy: string }>;
+      const officers = all.find((c) => c.uploadedBy === 'admin');
+      expect(officers).toBeDefined();
+      expect(await listed(west)).toContain(officers?.hash);
+      const play = await api(
+        '/api/broadcasts',
+        { targets: { sites: ['v-west'] }, content: { clip: { hash } }, priority: 'routine' },
+        west,
+      );
+      expect(play.status).toBe(404);
+      // The same sound uploaded by the other village is one clip both see.
+      expect((await upload(west)).status).toBe(201);
+      expect(await listed(west)).toContain(hash);
+      expect(await listed(operator)).toContain(hash);
     });
   },
 );

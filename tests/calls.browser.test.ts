@@ -1,8 +1,15 @@
+/**
+ * Video calls between the command room and villages in chromium (fake camera and microphone):
+ * from an incident, from the site tree ("call this village"), a county–town–village mesh, a missed
+ * call, and another village's operator refused. Placed and answered through the page; the peers'
+ * decoded frames come from the test build's hook (no page shows them).
+ */
 import type { CallView, IncidentView } from '@qianliyan/protocols';
 import type { BrowserContext, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
+import { testHook, waitForHooks } from './support/dashboard.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
@@ -15,9 +22,7 @@ interface CallStatus {
   peers: Array<{ username: string; state: string; framesDecoded: number }>;
 }
 const status = (page: Page) =>
-  page.evaluate(() =>
-    (window as unknown as { __qly: { calls: { status(): Promise<unknown> } } }).__qly.calls.status(),
-  ) as Promise<CallStatus>;
+  testHook(page, (q) => (q.calls as unknown as { status(): Promise<CallStatus> }).status());
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
   'video calls between the command room and a village',
@@ -49,10 +54,8 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       });
       page.on('pageerror', (e) => problems.push(`${username}: ${e}`));
       await page.goto(`${hub.baseUrl}/${hash}`);
-      await page.fill('input[name=username]', username);
-      await page.fill('input[name=password]', password);
-      await page.click('button[type=submit]');
-      await page.waitForFunction(() => (window as unknown as { __qly?: { calls?: unknown } }).__qly?.calls);
+      await signIn(page, username, password);
+      await waitForHooks(page);
       return page;
     };
 
@@ -133,15 +136,32 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       });
     });
 
+    it('"call this village" on the site tree rings the village; after hanging up, each side’s last-call card names the other side and closes', async () => {
+      // The old dashboard could call a village only from inside an incident.
+      await officer.getByRole('button', { name: '视频呼叫 千里村' }).click();
+      await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]', {
+        timeout: 10_000,
+      });
+      await village.click('[data-call=accept]');
+      await officer.waitForSelector('.call-panel[data-state=active]', { timeout: 20_000 });
+      expect(await officer.textContent('.call-head')).toContain('cun');
+      await officer.click('[data-call=hangup]');
+      // The officer's card names the village called, the village's names the officer who called.
+      await officer.waitForFunction(() =>
+        document.querySelector('.call-head')?.textContent?.startsWith('上次通话：千里村'),
+      );
+      await village.waitForFunction(() =>
+        document.querySelector('.call-head')?.textContent?.startsWith('上次通话：officer · 指挥中心'),
+      );
+      for (const page of [officer, village]) {
+        await page.getByRole('button', { name: '关闭上次通话信息' }).click();
+        await page.waitForSelector('.call-panel', { state: 'hidden' });
+      }
+    });
+
     it('a county–town–village call: three in a mesh, each decodes the other two; it goes on when one leaves', async () => {
       const town = await open('town-officer', 'town-officer-password-1');
-      await officer.evaluate(() =>
-        (window as unknown as { __qly: { calls: { start(t: object): Promise<unknown> } } }).__qly.calls.start(
-          {
-            sites: ['demo-village'],
-          },
-        ),
-      );
+      await officer.click('[data-call-site="demo-village"]');
       // The village terminal and the town's officer (whose scope covers the village) both ring.
       await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]');
       await town.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]');
@@ -176,6 +196,21 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       await village.click('[data-role=call-room]');
       await officer.waitForSelector('.call-panel[data-state=ringing]', { timeout: 10_000 });
       expect(await officer.textContent('.call-head')).toContain('cun');
+      // A dashboard opened while the call rings rings too.
+      const late: Socket = io(hub.baseUrl, {
+        path: '/socket.io',
+        auth: { token: await hub.token('officer', 'officer-password-1') },
+        transports: ['websocket'],
+        reconnection: false,
+      });
+      const lateRings: CallView[] = [];
+      late.on('call:ring', (c: CallView) => lateRings.push(c));
+      try {
+        await waitFor('the late page rings', () => lateRings.length === 1);
+        expect(lateRings[0]).toMatchObject({ from: 'cun', state: 'ringing' });
+      } finally {
+        late.close();
+      }
       await waitFor(
         'missed',
         async () =>
@@ -205,13 +240,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       intruder.on('call:ring', (c: CallView) => rings.push(c));
       await new Promise<void>((r) => intruder.on('connect', () => r()));
       // The officer calls the demo village; the other village's terminal does not ring.
-      await officer.evaluate(() =>
-        (window as unknown as { __qly: { calls: { start(t: object): Promise<unknown> } } }).__qly.calls.start(
-          {
-            sites: ['demo-village'],
-          },
-        ),
-      );
+      await officer.click('[data-call-site="demo-village"]');
       await village.waitForSelector('.call-panel[data-state=ringing]');
       const call = (await status(officer)).call as CallView;
       const before = await hub.metric('qly_socket_refused_total', { reason: 'call_forbidden' });
@@ -239,14 +268,14 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
       intruder.emit('call:camera', { call: call.id, camera: null });
       await waitFor('camera share refused', () => errors.length >= 5);
       expect(errors[4]?.code).toBe('HUB_ERR_FORBIDDEN');
-      await officer.evaluate(() =>
-        (window as unknown as { __qly: { calls: { shareCamera(k: string): void } } }).__qly.calls.shareCamera(
-          'gw-none.cam',
-        ),
+      await testHook(officer, (q) =>
+        (q.calls as unknown as { shareCamera(k: string): void }).shareCamera('gw-none.cam'),
       );
+      // Refused by the hub, and said in the officer's language (not the hub's English).
       await officer.waitForFunction(() =>
-        document.querySelector('[data-role=call-msg]')?.textContent?.includes('no camera gw-none.cam'),
+        document.querySelector('[data-role=call-msg]')?.textContent?.includes('呼叫失败'),
       );
+      expect(await officer.textContent('[data-role=call-msg]')).toContain('未找到');
       expect(hub.app.calls.get(call.id)?.camera).toBeNull();
       intruder.disconnect();
       await officer.click('[data-call=hangup]');

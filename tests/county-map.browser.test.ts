@@ -1,4 +1,7 @@
 /**
+ * (Clusters, draw modes and the list's keys are read through the test build's hook: a canvas shows
+ * no text to read them from.)
+ *
  * County scale in chromium: 10,000 devices of 40 simulated village gateways (4 towns × 10 villages ×
  * 250 devices) through the real hub and broker, telemetry streaming. The map opens on the county
  * with clusters whose counts add up; an alarm in one village shows on its cluster; clicking down the
@@ -12,6 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
 import { CountySim, countyLayout, writeCountyOutline } from './support/county.ts';
+import { waitForDevices } from './support/dashboard.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
@@ -28,7 +32,7 @@ interface Cluster {
   y: number;
 }
 interface Q {
-  __qly: {
+  __qlyTest: {
     deviceCount(): number;
     clusters(): Cluster[];
     drawMode(): string;
@@ -44,8 +48,8 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
   let browser: BrowserContext;
   let page: Page;
   const problems: string[] = [];
-  const q = <T>(fn: (qly: Q['__qly']) => T) =>
-    page.evaluate(`(${fn.toString()})(window.__qly)`) as Promise<T>;
+  const q = <T>(fn: (qly: Q['__qlyTest']) => T) =>
+    page.evaluate(`(${fn.toString()})(window.__qlyTest)`) as Promise<T>;
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qly-county-'));
@@ -86,10 +90,8 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     await page.fill('input[name=username]', 'admin');
     await page.fill('input[name=password]', ADMIN_PASSWORD);
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => (window as unknown as Q).__qly?.deviceCount() === 10_000, null, {
-      timeout: 30_000,
-    });
-    await page.waitForFunction(() => (window as unknown as Q).__qly.clusters().length > 0);
+    await waitForDevices(page, 10_000);
+    await page.waitForFunction(() => (window as unknown as Q).__qlyTest.clusters().length > 0);
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/county-open.png' });
     expect(await q((x) => x.drawMode())).not.toBe('devices');
@@ -119,7 +121,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
       const zoom = await q((x) => (x as unknown as { zoom(): number }).zoom());
       await page.mouse.click((c as Cluster).x, (c as Cluster).y);
       await page.waitForFunction(
-        (z) => (window as unknown as { __qly: { zoom(): number } }).__qly.zoom() !== z,
+        (z) => (window as unknown as { __qlyTest: { zoom(): number } }).__qlyTest.zoom() !== z,
         zoom,
         { timeout: 5000 },
       );
@@ -181,7 +183,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     const key = `${village.gateway}.${CountySim.deviceId(7)}`;
     await page.fill('[data-role=device-search]', key);
     await page.waitForFunction((k) => {
-      const keys = (window as unknown as Q).__qly.listKeys();
+      const keys = (window as unknown as Q).__qlyTest.listKeys();
       return keys.length === 1 && keys[0] === k;
     }, key);
     await page.click(`.device[data-key="${key}"]`);
@@ -191,13 +193,13 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     );
     await page.fill('[data-role=device-search]', village.name);
     await page.waitForFunction(
-      (n) => (window as unknown as Q).__qly.listKeys().length === n,
+      (n) => (window as unknown as Q).__qlyTest.listKeys().length === n,
       SHAPE.devicesPerVillage,
     );
     const keys = await q((x) => x.listKeys());
     expect(keys.every((k) => k.startsWith(`${village.gateway}.`))).toBe(true);
     await page.fill('[data-role=device-search]', '');
-    await page.waitForFunction((n) => (window as unknown as Q).__qly.listKeys().length === n, TOTAL);
+    await page.waitForFunction((n) => (window as unknown as Q).__qlyTest.listKeys().length === n, TOTAL);
   });
 
   it('clicks on list items land while updates stream (12 of 12 at 10,000 devices)', async () => {
@@ -206,7 +208,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('a county of 10,000 devices
     const sensors =
       layout.villages.length *
       Array.from({ length: SHAPE.devicesPerVillage }, (_, i) => i % 4 < 2).filter(Boolean).length;
-    await page.waitForFunction((n) => (window as unknown as Q).__qly.listKeys().length === n, sensors);
+    await page.waitForFunction((n) => (window as unknown as Q).__qlyTest.listKeys().length === n, sensors);
     expect(await page.locator('[data-role=device-count]').textContent()).toBe(`(${sensors} / ${TOTAL})`);
     const keys = (
       await page.$$eval('.devices .device', (rows) =>

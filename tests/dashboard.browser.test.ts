@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
+import { testHook } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -30,6 +31,7 @@ const village = {
 const DEVICE_COUNT = 4 + 2 + 3 + 1;
 
 type Marker = { key: string; lat: number; lon: number; kind: string; track?: number };
+declare function markerKeys(): string[];
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', () => {
   let hub: TestHub;
@@ -57,6 +59,17 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
       if (msg.type() === 'error') consoleErrors.push(msg.text());
     });
     page.on('pageerror', (err) => consoleErrors.push(String(err)));
+    // The keys of the markers the page draws: the canvas's items (buttons) and the drones' markers.
+    await page.addInitScript(() => {
+      (window as unknown as { markerKeys: () => string[] }).markerKeys = () => [
+        ...[...document.querySelectorAll<HTMLElement>('.map-items [data-item^="d:"]')].map((b) =>
+          (b.dataset.item as string).slice(2),
+        ),
+        ...[...document.querySelectorAll<HTMLElement>('.qly-drone[data-key]')].map(
+          (m) => m.dataset.key as string,
+        ),
+      ];
+    });
     // Every CSP violation the page reports, kept where the test can read it.
     await page.addInitScript(() => {
       const w = window as unknown as { __csp: string[] };
@@ -92,29 +105,20 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
     await page.fill('input[name=password]', ADMIN_PASSWORD);
     await page.click('button[type=submit]');
     await page.waitForSelector('.device');
-    const markers = await page.waitForFunction(
-      (n) => {
-        const m = (window as unknown as { __qly?: { markers(): unknown[] } }).__qly?.markers();
-        return m && m.length === n ? m : null;
-      },
-      DEVICE_COUNT,
-      { timeout: 15_000 },
-    );
-    const list = (await markers.jsonValue()) as Marker[];
+    // The map's items as the page offers them to a keyboard (and a screen reader): the canvas
+    // mirrored as buttons, and the drones' own markers.
+    await page.waitForFunction((n) => markerKeys().length === n, DEVICE_COUNT, { timeout: 15_000 });
     const expected = hub.app.registry.listDevices().map((d) => d.key);
-    expect(list.map((m) => m.key).sort()).toEqual(expected.sort());
+    expect((await page.evaluate(() => markerKeys())).sort()).toEqual(expected.sort());
     expect(await page.locator('.device').count()).toBe(DEVICE_COUNT);
     expect(await page.textContent('.gateway')).toContain(GW);
     expect(await page.textContent('.gateway .badge')).toBe('在线');
   });
 
   it('moves the drone marker as telemetry arrives, without reloading', async () => {
+    // Where the map has the drone (its coordinates: the test build's hook; the page shows a marker).
     const droneAt = () =>
-      page.evaluate(() =>
-        (window as unknown as { __qly: { markers(): Marker[] } }).__qly
-          .markers()
-          .find((m) => m.kind === 'drone'),
-      );
+      testHook(page, (q) => (q.markers as unknown as () => Marker[])().find((m) => m.kind === 'drone'));
     const first = await droneAt();
     expect(first).toBeDefined();
     const navigations: string[] = [];
@@ -217,16 +221,10 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('dashboard in chromium', ()
   });
 
   it('keeps the map across a language switch and signs out to the login form', async () => {
-    const before = await page.evaluate(
-      () => (window as unknown as { __qly: { markers(): unknown[] } }).__qly.markers().length,
-    );
+    const before = await page.evaluate(() => markerKeys().length);
     await page.click('[data-role=lang]');
     await page.waitForSelector('text=Gateways');
-    expect(
-      await page.evaluate(
-        () => (window as unknown as { __qly: { markers(): unknown[] } }).__qly.markers().length,
-      ),
-    ).toBe(before);
+    expect(await page.evaluate(() => markerKeys().length)).toBe(before);
     expect(await page.textContent('.panel h3.latest-values')).toBe('Latest values'); // the open panel relabelled too
     await page.click('[data-role=lang]');
     await page.waitForSelector('text=村级网关');

@@ -1,7 +1,15 @@
+/**
+ * Drones in chromium against a MAVLink simulator behind a real edge agent: the marker moves with
+ * its label and route; RTL from the panel; fly-to a point clicked on the map, confirmed, its target
+ * marked on the map and the mode selector following the vehicle's mode; "link lost" shown; the
+ * geofence alarm; the flight replayed with play/pause that says what it does. Positions come from
+ * the test build's hook; the rest is read from the page.
+ */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MavlinkDroneSimulator } from '../edge-agent/src/adapters/mavlink-drone/simulator.ts';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
+import { testHook } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -21,6 +29,7 @@ type Marker = {
   route?: number;
   label?: string;
   linkLost?: boolean;
+  home?: { lat: number; lon: number };
 };
 
 describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () => {
@@ -31,11 +40,13 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
   let page: Page;
   const consoleErrors: string[] = [];
   const drone = () =>
-    page.evaluate(
-      (key) =>
-        (window as unknown as { __qly: { markers(): Marker[] } }).__qly.markers().find((m) => m.key === key),
+    testHook(
+      page,
+      (q, key: string) => (q.markers as unknown as () => Marker[])().find((m) => m.key === key),
       KEY,
     );
+  /** What the drone's marker says beside it (altitude · battery, or "link lost"). */
+  const droneLabel = () => page.textContent(`.qly-drone[data-key="${KEY}"] .qly-drone-label`);
 
   beforeAll(async () => {
     hub = await startTestHub();
@@ -80,9 +91,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
     });
     page.on('pageerror', (err) => consoleErrors.push(String(err)));
     await page.goto(hub.baseUrl);
-    await page.fill('input[name=username]', 'admin');
-    await page.fill('input[name=password]', ADMIN_PASSWORD);
-    await page.click('button[type=submit]');
+    await signIn(page, 'admin', ADMIN_PASSWORD);
     await page.waitForSelector(`.device[data-key="${KEY}"]`);
   });
 
@@ -100,9 +109,23 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
       return now && (now.lat !== first.lat || now.lon !== first.lon);
     });
     const now = (await drone()) as Marker;
-    expect(now.label).toMatch(/^\d+ m · \d+%$/);
+    expect(await droneLabel()).toMatch(/^\d+ m · \d+%$/);
     expect(now.route).toBe(7); // 6 waypoints, closed
     expect(Math.abs(now.lat - sim.position.lat)).toBeLessThan(0.002);
+  });
+
+  it('shows where it returns to: an H on the map, home and firmware in the panel', async () => {
+    // HOME_POSITION and AUTOPILOT_VERSION, asked for by the gateway, reach the hub.
+    await waitFor('home and firmware at the hub', () => {
+      const d = hub.app.registry.getDevice(KEY);
+      return d?.values.home_lat === HOME.lat && d.firmware === '4.5.7 (1a2b3c4d)';
+    });
+    const marker = await waitFor('home marker', async () => (await drone())?.home);
+    expect(marker).toEqual({ lat: HOME.lat, lon: HOME.lon });
+    await page.click(`.device[data-key="${KEY}"]`);
+    const home = await page.waitForSelector('.panel:not([hidden]) [data-role=home]');
+    expect(await home.textContent()).toBe(`${HOME.lat.toFixed(5)}, ${HOME.lon.toFixed(5)} · 30 米`);
+    expect(await page.textContent('.panel:not([hidden]) [data-role=meta]')).toContain('4.5.7 (1a2b3c4d)');
   });
 
   it('return to launch from the panel: acknowledged by the vehicle, the result shown', async () => {
@@ -131,6 +154,17 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
     await page.click('.drone-tools [data-role=yes]');
     await page.waitForSelector('.drone-tools .cmd-status[data-state=ok]');
     expect(sim.modeName).toBe('GUIDED');
+    // The target is marked on the map (with its altitude) until the drone gets there.
+    const target = page.locator('.qly-target');
+    await target.waitFor();
+    expect(await target.getAttribute('title')).toBe('指点飞行目标 · 80 m');
+    // The mode selector shows the mode the vehicle is in now, not the first of its list.
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('.drone-tools [data-role=mode]') as HTMLSelectElement | null)?.value ===
+        'GUIDED',
+    );
+    expect(await page.textContent('.drone-tools [data-role=mode-now]')).toContain('引导');
     expect(hub.app.audit.list({ limit: 10, action: 'command.drone.goto' })[0]).toMatchObject({
       outcome: 'ok',
       detail: { params: { alt: 80 } },
@@ -141,23 +175,19 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
     const cut = Date.now();
     sim.loseLink(7000);
     await page.waitForFunction(
-      (key) =>
-        (window as unknown as { __qly: { markers(): Marker[] } }).__qly.markers().find((m) => m.key === key)
-          ?.linkLost === true,
+      (key) => document.querySelector(`.qly-drone[data-key="${key}"] .qly-drone-label.lost`) !== null,
       KEY,
       { timeout: 5000 },
     );
     expect(Date.now() - cut).toBeLessThan(5000);
-    expect((await drone())?.label).toBe('失联');
+    expect(await droneLabel()).toBe('失联');
     const events = await hub.app.inject({
       url: `/api/devices/${KEY}/events`,
       headers: { authorization: `Bearer ${await hub.token()}` },
     });
     expect((events.json() as Array<{ type: string }>).some((e) => e.type === 'link.lost')).toBe(true);
     await page.waitForFunction(
-      (key) =>
-        (window as unknown as { __qly: { markers(): Marker[] } }).__qly.markers().find((m) => m.key === key)
-          ?.linkLost === false,
+      (key) => document.querySelector(`.qly-drone[data-key="${key}"] .qly-drone-label:not(.lost)`) !== null,
       KEY,
       { timeout: 15_000 },
     );
@@ -179,21 +209,29 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('drones in chromium', () =>
     await page.waitForSelector(`.device[data-key="${KEY}"][data-status=alarm]`);
   });
 
-  it('replays the flight on the map with a time slider', async () => {
+  it('replays the flight on the map with a time slider; play/pause says what it does', async () => {
     await page.click(`.device[data-key="${KEY}"]`);
     await page.waitForSelector('.drone-tools [data-role=load]');
     await page.click('.drone-tools [data-role=load]');
     await page.waitForSelector('.drone-tools [data-role=player]:not([hidden])');
     const replay = () =>
-      page.evaluate(() =>
-        (
-          window as unknown as { __qly: { replay(): { points: number; cursor: { lat: number } } | null } }
-        ).__qly.replay(),
+      testHook(page, (q) =>
+        (q.replay as unknown as () => { points: number; cursor: { lat: number } } | null)(),
       );
     const start = await waitFor('replay drawn', () => replay());
     expect(start.points).toBeGreaterThan(5);
-    await page.selectOption('.drone-tools [data-role=speed]', '20');
+    await page.selectOption('.drone-tools [data-role=speed]', '1');
     await waitFor('the cursor moves', async () => (await replay())?.cursor.lat !== start.cursor.lat, 10_000);
+    // Playing: the button offers to pause (and is pressed); pressed, it pauses and offers to play.
+    const play = page.locator('.drone-tools [data-role=play]');
+    expect(await play.getAttribute('aria-pressed')).toBe('true');
+    expect(await play.textContent()).toContain('暂停');
+    await play.click();
+    expect(await play.getAttribute('aria-pressed')).toBe('false');
+    expect(await play.textContent()).toContain('播放');
+    const paused = (await replay())?.cursor.lat;
+    await page.waitForTimeout(500);
+    expect((await replay())?.cursor.lat).toBe(paused);
     await page.click('.drone-tools [data-role=end]');
     expect(await replay()).toBeNull();
   });

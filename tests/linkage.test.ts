@@ -204,6 +204,8 @@ describe.skipIf(!systemBinary('/usr/bin/ffmpeg', 'ffmpeg'))(
       expect(plan.incident).toBe(incident?.id);
       const full = (await api(`/api/incidents/${incident?.id}`, admin)).body as unknown as IncidentView;
       expect(full.events?.map((e) => e.action)).toEqual(expect.arrayContaining(['created', 'linked']));
+      // The whole plan is in the timeline: a dashboard opening the incident later shows it.
+      expect(full.events?.find((e) => e.action === 'linked')?.data?.plan).toEqual(plan);
 
       // Nothing reached the far speaker.
       await new Promise((r) => setTimeout(r, 1000));

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
+import { testHook, waitForDevices } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { GstRtspServer, gstRtspAvailable } from './support/gst-rtsp.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
@@ -49,8 +50,14 @@ describe.skipIf(
   let page: Page;
   const consoleErrors: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'qly-wall-'));
-  const video = () =>
-    page.evaluate(() => (window as unknown as { __qly: { video(): TileStatus[] } }).__qly.video());
+  // Decoded frames per tile: the players' own counts, read through the test build's hook.
+  const video = () => testHook(page, (q) => (q.video as unknown as () => TileStatus[])());
+  const pointOf = (key: string) =>
+    testHook(
+      page,
+      (q, k: string) => (q.pointOf as unknown as (k: string) => { x: number; y: number })(k),
+      key,
+    );
   const tileOf = async (key: string) => (await video()).find((v) => v.device === key && v.tile >= 0);
   const playing = (key: string, format: string, min = 10) =>
     waitFor(
@@ -128,12 +135,8 @@ describe.skipIf(
     });
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
     await page.goto(hub.baseUrl);
-    await page.fill('input[name=username]', 'admin');
-    await page.fill('input[name=password]', ADMIN_PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForFunction(
-      () => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === 2,
-    );
+    await signIn(page, 'admin', ADMIN_PASSWORD);
+    await waitForDevices(page, 2);
   }, 90_000);
 
   afterAll(async () => {
@@ -147,11 +150,7 @@ describe.skipIf(
   });
 
   it('a click on a camera marker plays its sub-stream on the wall (MSE, pushed by the gateway)', async () => {
-    const at = await page.evaluate(
-      (k) =>
-        (window as unknown as { __qly: { pointOf(k: string): { x: number; y: number } } }).__qly.pointOf(k),
-      PUSH,
-    );
+    const at = await pointOf(PUSH);
     await page.mouse.click(at.x, at.y);
     const tile = await playing(PUSH, 'mse');
     expect(tile.tile).toBe(0);
@@ -170,11 +169,7 @@ describe.skipIf(
   });
 
   it('a camera dragged from the map onto a tile plays there', async () => {
-    const at = await page.evaluate(
-      (k) =>
-        (window as unknown as { __qly: { pointOf(k: string): { x: number; y: number } } }).__qly.pointOf(k),
-      PULL,
-    );
+    const at = await pointOf(PULL);
     const target = await page.locator('[data-tile="1"]').boundingBox();
     if (!target) throw new Error('no tile 1');
     await page.mouse.move(at.x, at.y);
@@ -192,28 +187,20 @@ describe.skipIf(
 
   it('JSMpeg plays both cameras where MSE is not used (MPEG-1 transcoded by the hub)', async () => {
     await page.goto(`${hub.baseUrl}/?video=jsmpeg`);
-    await page.waitForFunction(
-      () => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === 2,
-    );
+    await waitForDevices(page, 2);
     // The wall comes back as it was left.
     await playing(PUSH, 'jsmpeg');
     await playing(PULL, 'jsmpeg');
     await page.goto(hub.baseUrl);
-    await page.waitForFunction(
-      () => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === 2,
-    );
+    await waitForDevices(page, 2);
     await playing(PUSH, 'mse');
   });
 
   it('the enlarged view plays the main stream, and its joystick turns the camera (and its cone on the map)', async () => {
     const cone = async () =>
       (
-        await page.evaluate(() =>
-          (
-            window as unknown as {
-              __qly: { markers(): Array<{ key: string; sector?: { bearing: number } }> };
-            }
-          ).__qly.markers(),
+        await testHook(page, (q) =>
+          (q.markers as unknown as () => Array<{ key: string; sector?: { bearing: number } }>)(),
         )
       ).find((m) => m.key === PUSH)?.sector?.bearing;
     const bearingBefore = await cone();
@@ -239,6 +226,30 @@ describe.skipIf(
     // The map's field of view follows the camera's pan (reported by the adapter).
     await waitFor('cone turned', async () => (await cone()) !== bearingBefore, 10_000, 200);
     await page.click('[data-action=close-big]');
+  });
+
+  it('PTZ by keyboard: Enter on a tile opens the large view with the joystick focused; a held arrow turns the head, release stops it; + zooms; Escape closes and returns to the tile', async () => {
+    const ptz = gate.ptz as NonNullable<typeof gate.ptz>;
+    await page.focus('[data-tile="0"]');
+    await page.keyboard.press('Enter');
+    const pad = page.getByRole('application', { name: /云台摇杆/ });
+    await expect.poll(() => pad.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.waitForSelector('.ptz-presets option[value="1"]', { state: 'attached' });
+    const panBefore = ptz.tick().pan;
+    await page.keyboard.down('ArrowRight');
+    await page.waitForTimeout(1200);
+    await page.keyboard.up('ArrowRight');
+    await waitFor('the head stopped after the key was released', () => !ptz.moving.panTilt, 5000);
+    expect((((ptz.tick().pan - panBefore) % 360) + 360) % 360).toBeGreaterThan(20);
+    const zoomBefore = ptz.tick().zoom;
+    await page.keyboard.down('+');
+    await page.waitForTimeout(800);
+    await page.keyboard.up('+');
+    await waitFor('the zoom stopped', () => !ptz.moving.zoom, 5000);
+    expect(ptz.tick().zoom).toBeGreaterThan(zoomBefore);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('[data-role=big]', { state: 'hidden' });
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.tile)).toBe('0');
   });
 
   it('the snapshot button downloads a JPEG of the camera', async () => {
@@ -267,9 +278,7 @@ describe.skipIf(
     gate.trigger('motion', true);
     await page.waitForSelector('.alarms li.alarm');
     expect(await page.locator('.alarms li.alarm').first().textContent()).toContain('移动侦测');
-    expect(
-      await page.evaluate(() => (window as unknown as { __qly: { flashing(): string[] } }).__qly.flashing()),
-    ).toContain(PUSH);
+    expect(await testHook(page, (q) => (q.flashing as unknown as () => string[])())).toContain(PUSH);
     gate.trigger('motion', false);
     gate.trigger('tamper', true);
     await waitFor(

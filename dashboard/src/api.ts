@@ -1,5 +1,5 @@
 /** REST client: adds the bearer token; a 401 ends the session and returns to the login screen. */
-import type { RestAnswer, RestRoute } from '@qianliyan/protocols';
+import type { ErrorDetail, RestAnswer, RestRoute } from '@qianliyan/protocols';
 
 const TOKEN_KEY = 'qly.token';
 let onUnauthorized: () => void = () => {};
@@ -22,6 +22,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Which field it concerns and why (error-messages.ts words it in the user's language). */
+    readonly detail: ErrorDetail = {},
   ) {
     super(message);
   }
@@ -34,16 +36,19 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   if (init.body) headers.set('content-type', 'application/json');
   const res = await fetch(path, { ...init, headers });
   // 204: no body (logout answers null).
-  const body = (res.status === 204 ? null : await res.json().catch(() => ({}))) as {
-    code?: string;
-    message?: string;
-  } | null;
+  const body = (res.status === 204 ? null : await res.json().catch(() => ({}))) as
+    | ({ code?: string; message?: string } & ErrorDetail)
+    | null;
   if (res.status === 401 && token) {
     setToken(null);
     onUnauthorized();
   }
   if (!res.ok)
-    throw new ApiError(res.status, body?.code ?? 'HUB_ERR_INTERNAL', body?.message ?? res.statusText);
+    throw new ApiError(res.status, body?.code ?? 'HUB_ERR_INTERNAL', body?.message ?? res.statusText, {
+      ...(body?.field ? { field: body.field } : {}),
+      ...(body?.reason ? { reason: body.reason } : {}),
+      ...(body?.limit !== undefined ? { limit: body.limit } : {}),
+    });
   return body as T;
 }
 

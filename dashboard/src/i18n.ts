@@ -1,4 +1,6 @@
 /** Every UI string, in one table. Simplified Chinese by default; English on request (saved per browser). */
+import { errorText, type HubErrorLike } from './error-messages.ts';
+
 const STRINGS = {
   appTitle: { zh: '千里眼 · 指挥调度台', en: 'Qianliyan · Command Dashboard' },
   loginTitle: { zh: '值班人员登录', en: 'Duty officer sign-in' },
@@ -162,25 +164,33 @@ const STRINGS = {
   disconnected: { zh: '连接中断，正在重连…', en: 'Connection lost, reconnecting…' },
   lastEvent: { zh: '最近事件', en: 'Last event' },
   model: { zh: '型号', en: 'Model' },
+  firmware: { zh: '固件', en: 'Firmware' },
+  home: { zh: '返航点', en: 'Home' },
   position: { zh: '位置', en: 'Position' },
-  field_temperature: { zh: '温度 (°C)', en: 'Temperature (°C)' },
-  field_humidity: { zh: '湿度 (%)', en: 'Humidity (%)' },
-  field_pm25: { zh: 'PM2.5 (µg/m³)', en: 'PM2.5 (µg/m³)' },
-  field_water_level: { zh: '水位 (m)', en: 'Water level (m)' },
-  field_battery: { zh: '电量 (%)', en: 'Battery (%)' },
-  field_alt: { zh: '高度 (m)', en: 'Altitude (m)' },
-  field_speed: { zh: '速度 (m/s)', en: 'Speed (m/s)' },
-  field_heading: { zh: '航向 (°)', en: 'Heading (°)' },
+  field_temperature: { zh: '温度', en: 'Temperature' },
+  field_humidity: { zh: '湿度', en: 'Humidity' },
+  field_pm25: { zh: 'PM2.5', en: 'PM2.5' },
+  field_water_level: { zh: '水位', en: 'Water level' },
+  field_rainfall: { zh: '降雨量', en: 'Rainfall' },
+  field_battery: { zh: '电量', en: 'Battery' },
+  field_alt: { zh: '高度', en: 'Altitude' },
+  field_speed: { zh: '速度', en: 'Speed' },
+  field_heading: { zh: '航向', en: 'Heading' },
   field_lat: { zh: '纬度', en: 'Latitude' },
   field_lon: { zh: '经度', en: 'Longitude' },
   field_mode: { zh: '模式', en: 'Mode' },
   field_volume: { zh: '音量', en: 'Volume' },
   field_playing: { zh: '播放中', en: 'Playing' },
-  field_bitrate_kbps: { zh: '码率 (kbps)', en: 'Bitrate (kbps)' },
+  field_queued: { zh: '排队中的广播', en: 'Broadcasts queued' },
+  field_power: { zh: '电源', en: 'Power' },
+  field_bitrate_kbps: { zh: '码率', en: 'Bitrate' },
+  field_rtt_ms: { zh: '网络往返时延', en: 'Round-trip time' },
+  field_clock_offset_s: { zh: '时钟偏差', en: 'Clock offset' },
+  field_streams_pushing: { zh: '正在推送的视频流', en: 'Streams pushing' },
   field_recording: { zh: '录像中', en: 'Recording' },
-  field_pan: { zh: '水平角 (°)', en: 'Pan (°)' },
-  field_tilt: { zh: '俯仰角 (°)', en: 'Tilt (°)' },
-  field_zoom: { zh: '变倍 (×)', en: 'Zoom (×)' },
+  field_pan: { zh: '水平角', en: 'Pan' },
+  field_tilt: { zh: '俯仰角', en: 'Tilt' },
+  field_zoom: { zh: '变倍', en: 'Zoom' },
   legend: { zh: '图例', en: 'Legend' },
   fieldOfView: { zh: '摄像头视野', en: 'Camera field of view' },
   droneTrack: { zh: '无人机航迹', en: 'Drone track' },
@@ -193,8 +203,8 @@ const STRINGS = {
   ptzRight: { zh: '右转 ▶', en: 'Right ▶' },
   ptzUp: { zh: '▲ 上仰', en: '▲ Up' },
   ptzDown: { zh: '▼ 下俯', en: '▼ Down' },
-  ptzZoomIn: { zh: '放大 +', en: 'Zoom +' },
-  ptzZoomOut: { zh: '缩小 −', en: 'Zoom −' },
+  ptzZoomIn: { zh: '拉近 +', en: 'Zoom in +' },
+  ptzZoomOut: { zh: '拉远 −', en: 'Zoom out −' },
   ptzStop: { zh: '停止', en: 'Stop' },
   ptzHome: { zh: '回到预置位', en: 'Home preset' },
   ptzStoreHome: { zh: '设当前位置为预置位', en: 'Store as home preset' },
@@ -235,13 +245,18 @@ const STRINGS = {
   field_armed: { zh: '已解锁', en: 'Armed' },
   field_gps_fix: { zh: 'GPS 定位', en: 'GPS fix' },
   field_satellites: { zh: '卫星数', en: 'Satellites' },
-  field_link_quality: { zh: '链路质量 (%)', en: 'Link quality (%)' },
+  field_link_quality: { zh: '链路质量', en: 'Link quality' },
   field_link_lost: { zh: '链路中断', en: 'Link lost' },
   field_link_errors: { zh: '链路错误帧', en: 'Link frame errors' },
   field_link_refused: { zh: '链路拒收帧', en: 'Link frames refused' },
-  field_distance_m: { zh: '航程 (m)', en: 'Distance (m)' },
-  field_climb: { zh: '升降速度 (m/s)', en: 'Climb (m/s)' },
-  field_voltage: { zh: '电压 (V)', en: 'Voltage (V)' },
+  field_distance_m: { zh: '航程', en: 'Distance' },
+  field_link_drops: { zh: '网关丢弃报文', en: 'Datagrams dropped (gateway)' },
+  field_home_lat: { zh: '返航点纬度', en: 'Home latitude' },
+  field_home_lon: { zh: '返航点经度', en: 'Home longitude' },
+  field_home_alt: { zh: '返航点海拔', en: 'Home altitude' },
+  field_ptz_out_of_range: { zh: '云台位置越界', en: 'PTZ position out of range' },
+  field_climb: { zh: '升降速度', en: 'Climb' },
+  field_voltage: { zh: '电压', en: 'Voltage' },
   'event_link.lost': { zh: '无人机失联', en: 'Drone link lost' },
   'event_link.restored': { zh: '无人机链路恢复', en: 'Drone link restored' },
   'event_geofence.exit': { zh: '飞出电子围栏', en: 'Left the geofence' },
@@ -329,7 +344,7 @@ const STRINGS = {
   snapshot: { zh: '抓拍', en: 'Snapshot' },
   snapshotSaved: { zh: '抓拍已保存', en: 'Snapshot saved' },
   snapshotFailed: { zh: '抓拍失败', en: 'Snapshot failed' },
-  enlarge: { zh: '放大', en: 'Enlarge' },
+  enlarge: { zh: '大画面查看', en: 'Open large view' },
   stream_connecting: { zh: '连接中', en: 'Connecting' },
   stream_live: { zh: '直播', en: 'Live' },
   stream_stalled: { zh: '卡顿', en: 'Stalled' },
@@ -349,6 +364,138 @@ const STRINGS = {
   acknowledge: { zh: '确认', en: 'Acknowledge' },
   acknowledged: { zh: '已确认', en: 'Acknowledged' },
   noAlarms: { zh: '暂无未确认告警', en: 'No open alarms' },
+
+  // Broadcast console
+  broadcastTargets: { zh: '广播对象', en: 'Targets' },
+  broadcastContent: { zh: '广播内容', en: 'Content' },
+  broadcastVoice: { zh: '播报语音', en: 'Voice' },
+  voiceMandarin: { zh: '普通话', en: 'Mandarin' },
+  voiceEnglish: { zh: '英语', en: 'English' },
+  broadcastHoldAt: { zh: '按住说话（{priority}）', en: 'Hold to talk ({priority})' },
+  broadcastTalkPriority: {
+    zh: '喊话将以“{priority}”优先级播出',
+    en: 'Live talk goes out at {priority} priority',
+  },
+  broadcastTalkingAt: {
+    zh: '正在以“{priority}”优先级喊话…松开结束',
+    en: 'Talking at {priority} priority… release to stop',
+  },
+  broadcastHoldKeys: { zh: '也可按住空格键说话', en: 'Or hold the Space key to talk' },
+  unchoose: { zh: '取消选择 {name}', en: 'Remove {name}' },
+  broadcastTextMissing: { zh: '请输入要播报的内容', en: 'Type what the speakers should say' },
+  broadcastClipMissing: { zh: '请先选择或上传音频', en: 'Choose or upload a clip first' },
+  broadcastStopped: { zh: '广播已停止', en: 'Broadcast stopped' },
+  broadcastStopAll: { zh: '全部停止', en: 'Stop everywhere' },
+  stopSpeaker: { zh: '停止', en: 'Stop' },
+  stopOnSpeaker: { zh: '停止 {name} 的播放', en: 'Stop playing on {name}' },
+  speakerStopping: { zh: '正在停止 {name}…', en: 'Stopping {name}…' },
+  noClips: { zh: '尚无音频，请上传', en: 'No clips yet: upload one' },
+  deliveryStoppedByOfficer: { zh: '已人工停止', en: 'stopped by an officer' },
+  deliveryShutdown: { zh: '网关关闭', en: 'gateway shut down' },
+  deliveryPreempted: { zh: '被更高优先级的广播打断', en: 'pre-empted by a higher priority' },
+  deliveryFailedAtSpeaker: { zh: '喇叭未能播放', en: 'the speaker could not play it' },
+  deliveredCount: { zh: '{ok}/{n} 已播完', en: '{ok}/{n} played' },
+  // Calls
+  lastCallWith: { zh: '上次通话：{who}', en: 'Last call: {who}' },
+  closeLastCall: { zh: '关闭上次通话信息', en: 'Close the last call card' },
+  callThisVillage: { zh: '视频呼叫 {name}', en: 'Video call {name}' },
+  callShort: { zh: '呼叫', en: 'Call' },
+  // Drone
+  droneModeNow: { zh: '当前模式', en: 'Current mode' },
+  droneTarget: { zh: '指点飞行目标', en: 'Fly-to target' },
+  replaySpeed: { zh: '回放速度', en: 'Replay speed' },
+  // History
+  historyRange: { zh: '时间范围', en: 'Period' },
+  historyNoCompare: { zh: '不对比', en: 'None' },
+  historyAvg: { zh: '平均', en: 'mean' },
+  historyCount: { zh: '样本数', en: 'samples' },
+  csvLocalTime: { zh: '本地时间', en: 'Local time' },
+  csvUtc: { zh: 'UTC 时间', en: 'UTC' },
+  // Shell
+  skipLinks: { zh: '快速跳转', en: 'Skip links' },
+  skipToMap: { zh: '跳到地图', en: 'Skip to the map' },
+  skipToDevices: { zh: '跳到设备列表', en: 'Skip to the device list' },
+  skipToWall: { zh: '跳到视频墙', en: 'Skip to the video wall' },
+  skipToAlarms: { zh: '跳到告警', en: 'Skip to the alarms' },
+  views: { zh: '视图', en: 'Views' },
+  sidebar: { zh: '辖区、网关、设备和告警', en: 'Areas, gateways, devices and alarms' },
+  /** Between the items of a list in a sentence. */
+  listSep: { zh: '、', en: ', ' },
+  // Forms and errors
+  tooLongBy: { zh: '{n} / {max}（超出上限）', en: '{n} / {max} (over the limit)' },
+  actorSystem: { zh: '系统', en: 'System' },
+  slaDue: { zh: '截止 {at}', en: 'due {at}' },
+  // Linkage
+  linkedCounts: {
+    zh: '调取 {cameras} 个摄像头、{speakers} 个大喇叭',
+    en: '{cameras} cameras, {speakers} loudspeakers',
+  },
+  showOnWall: { zh: '到视频墙查看', en: 'Show the wall' },
+  camerasOnWall: { zh: '已把 {n} 个摄像头放上视频墙', en: '{n} cameras put on the video wall' },
+  warningProposed: { zh: '建议播放的警告：', en: 'Proposed warning:' },
+  warningConfirm: {
+    zh: '将以“紧急”优先级在 {n} 个大喇叭播放上面的警告，确认？',
+    en: 'Play the warning above on {n} loudspeakers at emergency priority?',
+  },
+  playWarningNow: { zh: '确认播放', en: 'Play it now' },
+  linkageToastRule: {
+    zh: '联动规则“{rule}”已处置事件 #{incident}：调取 {cameras} 个摄像头、{speakers} 个大喇叭',
+    en: 'Rule “{rule}” linked incident #{incident}: {cameras} cameras and {speakers} loudspeakers',
+  },
+  linkageToastRuleOnly: {
+    zh: '联动规则“{rule}”已执行：调取 {cameras} 个摄像头、{speakers} 个大喇叭',
+    en: 'Rule “{rule}” ran: {cameras} cameras and {speakers} loudspeakers',
+  },
+  linkageToastManual: {
+    zh: '事件 #{incident} 已联动：{cameras} 个摄像头、{speakers} 个大喇叭',
+    en: 'Incident #{incident} linked: {cameras} cameras and {speakers} loudspeakers',
+  },
+  // Video wall and PTZ
+  wallLayout: { zh: '{n} 画面', en: '{n} tiles' },
+  emptyTile: { zh: '画面 {n}：空', en: 'Tile {n}: empty' },
+  cameraTile: {
+    zh: '画面 {n}：{name}（回车键看大画面）',
+    en: 'Tile {n}: {name} (Enter opens the large view)',
+  },
+  removeFromWall: { zh: '移出视频墙', en: 'Remove from the wall' },
+  closeLarge: { zh: '关闭大画面（Esc）', en: 'Close the large view (Esc)' },
+  playOnWall: { zh: '在视频墙播放', en: 'Play on the wall' },
+  ptzBadge: { zh: '云台', en: 'PTZ' },
+  ptzBadgeTitle: { zh: '可遥控转动和变倍', en: 'Can be turned and zoomed' },
+  ptzUpLeft: { zh: '左上', en: 'Up left' },
+  ptzUpRight: { zh: '右上', en: 'Up right' },
+  ptzDownLeft: { zh: '左下', en: 'Down left' },
+  ptzDownRight: { zh: '右下', en: 'Down right' },
+  ptzJoystick: { zh: '云台摇杆', en: 'PTZ joystick' },
+  ptzKeysHelp: {
+    zh: '云台摇杆：按住方向键转动，按住 + 或 − 变倍，空格停止，Esc 关闭大画面',
+    en: 'PTZ joystick: hold the arrow keys to turn, + or − to zoom, Space stops, Esc closes the large view',
+  },
+  ptzKeysHint: {
+    zh: '键盘：方向键转动，+/− 变倍，空格停止，Esc 关闭',
+    en: 'Keys: arrows turn, +/− zoom, Space stops, Esc closes',
+  },
+  ptzMoving: { zh: '转动中…', en: 'Moving…' },
+  ptzStopped: { zh: '已停止', en: 'Stopped' },
+
+  sev_info: { zh: '提示', en: 'info' },
+  sev_warning: { zh: '警告', en: 'warning' },
+  sev_alarm: { zh: '告警', en: 'alarm' },
+  sev_critical: { zh: '严重', en: 'critical' },
+  zone_east: { zh: '东区', en: 'East' },
+  zone_west: { zh: '西区', en: 'West' },
+  zone_north: { zh: '北区', en: 'North' },
+  zone_south: { zh: '南区', en: 'South' },
+  zone_center: { zh: '中心区', en: 'Centre' },
+  zone_centre: { zh: '中心区', en: 'Centre' },
+  zone_riverside: { zh: '沿河', en: 'Riverside' },
+  zone_inland: { zh: '内陆', en: 'Inland' },
+  'event_playback.started': { zh: '开始播放', en: 'Playback started' },
+  'event_playback.progress': { zh: '播放中', en: 'Playing' },
+  'event_playback.finished': { zh: '播放完毕', en: 'Playback finished' },
+  'event_playback.interrupted': { zh: '播放被打断', en: 'Playback interrupted' },
+  'event_playback.failed': { zh: '播放失败', en: 'Playback failed' },
+  'event_media.refused': { zh: '拒绝了可疑的视频地址', en: 'Refused a suspicious media address' },
   yes: { zh: '是', en: 'yes' },
   no: { zh: '否', en: 'no' },
 } as const;
@@ -375,16 +522,81 @@ export function valueLabel(value: string): string {
   return key in STRINGS ? t(key) : value;
 }
 
-/** Translates a telemetry field name, falling back to the raw name for fields without a label. */
-export function fieldLabel(field: string): string {
-  const key = `field_${field}` as StringKey;
-  return key in STRINGS ? t(key) : field;
+/**
+ * The unit of fields that have one by their nature, when a device's descriptor does not say
+ * (`DeviceView.units` wins: a level gauge may report millimetres).
+ */
+const DEFAULT_UNITS: Record<string, string> = {
+  temperature: '°C',
+  humidity: '%',
+  pm25: 'µg/m³',
+  water_level: 'm',
+  rainfall: 'mm',
+  battery: '%',
+  alt: 'm',
+  home_alt: 'm',
+  speed: 'm/s',
+  climb: 'm/s',
+  heading: '°',
+  pan: '°',
+  tilt: '°',
+  zoom: '×',
+  voltage: 'V',
+  link_quality: '%',
+  distance_m: 'm',
+  bitrate_kbps: 'kbps',
+  rtt_ms: 'ms',
+  clock_offset_s: 's',
+};
+
+/** A field's unit: the device's own, else the field's usual one, else none. */
+export function fieldUnit(field: string, units?: Record<string, string>): string | undefined {
+  return units?.[field] ?? DEFAULT_UNITS[field];
 }
 
-/** Translates a device event type, falling back to the raw type for events without a label. */
+/** A code's words when nothing translates it: `link_errors` → "link errors", never snake_case. */
+function humanize(code: string): string {
+  return code.replace(/[_.]+/g, ' ').trim();
+}
+
+/** A telemetry field's name in the user's language (an unknown one humanized). */
+export function fieldName(field: string): string {
+  const key = `field_${field}` as StringKey;
+  return key in STRINGS ? t(key) : humanize(field);
+}
+
+/** A field's name with its unit: "水位 (m)". */
+export function fieldLabel(field: string, units?: Record<string, string>): string {
+  const unit = fieldUnit(field, units);
+  return unit ? `${fieldName(field)} (${unit})` : fieldName(field);
+}
+
+/** Translates a device event type (an unknown one humanized). */
 export function eventLabel(type: string): string {
   const key = `event_${type}` as StringKey;
-  return key in STRINGS ? t(key) : type;
+  return key in STRINGS ? t(key) : humanize(type);
+}
+
+/** An event's severity in words. */
+export function severityLabel(severity: string): string {
+  const key = `sev_${severity}` as StringKey;
+  return key in STRINGS ? t(key) : humanize(severity);
+}
+
+/** A loudspeaker zone's name: the compass words and common ones translated, others as named. */
+export function zoneLabel(zone: string): string {
+  const key = `zone_${zone.toLowerCase()}` as StringKey;
+  return key in STRINGS ? t(key) : humanize(zone);
+}
+
+/**
+ * The sentence for an error, in the user's language: the hub's refusals by their code, reason and
+ * field (error-messages.ts); anything else (the network gone) as "cannot reach the hub".
+ */
+export function errorMessage(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('HUB_ERR_')) return errorText(err as HubErrorLike, lang);
+  return t('networkError');
 }
 
 export function getLang(): Lang {

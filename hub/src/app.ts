@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
+import type { ErrorDetail } from '@qianliyan/protocols';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
@@ -40,6 +41,7 @@ import { videoRoutes } from './routes/video.ts';
 import { REDACT_PATHS, requestSerializer } from './security/log-redaction.ts';
 import { randomSecret } from './security/passwords.ts';
 import { createMetrics, type HubMetrics } from './services/metrics.ts';
+import { validationDetail } from './validation-detail.ts';
 
 export interface HubSecrets {
   jwtSecret: string;
@@ -162,14 +164,15 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   });
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
-    const fail = (status: number, code: string, message: string) => {
+    const fail = (status: number, code: string, message: string, detail: ErrorDetail = {}) => {
       app.metrics.httpRejected.inc({ code });
       if (status >= 500) request.log.error({ err }, 'request failed');
-      else request.log.info({ code, detail: message }, 'request rejected');
-      return reply.code(status).send({ code, message });
+      else request.log.info({ code, detail: message, ...detail }, 'request rejected');
+      return reply.code(status).send({ code, message, ...detail });
     };
-    if (err instanceof HubError) return fail(err.statusCode, err.code, err.message);
-    if ((err as FastifyError).validation) return fail(400, 'HUB_ERR_VALIDATION', err.message);
+    if (err instanceof HubError) return fail(err.statusCode, err.code, err.message, err.detail);
+    const validation = (err as FastifyError).validation;
+    if (validation) return fail(400, 'HUB_ERR_VALIDATION', err.message, validationDetail(validation));
     const status = (err as FastifyError).statusCode ?? 500;
     if (status === 401) return fail(401, 'HUB_ERR_UNAUTHORIZED', 'authentication required');
     if (status === 429) return fail(429, 'HUB_ERR_RATE_LIMITED', 'too many requests');

@@ -239,6 +239,86 @@ export const HubConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    state: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], {
+          default: 'sqlite',
+          description:
+            'where users, sessions, sites, the registry, commands, alarms, incidents, broadcasts, calls, clips and the audit chain are kept: the embedded SQLite file (one hub) or PostgreSQL (several hubs sharing state) (env QLY_STATE)',
+        }),
+        postgres: Type.Object(
+          {
+            url: Type.String({
+              default: 'postgresql://qianliyan@127.0.0.1:5432/qianliyan',
+              description: 'libpq connection string, without the password (env QLY_PG_URL)',
+            }),
+            passwordFile: Type.Optional(
+              Type.String({ description: 'file holding the PostgreSQL password (env QLY_PG_PASSWORD_FILE)' }),
+            ),
+            statementTimeoutMs: Type.Integer({
+              minimum: 100,
+              default: 5000,
+              description:
+                'longest a statement may run: queries are synchronous, so this bounds how long one can hold the event loop',
+            }),
+            connectTimeoutS: Type.Integer({
+              minimum: 1,
+              default: 5,
+              description: 'longest a (re)connection attempt may block',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    cluster: Type.Object(
+      {
+        redisUrl: Type.Optional(
+          Type.String({
+            description:
+              'Redis URL; when set the hub runs as one of several (needs state.backend postgres and an external broker): live fan-out and cluster events through the socket.io Redis adapter, ingest through shared subscriptions (env QLY_REDIS_URL)',
+          }),
+        ),
+        hubId: Type.String({
+          default: 'hub-1',
+          pattern: '^[A-Za-z0-9_-]{1,32}$',
+          description:
+            'this hub’s name in the cluster: its preferred ingest slot and its leases (env QLY_HUB_ID)',
+        }),
+        shareGroup: Type.String({
+          default: 'qly-hubs',
+          pattern: '^[A-Za-z0-9_-]{1,32}$',
+          description: 'the MQTT shared-subscription group the hubs ingest through (`$share/<group>/…`)',
+        }),
+        ingestSlots: Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 3,
+          description:
+            'persistent MQTT sessions of the share group (client ids `<mqtt.clientId>-<n>`); each is held by one live hub at a time (a PostgreSQL advisory lock), so a dead hub’s session, with its unacknowledged and queued messages, is taken over by a survivor. At least the number of hubs',
+        }),
+        slotPollMs: Type.Integer({
+          minimum: 100,
+          default: 500,
+          description:
+            'how often a hub looks for ingest slots and leases nobody holds (bounds failover time)',
+        }),
+        advertiseUrl: Type.Optional(
+          Type.String({
+            description:
+              'this hub’s own address as the other hubs reach it (http://hub-2:8080): a viewer on another hub watches a camera streamed here through it, and a gateway pushes the stream here (env QLY_ADVERTISE_URL)',
+          }),
+        ),
+        fanoutIntervalMs: Type.Integer({
+          minimum: 10,
+          default: 100,
+          description:
+            'live registry changes are batched to the other hubs this often (per device: the latest)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     timeseries: Type.Object(
       {
         backend: Type.Union([Type.Literal('sqlite'), Type.Literal('influxdb')], {
@@ -780,6 +860,12 @@ export const ENV_OVERRIDES: Record<string, { key: string; number?: boolean }> = 
   QLY_MQTT_PORT: { key: 'mqtt.embeddedPort', number: true },
   QLY_TILE_URL: { key: 'map.tileUrl' },
   QLY_TIMESERIES: { key: 'timeseries.backend' },
+  QLY_STATE: { key: 'state.backend' },
+  QLY_PG_URL: { key: 'state.postgres.url' },
+  QLY_PG_PASSWORD_FILE: { key: 'state.postgres.passwordFile' },
+  QLY_REDIS_URL: { key: 'cluster.redisUrl' },
+  QLY_HUB_ID: { key: 'cluster.hubId' },
+  QLY_ADVERTISE_URL: { key: 'cluster.advertiseUrl' },
   QLY_INFLUX_URL: { key: 'timeseries.influxdb.url' },
   QLY_INFLUX_DATABASE: { key: 'timeseries.influxdb.database' },
   QLY_INFLUX_USERNAME: { key: 'timeseries.influxdb.username' },
@@ -800,7 +886,18 @@ export function loadHubConfig(
     if (value !== undefined && value !== '') setPath(merged, key, number ? Number(value) : value);
   }
   deepAssign(merged, overrides as Record<string, unknown>);
-  return validateConfig(HubConfigSchema, merged, path ?? 'defaults');
+  const config = validateConfig(HubConfigSchema, merged, path ?? 'defaults');
+  const problems: string[] = [];
+  if (config.cluster.redisUrl) {
+    // Several hubs share state, brokers and time series: nothing of it may live inside one of them.
+    if (config.state.backend !== 'postgres')
+      problems.push('/cluster/redisUrl needs state.backend "postgres"');
+    if (!config.mqtt.url) problems.push('/cluster/redisUrl needs an external broker (mqtt.url)');
+    if (config.timeseries.backend !== 'influxdb')
+      problems.push('/cluster/redisUrl needs timeseries.backend "influxdb"');
+  }
+  if (problems.length > 0) throw new ConfigError(path ?? 'defaults', problems);
+  return config;
 }
 
 function deepAssign(target: Record<string, unknown>, source: Record<string, unknown>): void {

@@ -50,6 +50,11 @@ export const ACCESS = {
   /** Cancel another user's broadcast (a sender may always cancel their own, and the linkage's). */
   cancelAnyBroadcast: COMMAND_ROOM,
   placeCall: OPERATE,
+  /**
+   * Call villages (from an incident, the site tree, a gateway's card). A village terminal places
+   * calls too, but only to the command room.
+   */
+  callVillage: COMMAND_ROOM,
   /** Ring for, answer and join calls to the command room. */
   answerCommandRoom: COMMAND_ROOM,
   /** The video relays' state (`GET /api/video/relays`). */

@@ -162,6 +162,10 @@ export const SpeakerDelivery = Type.Object({
   state: Type.Union([...PLAYBACK_STATES, 'sending'].map((s) => Type.Literal(s))),
   at: Type.Integer(),
   reason: Type.Optional(Type.String()),
+  /** The hub's error code when the hub refused to send it there (a clear message per language). */
+  code: Type.Optional(Type.String()),
+  /** What interrupted it: `stop` (an officer), another broadcast's id, or `shutdown`. */
+  by: Type.Optional(Type.String()),
   durationMs: Type.Optional(Type.Integer()),
 });
 export type SpeakerDelivery = Static<typeof SpeakerDelivery>;

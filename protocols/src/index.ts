@@ -6,6 +6,7 @@
 export * from './access.ts';
 export * from './actions.ts';
 export * from './audio.ts';
+export * from './errors.ts';
 export * from './incidents.ts';
 export * from './limits.ts';
 export * from './live.ts';

@@ -47,10 +47,14 @@ export const LIVE_TOPICS = {
     sites: (i) => [i.site, i.owner],
     keep: 1000,
   }),
-  /** A linkage ran (by rule or by hand): cameras to open, proposals to confirm. */
+  /**
+   * A linkage ran (by rule or by hand): cameras to open, proposals to confirm. Kept per incident
+   * (the latest plan of each), so an incident opened later still shows its plan.
+   */
   linkage: topic({
     schema: LinkageEvent,
-    key: (l) => `${l.plan.incident ?? ''}/${l.plan.rule ?? ''}/${l.plan.ts}`,
+    key: (l) =>
+      l.plan.incident !== null ? `incident:${l.plan.incident}` : `rule:${l.plan.rule}/${l.plan.ts}`,
     sites: (l) => [l.plan.site],
     keep: 100,
   }),

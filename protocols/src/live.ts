@@ -20,6 +20,9 @@ export const DeviceView = Type.Object({
   kind: DeviceKind,
   name: Type.String(),
   model: Type.Optional(Type.String()),
+  /** As its descriptor says (absent: unknown). */
+  manufacturer: Type.Optional(Type.String()),
+  firmware: Type.Optional(Type.String()),
   position: Position,
   heading: Type.Optional(Type.Number()),
   fov: Type.Optional(Type.Number()),
@@ -31,6 +34,8 @@ export const DeviceView = Type.Object({
   /** Loudspeaker zones and how far it is heard. */
   zones: Type.Optional(Type.Array(Type.String())),
   coverageM: Type.Optional(Type.Number()),
+  /** The unit of each telemetry field that has one, as its descriptor gave it (`water_level` → `m`). */
+  units: Type.Optional(Type.Record(Type.String(), Type.String())),
   status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('alarm')]),
   /** ms epoch of the last message from this device, or null before any. */
   lastSeen: Type.Union([Type.Integer(), Type.Null()]),

@@ -9,15 +9,11 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ROLES } from './access.ts';
 import { BroadcastView } from './audio.ts';
-import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan } from './incidents.ts';
+import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
 import { AlarmView, CommandView, DeviceView, GatewayView } from './live.ts';
 import { TelemetryValue } from './schemas.ts';
 import { SiteView } from './sites.ts';
 import { VideoTokenResponse } from './video.ts';
-
-/** Every refusal: a stable code (`HUB_ERR_*`) and a sentence. */
-export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
-export type ErrorBody = Static<typeof ErrorBody>;
 
 export const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
@@ -166,9 +162,11 @@ export const REST_ANSWERS = {
   'GET /api/broadcasts/:id': BroadcastView,
   'POST /api/broadcasts/:id/cancel': BroadcastView,
   'POST /api/broadcasts/:id/replay': BroadcastView,
+  'POST /api/broadcasts/:id/speakers/:key/stop': BroadcastView,
   'GET /api/clips': Type.Array(ClipView),
   'POST /api/clips': ClipView,
   'GET /api/map': MapSettings,
+  'GET /api/linkage/rules': Type.Array(LinkageRule),
   'GET /api/calls': Type.Array(CallView),
   'GET /api/calls/config': CallsConfig,
   'POST /api/video/tokens': VideoTokenResponse,

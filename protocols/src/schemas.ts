@@ -13,6 +13,13 @@ export const Id = Type.String({ pattern: `^${ID_PATTERN}$`, description: 'id seg
  */
 export const TelemetryUnit = Type.String({ pattern: '^[^\\x00-\\x1f\\x7f<>&"\']{1,16}$' });
 
+/**
+ * What a device says about itself (its manufacturer, its firmware version): short, printable, no
+ * markup characters, like a unit. Devices write anything there (control characters, HTML, 300-byte
+ * build strings); the gateway cleans and bounds it and the hub refuses what is not.
+ */
+export const DeviceText = Type.String({ pattern: '^[^\\x00-\\x1f\\x7f<>&"\']{1,64}$' });
+
 /** Per-gateway sequence number, assigned by the edge outbox; strictly increasing per outbox epoch. */
 export const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 /** Milliseconds since the Unix epoch (UTC). */
@@ -127,6 +134,10 @@ export const DeviceMeta = Type.Object(
     kind: DeviceKind,
     name: Type.String({ minLength: 1, maxLength: 128 }),
     model: Type.Optional(Type.String({ maxLength: 128 })),
+    /** Who made it, as the device reports it; absent when unknown (empty, or a placeholder like `NONE`). */
+    manufacturer: Type.Optional(DeviceText),
+    /** Its firmware version as it reports it (`V5.5.3 build 180822`, a drone's `4.1.1-beta (66c674c1)`). */
+    firmware: Type.Optional(DeviceText),
     position: Position,
     /** Degrees clockwise from north, where the device points (cameras) or flies (drones). */
     heading: Type.Optional(Type.Number({ minimum: 0, maximum: 360 })),

@@ -140,7 +140,9 @@ try {
     await page.fill('input[name=username]', username);
     await page.fill('input[name=password]', `${username}-password-1`);
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => (window as unknown as { __qly?: { calls?: unknown } }).__qly?.calls);
+    await page.waitForFunction(
+      () => (window as unknown as { __qlyTest?: { calls?: unknown } }).__qlyTest?.calls,
+    );
     return page;
   };
   const officer = await open('bench-officer');
@@ -148,15 +150,17 @@ try {
   type Status = { call?: CallView; peers: Array<{ framesDecoded: number }> };
   const status = (page: Page) =>
     page.evaluate(() =>
-      (window as unknown as { __qly: { calls: { status(): Promise<unknown> } } }).__qly.calls.status(),
+      (
+        window as unknown as { __qlyTest: { calls: { status(): Promise<unknown> } } }
+      ).__qlyTest.calls.status(),
     ) as Promise<Status>;
   const callSetup: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const started = Date.now();
     await officer.evaluate((site) => {
       void (
-        window as unknown as { __qly: { calls: { start(t: object): Promise<unknown> } } }
-      ).__qly.calls.start({ sites: [site] });
+        window as unknown as { __qlyTest: { calls: { start(t: object): Promise<unknown> } } }
+      ).__qlyTest.calls.start({ sites: [site] });
     }, SITE);
     await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]', { timeout: 10_000 });
     await village.click('[data-call=accept]');

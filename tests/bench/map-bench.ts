@@ -74,10 +74,10 @@ try {
   await page.fill('input[name=password]', 'bench-admin-password');
   const loginAt = Date.now();
   await page.click('button[type=submit]');
-  type Q = { __qly?: { deviceCount(): number; clusters(): unknown[] } };
+  type Q = { __qlyTest?: { deviceCount(): number; clusters(): unknown[] } };
   await page.waitForFunction(
     (n) => {
-      const q = (window as unknown as Q).__qly;
+      const q = (window as unknown as Q).__qlyTest;
       return q?.deviceCount() === n && q.clusters().length > 0;
     },
     total,
@@ -111,7 +111,7 @@ try {
   const village = layout.villages[5] as (typeof layout.villages)[number];
   await page.evaluate(
     ([la, lo]) =>
-      (window as unknown as { __qly: { view(a: number, b: number, z: number): void } }).__qly.view(
+      (window as unknown as { __qlyTest: { view(a: number, b: number, z: number): void } }).__qlyTest.view(
         la,
         lo,
         16,
@@ -119,21 +119,21 @@ try {
     [village.center.lat, village.center.lon] as const,
   );
   await page.waitForFunction(
-    () => (window as unknown as { __qly: { drawMode(): string } }).__qly.drawMode() === 'devices',
+    () => (window as unknown as { __qlyTest: { drawMode(): string } }).__qlyTest.drawMode() === 'devices',
   );
   await sleep(1500);
   await page.evaluate(() =>
-    (window as unknown as { __qly: { probeLag(f: string): void } }).__qly.probeLag('sentAt'),
+    (window as unknown as { __qlyTest: { probeLag(f: string): void } }).__qlyTest.probeLag('sentAt'),
   );
   const villageBytesBefore = socketBytes;
   const villageStart = Date.now();
   const villageFrames = await frames(SECONDS);
   const villageKbit = ((socketBytes - villageBytesBefore) * 8) / 1000 / ((Date.now() - villageStart) / 1000);
   const lags = await page.evaluate(() =>
-    (window as unknown as { __qly: { lagSamples(): number[] } }).__qly.lagSamples(),
+    (window as unknown as { __qlyTest: { lagSamples(): number[] } }).__qlyTest.lagSamples(),
   );
   const drawTimes = await page.evaluate(() =>
-    (window as unknown as { __qly: { drawTimes(): number[] } }).__qly.drawTimes(),
+    (window as unknown as { __qlyTest: { drawTimes(): number[] } }).__qlyTest.drawTimes(),
   );
   const metrics = (await cdp.send('Performance.getMetrics')) as {
     metrics: Array<{ name: string; value: number }>;

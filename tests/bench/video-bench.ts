@@ -20,6 +20,7 @@ import { FMP4_REMUX_OUTPUT, parseDeviceKey, rtspInputArgs } from '@qianliyan/pro
 import { CameraSimulator } from '../../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
 import { ffmpegPath } from '../../edge-agent/src/video/ffmpeg.ts';
 import { launchChromium } from '../support/browser.ts';
+import { TEST_DASHBOARD_DIR } from '../support/dashboard.ts';
 import { EdgeProcess } from '../support/edge.ts';
 import { HubProcess } from '../support/hub-process.ts';
 import { descendants, ffmpegs, processes } from '../support/processes.ts';
@@ -80,6 +81,7 @@ const hub = new HubProcess(
     auth: { scryptLog2N: 12 },
     mqtt: { embeddedHost: '127.0.0.1', embeddedPort: mqttPort },
     video: { idleStopMs: 1000, maxViewersPerUser: 64 },
+    dashboardDir: TEST_DASHBOARD_DIR,
   },
   { ADMIN_PASSWORD: 'bench-admin-password' },
 );
@@ -150,11 +152,11 @@ try {
       await page.click('button[type=submit]');
     }
     await page.waitForFunction(
-      (n) => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === n,
+      (n) => (window as unknown as { __qlyTest?: { deviceCount(): number } }).__qlyTest?.deviceCount() === n,
       CAMERAS,
     );
     await page.evaluate(() => {
-      const q = (window as unknown as { __qly: { measureLatency(on: boolean): void } }).__qly;
+      const q = (window as unknown as { __qlyTest: { measureLatency(on: boolean): void } }).__qlyTest;
       q.measureLatency(true);
     });
     await page.click('.stage-modes [data-mode=wall]');
@@ -168,7 +170,7 @@ try {
     firstFrameMs?: number;
   };
   const tiles = () =>
-    page.evaluate(() => (window as unknown as { __qly: { video(): Tile[] } }).__qly.video());
+    page.evaluate(() => (window as unknown as { __qlyTest: { video(): Tile[] } }).__qlyTest.video());
   const hubPid = () => hub.pid as number;
   const relayPids = () => [
     hubPid(),
@@ -205,8 +207,8 @@ try {
       await sleep(1500);
       await page.evaluate(
         (list) => {
-          const wall = (window as unknown as { __qly: { wall: { assign(i: number, k: string): void } } })
-            .__qly.wall;
+          const wall = (window as unknown as { __qlyTest: { wall: { assign(i: number, k: string): void } } })
+            .__qlyTest.wall;
           for (const [i, key] of list.entries()) wall.assign(i, key);
         },
         keys.slice(0, n),

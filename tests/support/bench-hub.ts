@@ -2,6 +2,7 @@
  * A hub process for a benchmark: free loopback ports, the embedded broker, a known admin password,
  * signed in, with helpers for the REST calls every bench makes (registering gateways).
  */
+import { requireTestBuild, TEST_DASHBOARD_DIR } from './dashboard.ts';
 import { HubProcess } from './hub-process.ts';
 import { freePort } from './wait.ts';
 
@@ -17,6 +18,7 @@ export class BenchHub {
 
   /** Starts the hub on `dir` with `config` merged over the bench defaults, and signs in. */
   static async start(dir: string, config: Record<string, unknown> = {}): Promise<BenchHub> {
+    requireTestBuild();
     const [httpPort, mqttPort] = [await freePort(), await freePort()];
     const hub = new HubProcess(
       dir,
@@ -26,6 +28,8 @@ export class BenchHub {
         logLevel: 'warn',
         auth: { scryptLog2N: 12 },
         mqtt: { embeddedHost: '127.0.0.1', embeddedPort: mqttPort },
+        // Benches read frame times and lag probes through the test build's hook.
+        dashboardDir: TEST_DASHBOARD_DIR,
         ...config,
       },
       { ADMIN_PASSWORD },

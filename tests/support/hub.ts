@@ -11,6 +11,7 @@ import { buildApp } from '../../hub/src/app.ts';
 import { loadHubConfig } from '../../hub/src/config.ts';
 import { issueGatewayCredentials } from '../../hub/src/services/gateway-credentials.ts';
 import type { SqliteTimeSeriesStore } from '../../hub/src/stores/sqlite-timeseries.ts';
+import { TEST_DASHBOARD_DIR } from './dashboard.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
 
@@ -47,6 +48,8 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     host: '127.0.0.1',
     port: 0,
     dataDir,
+    // Test hubs serve the test build (`npm run build:test`): the only one with the test hooks.
+    dashboardDir: TEST_DASHBOARD_DIR,
     logLevel: options.logLevel ?? (options.logLines ? 'info' : (process.env.QLY_TEST_LOG_LEVEL ?? 'silent')),
     // Tests hash many passwords: a lower scrypt cost (the default, 2^17, has its own test).
     auth: { scryptLog2N: 12 },

@@ -6,10 +6,13 @@
 import type { AlarmView, DeviceView } from '@qianliyan/protocols';
 import { get, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { eventLabel, getLang, t } from '../i18n.ts';
+import { errorMessage, eventLabel, getLang, severityLabel, t } from '../i18n.ts';
+import { RovingFocus } from './roving-focus.ts';
 
 export class AlarmList {
   private readonly alarms = new Map<number, AlarmView>();
+  /** One tab stop for the list: fifty alarms are not a hundred Tab presses between officer and map. */
+  private readonly rover: RovingFocus;
 
   constructor(
     private readonly root: HTMLElement,
@@ -20,6 +23,14 @@ export class AlarmList {
     /** An incident was made from an alarm (the view opens it). */
     private readonly onIncident?: (id: number) => void,
   ) {
+    this.rover = new RovingFocus(root, 'alarm');
+    root.addEventListener('keydown', (ev) => {
+      const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-alarm]');
+      if (!item || ev.target !== item || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+      ev.preventDefault();
+      const alarm = this.alarms.get(Number(item.dataset.alarm));
+      if (alarm) this.onSelect(alarm.device);
+    });
     root.addEventListener('click', (ev) => {
       const target = ev.target as HTMLElement;
       const item = target.closest<HTMLElement>('[data-alarm]');
@@ -41,13 +52,13 @@ export class AlarmList {
           },
         })
           .then((incident) => this.onIncident?.(incident.id))
-          .catch((err) => console.warn('incident not created', err));
+          .catch((err) => this.say(item, errorMessage(err)));
         return;
       }
       if (target.closest('[data-role=ack]')) {
         void post('/api/alarms/:id/ack', { params: { id } })
           .then((a) => this.upsert(a))
-          .catch((err) => console.warn('acknowledge failed', err));
+          .catch((err) => this.say(item, errorMessage(err)));
         return;
       }
       const alarm = this.alarms.get(id);
@@ -72,9 +83,25 @@ export class AlarmList {
     return [...this.alarms.values()].sort((a, b) => b.id - a.id);
   }
 
+  /** Focuses the list at its tab stop (a skip link lands here). */
+  focus(): void {
+    this.rover.refresh();
+    this.root.querySelector<HTMLElement>('[data-alarm][tabindex="0"], .empty')?.focus();
+  }
+
+  /** A refusal, said on the alarm's own row. */
+  private say(item: HTMLElement, text: string): void {
+    const el = item.querySelector<HTMLElement>('.alarm-msg');
+    if (el) {
+      el.textContent = text;
+      el.hidden = false;
+    }
+  }
+
   render(): void {
     const list = this.list();
     this.countEl.textContent = list.length ? `(${list.length})` : '';
+    this.root.setAttribute('aria-label', t('alarms'));
     this.root.innerHTML = list.length
       ? list
           .slice(0, 50)
@@ -83,14 +110,18 @@ export class AlarmList {
             const time = new Date(a.lastTs).toLocaleTimeString(getLang() === 'zh' ? 'zh-CN' : 'en-GB', {
               hour12: false,
             });
-            return `<li class="alarm sev-${a.severity}" data-alarm="${a.id}">
+            const what = `${name} · ${eventLabel(a.type)}${a.count > 1 ? ` ×${a.count}` : ''}`;
+            return `<li class="alarm sev-${a.severity}" data-alarm="${a.id}" tabindex="-1"
+                aria-label="${escapeHtml(`${time} ${what} · ${severityLabel(a.severity)}`)}">
               <span class="alarm-time">${escapeHtml(time)}</span>
-              <span class="alarm-what">${escapeHtml(name)} · ${escapeHtml(eventLabel(a.type))}${a.count > 1 ? ` ×${a.count}` : ''}</span>
-              ${this.mayAcknowledge ? `<button class="link" data-role="to-incident">${t('toIncident')}</button><button class="link" data-role="ack">${t('acknowledge')}</button>` : ''}
+              <span class="alarm-what">${escapeHtml(what)}</span>
+              ${this.mayAcknowledge ? `<span class="alarm-actions"><button type="button" class="link" data-role="to-incident" tabindex="-1">${t('toIncident')}</button><button type="button" class="link" data-role="ack" tabindex="-1">${t('acknowledge')}</button></span>` : ''}
+              <span class="alarm-msg" role="status" hidden></span>
             </li>`;
           })
           .join('')
-      : `<li class="empty">${t('noAlarms')}</li>`;
+      : `<li class="empty" tabindex="-1">${t('noAlarms')}</li>`;
+    this.rover.refresh();
   }
 }
 

@@ -1,23 +1,34 @@
 /**
  * The broadcast console (广播): choose loudspeakers on the map (click a speaker, draw a box, or pick
  * a village or a zone, or all), say something (type text for text-to-speech, pick or upload a clip,
- * or hold to talk), choose the priority and repeats (and a time, optionally daily), send. Every
- * speaker's delivery shows live; recent broadcasts are listed and can be sent again. Each speaker's
- * coverage is a circle on the map, the chosen ones highlighted.
+ * or hold to talk — the priority it will go out at is said before the microphone opens), choose the
+ * priority and repeats (and a time, optionally daily), send. Every speaker's delivery shows live,
+ * and a broadcast can be stopped everywhere or on one speaker; recent broadcasts are listed and can
+ * be sent again or stopped. Each speaker's coverage is a circle on the map, the chosen ones
+ * highlighted.
+ *
+ * The console's state (choices, typed text, tab, options, the broadcast on screen, the history) lives
+ * in this object; the DOM is drawn from it, so a language switch redraws every word and loses
+ * nothing.
  */
 import {
   type BroadcastView,
   type ClipView,
   type DeviceView,
+  MAX_TTS_CHARS,
   PRIORITIES,
   type Priority,
   TALK_SAMPLE_RATE,
   talkSocketProtocols,
 } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { type Answer, get, getToken, post } from '../api.ts';
+import { get, getToken, post } from '../api.ts';
+import { errorText } from '../error-messages.ts';
 import { escapeHtml } from '../html.ts';
-import { t } from '../i18n.ts';
+import { errorMessage, getLang, t, zoneLabel } from '../i18n.ts';
+import { counterSlot, errorSlot, showFieldError, watchCounters } from './form-feedback.ts';
+
+type Tab = 'tts' | 'clip' | 'talk';
 
 const STATE_CLASS: Record<string, string> = {
   sending: 'pending',
@@ -27,15 +38,31 @@ const STATE_CLASS: Record<string, string> = {
   interrupted: 'warn',
   failed: 'bad',
 };
+/** A speaker still sending, queued or playing can be stopped. */
+const STOPPABLE = new Set(['sending', 'queued', 'started']);
 
 export class BroadcastConsole {
   private readonly selected = new Set<string>();
   private readonly circles = L.layerGroup();
   private current: BroadcastView | undefined;
   private history: BroadcastView[] = [];
+  private clips: ClipView[] = [];
   private boxMode = false;
   private talk: { ws: WebSocket; ctx: AudioContext; stream: MediaStream; id: string } | undefined;
-  /** For tests: bytes of microphone audio sent in the last talk. */
+  /** What the form holds (kept across redraws). */
+  private form = {
+    tab: 'tts' as Tab,
+    text: '',
+    lang: 'zh',
+    clip: '',
+    priority: 'notice' as Priority,
+    repeat: '1',
+    at: '',
+    daily: false,
+  };
+  /** The last message, as a function so that a language switch words it again. */
+  private note: { text: () => string; bad: boolean } = { text: () => '', bad: false };
+  /** Bytes of microphone audio sent in the last talk. */
   talkBytes = 0;
 
   constructor(
@@ -43,13 +70,14 @@ export class BroadcastConsole {
     private readonly map: L.Map,
     private readonly devices: () => Map<string, DeviceView>,
     onBroadcast: (listener: (b: BroadcastView) => void) => () => void,
+    private readonly siteName: (id: string) => string,
   ) {
     root.classList.add('broadcast-console');
     this.render();
     onBroadcast((b) => this.onUpdate(b));
   }
 
-  /** The language changed: every text again (the form's choices are kept by the render). */
+  /** The language changed: every word again; choices, typed text and lists are kept. */
   relabel(): void {
     this.render();
   }
@@ -74,7 +102,7 @@ export class BroadcastConsole {
   private speakers(): DeviceView[] {
     return [...this.devices().values()]
       .filter((d) => d.kind === 'speaker')
-      .sort((a, b) => a.key.localeCompare(b.key, 'zh-CN', { numeric: true }));
+      .sort((a, b) => a.name.localeCompare(b.name, 'zh-CN', { numeric: true }));
   }
 
   private el<T extends HTMLElement>(role: string): T {
@@ -82,58 +110,94 @@ export class BroadcastConsole {
   }
 
   private render(): void {
+    const f = this.form;
+    const talkLabel = t('broadcastHoldAt', { priority: t(`priority_${f.priority}` as 'priority_notice') });
     this.root.innerHTML = `
       <h2>${t('broadcastTitle')}</h2>
-      <section class="bc-targets">
+      <section class="bc-targets" aria-label="${t('broadcastTargets')}">
         <div class="bc-row">
           <button type="button" data-role="box">${t('broadcastBox')}</button>
-          <select data-role="by-site"><option value="">${t('broadcastBySite')}</option></select>
-          <select data-role="by-zone"><option value="">${t('broadcastByZone')}</option></select>
+          <select data-role="by-site" aria-label="${t('broadcastBySite')}"></select>
+          <select data-role="by-zone" aria-label="${t('broadcastByZone')}"></select>
           <button type="button" data-role="all">${t('broadcastAll')}</button>
           <button type="button" data-role="clear">${t('broadcastClear')}</button>
         </div>
         <div class="bc-chosen" data-role="chosen"></div>
       </section>
-      <section class="bc-content">
-        <div class="bc-tabs" data-role="tabs">
-          <button type="button" data-tab="tts" class="active">${t('broadcastText')}</button>
-          <button type="button" data-tab="clip">${t('broadcastClip')}</button>
-          <button type="button" data-tab="talk">${t('broadcastTalk')}</button>
-        </div>
-        <div data-pane="tts"><textarea data-role="text" rows="3" maxlength="500" placeholder="${escapeHtml(t('broadcastTextHint'))}"></textarea>
-          <select data-role="lang"><option value="zh">普通话</option><option value="en">English</option></select></div>
-        <div data-pane="clip" hidden><select data-role="clip"></select>
-          <label class="bc-upload">${t('broadcastUpload')} <input type="file" data-role="file" accept="audio/wav,audio/mpeg,audio/ogg,.wav,.mp3,.ogg"></label></div>
-        <div data-pane="talk" hidden><button type="button" class="bc-ptt" data-role="ptt">${t('broadcastHold')}</button></div>
-      </section>
-      <section class="bc-options">
-        <label>${t('broadcastPriority')} <select data-role="priority">
-          ${[...PRIORITIES]
-            .reverse()
+      <form class="bc-form" data-role="form" novalidate>
+        <div class="bc-tabs" data-role="tabs" role="tablist" aria-label="${t('broadcastContent')}">
+          ${(['tts', 'clip', 'talk'] as const)
             .map(
-              (p) =>
-                `<option value="${p}" ${p === 'notice' ? 'selected' : ''}>${t(`priority_${p}` as 'priority_notice')}</option>`,
+              (tab) =>
+                `<button type="button" role="tab" id="bc-tab-${tab}" data-tab="${tab}" aria-selected="${f.tab === tab}" aria-controls="bc-pane-${tab}" class="${f.tab === tab ? 'active' : ''}">${t(tab === 'tts' ? 'broadcastText' : tab === 'clip' ? 'broadcastClip' : 'broadcastTalk')}</button>`,
             )
             .join('')}
-        </select></label>
-        <label>${t('broadcastRepeat')} <input type="number" data-role="repeat" min="1" max="10" value="1"></label>
-        <label>${t('broadcastAt')} <input type="datetime-local" data-role="at"></label>
-        <label><input type="checkbox" data-role="daily"> ${t('broadcastDaily')}</label>
-        <button type="button" class="primary" data-role="send">${t('broadcastSend')}</button>
-      </section>
-      <div class="bc-message" data-role="message"></div>
-      <h3>${t('broadcastDelivery')}</h3>
-      <ul class="bc-delivery" data-role="delivery"></ul>
+        </div>
+        <div data-pane="tts" id="bc-pane-tts" role="tabpanel" aria-labelledby="bc-tab-tts" ${f.tab === 'tts' ? '' : 'hidden'}>
+          <label class="bc-field">${t('broadcastTextHint')} ${counterSlot('text', MAX_TTS_CHARS)}
+            <textarea name="text" data-role="text" rows="3">${escapeHtml(f.text)}</textarea>${errorSlot('text')}</label>
+          <label>${t('broadcastVoice')} <select data-role="lang" name="lang">
+            <option value="zh"${f.lang === 'zh' ? ' selected' : ''}>${t('voiceMandarin')}</option>
+            <option value="en"${f.lang === 'en' ? ' selected' : ''}>${t('voiceEnglish')}</option></select></label>
+        </div>
+        <div data-pane="clip" id="bc-pane-clip" role="tabpanel" aria-labelledby="bc-tab-clip" ${f.tab === 'clip' ? '' : 'hidden'}>
+          <label>${t('broadcastClip')} <select data-role="clip" name="clip"></select></label>
+          <label class="bc-upload">${t('broadcastUpload')} <input type="file" data-role="file" accept="audio/wav,audio/mpeg,audio/ogg,.wav,.mp3,.ogg"></label>
+          ${errorSlot('clip')}
+        </div>
+        <div data-pane="talk" id="bc-pane-talk" role="tabpanel" aria-labelledby="bc-tab-talk" ${f.tab === 'talk' ? '' : 'hidden'}>
+          <p class="bc-talk-priority" data-role="talk-priority">${escapeHtml(
+            t('broadcastTalkPriority', { priority: t(`priority_${f.priority}` as 'priority_notice') }),
+          )}</p>
+          <button type="button" class="bc-ptt prio-${f.priority}" data-role="ptt" aria-describedby="bc-ptt-help">${escapeHtml(talkLabel)}</button>
+          <p class="muted" id="bc-ptt-help">${t('broadcastHoldKeys')}</p>
+        </div>
+        <div class="bc-options">
+          <label>${t('broadcastPriority')} <select data-role="priority" name="priority">
+            ${[...PRIORITIES]
+              .reverse()
+              .map(
+                (p) =>
+                  `<option value="${p}" ${p === f.priority ? 'selected' : ''}>${t(`priority_${p}` as 'priority_notice')}</option>`,
+              )
+              .join('')}
+          </select></label>
+          <label>${t('broadcastRepeat')} <input type="number" data-role="repeat" name="repeat" min="1" max="10" value="${escapeHtml(f.repeat)}"></label>
+          <label>${t('broadcastAt')} <input type="datetime-local" data-role="at" name="at" value="${escapeHtml(f.at)}"></label>
+          <label><input type="checkbox" data-role="daily" name="daily"${f.daily ? ' checked' : ''}> ${t('broadcastDaily')}</label>
+          <button type="submit" class="primary" data-role="send" ${f.tab === 'talk' ? 'hidden' : ''}>${t('broadcastSend')}</button>
+        </div>
+        ${errorSlot('*')}
+      </form>
+      <div class="bc-message" data-role="message" role="status"></div>
+      <div class="bc-current" data-role="current"></div>
       <h3>${t('broadcastHistory')}</h3>
       <ul class="bc-history" data-role="history"></ul>`;
+    const form = this.el<HTMLFormElement>('form');
+    watchCounters(form);
+    form.addEventListener('input', () => this.readForm());
+    form.addEventListener('change', () => {
+      this.readForm();
+      this.showTalkPriority();
+    });
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      void this.send();
+    });
     this.el('tabs').addEventListener('click', (ev) => {
-      const tab = (ev.target as HTMLElement).closest<HTMLElement>('[data-tab]')?.dataset.tab;
-      if (!tab) return;
-      for (const b of this.root.querySelectorAll<HTMLElement>('[data-tab]'))
-        b.classList.toggle('active', b.dataset.tab === tab);
-      for (const p of this.root.querySelectorAll<HTMLElement>('[data-pane]'))
-        p.hidden = p.dataset.pane !== tab;
-      this.el('send').hidden = tab === 'talk';
+      const tab = (ev.target as HTMLElement).closest<HTMLElement>('[data-tab]')?.dataset.tab as
+        | Tab
+        | undefined;
+      if (tab) this.setTab(tab);
+    });
+    this.el('tabs').addEventListener('keydown', (ev) => {
+      // Tabs: the arrow keys move between them (WAI-ARIA tabs pattern).
+      if (ev.key !== 'ArrowRight' && ev.key !== 'ArrowLeft') return;
+      const order: Tab[] = ['tts', 'clip', 'talk'];
+      const at = order.indexOf(this.form.tab);
+      const next = order[(at + (ev.key === 'ArrowRight' ? 1 : order.length - 1)) % order.length] as Tab;
+      this.setTab(next);
+      this.root.querySelector<HTMLElement>(`[data-tab=${next}]`)?.focus();
     });
     this.el('by-site').addEventListener('change', (ev) => {
       const site = (ev.target as HTMLSelectElement).value;
@@ -155,8 +219,11 @@ export class BroadcastConsole {
       this.selected.clear();
       this.refresh();
     });
+    this.el('chosen').addEventListener('click', (ev) => {
+      const key = (ev.target as HTMLElement).closest<HTMLElement>('[data-unchoose]')?.dataset.unchoose;
+      if (key) this.toggle(key);
+    });
     this.el('box').addEventListener('click', () => this.startBox());
-    this.el('send').addEventListener('click', () => void this.send());
     this.el('file').addEventListener(
       'change',
       (ev) => void this.upload((ev.target as HTMLInputElement).files?.[0]),
@@ -168,27 +235,86 @@ export class BroadcastConsole {
     });
     ptt.addEventListener('pointerup', () => this.stopTalk());
     ptt.addEventListener('pointercancel', () => this.stopTalk());
-    this.el('history').addEventListener('click', (ev) => {
-      const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-replay]')?.dataset.replay;
-      if (id) void this.replay(id);
+    // Hold Space (or Enter) on the button to talk, as with the mouse; released, the talk ends.
+    ptt.addEventListener('keydown', (ev) => {
+      if ((ev.key === ' ' || ev.key === 'Enter') && !ev.repeat) {
+        ev.preventDefault();
+        void this.startTalk();
+      }
     });
+    ptt.addEventListener('keyup', (ev) => {
+      if (ev.key === ' ' || ev.key === 'Enter') {
+        ev.preventDefault();
+        this.stopTalk();
+      }
+    });
+    ptt.addEventListener('blur', () => this.stopTalk());
+    this.root.addEventListener('click', (ev) => {
+      const target = ev.target as HTMLElement;
+      const replay = target.closest<HTMLElement>('[data-replay]')?.dataset.replay;
+      if (replay) return void this.replay(replay);
+      const cancel = target.closest<HTMLElement>('[data-cancel]')?.dataset.cancel;
+      if (cancel) return void this.cancel(cancel);
+      const stop = target.closest<HTMLElement>('[data-stop-speaker]');
+      if (stop) void this.stopSpeaker(stop.dataset.broadcast as string, stop.dataset.stopSpeaker as string);
+    });
+    this.fillClips();
+    this.refresh();
+    this.renderDelivery();
+    this.renderHistory();
+    this.showNote();
+    if (this.talk) ptt.classList.add('talking');
+  }
+
+  private setTab(tab: Tab): void {
+    this.form.tab = tab;
+    for (const b of this.root.querySelectorAll<HTMLElement>('[data-tab]')) {
+      b.classList.toggle('active', b.dataset.tab === tab);
+      b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+    }
+    for (const p of this.root.querySelectorAll<HTMLElement>('[data-pane]')) p.hidden = p.dataset.pane !== tab;
+    this.el('send').hidden = tab === 'talk';
+  }
+
+  private readForm(): void {
+    const f = this.form;
+    f.text = this.el<HTMLTextAreaElement>('text').value;
+    f.lang = this.el<HTMLSelectElement>('lang').value;
+    f.clip = this.el<HTMLSelectElement>('clip').value;
+    f.priority = this.el<HTMLSelectElement>('priority').value as Priority;
+    f.repeat = this.el<HTMLInputElement>('repeat').value;
+    f.at = this.el<HTMLInputElement>('at').value;
+    f.daily = this.el<HTMLInputElement>('daily').checked;
+  }
+
+  /** Live talk says its priority before the microphone opens (and the button carries it). */
+  private showTalkPriority(): void {
+    const priority = t(`priority_${this.form.priority}` as 'priority_notice');
+    this.el('talk-priority').textContent = t('broadcastTalkPriority', { priority });
+    const ptt = this.el('ptt');
+    if (!this.talk) ptt.textContent = t('broadcastHoldAt', { priority });
+    ptt.className = `bc-ptt prio-${this.form.priority}${this.talk ? ' talking' : ''}`;
   }
 
   /** Redraws the choices, the chosen speakers and the coverage circles. */
   refresh(): void {
     const speakers = this.speakers();
-    const sites = [...new Set(speakers.map((d) => d.site))].sort();
+    const collator = new Intl.Collator('zh-CN', { numeric: true });
+    const sites = [...new Set(speakers.map((d) => d.site))].sort((a, b) =>
+      collator.compare(this.siteName(a), this.siteName(b)),
+    );
     const zones = [...new Set(speakers.flatMap((d) => d.zones ?? []))].sort();
     this.el('by-site').innerHTML =
-      `<option value="">${t('broadcastBySite')}</option>${sites.map((s) => `<option>${escapeHtml(s)}</option>`).join('')}`;
+      `<option value="">${t('broadcastBySite')}</option>${sites.map((s) => `<option value="${escapeHtml(s)}">${escapeHtml(this.siteName(s))}</option>`).join('')}`;
     this.el('by-zone').innerHTML =
-      `<option value="">${t('broadcastByZone')}</option>${zones.map((z) => `<option>${escapeHtml(z)}</option>`).join('')}`;
+      `<option value="">${t('broadcastByZone')}</option>${zones.map((z) => `<option value="${escapeHtml(z)}">${escapeHtml(zoneLabel(z))}</option>`).join('')}`;
     for (const k of [...this.selected]) if (!this.devices().has(k)) this.selected.delete(k);
     this.el('chosen').innerHTML = this.selected.size
       ? [...this.selected]
           .map((k) => {
             const d = this.devices().get(k);
-            return `<span class="chip" data-key="${escapeHtml(k)}">${escapeHtml(d?.name ?? k)} · ${escapeHtml(d?.site ?? '')}</span>`;
+            const name = `${d?.name ?? k} · ${this.siteName(d?.site ?? '')}`;
+            return `<span class="chip" data-key="${escapeHtml(k)}">${escapeHtml(name)}<button type="button" class="icon" data-unchoose="${escapeHtml(k)}" aria-label="${escapeHtml(t('unchoose', { name }))}">✕</button></span>`;
           })
           .join('')
       : `<span class="muted">${t('broadcastPickHint')}</span>`;
@@ -242,31 +368,52 @@ export class BroadcastConsole {
   }
 
   private options() {
-    const priority = this.el<HTMLSelectElement>('priority').value as Priority;
-    const repeat = Number(this.el<HTMLInputElement>('repeat').value) || 1;
-    const atText = this.el<HTMLInputElement>('at').value;
-    const at = atText ? new Date(atText).getTime() : undefined;
-    const daily = this.el<HTMLInputElement>('daily').checked;
-    return { priority, repeat, ...(at ? { schedule: { at, ...(daily ? { daily: true } : {}) } } : {}) };
+    const f = this.form;
+    const repeat = Math.min(10, Math.max(1, Number(f.repeat) || 1));
+    const at = f.at ? new Date(f.at).getTime() : undefined;
+    return {
+      priority: f.priority,
+      repeat,
+      ...(at ? { schedule: { at, ...(f.daily ? { daily: true } : {}) } } : {}),
+    };
   }
 
-  private message(text: string, bad = false): void {
+  private message(text: () => string, bad = false): void {
+    this.note = { text, bad };
+    this.showNote();
+  }
+
+  private showNote(): void {
     const el = this.el('message');
-    el.textContent = text;
-    el.classList.toggle('bad', bad);
+    el.textContent = this.note.text();
+    el.classList.toggle('bad', this.note.bad);
   }
 
   private async send(): Promise<void> {
-    if (this.selected.size === 0) return this.message(t('broadcastPickHint'), true);
-    const tab = this.root.querySelector<HTMLElement>('[data-tab].active')?.dataset.tab;
+    this.readForm();
+    const form = this.el<HTMLFormElement>('form');
+    for (const el of form.querySelectorAll<HTMLElement>('[data-error-for]')) el.hidden = true;
+    if (this.selected.size === 0) return this.message(() => t('broadcastPickHint'), true);
     let content: unknown;
-    if (tab === 'tts') {
-      const text = this.el<HTMLTextAreaElement>('text').value.trim();
-      if (!text) return this.message(t('broadcastTextHint'), true);
-      content = { tts: { text, lang: this.el<HTMLSelectElement>('lang').value } };
+    if (this.form.tab === 'tts') {
+      const text = this.form.text.trim();
+      if (!text) return showFieldError(form, 'text', t('broadcastTextMissing'));
+      if ([...text].length > MAX_TTS_CHARS)
+        return showFieldError(
+          form,
+          'text',
+          errorText(
+            {
+              code: 'HUB_ERR_VALIDATION',
+              detail: { field: 'text', reason: 'too_long', limit: MAX_TTS_CHARS },
+            },
+            getLang(),
+          ),
+        );
+      content = { tts: { text, lang: this.form.lang } };
     } else {
-      const hash = this.el<HTMLSelectElement>('clip').value;
-      if (!hash) return this.message(t('broadcastUpload'), true);
+      const hash = this.form.clip;
+      if (!hash) return showFieldError(form, 'clip', t('broadcastClipMissing'));
       content = { clip: { hash } };
     }
     try {
@@ -274,28 +421,53 @@ export class BroadcastConsole {
         body: { targets: { speakers: [...this.selected] }, content, ...this.options() },
       });
       this.current = b;
-      this.message(b.state === 'scheduled' ? t('broadcastScheduled') : t('broadcastSent'));
+      this.message(() => (b.state === 'scheduled' ? t('broadcastScheduled') : t('broadcastSent')));
       this.renderDelivery();
       void this.loadHistory();
     } catch (err) {
-      this.message((err as Error).message, true);
+      this.message(() => errorMessage(err), true);
     }
   }
 
   private async replay(id: string): Promise<void> {
     try {
       this.current = await post('/api/broadcasts/:id/replay', { params: { id } });
-      this.message(t('broadcastSent'));
+      this.message(() => t('broadcastSent'));
       this.renderDelivery();
       void this.loadHistory();
     } catch (err) {
-      this.message((err as Error).message, true);
+      this.message(() => errorMessage(err), true);
+    }
+  }
+
+  /** Stops a broadcast on every speaker (a scheduled one never plays). */
+  private async cancel(id: string): Promise<void> {
+    try {
+      const b = await post('/api/broadcasts/:id/cancel', { params: { id } });
+      if (this.current?.id === id)
+        this.current = { ...b, ...(this.current.talk ? { talk: this.current.talk } : {}) };
+      if (this.talk?.id === id) this.stopTalk();
+      this.onUpdate(b);
+      this.message(() => t('broadcastStopped'));
+    } catch (err) {
+      this.message(() => errorMessage(err), true);
+    }
+  }
+
+  /** Stops a broadcast on one speaker; the others play on. */
+  private async stopSpeaker(id: string, key: string): Promise<void> {
+    const name = this.devices().get(key)?.name ?? key;
+    try {
+      await post('/api/broadcasts/:id/speakers/:key/stop', { params: { id, key } });
+      this.message(() => t('speakerStopping', { name }));
+    } catch (err) {
+      this.message(() => `${name}: ${errorMessage(err)}`, true);
     }
   }
 
   private async upload(file: File | undefined): Promise<void> {
     if (!file) return;
-    this.message(t('broadcastUploading'));
+    this.message(() => t('broadcastUploading'));
     const res = await fetch(`/api/clips?name=${encodeURIComponent(file.name)}`, {
       method: 'POST',
       headers: {
@@ -303,28 +475,33 @@ export class BroadcastConsole {
         'content-type': file.type || 'application/octet-stream',
       },
       body: file,
-    });
+    }).catch(() => undefined);
     // Raw audio, not JSON, so not through the typed client; the answer is typed all the same.
-    const body = (await res.json().catch(() => ({}))) as Partial<Answer<'POST', '/api/clips'>> & {
-      message?: string;
-    };
-    if (!res.ok) return this.message(body.message ?? res.statusText, true);
+    const body = (await res?.json().catch(() => ({}))) as Partial<ClipView> & { code?: string };
+    if (!res?.ok) return this.message(() => errorMessage(body?.code ? { code: body.code } : undefined), true);
     await this.loadClips();
-    this.el<HTMLSelectElement>('clip').value = body.hash as string;
-    this.message(t('broadcastUploaded'));
+    this.form.clip = body.hash as string;
+    this.fillClips();
+    this.message(() => t('broadcastUploaded'));
   }
 
   private async loadClips(): Promise<void> {
-    const clips = await get('/api/clips').catch(() => [] as ClipView[]);
+    this.clips = await get('/api/clips').catch(() => this.clips);
+    this.fillClips();
+  }
+
+  private fillClips(): void {
     const sel = this.el<HTMLSelectElement>('clip');
-    const value = sel.value;
-    sel.innerHTML = clips
-      .map(
-        (c) =>
-          `<option value="${c.hash}">${escapeHtml(c.name)} (${Math.round(c.durationMs / 100) / 10} s)</option>`,
-      )
-      .join('');
-    if (value) sel.value = value;
+    sel.innerHTML = this.clips.length
+      ? this.clips
+          .map(
+            (c) =>
+              `<option value="${c.hash}">${escapeHtml(c.name)} (${Math.round(c.durationMs / 100) / 10} s)</option>`,
+          )
+          .join('')
+      : `<option value="">${t('noClips')}</option>`;
+    if (this.form.clip) sel.value = this.form.clip;
+    this.form.clip = sel.value;
   }
 
   private async loadHistory(): Promise<void> {
@@ -343,32 +520,62 @@ export class BroadcastConsole {
     this.renderHistory();
   }
 
+  /** A speaker's delivery in words: played, playing, stopped by an officer, refused by the hub… */
+  private deliveryText(s: BroadcastView['speakers'][string]): string {
+    const parts = [t(`delivery_${s.state}` as 'delivery_finished')];
+    if (s.durationMs) parts.push(`${Math.round(s.durationMs / 100) / 10} s`);
+    if (s.state === 'interrupted')
+      parts.push(
+        s.by === 'stop'
+          ? t('deliveryStoppedByOfficer')
+          : s.by === 'shutdown'
+            ? t('deliveryShutdown')
+            : t('deliveryPreempted'),
+      );
+    if (s.state === 'failed')
+      parts.push(s.code ? errorMessage({ code: s.code }) : t('deliveryFailedAtSpeaker'));
+    return parts.join(' · ');
+  }
+
   private renderDelivery(): void {
     const b = this.current;
-    this.el('delivery').innerHTML = b
-      ? Object.entries(b.speakers)
-          .map(([k, s]) => {
-            const d = this.devices().get(k);
-            return `<li data-key="${escapeHtml(k)}" data-state="${s.state}"><span class="dot ${STATE_CLASS[s.state] ?? ''}"></span>${escapeHtml(d?.name ?? k)} · ${t(`delivery_${s.state}` as 'delivery_finished')}${s.durationMs ? ` · ${Math.round(s.durationMs / 100) / 10} s` : ''}${s.reason ? ` · ${escapeHtml(s.reason)}` : ''}</li>`;
-          })
-          .join('')
-      : '';
+    const el = this.el('current');
+    if (!b) {
+      el.innerHTML = '';
+      return;
+    }
+    const live = b.state === 'sending' || b.state === 'scheduled';
+    el.innerHTML = `<h3>${t('broadcastDelivery')} · <span data-role="current-state">${t(`bstate_${b.state}` as 'bstate_done')}</span>
+        ${live ? `<button type="button" class="danger" data-cancel="${b.id}">■ ${t('broadcastStopAll')}</button>` : ''}</h3>
+      <ul class="bc-delivery" data-role="delivery">${Object.entries(b.speakers)
+        .map(([k, s]) => {
+          const d = this.devices().get(k);
+          const name = d?.name ?? k;
+          return `<li data-key="${escapeHtml(k)}" data-state="${s.state}"><span class="dot ${STATE_CLASS[s.state] ?? ''}" aria-hidden="true"></span>
+            <span class="bc-speaker">${escapeHtml(name)}</span> · <span title="${escapeHtml(s.reason ?? '')}">${escapeHtml(this.deliveryText(s))}</span>
+            ${live && STOPPABLE.has(s.state) ? `<button type="button" class="link" data-stop-speaker="${escapeHtml(k)}" data-broadcast="${b.id}" aria-label="${escapeHtml(t('stopOnSpeaker', { name }))}">■ ${t('stopSpeaker')}</button>` : ''}</li>`;
+        })
+        .join('')}</ul>`;
   }
 
   private renderHistory(): void {
+    const locale = getLang() === 'zh' ? 'zh-CN' : 'en-GB';
     this.el('history').innerHTML = this.history
       .slice(0, 20)
       .map((b) => {
         const c = b.content as { tts?: { text: string }; clip?: { hash: string }; live?: unknown };
+        const clip = c.clip ? this.clips.find((x) => x.hash === c.clip?.hash) : undefined;
         const what = c.tts
           ? c.tts.text
           : c.clip
-            ? `[${t('broadcastClip')}] ${c.clip.hash.slice(0, 8)}`
+            ? `[${t('broadcastClip')}] ${clip?.name ?? c.clip.hash.slice(0, 8)}`
             : `[${t('broadcastTalk')}]`;
         const states = Object.values(b.speakers).map((s) => s.state);
         const ok = states.filter((s) => s === 'finished').length;
+        const live = b.state === 'sending' || b.state === 'scheduled';
         return `<li data-id="${b.id}"><span class="prio prio-${b.priority}">${t(`priority_${b.priority}` as 'priority_notice')}</span>
-          ${escapeHtml(what.slice(0, 40))} <span class="muted">${new Date(b.createdAt).toLocaleString()} · ${escapeHtml(b.createdBy)} · ${ok}/${states.length} ${t('delivery_finished')} · ${t(`bstate_${b.state}` as 'bstate_done')}</span>
+          <span class="bc-what">${escapeHtml([...what].slice(0, 40).join(''))}</span> <span class="muted">${new Date(b.createdAt).toLocaleString(locale, { hour12: false })} · ${escapeHtml(b.createdBy === 'linkage' ? t('actorSystem') : b.createdBy)} · ${t('deliveredCount', { ok, n: states.length })} · ${t(`bstate_${b.state}` as 'bstate_done')}</span>
+          ${live ? `<button type="button" class="link danger" data-cancel="${b.id}">■ ${t('broadcastStopAll')}</button>` : ''}
           ${c.live ? '' : `<button type="button" class="link" data-replay="${b.id}">${t('broadcastReplay')}</button>`}</li>`;
       })
       .join('');
@@ -377,9 +584,10 @@ export class BroadcastConsole {
   /** Hold to talk: the microphone at 16 kHz as 16-bit PCM to the hub, until released. */
   private async startTalk(): Promise<void> {
     if (this.talk || this.selected.size === 0) {
-      if (this.selected.size === 0) this.message(t('broadcastPickHint'), true);
+      if (this.selected.size === 0) this.message(() => t('broadcastPickHint'), true);
       return;
     }
+    this.readForm();
     try {
       const stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true },
@@ -388,7 +596,7 @@ export class BroadcastConsole {
         body: {
           targets: { speakers: [...this.selected] },
           content: { live: {} },
-          priority: this.options().priority,
+          priority: this.form.priority,
         },
       });
       this.current = b;
@@ -416,11 +624,26 @@ export class BroadcastConsole {
       source.connect(processor);
       processor.connect(ctx.destination);
       this.talk = { ws, ctx, stream, id: b.id };
-      this.el('ptt').classList.add('talking');
-      this.message(t('broadcastTalking'));
+      const ptt = this.el('ptt');
+      ptt.classList.add('talking');
+      ptt.textContent = t('broadcastTalking');
+      ptt.dataset.talking = 'true';
+      this.message(() =>
+        t('broadcastTalkingAt', { priority: t(`priority_${b.priority}` as 'priority_notice') }),
+      );
     } catch (err) {
-      this.message((err as Error).message, true);
+      this.message(() => (err instanceof DOMException ? t('callNoCamera') : errorMessage(err)), true);
     }
+  }
+
+  /** What no page shows (bytes of microphone sent, coverage circles drawn): the test build reads it. */
+  state() {
+    return {
+      selected: [...this.selected],
+      talking: Boolean(this.talk),
+      talkBytes: this.talkBytes,
+      circles: this.circles.getLayers().length,
+    };
   }
 
   private stopTalk(): void {
@@ -430,19 +653,10 @@ export class BroadcastConsole {
     talk.ws.close();
     void talk.ctx.close();
     for (const track of talk.stream.getTracks()) track.stop();
-    this.el('ptt').classList.remove('talking');
-    this.message(t('broadcastSent'));
+    const ptt = this.el('ptt');
+    delete ptt.dataset.talking;
+    this.showTalkPriority();
+    this.message(() => t('broadcastSent'));
     void this.loadHistory();
-  }
-
-  /** For tests. */
-  state() {
-    return {
-      selected: [...this.selected],
-      current: this.current,
-      talking: Boolean(this.talk),
-      talkBytes: this.talkBytes,
-      circles: this.circles.getLayers().length,
-    };
   }
 }

@@ -9,7 +9,7 @@
 import type { CallSignal, CallView } from '@qianliyan/protocols';
 import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { t } from '../i18n.ts';
+import { errorMessage, getLang, t } from '../i18n.ts';
 import type { CallChannel } from '../live-store.ts';
 import { preferredFormat, StreamClient } from '../video/stream-client.ts';
 
@@ -35,8 +35,10 @@ export class CallPanel {
   private camera: { key: string; client: StreamClient } | undefined;
   private tone: { ctx: AudioContext; timer: number } | undefined;
   private readonly offs: Array<() => void>;
-  /** Calls seen end here, newest first (tests read it). */
+  /** Calls seen end here, newest first. */
   readonly ended: CallView[] = [];
+  /** The "last call" card is shown until the officer closes it (or another call comes). */
+  private lastShown = false;
   startedAt = 0;
 
   constructor(
@@ -65,13 +67,18 @@ export class CallPanel {
       socket.on('call:ring', (call) => this.onRing(call)),
       socket.on('call:update', (call) => this.onUpdate(call)),
       socket.on('call:signal', (s) => void this.onSignal(s.call, s.from, s.data)),
-      socket.on('call:error', (e) => this.flash(`${t('callFailed')}: ${e.message}`)),
+      socket.on('call:error', (e) => this.flash(() => `${t('callFailed')}: ${errorMessage(e)}`)),
     ];
     root.addEventListener('click', (ev) => {
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-call]')?.dataset.call;
       if (action === 'accept') void this.accept();
       else if (action === 'decline') this.decline();
       else if (action === 'hangup') this.hangup();
+      else if (action === 'dismiss') {
+        this.lastShown = false;
+        this.flash(() => '');
+        this.render();
+      }
     });
     root.addEventListener('change', (ev) => {
       const el = ev.target as HTMLSelectElement;
@@ -84,14 +91,17 @@ export class CallPanel {
     if (this.call) throw new Error(t('callBusy'));
     this.startedAt = performance.now();
     this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    const reply = await new Promise<{ call?: CallView; error?: { message: string } }>((resolve) =>
-      this.socket.emit('call:start', target, resolve),
+    const reply = await new Promise<{ call?: CallView; error?: { code: string; message: string } }>(
+      (resolve) => this.socket.emit('call:start', target, resolve),
     );
     if (!reply.call) {
       this.stopLocal();
-      throw new Error(reply.error?.message ?? t('callFailed'));
+      throw Object.assign(new Error(reply.error?.message ?? t('callFailed')), {
+        code: reply.error?.code ?? 'HUB_ERR_INTERNAL',
+      });
     }
     this.call = reply.call;
+    this.lastShown = false;
     this.render();
     return reply.call;
   }
@@ -134,8 +144,8 @@ export class CallPanel {
     this.startedAt = performance.now();
     try {
       this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    } catch (err) {
-      this.flash(`${t('callNoCamera')}: ${(err as Error).message}`);
+    } catch {
+      this.flash(() => t('callNoCamera'));
       return;
     }
     this.call = call;
@@ -288,12 +298,13 @@ export class CallPanel {
     this.camera = undefined;
     this.stopLocal();
     this.ended.unshift(call);
+    if (this.ended.length > 20) this.ended.pop();
+    this.lastShown = true;
     this.call = undefined;
     this.root.querySelector('[data-role=call-videos]')?.replaceChildren();
+    // The card says how it ended (lastCallText); no second message under it.
+    this.flash(() => '');
     this.render();
-    this.flash(
-      t(call.state === 'missed' ? 'callMissed' : call.state === 'declined' ? 'callDeclined' : 'callEnded'),
-    );
   }
 
   private stopLocal(): void {
@@ -327,15 +338,42 @@ export class CallPanel {
     this.tone = undefined;
   }
 
-  private flash(text: string): void {
+  /** A message under the call; a function, so that a language switch words it again. */
+  private message: () => string = () => '';
+  private flash(text: string | (() => string)): void {
+    this.message = typeof text === 'string' ? () => text : text;
     const el = this.root.querySelector<HTMLElement>('[data-role=call-msg]');
-    if (el) el.textContent = text;
+    if (el) el.textContent = this.message();
   }
 
   private caller(call: CallView): string {
     return call.fromSite
       ? `${call.from} · ${this.names.site(call.fromSite)}`
       : `${call.from} · ${t('commandRoom')}`;
+  }
+
+  /** Whom a call was with, seen from this side: the callee for a call I placed, else the caller. */
+  private otherSide(call: CallView): string {
+    if (call.from !== this.me.username) return this.caller(call);
+    return call.to.commandRoom
+      ? t('commandRoom')
+      : call.to.sites.map((s) => this.names.site(s)).join(t('listSep'));
+  }
+
+  /** "Last call: with 千里村 · ended · 3:12 · 14:05". */
+  private lastCallText(call: CallView): string {
+    const outcome = t(
+      call.state === 'missed' ? 'callMissed' : call.state === 'declined' ? 'callDeclined' : 'callEnded',
+    );
+    const seconds =
+      call.answeredAt && call.endedAt ? Math.round((call.endedAt - call.answeredAt) / 1000) : undefined;
+    const at = new Date(call.endedAt ?? call.createdAt).toLocaleTimeString(
+      getLang() === 'zh' ? 'zh-CN' : 'en-GB',
+      { hour: '2-digit', minute: '2-digit', hour12: false },
+    );
+    const duration =
+      seconds !== undefined ? ` · ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}` : '';
+    return `${t('lastCallWith', { who: this.otherSide(call) })} · ${outcome}${duration} · ${at}`;
   }
 
   /** The page ends: hang up and stop listening. */
@@ -347,29 +385,30 @@ export class CallPanel {
   /** The language changed. */
   relabel(): void {
     this.render();
+    this.flash(this.message);
   }
 
   private render(): void {
     const ringing = this.ringing;
     const call = this.call;
-    this.root.hidden = !ringing && !call && this.ended.length === 0;
+    this.root.hidden = !ringing && !call && !(this.lastShown && this.ended.length > 0);
     const head = this.root.querySelector('[data-role=call-head]') as HTMLElement;
     const actions = this.root.querySelector('[data-role=call-actions]') as HTMLElement;
     const self = this.root.querySelector('[data-role=call-self]') as HTMLVideoElement;
     if (ringing) {
       head.textContent = `${t('incomingCall')}: ${this.caller(ringing)}`;
       this.root.dataset.state = 'ringing';
-      actions.innerHTML = `<button class="primary" data-call="accept">${t('answer')}</button>
-        <button data-call="decline">${t('decline')}</button>`;
+      actions.innerHTML = `<button type="button" class="primary" data-call="accept">${t('answer')}</button>
+        <button type="button" data-call="decline">${t('decline')}</button>`;
     } else if (call) {
       this.root.dataset.state = call.state;
       const who = call.participants.filter((p) => p.username !== this.me.username).map((p) => p.username);
       head.textContent =
         call.state === 'ringing'
-          ? `${t('calling')} ${call.to.commandRoom ? t('commandRoom') : call.to.sites.map((s) => this.names.site(s)).join('、')}…`
-          : `${t('inCall')}: ${who.join('、')}${call.incident ? ` · ${t('incident')} #${call.incident}` : ''}`;
+          ? `${t('calling')} ${call.to.commandRoom ? t('commandRoom') : call.to.sites.map((s) => this.names.site(s)).join(t('listSep'))}…`
+          : `${t('inCall')}: ${who.join(t('listSep'))}${call.incident ? ` · ${t('incident')} #${call.incident}` : ''}`;
       const cameras = this.names.cameras();
-      actions.innerHTML = `<button class="danger" data-call="hangup">${t('hangUp')}</button>
+      actions.innerHTML = `<button type="button" class="danger" data-call="hangup">${t('hangUp')}</button>
         <label>${t('showCamera')} <select data-role="call-camera"><option value="">—</option>${cameras
           .map(
             (c) =>
@@ -378,8 +417,12 @@ export class CallPanel {
           .join('')}</select></label>`;
     } else {
       this.root.dataset.state = 'idle';
-      head.textContent = this.ended[0] ? `${t('lastCall')}: ${this.caller(this.ended[0])}` : '';
-      actions.innerHTML = '';
+      const last = this.ended[0];
+      head.textContent = last && this.lastShown ? this.lastCallText(last) : '';
+      actions.innerHTML =
+        last && this.lastShown
+          ? `<button type="button" data-call="dismiss" aria-label="${t('closeLastCall')}">✕ ${t('close')}</button>`
+          : '';
     }
     if (self.srcObject !== (this.local ?? null)) self.srcObject = this.local ?? null;
   }

@@ -5,9 +5,9 @@
  * ask for a second, explicit click before they are sent with `confirm: true`.
  */
 import type { CommandView, DeviceView, Role } from '@qianliyan/protocols';
-import { ApiError, post } from '../api.ts';
+import { post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { t } from '../i18n.ts';
+import { errorMessage, t } from '../i18n.ts';
 import { type CommandButton as Button, commandButtons } from './command-buttons.ts';
 
 export class CommandBar {
@@ -100,8 +100,7 @@ export class CommandBar {
       this.lastId = view.id;
       if (view.status !== 'sent') this.showStatus(view);
     } catch (err) {
-      const message = err instanceof ApiError ? err.message : t('networkError');
-      this.setStatus('error', t('cmdRefused', { message }));
+      this.setStatus('error', t('cmdRefused', { message: errorMessage(err) }));
     }
   }
 

@@ -15,7 +15,19 @@ import type { LiveChange } from '../live-store.ts';
 import { VirtualList } from './virtual-list.ts';
 
 const collator = new Intl.Collator('zh-CN', { numeric: true });
-const ROW_HEIGHT = 30;
+/** A row is this many root ems high: it grows with the screen (the root size follows the viewport). */
+const ROW_EM = 1.875;
+
+/** Pixels of `em` root ems now (rounded: the virtual list adds whole rows). */
+export function remPx(em: number): number {
+  const root = Number.parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  return Math.round(root * em);
+}
+
+/** Whether a device plays video (a camera, or a drone with a camera). */
+export const playsVideo = (d: DeviceView): boolean => d.capabilities.includes('video');
+/** Whether a camera can be turned and zoomed. */
+export const hasPtz = (d: DeviceView): boolean => d.capabilities.includes('cmd.ptz.move');
 
 type Item = { head: string; count: number; alarms: number } | DeviceView;
 const isHead = (i: Item): i is { head: string; count: number; alarms: number } => 'head' in i;
@@ -37,6 +49,9 @@ export class DeviceList {
   readonly filter: DeviceFilter = { q: '', kind: '', status: '', site: '' };
   private shown = 0;
   private sitesKey = '';
+  /** The row that takes focus when Tab enters the list (one tab stop for the whole list). */
+  private tabStop: string | undefined;
+  private rowPx = remPx(ROW_EM);
 
   constructor(
     root: HTMLElement,
@@ -46,15 +61,27 @@ export class DeviceList {
     private readonly onCount: (shown: number, total: number) => void,
   ) {
     root.setAttribute('role', 'list');
+    const self = this;
     this.list = new VirtualList<Item>(root, {
-      rowHeight: ROW_HEIGHT,
+      get rowHeight() {
+        return self.rowPx;
+      },
       key: (i) => (isHead(i) ? `h:${i.head}` : i.key),
       signature: (i) =>
         isHead(i)
           ? `${t(`kind_${i.head}` as 'kind_camera')}|${i.count}|${i.alarms}|${t('alarm')}`
-          : `${i.name}|${i.status}|${t(i.status)}|${this.siteName(i.site)}|${i.key === this.selected}|${i.streams?.length ?? 0}`,
+          : `${i.name}|${i.status}|${t(i.status)}|${this.siteName(i.site)}|${i.key === this.selected}|${i.key === this.tabKey()}|${i.capabilities.join()}`,
       create: (i) => (isHead(i) ? createHead() : createRow(i)),
       update: (el, i) => (isHead(i) ? updateHead(el, i) : this.updateRow(el, i)),
+    });
+    root.style.setProperty('--row-h', `${this.rowPx}px`);
+    // The root size follows the viewport: rows follow it.
+    window.addEventListener('resize', () => {
+      const px = remPx(ROW_EM);
+      if (px === this.rowPx) return;
+      this.rowPx = px;
+      root.style.setProperty('--row-h', `${px}px`);
+      this.list.render();
     });
     root.addEventListener('keydown', (ev) => this.onKey(ev));
     this.renderControls();
@@ -197,34 +224,88 @@ export class DeviceList {
     this.list.setItems(items);
   }
 
+  /** The key of the row Tab lands on: the one last focused, else the selected one, else the first. */
+  private tabKey(): string | undefined {
+    if (this.tabStop && this.list.indexOf(this.tabStop) >= 0) return this.tabStop;
+    if (this.selected && this.list.indexOf(this.selected) >= 0) return this.selected;
+    for (let i = 0; i < this.list.length; i++) {
+      const item = this.list.itemAt(i) as Item;
+      if (!isHead(item)) return item.key;
+    }
+    return undefined;
+  }
+
+  /** Focuses the list at its tab stop (a skip link lands here). */
+  focus(): void {
+    const key = this.tabKey();
+    if (!key) return;
+    const index = this.list.indexOf(key);
+    this.list.reveal(index);
+    this.list.element(key)?.focus();
+  }
+
   private updateRow(el: HTMLElement, d: DeviceView): void {
     el.classList.toggle('selected', d.key === this.selected);
+    el.setAttribute('aria-current', String(d.key === this.selected));
+    el.tabIndex = d.key === this.tabKey() ? 0 : -1;
     el.dataset.status = d.status;
-    el.draggable = d.kind === 'camera' || (d.streams?.length ?? 0) > 0;
-    const [dot, name, site] = el.children as unknown as [HTMLElement, HTMLElement, HTMLElement];
+    el.dataset.kind = d.kind;
+    el.draggable = playsVideo(d);
+    const [dot, name, badge, site, play] = el.children as unknown as [
+      HTMLElement,
+      HTMLElement,
+      HTMLElement,
+      HTMLElement,
+      HTMLButtonElement,
+    ];
     dot.className = `dot status-${d.status}`;
     dot.setAttribute('aria-label', t(d.status));
     name.textContent = d.name;
+    badge.hidden = !hasPtz(d);
+    badge.textContent = t('ptzBadge');
+    badge.title = t('ptzBadgeTitle');
     site.textContent = this.siteName(d.site);
+    play.hidden = !playsVideo(d);
+    play.title = t('playOnWall');
+    play.setAttribute('aria-label', `${t('playOnWall')}: ${d.name}`);
+    el.setAttribute(
+      'aria-label',
+      [d.name, this.siteName(d.site), t(d.status), hasPtz(d) ? t('ptzBadgeTitle') : '']
+        .filter(Boolean)
+        .join(' · '),
+    );
   }
 
   private onKey(ev: KeyboardEvent): void {
     const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]');
-    if (!item?.dataset.key) return;
+    if (!item?.dataset.key || ev.target !== item) return;
     if (ev.key === 'Enter' || ev.key === ' ') {
       ev.preventDefault();
       item.click();
       return;
     }
-    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+    const step = ev.key === 'ArrowDown' ? 1 : ev.key === 'ArrowUp' ? -1 : 0;
+    let index =
+      ev.key === 'Home'
+        ? 0
+        : ev.key === 'End'
+          ? this.list.length - 1
+          : this.list.indexOf(item.dataset.key) + step;
+    if (step === 0 && ev.key !== 'Home' && ev.key !== 'End') return;
     ev.preventDefault();
-    const step = ev.key === 'ArrowDown' ? 1 : -1;
-    let index = this.list.indexOf(item.dataset.key) + step;
-    while (index >= 0 && index < this.list.length && isHead(this.list.itemAt(index) as Item)) index += step;
+    const dir = step || (ev.key === 'Home' ? 1 : -1);
+    while (index >= 0 && index < this.list.length && isHead(this.list.itemAt(index) as Item)) index += dir;
     const next = this.list.itemAt(index);
     if (!next || isHead(next)) return;
+    this.tabStop = next.key;
     this.list.reveal(index);
-    this.list.element(next.key)?.focus();
+    // The previous row gives up its tab stop at once (the list redraws rows by signature).
+    item.tabIndex = -1;
+    const el = this.list.element(next.key);
+    if (el) {
+      el.tabIndex = 0;
+      el.focus();
+    }
   }
 
   private renderControls(): void {
@@ -249,15 +330,25 @@ function createRow(d: DeviceView): HTMLElement {
   const li = document.createElement('li');
   li.className = 'device';
   li.dataset.key = d.key;
-  li.tabIndex = 0;
+  li.tabIndex = -1;
   li.setAttribute('role', 'listitem');
   const dot = document.createElement('span');
   dot.setAttribute('role', 'img');
   const name = document.createElement('span');
   name.className = 'name';
+  const badge = document.createElement('span');
+  badge.className = 'ptz-badge';
+  badge.setAttribute('aria-hidden', 'true');
   const site = document.createElement('span');
   site.className = 'site';
-  li.append(dot, name, site);
+  // Mouse users' way to the wall; by keyboard, Enter on the row plays a camera (one tab stop per row).
+  const play = document.createElement('button');
+  play.type = 'button';
+  play.className = 'icon play';
+  play.dataset.action = 'play';
+  play.tabIndex = -1;
+  play.textContent = '▶';
+  li.append(dot, name, badge, site, play);
   return li;
 }
 

@@ -12,9 +12,9 @@ import {
   type Role,
   type TrackPoint,
 } from '@qianliyan/protocols';
-import { ApiError, get, post } from '../api.ts';
+import { get, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { type StringKey, t } from '../i18n.ts';
+import { errorMessage, getLang, type StringKey, t, valueLabel } from '../i18n.ts';
 
 /** A replay point is the hub's track answer's point (`GET /api/devices/:key/track`). */
 export type { TrackPoint };
@@ -22,6 +22,8 @@ export type { TrackPoint };
 export interface MapTools {
   /** Resolves with the next point clicked on the map, or null when the officer cancels (Esc). */
   pickPoint(): Promise<{ lat: number; lon: number } | null>;
+  /** Marks where a drone was sent (a go-to), until it arrives or is sent elsewhere. */
+  showTarget(drone: string, point: { lat: number; lon: number; alt?: number }): void;
   showReplay(points: TrackPoint[]): void;
   moveReplayCursor(point: TrackPoint): void;
   clearReplay(): void;
@@ -52,6 +54,34 @@ export class DroneTools {
     const changed = this.device?.key !== device.key;
     this.device = device;
     if (changed) this.render();
+    else this.showMode();
+  }
+
+  /** The mode selector shows the mode the drone is in (unless the officer is choosing one). */
+  private showMode(): void {
+    const select = this.root.querySelector<HTMLSelectElement>('[data-role=mode]');
+    const mode = this.device?.values.mode;
+    if (!select || typeof mode !== 'string' || document.activeElement === select) return;
+    if (![...select.options].some((o) => o.value === mode))
+      select.insertAdjacentHTML(
+        'afterbegin',
+        `<option value="${escapeHtml(mode)}">${escapeHtml(valueLabel(mode))}</option>`,
+      );
+    select.value = mode;
+    const current = this.root.querySelector<HTMLElement>('[data-role=mode-now]');
+    if (current) current.textContent = `${t('droneModeNow')}: ${valueLabel(mode)}`;
+  }
+
+  /** The language changed. */
+  relabel(): void {
+    const replay = this.replay;
+    this.render();
+    if (replay) {
+      const player = this.root.querySelector<HTMLElement>('[data-role=player]');
+      if (player) player.hidden = false;
+      this.showPlayState();
+      this.drawReplayAt();
+    }
   }
 
   dispose(): void {
@@ -82,23 +112,24 @@ export class DroneTools {
           ${fly ? `<button type="button" data-role="goto">${t('droneGoto')}</button>` : ''}
           ${
             mode
-              ? `<select data-role="mode">${MODES.map((m) => `<option>${m}</option>`).join('')}</select>
+              ? `<select data-role="mode" aria-label="${t('droneMode')}">${MODES.map((m) => `<option value="${m}">${escapeHtml(valueLabel(m))}</option>`).join('')}</select>
             <button type="button" data-role="set-mode">${t('droneMode')}</button>`
               : ''
           }
         </div>
+        <p class="muted" data-role="mode-now"></p>
         <div class="row" data-role="confirm" hidden></div>
         <p class="cmd-status" data-role="drone-status" role="status" aria-live="polite"></p>`
             : ''
         }
         <h3>${t('replay')}</h3>
         <div class="row">
-          <select data-role="range">${RANGES.map(([k, ms]) => `<option value="${ms}">${t(k)}</option>`).join('')}</select>
+          <select data-role="range" aria-label="${t('replay')}">${RANGES.map(([k, ms]) => `<option value="${ms}">${t(k)}</option>`).join('')}</select>
           <button type="button" data-role="load">${t('replayLoad')}</button>
         </div>
         <div class="row" data-role="player" hidden>
           <button type="button" data-role="play">${t('replayPlay')}</button>
-          <select data-role="speed">${SPEEDS.map((s) => `<option value="${s}"${s === 10 ? ' selected' : ''}>${s}×</option>`).join('')}</select>
+          <select data-role="speed" aria-label="${t('replaySpeed')}">${SPEEDS.map((s) => `<option value="${s}"${s === 10 ? ' selected' : ''}>${s}×</option>`).join('')}</select>
           <input type="range" data-role="slider" min="0" max="1000" value="0" aria-label="${t('replay')}" />
           <button type="button" data-role="end">${t('replayClose')}</button>
         </div>
@@ -108,8 +139,11 @@ export class DroneTools {
     $('goto')?.addEventListener('click', () => void this.pickAndFly());
     $('set-mode')?.addEventListener('click', () => {
       const mode = $<HTMLSelectElement>('mode')?.value ?? 'LOITER';
-      this.confirm(t('modeConfirm', { mode }), () => this.send('drone.mode', { mode }));
+      this.confirm(escapeHtml(t('modeConfirm', { mode: valueLabel(mode) })), () =>
+        this.send('drone.mode', { mode }),
+      );
     });
+    this.showMode();
     $('load')?.addEventListener(
       'click',
       () => void this.loadReplay(Number($<HTMLSelectElement>('range')?.value)),
@@ -141,16 +175,18 @@ export class DroneTools {
     const alt = Math.round(Math.max(20, Number(this.device?.values.alt ?? 60)));
     this.confirm(
       `${t('gotoConfirm', { lat: point.lat.toFixed(5), lon: point.lon.toFixed(5) })}
-       <input type="number" data-role="alt" min="5" max="500" value="${alt}" aria-label="alt" /> ${t('metres')}`,
+       <input type="number" data-role="alt" min="5" max="500" value="${alt}" aria-label="${t('field_alt')}" /> ${t('metres')}`,
       () => {
         const value = Number(this.root.querySelector<HTMLInputElement>('[data-role=alt]')?.value ?? alt);
-        return this.send('drone.goto', { lat: point.lat, lon: point.lon, alt: value });
+        return this.send('drone.goto', { lat: point.lat, lon: point.lon, alt: value }).then((sent) => {
+          if (sent && this.device) this.map.showTarget(this.device.key, { ...point, alt: value });
+        });
       },
     );
   }
 
   /** The explicit second step of a harmful command. `html` is ours (numbers and translations only). */
-  private confirm(html: string, run: () => Promise<void>): void {
+  private confirm(html: string, run: () => Promise<unknown>): void {
     const row = this.root.querySelector<HTMLElement>('[data-role=confirm]');
     if (!row) return;
     row.hidden = false;
@@ -168,21 +204,21 @@ export class DroneTools {
     row.querySelector('[data-role=no]')?.addEventListener('click', close);
   }
 
-  private async send(action: string, params: Record<string, unknown>): Promise<void> {
+  /** Sends a drone command; whether the hub took it. */
+  private async send(action: string, params: Record<string, unknown>): Promise<boolean> {
     const d = this.device;
-    if (!d) return;
-    this.status('sent', t('cmdSent', { action }));
+    if (!d) return false;
+    this.status('sent', t('cmdSent', { action: t(action === 'drone.goto' ? 'droneGoto' : 'droneMode') }));
     try {
       const view = await post('/api/devices/:key/commands', {
         params: { key: d.key },
         body: { action, params, confirm: true, wait: false },
       });
       this.lastId = view.id;
+      return true;
     } catch (err) {
-      this.status(
-        'error',
-        t('cmdRefused', { message: err instanceof ApiError ? err.message : t('networkError') }),
-      );
+      this.status('error', t('cmdRefused', { message: errorMessage(err) }));
+      return false;
     }
   }
 
@@ -221,13 +257,24 @@ export class DroneTools {
     return p && p.length > 1 ? (p.at(-1) as TrackPoint).ts - (p[0] as TrackPoint).ts : 0;
   }
 
+  /** The play button says what pressing it does: "pause" while playing, "play" while paused. */
+  private showPlayState(): void {
+    const button = this.root.querySelector<HTMLElement>('[data-role=play]');
+    if (!button) return;
+    const playing = this.replay?.playing ?? false;
+    button.textContent = playing ? `⏸ ${t('replayPause')}` : `▶ ${t('replayPlay')}`;
+    button.setAttribute('aria-pressed', String(playing));
+  }
+
   private togglePlay(): void {
     const r = this.replay;
     if (!r) return;
     r.playing = !r.playing;
-    const button = this.root.querySelector<HTMLElement>('[data-role=play]');
-    if (button) button.textContent = r.playing ? t('replayPause') : t('replayPlay');
-    if (!r.playing) return;
+    this.showPlayState();
+    if (!r.playing) {
+      cancelAnimationFrame(r.frame);
+      return;
+    }
     if (r.t >= this.duration()) r.t = 0;
     r.last = performance.now();
     const step = (now: number) => {
@@ -259,7 +306,7 @@ export class DroneTools {
     if (slider) slider.value = String(Math.round((r.t / Math.max(1, this.duration())) * 1000));
     const clock = this.root.querySelector<HTMLElement>('[data-role=clock]');
     if (clock)
-      clock.textContent = `${new Date(p.ts).toLocaleTimeString()} · ${p.alt !== undefined ? `${Math.round(p.alt)} m` : ''}${p.battery !== undefined ? ` · ${Math.round(p.battery)}%` : ''} · ${t('replayPoints', { n: r.points.length })}`;
+      clock.textContent = `${new Date(p.ts).toLocaleTimeString(getLang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false })} · ${p.alt !== undefined ? `${Math.round(p.alt)} m` : ''}${p.battery !== undefined ? ` · ${Math.round(p.battery)}%` : ''} · ${t('replayPoints', { n: r.points.length })}`;
   }
 
   private stopReplay(): void {

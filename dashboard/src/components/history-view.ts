@@ -9,7 +9,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { onLangChange, t } from '../i18n.ts';
+import { errorMessage, fieldLabel, t } from '../i18n.ts';
 
 /** One series as the hub answers it (`GET /api/devices/:key/history`). */
 type HistoryAnswer = DeviceHistory;
@@ -35,23 +35,39 @@ export interface HistoryStats {
 export class HistoryView {
   private chart: uPlot | undefined;
   private answers: HistoryAnswer[] = [];
+  /** The period the answers cover (ms): the x axis is exactly this, however few points fell in it. */
+  private period = { from: 0, to: 0 };
+  /** The preset range chosen (`d1`…), or undefined for dates typed by hand. */
+  private preset: string | undefined = 'd1';
   private seq = 0;
   readonly stats: HistoryStats = { points: 0, series: 0, bucketMs: 0, drawMs: 0, loading: false };
 
   constructor(
     private readonly root: HTMLElement,
     private readonly devices: () => Map<string, DeviceView>,
+    private readonly siteName: (id: string) => string,
   ) {
     root.classList.add('history');
     this.render();
-    onLangChange(() => this.render());
     new ResizeObserver(() => this.resize()).observe(root);
   }
 
-  /** Refreshes the device and metric choices (devices come and go while the view is hidden). */
+  /** The language changed: every word again, the choices and the chart kept. */
+  relabel(): void {
+    this.render();
+  }
+
+  /**
+   * The view came on screen: the device and metric choices again (devices come and go while it is
+   * hidden), and a preset range ("last day") moved to end now — not when the page was opened.
+   */
   refresh(): void {
     this.fillDevices();
     this.fillFields();
+    if (this.preset) {
+      this.setRange(this.preset);
+      if (this.answers.length) void this.load();
+    }
   }
 
   /** Opens a device's metric (from the device panel or a test). */
@@ -60,6 +76,7 @@ export class HistoryView {
     this.select('device', key);
     this.fillFields();
     if (field) this.select('field', field);
+    this.fillCompare();
     void this.load();
   }
 
@@ -78,7 +95,7 @@ export class HistoryView {
         <label>${t('historyDevice')} <select data-role="device"></select></label>
         <label>${t('historyMetric')} <select data-role="field"></select></label>
         <label>${t('historyCompare')} <select data-role="compare"></select></label>
-        <span class="range" data-role="ranges">
+        <span class="range" data-role="ranges" role="group" aria-label="${t('historyRange')}">
           ${Object.keys(RANGES)
             .map((r) => `<button type="button" data-range="${r}">${t(`range_${r}` as 'range_h1')}</button>`)
             .join('')}
@@ -90,16 +107,21 @@ export class HistoryView {
         </select></label>
         <button type="submit" data-role="load">${t('historyShow')}</button>
         <button type="button" data-role="csv">${t('historyCsv')}</button>
-        <span class="history-status" data-role="status"></span>
+        <span class="history-status" data-role="status" role="status"></span>
       </form>
       <div class="history-chart" data-role="chart"></div>`;
     this.fillDevices();
     this.fillFields();
-    this.setRange('d1');
+    if (keep) {
+      this.el<HTMLInputElement>('from').value = keep.from;
+      this.el<HTMLInputElement>('to').value = keep.to;
+      this.markPreset();
+    } else this.setRange(this.preset ?? 'd1');
     if (keep) {
       this.select('device', keep.device);
       this.fillFields();
       this.select('field', keep.field);
+      this.fillCompare();
       this.select('compare', keep.compare);
       this.select('points', keep.points);
     }
@@ -108,7 +130,11 @@ export class HistoryView {
       ev.preventDefault();
       void this.load();
     });
-    this.el('device').addEventListener('change', () => this.fillFields());
+    this.el('device').addEventListener('change', () => {
+      this.fillFields();
+      this.fillCompare();
+    });
+    this.el('field').addEventListener('change', () => this.fillCompare());
     for (const role of ['device', 'compare'])
       this.el(role).addEventListener('focus', () => this.fillDevices());
     this.el('ranges').addEventListener('click', (ev) => {
@@ -121,7 +147,8 @@ export class HistoryView {
     // A date typed by hand is a custom range: no preset is active any more.
     for (const role of ['from', 'to'])
       this.el(role).addEventListener('input', () => {
-        for (const b of this.root.querySelectorAll<HTMLElement>('[data-range]')) b.classList.remove('active');
+        this.preset = undefined;
+        this.markPreset();
       });
     if (this.answers.length) this.draw();
   }
@@ -132,25 +159,42 @@ export class HistoryView {
       field: this.el<HTMLSelectElement>('field').value,
       compare: this.el<HTMLSelectElement>('compare').value,
       points: this.el<HTMLSelectElement>('points').value,
+      from: this.el<HTMLInputElement>('from').value,
+      to: this.el<HTMLInputElement>('to').value,
     };
   }
 
-  /** Devices that have numeric values, by name with their village and key to tell them apart. */
+  /** A device's name with its village, for choices that mix villages. */
+  private label(d: DeviceView): string {
+    return `${d.name} · ${this.siteName(d.site)}`;
+  }
+
+  /** Devices that have numeric values, by name with their village. */
   private fillDevices(): void {
     const devices = [...this.devices().values()]
       .filter((d) => Object.values(d.values).some((v) => typeof v === 'number'))
       .sort((a, b) => a.name.localeCompare(b.name, 'zh-CN', { numeric: true }));
-    const options = devices
-      .map(
-        (d) => `<option value="${escapeHtml(d.key)}">${escapeHtml(d.name)} · ${escapeHtml(d.key)}</option>`,
-      )
+    const sel = this.el<HTMLSelectElement>('device');
+    const value = sel.value;
+    sel.innerHTML = devices
+      .map((d) => `<option value="${escapeHtml(d.key)}">${escapeHtml(this.label(d))}</option>`)
       .join('');
-    for (const role of ['device', 'compare']) {
-      const sel = this.el<HTMLSelectElement>(role);
-      const value = sel.value;
-      sel.innerHTML = (role === 'compare' ? `<option value="">—</option>` : '') + options;
-      if (value) sel.value = value;
-    }
+    if (value) sel.value = value;
+    this.fillCompare();
+  }
+
+  /** What a series can be compared with: other devices that measure the same metric. */
+  private fillCompare(): void {
+    const { device, field } = { device: this.values().device, field: this.values().field };
+    const sel = this.el<HTMLSelectElement>('compare');
+    const value = sel.value;
+    const peers = [...this.devices().values()]
+      .filter((d) => d.key !== device && field && typeof d.values[field] === 'number')
+      .sort((a, b) => a.name.localeCompare(b.name, 'zh-CN', { numeric: true }));
+    sel.innerHTML = `<option value="">${t('historyNoCompare')}</option>${peers
+      .map((d) => `<option value="${escapeHtml(d.key)}">${escapeHtml(this.label(d))}</option>`)
+      .join('')}`;
+    if (value && peers.some((d) => d.key === value)) sel.value = value;
   }
 
   private fillFields(): void {
@@ -161,25 +205,37 @@ export class HistoryView {
       .filter(([, v]) => typeof v === 'number')
       .map(([k]) => k)
       .sort();
-    sel.innerHTML = fields.map((f) => `<option>${escapeHtml(f)}</option>`).join('');
+    sel.innerHTML = fields
+      .map((f) => `<option value="${escapeHtml(f)}">${escapeHtml(fieldLabel(f, d?.units))}</option>`)
+      .join('');
     if (fields.includes(value)) sel.value = value;
   }
 
   private setRange(range: string): void {
+    this.preset = range;
     const to = Date.now();
     const from = to - (RANGES[range] ?? 86_400_000);
     this.el<HTMLInputElement>('from').value = localInput(from);
     this.el<HTMLInputElement>('to').value = localInput(to);
-    for (const b of this.root.querySelectorAll<HTMLElement>('[data-range]'))
-      b.classList.toggle('active', b.dataset.range === range);
+    this.markPreset();
+  }
+
+  private markPreset(): void {
+    for (const b of this.root.querySelectorAll<HTMLElement>('[data-range]')) {
+      b.classList.toggle('active', b.dataset.range === this.preset);
+      b.setAttribute('aria-pressed', String(b.dataset.range === this.preset));
+    }
   }
 
   async load(): Promise<void> {
     const { device, field, compare, points } = this.values();
     if (!device || !field) return;
+    // A preset ends now (to the millisecond), not at the minute the inputs can show.
+    const presetMs = this.preset ? RANGES[this.preset] : undefined;
+    if (presetMs) this.setRange(this.preset as string);
     // datetime-local is local time; Date parses it as such and gives UTC milliseconds.
-    const from = new Date(this.el<HTMLInputElement>('from').value).getTime();
-    const to = new Date(this.el<HTMLInputElement>('to').value).getTime();
+    const to = presetMs ? Date.now() : new Date(this.el<HTMLInputElement>('to').value).getTime();
+    const from = presetMs ? to - presetMs : new Date(this.el<HTMLInputElement>('from').value).getTime();
     const status = this.el('status');
     if (!(from < to)) {
       status.textContent = t('historyBadRange');
@@ -200,6 +256,9 @@ export class HistoryView {
       );
       if (seq !== this.seq) return; // a newer request replaced this one
       this.answers = answers;
+      this.period = { from, to };
+      this.root.dataset.from = String(from);
+      this.root.dataset.to = String(to);
       this.draw();
       status.textContent = t('historyPoints', {
         n: answers.reduce((n, a) => n + a.points.length, 0).toLocaleString(),
@@ -208,7 +267,7 @@ export class HistoryView {
       delete this.stats.error;
     } catch (err) {
       this.stats.error = (err as Error).message;
-      status.textContent = (err as Error).message;
+      status.textContent = errorMessage(err);
     } finally {
       if (seq === this.seq) this.stats.loading = false;
     }
@@ -238,13 +297,12 @@ export class HistoryView {
         return [avg, min, max];
       }),
     ];
-    const name = (key: string) => this.devices().get(key)?.name ?? key;
     const series: uPlot.Series[] = [
       {},
       ...this.answers.flatMap((a, i) => {
         const color = COLORS[i % COLORS.length] as string;
         return [
-          { label: `${name(a.key)} · ${a.field}`, stroke: color, width: 1.5, spanGaps: false },
+          { label: this.seriesName(a), stroke: color, width: 1.5, spanGaps: false },
           { label: `${t('historyMin')}`, stroke: `${color}55`, width: 1, show: this.answers.length === 1 },
           { label: `${t('historyMax')}`, stroke: `${color}55`, width: 1, show: this.answers.length === 1 },
         ];
@@ -256,7 +314,11 @@ export class HistoryView {
         width,
         height,
         series,
-        scales: { x: { time: true } },
+        // The x axis is the period asked for (a single point no longer spans years); a drag zooms
+        // within it and a double click returns to it.
+        scales: {
+          x: { time: true, range: () => [this.period.from / 1000, this.period.to / 1000] },
+        },
         axes: [
           { stroke: '#94a3b8', grid: { stroke: '#1e293b' }, ticks: { stroke: '#334155' } },
           { stroke: '#94a3b8', grid: { stroke: '#1e293b' }, ticks: { stroke: '#334155' } },
@@ -288,14 +350,25 @@ export class HistoryView {
     if (this.chart) this.chart.setSize(this.size());
   }
 
-  /** CSV of what is shown: local time and UTC, then avg/min/max/count per device. */
-  private exportCsv(): void {
+  /** "水位 (m) · 水位站 01 · 千里村" */
+  private seriesName(a: HistoryAnswer): string {
+    const d = this.devices().get(a.key);
+    return `${d ? this.label(d) : a.key} · ${fieldLabel(a.field, d?.units)}`;
+  }
+
+  /** CSV of what is shown: local time and UTC, then avg/min/max/count per device, named in words. */
+  exportCsv(): void {
     if (!this.answers.length) return;
+    const cell = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
     const header = [
-      'local_time',
-      'utc',
-      ...this.answers.flatMap((a) => ['avg', 'min', 'max', 'count'].map((c) => `${a.key}.${a.field}.${c}`)),
-    ];
+      t('csvLocalTime'),
+      t('csvUtc'),
+      ...this.answers.flatMap((a) =>
+        (['historyAvg', 'historyMin', 'historyMax', 'historyCount'] as const).map(
+          (c) => `${this.seriesName(a)} · ${t(c)}`,
+        ),
+      ),
+    ].map(cell);
     const times = [...new Set(this.answers.flatMap((a) => a.points.map((p) => p.ts)))].sort((a, b) => a - b);
     const byKey = this.answers.map((a) => new Map(a.points.map((p) => [p.ts, p])));
     const lines = [header.join(',')];
@@ -303,7 +376,7 @@ export class HistoryView {
       const cells = [localStamp(ts), new Date(ts).toISOString()];
       for (const m of byKey) {
         const p = m.get(ts);
-        cells.push(...(p ? [p.avg, p.min, p.max, p.count].map(String) : ['', '', '', '']));
+        cells.push(...(p ? [...[p.avg, p.min, p.max].map(roundValue), String(p.count)] : ['', '', '', '']));
       }
       lines.push(cells.join(','));
     }
@@ -317,6 +390,16 @@ export class HistoryView {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
+}
+
+/**
+ * A measured value as a person reads it: floating-point noise gone (2.4800000000000004 → 2.48),
+ * at most three decimals, trailing zeros dropped.
+ */
+export function roundValue(v: number): string {
+  if (!Number.isFinite(v)) return '';
+  const digits = Math.abs(v) >= 100 ? 1 : Math.abs(v) >= 10 ? 2 : 3;
+  return String(Number(v.toFixed(digits)));
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');

@@ -3,25 +3,44 @@
  * (breached red, warned amber), the KPIs of the last 30 days, and the selected incident's detail with
  * its timeline, the actions its state allows, the linkage panel (nearest cameras, a proposed warning,
  * the nearest drone) and a call to its village. Live: incidents arrive on the socket and are updated
- * in place; countdowns tick every second.
+ * in place; countdowns tick every second, in the list and in the open incident.
+ *
+ * The latest linkage plan of each incident lives in the live store (`store.topics.linkage`, keyed by
+ * incident), filled by the socket and, when an incident is opened, from its timeline: a plan a rule
+ * ran at night is still there when the morning officer opens the incident.
+ *
+ * Forms say what is wrong beside the field, in the user's language, before sending (blank, too
+ * long — with a count while typing) and after (the hub's refusal by its code and field); a form is
+ * sent once however often its button is pressed.
  */
 import {
-  hasRole,
   INCIDENT_PRIORITIES,
   INCIDENT_TRANSITIONS,
   type IncidentAction,
+  type IncidentEvent,
   type IncidentView,
+  type LinkageEvent,
   type LinkagePlan,
   may,
   type Role,
-  VILLAGE,
 } from '@qianliyan/protocols';
 import { get, getToken, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { getLang, t, tOr } from '../i18n.ts';
+import { errorMessage, eventLabel, getLang, t, tOr } from '../i18n.ts';
+import {
+  checkFields,
+  clearFieldErrors,
+  counterSlot,
+  errorSlot,
+  showRequestError,
+  watchCounters,
+} from './form-feedback.ts';
+import { RovingFocus } from './roving-focus.ts';
 
 const CATEGORIES = ['fire', 'flood', 'intrusion', 'rescue', 'traffic', 'dispute', 'other'] as const;
 const DAY = 86_400_000;
+/** The contract's limits (protocols IncidentCreate / IncidentTransition), shown while typing. */
+const LIMITS = { title: 120, description: 4000, note: 2000, assignee: 64, feedback: 2000 } as const;
 
 export interface IncidentBoardOptions {
   role: Role;
@@ -35,18 +54,32 @@ export interface IncidentBoardOptions {
   pickPoint?: () => Promise<{ lat: number; lon: number } | null>;
   /** Calls the incident's village (officers) or the command room (a village terminal). */
   call: (incident: IncidentView) => void;
-  /** Opens cameras on the video wall. */
+  /** Puts cameras on the video wall, without leaving the board. */
   openCameras?: (keys: string[]) => void;
+  /** Switches to a view that shows the video wall. */
+  showWall?: () => void;
   onChange?: (incidents: IncidentView[]) => void;
+  /** The latest linkage plan per incident (the live store's linkage collection). */
+  plans: {
+    get(incident: number): LinkageEvent | undefined;
+    remember(event: LinkageEvent): void;
+  };
+  /** A linkage rule's name (its id when unknown). */
+  ruleName?: (id: string) => string;
 }
 
 export class IncidentBoard {
   private readonly incidents = new Map<number, IncidentView>();
   private selected: number | undefined;
-  private plan: LinkagePlan | undefined;
   private filter = { status: 'open', priority: '' };
   private readonly timer: number;
   private kpiTimer = 0;
+  /** A form is being sent: further presses of its button do nothing. */
+  private sending = false;
+  /** The warning waiting for the officer's confirmation (its text shown first). */
+  private confirmingWarning = false;
+  private wallNotice = false;
+  private readonly listFocus: RovingFocus;
 
   constructor(
     private readonly root: HTMLElement,
@@ -54,29 +87,17 @@ export class IncidentBoard {
   ) {
     root.classList.add('incident-board');
     root.innerHTML = `
-      <div class="ib-kpis" data-role="kpis" aria-label="${t('kpis')}"></div>
+      <div class="ib-kpis" data-role="kpis"></div>
       <div class="ib-body">
         <section class="ib-list-pane">
-          <div class="ib-filters">
-            <select data-filter="status" aria-label="${t('filterStatus')}">
-              <option value="open">${t('incOpen')}</option><option value="">${t('incAll')}</option>
-              ${Object.keys(STATUS_LABEL)
-                .map(
-                  (s) => `<option value="${s}">${t(STATUS_LABEL[s as keyof typeof STATUS_LABEL])}</option>`,
-                )
-                .join('')}
-            </select>
-            <select data-filter="priority" aria-label="${t('incPriority')}">
-              <option value="">${t('allPriorities')}</option>
-              ${INCIDENT_PRIORITIES.map((p) => `<option value="${p}">${t(`prio_${p}` as 'prio_low')}</option>`).join('')}
-            </select>
-            ${!may(options.role, 'reportIncident') ? '' : `<button data-role="new" class="primary">${t('newIncident')}</button>`}
-          </div>
-          <form class="ib-new" data-role="new-form" hidden></form>
+          <div class="ib-filters" data-role="filters"></div>
+          <form class="ib-new" data-role="new-form" novalidate hidden></form>
           <ul class="ib-list" data-role="list" aria-live="polite"></ul>
         </section>
-        <section class="ib-detail" data-role="detail"><p class="muted">${t('pickIncident')}</p></section>
+        <section class="ib-detail" data-role="detail"></section>
       </div>`;
+    this.listFocus = new RovingFocus(this.el('list'), 'id');
+    this.renderFilters();
     root.addEventListener('change', (ev) => {
       const el = ev.target as HTMLSelectElement;
       if (el.dataset.filter === 'status' || el.dataset.filter === 'priority') {
@@ -86,21 +107,49 @@ export class IncidentBoard {
     });
     root.addEventListener('click', (ev) => void this.onClick(ev));
     root.addEventListener('submit', (ev) => void this.onSubmit(ev));
-    root.querySelector('[data-role=list]')?.addEventListener('keydown', (ev) => {
-      const e = ev as KeyboardEvent;
-      if (e.key !== 'Enter' && e.key !== ' ') return;
-      const item = (e.target as HTMLElement).closest<HTMLElement>('[data-id]');
-      if (item) {
-        e.preventDefault();
+    this.el('list').addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter' && ev.key !== ' ') return;
+      const item = (ev.target as HTMLElement).closest<HTMLElement>('[data-id]');
+      if (item && ev.target === item) {
+        ev.preventDefault();
         this.open(Number(item.dataset.id));
       }
     });
+    this.renderDetail();
     this.timer = window.setInterval(() => this.tick(), 1000);
+  }
+
+  private el<T extends HTMLElement = HTMLElement>(role: string): T {
+    return this.root.querySelector(`[data-role=${role}]`) as T;
+  }
+
+  /** Accepts, assigns, handles and closes incidents (the access module's rule). */
+  private get acting(): boolean {
+    return may(this.options.role, 'actOnIncident');
+  }
+
+  /** Runs linkage by hand and sends its proposed warning. */
+  private get officer(): boolean {
+    return may(this.options.role, 'linkIncident');
   }
 
   dispose(): void {
     window.clearInterval(this.timer);
     window.clearTimeout(this.kpiTimer);
+  }
+
+  /** The language changed: every text again, with the filters, the open form and typed text kept. */
+  relabel(): void {
+    this.renderFilters();
+    const form = this.el<HTMLFormElement>('new-form');
+    if (!form.hidden) {
+      const values = formValues(form);
+      this.fillNewForm();
+      restoreValues(form, values);
+    }
+    this.renderList();
+    this.renderDetail();
+    this.loadKpis();
   }
 
   async load(): Promise<void> {
@@ -112,19 +161,25 @@ export class IncidentBoard {
 
   /** A live incident (new or changed). */
   upsert(incident: IncidentView): void {
-    this.incidents.set(incident.id, incident);
+    // The live copy has no timeline: keep the one already loaded for the open incident.
+    const before = this.incidents.get(incident.id);
+    this.incidents.set(
+      incident.id,
+      incident.events || !before?.events ? incident : { ...incident, events: before.events },
+    );
     this.renderList();
-    if (incident.id === this.selected) this.renderDetail();
+    if (incident.id === this.selected) {
+      this.renderDetail();
+      // Its timeline grew (an action, a linkage, a call): fetched again with it.
+      this.fetchOne(incident.id);
+    }
     window.clearTimeout(this.kpiTimer);
     this.kpiTimer = window.setTimeout(() => this.loadKpis(), 1000);
   }
 
-  /** A linkage plan for the incident on screen (or any, when none is open). */
+  /** A linkage plan arrived (the live store already keeps it): redraw if it is the open incident's. */
   linkage(plan: LinkagePlan): void {
-    if (plan.incident !== null && plan.incident === this.selected) {
-      this.plan = plan;
-      this.renderDetail();
-    }
+    if (plan.incident !== null && plan.incident === this.selected) this.renderDetail();
   }
 
   list(): IncidentView[] {
@@ -132,17 +187,29 @@ export class IncidentBoard {
   }
 
   open(id: number): void {
+    if (this.selected !== id) {
+      this.confirmingWarning = false;
+      this.wallNotice = false;
+    }
     this.selected = id;
-    this.plan = undefined;
     this.renderList();
-    // The timeline comes with the single incident.
+    this.renderDetail();
+    this.fetchOne(id);
+  }
+
+  /** The incident with its timeline; the plan a rule ran is taken from it when the store has none. */
+  private fetchOne(id: number): void {
     void get('/api/incidents/:id', { params: { id } })
       .then((i) => {
         this.incidents.set(i.id, i);
-        this.renderDetail();
+        const linked = [...(i.events ?? [])].reverse().find((e) => e.action === 'linked' && e.data?.plan);
+        const plan = linked?.data?.plan as LinkagePlan | undefined;
+        const known = this.options.plans.get(i.id);
+        if (plan && (!known || known.plan.ts < plan.ts))
+          this.options.plans.remember({ plan, by: linked?.actor ?? '' });
+        if (this.selected === i.id) this.renderDetail();
       })
-      .catch((err) => this.message((err as Error).message));
-    this.renderDetail();
+      .catch((err) => this.message(errorMessage(err)));
   }
 
   private visible(): IncidentView[] {
@@ -155,34 +222,55 @@ export class IncidentBoard {
     });
   }
 
+  private renderFilters(): void {
+    const option = (value: string, label: string, current: string) =>
+      `<option value="${value}"${value === current ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+    this.el('kpis').setAttribute('aria-label', t('kpis'));
+    this.el('filters').innerHTML = `
+      <select data-filter="status" aria-label="${t('filterStatus')}">
+        ${option('open', t('incOpen'), this.filter.status)}${option('', t('incAll'), this.filter.status)}
+        ${Object.keys(STATUS_LABEL)
+          .map((s) => option(s, t(STATUS_LABEL[s as keyof typeof STATUS_LABEL]), this.filter.status))
+          .join('')}
+      </select>
+      <select data-filter="priority" aria-label="${t('incPriority')}">
+        ${option('', t('allPriorities'), this.filter.priority)}
+        ${INCIDENT_PRIORITIES.map((p) => option(p, t(`prio_${p}` as 'prio_low'), this.filter.priority)).join('')}
+      </select>
+      ${may(this.options.role, 'reportIncident') ? `<button type="button" data-role="new" class="primary" aria-expanded="${!this.el('new-form').hidden}">${t('newIncident')}</button>` : ''}`;
+  }
+
   private renderList(): void {
-    const el = this.root.querySelector('[data-role=list]') as HTMLElement;
+    const el = this.el('list');
     const items = this.visible();
+    el.setAttribute('aria-label', t('modeIncidents'));
     el.innerHTML =
       items
         .map((i) => {
           const sla = slaOf(i);
-          return `<li class="incident urgency-${sla.urgency} prio-${i.priority}${i.id === this.selected ? ' selected' : ''}" data-id="${i.id}" tabindex="0">
+          return `<li class="incident urgency-${sla.urgency} prio-${i.priority}${i.id === this.selected ? ' selected' : ''}" data-id="${i.id}" tabindex="-1" aria-current="${i.id === this.selected}">
             <span class="ib-prio">${t(`prio_${i.priority}` as 'prio_low')}</span>
-            <span class="ib-title">#${i.id} ${escapeHtml(i.title)}</span>
+            <span class="ib-title">#${i.id} ${escapeHtml(incidentTitle(i))}</span>
             <span class="ib-site">${escapeHtml(this.options.siteName(i.site))}${i.owner !== i.site ? ` → ${escapeHtml(this.options.siteName(i.owner))}` : ''}</span>
             <span class="ib-status">${t(STATUS_LABEL[i.status])}</span>
             <span class="ib-sla" data-role="sla" data-id="${i.id}">${escapeHtml(sla.text)}</span></li>`;
         })
         .join('') || `<li class="empty">${t('noIncidents')}</li>`;
+    this.listFocus.refresh();
     this.options.onChange?.(this.list());
   }
 
   private tick(): void {
-    for (const el of this.root.querySelectorAll<HTMLElement>('[data-role=sla]')) {
+    for (const el of this.root.querySelectorAll<HTMLElement>('[data-role=sla], [data-role=sla-detail]')) {
       const i = this.incidents.get(Number(el.dataset.id));
       if (!i) continue;
       const sla = slaOf(i);
-      if (el.textContent !== sla.text) el.textContent = sla.text;
-      const li = el.closest('li');
-      if (li && !li.classList.contains(`urgency-${sla.urgency}`)) {
-        li.classList.remove('urgency-ok', 'urgency-warn', 'urgency-breach', 'urgency-done');
-        li.classList.add(`urgency-${sla.urgency}`);
+      const text = el.dataset.role === 'sla-detail' ? slaDetail(i) : sla.text;
+      if (el.textContent !== text) el.textContent = text;
+      const holder = el.dataset.role === 'sla-detail' ? el : el.closest('li');
+      if (holder && !holder.classList.contains(`urgency-${sla.urgency}`)) {
+        holder.classList.remove('urgency-ok', 'urgency-warn', 'urgency-breach', 'urgency-done');
+        holder.classList.add(`urgency-${sla.urgency}`);
       }
     }
   }
@@ -192,7 +280,7 @@ export class IncidentBoard {
     void get('/api/incidents/kpis', { query: { from: to - 30 * DAY, to } })
       .then((rows) => {
         const total = rows.find((r) => r.site === 'total');
-        const el = this.root.querySelector('[data-role=kpis]') as HTMLElement;
+        const el = this.el('kpis');
         const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
         const dur = (ms: number | null) => (ms === null ? '—' : formatDuration(ms));
         const villages = rows.filter((r) => r.site !== 'total');
@@ -202,7 +290,7 @@ export class IncidentBoard {
               <tbody>${villages
                 .map(
                   (r) =>
-                    `<tr data-site="${escapeHtml(r.site)}"><td>${escapeHtml(r.name)}</td><td>${r.created}</td><td>${pct(r.acceptanceRate)}</td><td>${pct(r.closureRate)}</td><td>${pct(r.onTimeRate)}</td><td>${dur(r.meanTimeToAcceptMs)}</td><td>${dur(r.meanTimeToResolveMs)}</td></tr>`,
+                    `<tr data-site="${escapeHtml(r.site)}"><td>${escapeHtml(this.options.siteName(r.site) || r.name)}</td><td>${r.created}</td><td>${pct(r.acceptanceRate)}</td><td>${pct(r.closureRate)}</td><td>${pct(r.onTimeRate)}</td><td>${dur(r.meanTimeToAcceptMs)}</td><td>${dur(r.meanTimeToResolveMs)}</td></tr>`,
                 )
                 .join('')}</tbody></table></details>`
           : '';
@@ -223,14 +311,15 @@ export class IncidentBoard {
   }
 
   private renderDetail(): void {
-    const el = this.root.querySelector('[data-role=detail]') as HTMLElement;
+    const el = this.el('detail');
     const i = this.selected === undefined ? undefined : this.incidents.get(this.selected);
     if (!i) {
       el.innerHTML = `<p class="muted">${t('pickIncident')}</p>`;
       return;
     }
-    const acting = may(this.options.role, 'actOnIncident');
-    const officer = may(this.options.role, 'linkIncident');
+    // What the officer was typing survives a live update of the incident.
+    const typing = el.querySelector<HTMLFormElement>(`form[data-role=transition][data-id="${i.id}"]`);
+    const kept = typing ? formValues(typing) : undefined;
     const actions = (Object.keys(INCIDENT_TRANSITIONS) as IncidentAction[]).filter(
       (a) =>
         (INCIDENT_TRANSITIONS[a].from as readonly string[]).includes(i.status) &&
@@ -238,65 +327,114 @@ export class IncidentBoard {
         !(a === 'return' && i.owner === i.site),
     );
     const sla = slaOf(i);
-    const plan = this.plan;
+    const plan = this.options.plans.get(i.id)?.plan;
+    const field = (name: keyof typeof LIMITS, label: string) =>
+      `<label class="ib-field">${label} ${counterSlot(name, LIMITS[name])}
+        <input name="${name}" autocomplete="off">${errorSlot(name)}</label>`;
     el.innerHTML = `
-      <h2>#${i.id} ${escapeHtml(i.title)}</h2>
+      <h2>#${i.id} ${escapeHtml(incidentTitle(i))}</h2>
       <dl class="meta">
         <dt>${t('incStatus')}</dt><dd data-role="status">${t(STATUS_LABEL[i.status])}</dd>
         <dt>${t('incPriority')}</dt><dd>${t(`prio_${i.priority}` as 'prio_low')}</dd>
         <dt>${t('incCategory')}</dt><dd>${escapeHtml(tOr(`cat_${i.category}`, i.category))}</dd>
         <dt>${t('incSite')}</dt><dd>${escapeHtml(this.options.siteName(i.site))}</dd>
         <dt>${t('incOwner')}</dt><dd data-role="owner">${escapeHtml(this.options.siteName(i.owner))}</dd>
-        <dt>${t('incSla')}</dt><dd class="urgency-${sla.urgency}">${escapeHtml(sla.text)}</dd>
-        ${i.assignee ? `<dt>${t('incAssignee')}</dt><dd>${escapeHtml(i.assignee)}</dd>` : ''}
-        ${i.devices.length ? `<dt>${t('devices')}</dt><dd>${i.devices.map((d) => escapeHtml(this.options.deviceName(d))).join('、')}</dd>` : ''}
+        <dt>${t('incSla')}</dt><dd class="urgency-${sla.urgency}" data-role="sla-detail" data-id="${i.id}">${escapeHtml(slaDetail(i))}</dd>
+        ${i.assignee ? `<dt>${t('incAssignee')}</dt><dd data-role="assignee">${escapeHtml(i.assignee)}</dd>` : ''}
+        ${i.devices.length ? `<dt>${t('devices')}</dt><dd>${i.devices.map((d) => escapeHtml(this.options.deviceName(d))).join(t('listSep'))}</dd>` : ''}
         ${i.feedback ? `<dt>${t('incFeedback')}</dt><dd>${escapeHtml(i.feedback)}</dd>` : ''}
       </dl>
-      ${i.description ? `<p>${escapeHtml(i.description)}</p>` : ''}
+      ${i.description ? `<p class="ib-description">${escapeHtml(i.description)}</p>` : ''}
       ${
-        acting && actions.length
-          ? `<form class="ib-actions" data-role="transition" data-id="${i.id}">
-          <input name="note" placeholder="${t('incNote')}" aria-label="${t('incNote')}" maxlength="2000">
-          ${actions.includes('assign') ? `<input name="assignee" placeholder="${t('incAssignee')}" aria-label="${t('incAssignee')}" maxlength="64">` : ''}
-          ${actions.includes('close') ? `<input name="feedback" placeholder="${t('incFeedback')}" aria-label="${t('incFeedback')}" maxlength="2000">` : ''}
+        this.acting && actions.length
+          ? `<form class="ib-actions" data-role="transition" data-id="${i.id}" novalidate>
+          ${field('note', t('incNote'))}
+          ${actions.includes('assign') ? field('assignee', t('incAssignee')) : ''}
+          ${actions.includes('close') ? field('feedback', t('incFeedback')) : ''}
           <div class="ib-buttons">${actions.map((a) => `<button type="submit" name="action" value="${a}" data-action="${a}">${t(`act_${a}` as 'act_accept')}</button>`).join('')}</div>
+          ${errorSlot('*')}
         </form>`
           : ''
       }
       <div class="ib-tools">
-        ${officer && i.location ? `<button data-role="link" data-id="${i.id}">${t('linkNow')}</button>` : ''}
-        ${may(this.options.role, 'placeCall') ? `<button data-role="call" data-id="${i.id}">${hasRole(this.options.role, VILLAGE) ? t('callCommandRoom') : t('callVillage')}</button>` : ''}
+        ${this.officer && i.location ? `<button type="button" data-role="link" data-id="${i.id}">${t('linkNow')}</button>` : ''}
+        ${may(this.options.role, 'placeCall') ? `<button type="button" data-role="call" data-id="${i.id}">${may(this.options.role, 'callVillage') ? t('callVillage') : t('callCommandRoom')}</button>` : ''}
         ${
-          acting
+          this.acting
             ? i.devices
                 .filter((d) => this.options.isCamera?.(d))
                 .map(
                   (d) =>
-                    `<button data-role="attach" data-device="${escapeHtml(d)}">${t('attachSnapshot')} · ${escapeHtml(this.options.deviceName(d))}</button>`,
+                    `<button type="button" data-role="attach" data-device="${escapeHtml(d)}">${t('attachSnapshot')} · ${escapeHtml(this.options.deviceName(d))}</button>`,
                 )
                 .join('')
             : ''
         }
       </div>
-      ${plan ? this.planHtml(plan, officer) : ''}
-      ${i.attachments.length ? `<div class="ib-attachments">${i.attachments.map((_a, n) => `<button class="link" data-role="attachment" data-n="${n}">${t('snapshot')} ${n + 1}</button>`).join(' ')}<div data-role="attachment-view"></div></div>` : ''}
+      ${plan ? this.planHtml(plan) : ''}
+      ${i.attachments.length ? `<div class="ib-attachments">${i.attachments.map((_a, n) => `<button type="button" class="link" data-role="attachment" data-n="${n}">${t('snapshot')} ${n + 1}</button>`).join(' ')}<div data-role="attachment-view"></div></div>` : ''}
       <h3>${t('timeline')}</h3>
-      <ol class="ib-timeline">${(i.events ?? [])
-        .map(
-          (e) =>
-            `<li><time>${new Date(e.ts).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB')}</time> <b>${escapeHtml(e.actor)}</b> ${escapeHtml(tOr(`ev_${e.action}`, e.action))}${e.to ? ` → ${tOr(STATUS_LABEL[e.to as keyof typeof STATUS_LABEL] ?? '', e.to)}` : ''}${e.note ? ` · ${escapeHtml(e.note)}` : ''}</li>`,
-        )
-        .join('')}</ol>
+      <ol class="ib-timeline">${(i.events ?? []).map((e) => `<li>${this.eventHtml(e)}</li>`).join('')}</ol>
       <p class="ib-msg" data-role="msg" role="status"></p>`;
+    const form = el.querySelector<HTMLFormElement>('form[data-role=transition]');
+    if (form) {
+      if (kept) restoreValues(form, kept);
+      watchCounters(form);
+    }
   }
 
-  private planHtml(plan: LinkagePlan, officer: boolean): string {
+  /** One line of the timeline, in words: who did what, to whom, with what outcome. */
+  private eventHtml(e: IncidentEvent): string {
+    const when = new Date(e.ts).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB');
+    const data = e.data ?? {};
+    const parts: string[] = [escapeHtml(tOr(`ev_${e.action}`, e.action))];
+    if (e.to) parts.push(`→ ${escapeHtml(tOr(STATUS_LABEL[e.to as keyof typeof STATUS_LABEL] ?? '', e.to))}`);
+    if (typeof data.assignee === 'string')
+      parts.push(`· ${t('incAssignee')} <b data-role="ev-assignee">${escapeHtml(data.assignee)}</b>`);
+    if (typeof data.owner === 'string')
+      parts.push(`· ${t('incOwner')} ${escapeHtml(this.options.siteName(data.owner))}`);
+    if (e.action === 'linked') {
+      const count = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+      // A plan (a rule's or the one-click link), the warning it proposed started, or the drone sent.
+      if (Array.isArray(data.cameras))
+        parts.push(
+          `· ${t('linkedCounts', { cameras: count(data.cameras), speakers: count(data.speakers) })}`,
+        );
+      else if (typeof data.broadcast === 'string') parts.push(`· ${t('warningStarted')}`);
+      else if (typeof data.drone === 'string')
+        parts.push(`· ${t('droneSent')}: ${escapeHtml(this.options.deviceName(data.drone))}`);
+    }
+    if (e.action === 'call' && typeof data.seconds === 'number')
+      parts.push(`· ${formatDuration(data.seconds * 1000)}`);
+    if (e.note) parts.push(`· ${escapeHtml(e.note)}`);
+    return `<time>${escapeHtml(when)}</time> <b>${escapeHtml(actorName(e.actor))}</b> ${parts.join(' ')}`;
+  }
+
+  private planHtml(plan: LinkagePlan): string {
+    const officer = this.officer;
+    const warning = plan.broadcast;
     return `<div class="ib-plan" data-role="plan">
-      <h3>${t('linkage')}</h3>
-      <p>${t('linkCameras')}: ${plan.cameras.map((c) => `${escapeHtml(this.options.deviceName(c.key))} (${c.distanceM} m${c.inView ? '' : ` · ${t('mustTurn')}`})`).join('、') || '—'}</p>
-      <p>${t('linkSpeakers')}: ${plan.speakers.map((s) => `${escapeHtml(this.options.deviceName(s.key))} (${s.distanceM} m)`).join('、') || '—'}
-        ${plan.broadcast?.mode === 'proposed' && officer ? `<button data-role="plan-broadcast">${t('playWarning')}</button>` : plan.broadcast?.mode === 'started' ? ` · ${t('warningStarted')}` : ''}</p>
-      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${may(this.options.role, 'dispatchDrone') ? `<button data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
+      <h3>${t('linkage')}${plan.rule ? ` · ${escapeHtml(this.options.ruleName?.(plan.rule) ?? plan.rule)}` : ''}</h3>
+      <p>${t('linkCameras')}: ${plan.cameras.map((c) => `${escapeHtml(this.options.deviceName(c.key))} (${c.distanceM} m${c.inView ? '' : ` · ${t('mustTurn')}`})`).join(t('listSep')) || '—'}
+        ${plan.cameras.length && this.options.showWall ? `<button type="button" data-role="show-wall">${t('showOnWall')}</button>` : ''}</p>
+      ${this.wallNotice ? `<p class="muted" data-role="wall-notice">${t('camerasOnWall', { n: Math.min(4, plan.cameras.length) })}</p>` : ''}
+      <p>${t('linkSpeakers')}: ${plan.speakers.map((s) => `${escapeHtml(this.options.deviceName(s.key))} (${s.distanceM} m)`).join(t('listSep')) || '—'}</p>
+      ${
+        warning
+          ? `<figure class="ib-warning"><figcaption>${warning.mode === 'started' ? t('warningStarted') : t('warningProposed')}</figcaption>
+          <blockquote data-role="warning-text">${escapeHtml(warning.text)}</blockquote></figure>`
+          : ''
+      }
+      ${
+        warning?.mode === 'proposed' && officer && plan.speakers.length
+          ? this.confirmingWarning
+            ? `<div class="ib-confirm" data-role="warning-confirm"><span>${t('warningConfirm', { n: plan.speakers.length })}</span>
+              <button type="button" class="danger" data-role="plan-broadcast">${t('playWarningNow')}</button>
+              <button type="button" data-role="plan-broadcast-cancel">${t('cancel')}</button></div>`
+            : `<button type="button" data-role="plan-broadcast-ask">${t('playWarning')}</button>`
+          : ''
+      }
+      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${may(this.options.role, 'dispatchDrone') ? `<button type="button" data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
     </div>`;
   }
 
@@ -312,11 +450,11 @@ export class IncidentBoard {
     const role = target.closest<HTMLElement>('[data-role]')?.dataset.role;
     const i = this.selected === undefined ? undefined : this.incidents.get(this.selected);
     try {
-      if (role === 'new') return this.showNewForm();
+      if (role === 'new') return this.toggleNewForm();
       if (role === 'pick' && this.options.pickPoint) {
         ev.preventDefault();
         const at = await this.options.pickPoint();
-        const form = this.root.querySelector<HTMLFormElement>('[data-role=new-form]');
+        const form = this.el<HTMLFormElement>('new-form');
         if (at && form) {
           (form.elements.namedItem('lat') as HTMLInputElement).value = at.lat.toFixed(6);
           (form.elements.namedItem('lon') as HTMLInputElement).value = at.lon.toFixed(6);
@@ -344,74 +482,116 @@ export class IncidentBoard {
         this.root.querySelector('[data-role=attachment-view]')?.replaceChildren(img);
         return;
       }
+      const plan = this.options.plans.get(i.id)?.plan;
       if (role === 'link') {
-        this.plan = await post('/api/incidents/:id/link', { params: { id: i.id } });
-        this.options.openCameras?.(this.plan.cameras.map((c) => c.key));
+        const linked = await post('/api/incidents/:id/link', { params: { id: i.id } });
+        this.options.plans.remember({ plan: linked, by: '' });
+        // The cameras go up on the wall; the officer stays on the incident (the wall is a click away).
+        this.options.openCameras?.(linked.cameras.map((c) => c.key));
+        this.wallNotice = linked.cameras.length > 0;
         this.renderDetail();
-      } else if (role === 'call') this.options.call(i);
-      else if (role === 'plan-broadcast' && this.plan?.broadcast) {
-        await post('/api/incidents/:id/link/broadcast', {
+      } else if (role === 'show-wall') this.options.showWall?.();
+      else if (role === 'call') this.options.call(i);
+      else if (role === 'plan-broadcast-ask') {
+        this.confirmingWarning = true;
+        this.renderDetail();
+        this.root.querySelector<HTMLElement>('[data-role=plan-broadcast]')?.focus();
+      } else if (role === 'plan-broadcast-cancel') {
+        this.confirmingWarning = false;
+        this.renderDetail();
+      } else if (role === 'plan-broadcast' && plan?.broadcast) {
+        this.confirmingWarning = false;
+        const text = plan.broadcast.text;
+        const started = await post('/api/incidents/:id/link/broadcast', {
           params: { id: i.id },
-          body: { speakers: this.plan.speakers.map((s) => s.key), text: this.plan.broadcast.text },
+          body: { speakers: plan.speakers.map((s) => s.key), text },
         });
-        this.plan = { ...this.plan, broadcast: { mode: 'started', id: '', text: this.plan.broadcast.text } };
+        this.options.plans.remember({
+          plan: { ...plan, broadcast: { mode: 'started', id: started.broadcast, text } },
+          by: '',
+        });
         this.renderDetail();
-      } else if (role === 'plan-drone' && this.plan?.drone) {
+      } else if (role === 'plan-drone' && plan?.drone) {
         await post('/api/incidents/:id/link/drone', {
           params: { id: i.id },
-          body: { drone: this.plan.drone.key },
+          body: { drone: plan.drone.key },
         });
         this.message(t('droneSent'));
       }
     } catch (err) {
-      this.message((err as Error).message);
+      this.message(errorMessage(err));
     }
   }
 
-  private showNewForm(): void {
-    const form = this.root.querySelector<HTMLFormElement>('[data-role=new-form]');
-    if (!form) return;
+  private toggleNewForm(): void {
+    const form = this.el<HTMLFormElement>('new-form');
     form.hidden = !form.hidden;
+    this.root.querySelector('[data-role=new]')?.setAttribute('aria-expanded', String(!form.hidden));
     if (form.hidden) return;
+    this.fillNewForm();
+    form.querySelector<HTMLElement>('[name=title]')?.focus();
+  }
+
+  private fillNewForm(): void {
+    const form = this.el<HTMLFormElement>('new-form');
     const villages = this.options.villages();
     form.innerHTML = `
-      <input name="title" required maxlength="120" placeholder="${t('incTitle')}" aria-label="${t('incTitle')}">
-      <select name="category" aria-label="${t('incCategory')}">${CATEGORIES.map((c) => `<option value="${c}">${t(`cat_${c}` as 'cat_fire')}</option>`).join('')}</select>
-      <select name="priority" aria-label="${t('incPriority')}">${INCIDENT_PRIORITIES.map((p) => `<option value="${p}"${p === 'normal' ? ' selected' : ''}>${t(`prio_${p}` as 'prio_low')}</option>`).join('')}</select>
-      <select name="site" aria-label="${t('incSite')}">${villages.map((v) => `<option value="${escapeHtml(v.id)}">${escapeHtml(v.name)}</option>`).join('')}</select>
-      <input name="lat" placeholder="${t('lat')}" aria-label="${t('lat')}" inputmode="decimal">
-      <input name="lon" placeholder="${t('lon')}" aria-label="${t('lon')}" inputmode="decimal">
-      ${this.options.pickPoint ? `<button type="button" data-role="pick">${t('pickOnMap')}</button>` : ''}
-      <textarea name="description" maxlength="4000" placeholder="${t('incDescription')}" aria-label="${t('incDescription')}"></textarea>
-      <button type="submit" class="primary" data-role="create">${t('report')}</button>`;
+      <label class="ib-field ib-wide">${t('incTitle')} ${counterSlot('title', LIMITS.title)}
+        <input name="title" autocomplete="off">${errorSlot('title')}</label>
+      <label class="ib-field">${t('incCategory')}<select name="category">${CATEGORIES.map((c) => `<option value="${c}">${t(`cat_${c}` as 'cat_fire')}</option>`).join('')}</select></label>
+      <label class="ib-field">${t('incPriority')}<select name="priority">${INCIDENT_PRIORITIES.map((p) => `<option value="${p}"${p === 'normal' ? ' selected' : ''}>${t(`prio_${p}` as 'prio_low')}</option>`).join('')}</select></label>
+      <label class="ib-field ib-wide">${t('incSite')}<select name="site">${villages.map((v) => `<option value="${escapeHtml(v.id)}">${escapeHtml(v.name)}</option>`).join('')}</select>${errorSlot('site')}</label>
+      <label class="ib-field">${t('lat')}<input name="lat" inputmode="decimal" autocomplete="off"></label>
+      <label class="ib-field">${t('lon')}<input name="lon" inputmode="decimal" autocomplete="off"></label>
+      ${this.options.pickPoint ? `<button type="button" class="ib-wide" data-role="pick">${t('pickOnMap')}</button>` : ''}
+      <label class="ib-field ib-wide">${t('incDescription')} ${counterSlot('description', LIMITS.description)}
+        <textarea name="description" rows="3"></textarea>${errorSlot('description')}</label>
+      ${errorSlot('*')}
+      <button type="submit" class="primary ib-wide" data-role="create">${t('report')}</button>`;
+    watchCounters(form);
   }
 
   private async onSubmit(ev: Event): Promise<void> {
     ev.preventDefault();
     const form = ev.target as HTMLFormElement;
+    // One incident per report, however often 上报 is pressed while the first is on its way.
+    if (this.sending) return;
     const data = new FormData(form);
+    const submitter = (ev as SubmitEvent).submitter as HTMLButtonElement | null;
     try {
       if (form.dataset.role === 'new-form') {
+        if (!checkFields(form, ['title'])) return;
+        this.sending = true;
+        if (submitter) submitter.disabled = true;
         const lat = Number(data.get('lat'));
         const lon = Number(data.get('lon'));
         const created = await post('/api/incidents', {
           body: {
-            title: String(data.get('title')),
+            title: String(data.get('title')).trim(),
             category: String(data.get('category')),
             priority: String(data.get('priority')),
             site: String(data.get('site')),
             ...(data.get('lat') && data.get('lon') && Number.isFinite(lat) && Number.isFinite(lon)
               ? { location: { lat, lon } }
               : {}),
-            ...(data.get('description') ? { description: String(data.get('description')) } : {}),
+            ...(String(data.get('description') ?? '').trim()
+              ? { description: String(data.get('description')).trim() }
+              : {}),
           },
         });
         form.hidden = true;
+        form.innerHTML = '';
+        this.root.querySelector('[data-role=new]')?.setAttribute('aria-expanded', 'false');
         this.upsert(created);
         this.open(created.id);
       } else if (form.dataset.role === 'transition') {
-        const action = (ev as SubmitEvent).submitter?.getAttribute('value');
+        const action = submitter?.getAttribute('value') as IncidentAction | null;
         if (!action) return;
+        const required = action === 'assign' ? ['assignee'] : action === 'close' ? ['feedback'] : [];
+        if (!checkFields(form, required)) return;
+        clearFieldErrors(form);
+        this.sending = true;
+        if (submitter) submitter.disabled = true;
         const body: Record<string, string> = { action };
         for (const k of ['note', 'assignee', 'feedback']) {
           const v = String(data.get(k) ?? '').trim();
@@ -421,12 +601,47 @@ export class IncidentBoard {
           params: { id: String(form.dataset.id) },
           body,
         });
+        form.reset();
         this.upsert(updated);
       }
     } catch (err) {
-      this.message((err as Error).message);
+      if (form.isConnected) showRequestError(form, err);
+      else this.message(errorMessage(err));
+    } finally {
+      this.sending = false;
+      if (submitter) submitter.disabled = false;
     }
   }
+}
+
+function formValues(form: HTMLFormElement): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const el of form.querySelectorAll<HTMLInputElement>('input[name], textarea[name], select[name]'))
+    out[el.name] = el.value;
+  return out;
+}
+
+function restoreValues(form: HTMLFormElement, values: Record<string, string>): void {
+  for (const [name, value] of Object.entries(values)) {
+    const el = form.querySelector<HTMLInputElement>(`[name="${name}"]`);
+    if (el) el.value = value;
+  }
+  form.dispatchEvent(new Event('input'));
+}
+
+/** The linkage service acts as `linkage`: shown as the system, not as a user name. */
+function actorName(actor: string): string {
+  return actor === 'linkage' || actor === 'system' ? t('actorSystem') : actor;
+}
+
+/**
+ * A rule-made incident without a title of its own is named "{device} · {event type}" by the hub;
+ * the event type is a code, worded here in the officer's language.
+ */
+export function incidentTitle(i: Pick<IncidentView, 'title' | 'source'>): string {
+  if (i.source !== 'rule') return i.title;
+  const m = /^(.*)[:·] ?([a-z][a-z0-9_.]*)$/.exec(i.title);
+  return m ? `${(m[1] as string).trim()} · ${eventLabel(m[2] as string)}` : i.title;
 }
 
 const STATUS_LABEL = {
@@ -444,15 +659,38 @@ const STATUS_LABEL = {
 export function slaOf(
   i: IncidentView,
   now = Date.now(),
-): { text: string; urgency: 'ok' | 'warn' | 'breach' | 'done' } {
+): { text: string; urgency: 'ok' | 'warn' | 'breach' | 'done'; due?: number } {
   if (i.status === 'closed' || i.status === 'resolved') return { text: t('slaDone'), urgency: 'done' };
   const waitingAccept = i.accept.metAt === null;
   const timer = waitingAccept ? i.accept : i.resolve;
   const label = waitingAccept ? t('slaAccept') : t('slaResolve');
   const left = timer.due - now;
   if (left <= 0 || timer.breachedAt !== null)
-    return { text: `${label} ${t('slaOverdue')} ${formatDuration(-left)}`, urgency: 'breach' };
-  return { text: `${label} ${formatDuration(left)}`, urgency: timer.warnedAt !== null ? 'warn' : 'ok' };
+    return {
+      text: `${label} ${t('slaOverdue')} ${formatDuration(-left)}`,
+      urgency: 'breach',
+      due: timer.due,
+    };
+  return {
+    text: `${label} ${formatDuration(left)}`,
+    urgency: timer.warnedAt !== null ? 'warn' : 'ok',
+    due: timer.due,
+  };
+}
+
+/** The open incident's deadline: the countdown and the time it falls due. */
+function slaDetail(i: IncidentView, now = Date.now()): string {
+  const sla = slaOf(i, now);
+  if (sla.due === undefined) return sla.text;
+  const due = new Date(sla.due);
+  const sameDay = due.toDateString() === new Date(now).toDateString();
+  const at = due.toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB', {
+    ...(sameDay ? {} : { month: 'numeric', day: 'numeric' }),
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  });
+  return `${sla.text} · ${t('slaDue', { at })}`;
 }
 
 export function formatDuration(ms: number): string {

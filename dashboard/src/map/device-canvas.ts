@@ -15,6 +15,7 @@
  */
 import type { DeviceStatus, DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
+import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
 
 export const STATUS_COLORS = { online: '#22c55e', offline: '#94a3b8', alarm: '#ef4444' } as const;
@@ -92,6 +93,8 @@ export class DeviceCanvas extends L.Layer {
   private hovered: string | undefined;
   /** What the last draw showed (tests and the live subscription read it). */
   mode: DrawMode = 'devices';
+  /** Marker size factor: 1 up to a 16 px root size, larger on large screens. */
+  private scale = 1;
   /** Frame draw times, ms (the map benchmark reads them). */
   readonly drawTimes: number[] = [];
   /** Called when the drawing mode changes (the view asks the hub for close-up values in 'devices'). */
@@ -108,13 +111,30 @@ export class DeviceCanvas extends L.Layer {
     this.focusList.className = 'sr-only map-items';
     this.focusList.setAttribute('role', 'group');
     L.DomEvent.disableClickPropagation(this.focusList);
+    // A focused item is ringed on the map and named beside the ring (the same label as on hover):
+    // a keyboard user sees where focus is and what it is.
     this.focusList.addEventListener('focusin', (ev) => {
       this.focused = (ev.target as HTMLElement).dataset.item;
+      if (this.focused) this.label(this.focused);
+      this.focusList.classList.add('has-focus');
       this.schedule();
     });
     this.focusList.addEventListener('focusout', () => {
       this.focused = undefined;
+      this.focusList.classList.remove('has-focus');
+      this.label(this.hovered);
       this.schedule();
+    });
+    this.focusList.addEventListener('keydown', (ev) => {
+      // Arrow keys move between items as Tab does (the list is long at a village zoom).
+      if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+      const buttons = [...this.focusList.querySelectorAll<HTMLElement>('[data-item]')];
+      const at = buttons.indexOf(ev.target as HTMLElement);
+      const next = buttons[at + (ev.key === 'ArrowDown' ? 1 : -1)];
+      if (next) {
+        ev.preventDefault();
+        next.focus();
+      }
     });
     this.focusList.addEventListener('click', (ev) => {
       const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-item]')?.dataset.item;
@@ -156,7 +176,22 @@ export class DeviceCanvas extends L.Layer {
   /** Village and town names and the tree above each village (for clusters). */
   setSites(nodes: Array<{ id: string; name: string; parent: string | null; level: string }>): void {
     this.sites = new Map(nodes.map((n) => [n.id, { name: n.name, parent: n.parent, level: n.level }]));
+    this.focusSignature = '';
     this.schedule();
+  }
+
+  /** The language changed: the list's name and every item's words. */
+  relabel(): void {
+    this.focusList.setAttribute('aria-label', t('mapItems'));
+    this.focusSignature = '';
+    this.schedule();
+  }
+
+  /** Focuses the first item drawn (a skip link lands here); false when nothing is drawn. */
+  focusFirst(): boolean {
+    const first = this.focusList.querySelector<HTMLElement>('[data-item]');
+    first?.focus();
+    return first !== null;
   }
 
   upsert(d: DeviceView): void {
@@ -296,6 +331,11 @@ export class DeviceCanvas extends L.Layer {
     const inView: Fixed[] = [];
     for (const d of this.devices.values())
       if (d.lat >= south && d.lat <= north && d.lon >= west && d.lon <= east) inView.push(d);
+    // Markers grow with the screen (the root size follows the viewport): legible on a wall.
+    this.scale = Math.max(
+      1,
+      (Number.parseFloat(getComputedStyle(document.documentElement).fontSize) || 16) / 16,
+    );
     const zoom = map.getZoom();
     const mode: DrawMode =
       inView.length <= INDIVIDUAL_MAX || zoom >= INDIVIDUAL_ZOOM
@@ -338,7 +378,7 @@ export class DeviceCanvas extends L.Layer {
     const order = [...inView].sort((a, b) => rank(a.status) - rank(b.status));
     for (const d of order) {
       const at = map.latLngToContainerPoint([d.lat, d.lon]);
-      const r = d.kind === 'camera' ? 7 : 6;
+      const r = (d.kind === 'camera' ? 7 : 6) * this.scale;
       drawStatusShape(ctx, at.x, at.y, r, d.status, KIND_OUTLINES[d.kind]);
       const id = `d:${d.key}`;
       if (id === this.focused || id === this.hovered) focusRing(ctx, at.x, at.y, r + 5);
@@ -395,10 +435,10 @@ export class DeviceCanvas extends L.Layer {
       c.lat = c.sumLat / c.total;
       c.lon = c.sumLon / c.total;
       const at = map.latLngToContainerPoint([c.lat, c.lon]);
-      const r = Math.min(34, 14 + Math.log10(c.total) * 6);
+      const r = Math.min(34, 14 + Math.log10(c.total) * 6) * this.scale;
       if (at.x < -r || at.y < -r || at.x > size.x + r || at.y > size.y + r) continue;
       this.clusters.set(c.id, c);
-      drawCluster(ctx, at.x, at.y, r, c);
+      drawCluster(ctx, at.x, at.y, r, c, this.scale);
       const id = `c:${c.id}`;
       if (id === this.focused || id === this.hovered) focusRing(ctx, at.x, at.y, r + 5);
       drawn.push({ id, x: at.x, y: at.y, r });
@@ -467,16 +507,22 @@ export class DeviceCanvas extends L.Layer {
     const map = this._map;
     if (!map) return;
     map.getContainer().style.cursor = item ? 'pointer' : '';
-    this.tooltip?.remove();
-    this.tooltip = undefined;
-    if (item) {
-      this.tooltip = L.tooltip({ direction: 'top', offset: [0, -item.r] })
-        .setLatLng(map.containerPointToLatLng([item.x, item.y]))
-        .setContent(this.describe(item.id))
-        .addTo(map);
-    }
+    if (!this.focused) this.label(id);
     this.schedule();
   };
+
+  /** The label beside a drawn item (hovered or focused); none for undefined. */
+  private label(id: string | undefined): void {
+    const map = this._map;
+    this.tooltip?.remove();
+    this.tooltip = undefined;
+    const item = id ? this.drawn.find((d) => d.id === id) : undefined;
+    if (!map || !item) return;
+    this.tooltip = L.tooltip({ direction: 'top', offset: [0, -item.r - 4], className: 'qly-item-label' })
+      .setLatLng(map.containerPointToLatLng([item.x, item.y]))
+      .setContent(escapeHtml(this.describe(item.id)))
+      .addTo(map);
+  }
 
   /** The words for a drawn item: a device's name, village and status; a cluster's counts. */
   describe(id: string): string {
@@ -566,7 +612,14 @@ function drawStatusShape(
   ctx.stroke();
 }
 
-function drawCluster(ctx: CanvasRenderingContext2D, x: number, y: number, r: number, c: ClusterView): void {
+function drawCluster(
+  ctx: CanvasRenderingContext2D,
+  x: number,
+  y: number,
+  r: number,
+  c: ClusterView,
+  scale = 1,
+): void {
   // The ring shows the share of each status; the disc takes the worst one's colour.
   const worst: DeviceStatus = c.alarm > 0 ? 'alarm' : c.offline > 0 && c.online === 0 ? 'offline' : 'online';
   ctx.beginPath();
@@ -585,11 +638,11 @@ function drawCluster(ctx: CanvasRenderingContext2D, x: number, y: number, r: num
     start += sweep;
   }
   ctx.fillStyle = '#fff';
-  ctx.font = 'bold 14px system-ui, sans-serif';
+  ctx.font = `bold ${Math.round(14 * scale)}px system-ui, sans-serif`;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
   ctx.fillText(String(c.total), x, y);
-  ctx.font = '14px system-ui, sans-serif';
+  ctx.font = `${Math.round(14 * scale)}px system-ui, sans-serif`;
   ctx.textBaseline = 'top';
   ctx.lineWidth = 3;
   ctx.strokeStyle = 'rgba(15,23,42,0.9)';
@@ -610,7 +663,7 @@ function drawCluster(ctx: CanvasRenderingContext2D, x: number, y: number, r: num
     ctx.lineWidth = 2;
     ctx.stroke();
     ctx.fillStyle = '#fff';
-    ctx.font = 'bold 12px system-ui, sans-serif';
+    ctx.font = `bold ${Math.round(12 * scale)}px system-ui, sans-serif`;
     ctx.textBaseline = 'middle';
     ctx.fillText(String(c.alarm), bx, by + 3);
   }

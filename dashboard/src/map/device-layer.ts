@@ -1,7 +1,8 @@
 /**
  * Device markers on the Leaflet map. Fixed devices are drawn by one canvas layer (DeviceCanvas:
  * clusters when many are in view); drones — few, moving — are rotated arrow icons with a trailing
- * track and their planned route. Status shows by shape and colour: online / offline / alarm.
+ * track, their planned route and an "H" where they return to launch (home_lat/home_lon telemetry).
+ * Status shows by shape and colour: online / offline / alarm.
  */
 import type { DeviceView } from '@qianliyan/protocols';
 import L from 'leaflet';
@@ -20,6 +21,8 @@ interface DroneMarker {
   /** The planned route (its mission), when the drone reported one. */
   route: L.Polyline;
   routeKey: string;
+  /** Where return-to-launch goes, once the drone reported it. */
+  home: L.Marker | undefined;
   points: L.LatLng[];
   heading: number;
   label: string;
@@ -89,6 +92,7 @@ export class DeviceLayer {
       this.group.removeLayer(dr.marker);
       this.group.removeLayer(dr.track);
       this.group.removeLayer(dr.route);
+      if (dr.home) this.group.removeLayer(dr.home);
       this.drones.delete(key);
     }
   }
@@ -130,6 +134,7 @@ export class DeviceLayer {
     route?: number;
     label?: string;
     linkLost?: boolean;
+    home?: { lat: number; lon: number };
   }> {
     const out: ReturnType<DeviceLayer['positions']> = [];
     for (const f of this.fixed.list())
@@ -142,11 +147,13 @@ export class DeviceLayer {
       });
     for (const [key, d] of this.drones) {
       const at = d.marker.getLatLng();
+      const home = d.home?.getLatLng();
       out.push({
         key,
         lat: at.lat,
         lon: at.lng,
         kind: 'drone',
+        ...(home ? { home: { lat: home.lat, lon: home.lng } } : {}),
         track: (d.track.getLatLngs() as L.LatLng[]).length,
         route: (d.route.getLatLngs() as L.LatLng[]).length,
         label: d.label,
@@ -154,6 +161,19 @@ export class DeviceLayer {
       });
     }
     return out;
+  }
+
+  /** The home marker follows the drone's reported home (it moves when the drone is armed elsewhere). */
+  private placeHome(dr: DroneMarker, d: DeviceView): void {
+    const { home_lat: lat, home_lon: lon } = d.values;
+    if (typeof lat !== 'number' || typeof lon !== 'number') return;
+    const at = L.latLng(lat, lon);
+    if (dr.home) {
+      if (!dr.home.getLatLng().equals(at)) dr.home.setLatLng(at);
+      return;
+    }
+    dr.home = L.marker(at, { icon: HOME_ICON, interactive: false, keyboard: false, zIndexOffset: -100 });
+    this.group.addLayer(dr.home);
   }
 
   private upsertDrone(d: DeviceView, at: L.LatLng, color: string): void {
@@ -178,7 +198,17 @@ export class DeviceLayer {
         dashArray: '2 6',
         interactive: false,
       });
-      dr = { marker, track, route, routeKey: '', points: [at], heading, label: '', linkLost: false };
+      dr = {
+        marker,
+        track,
+        route,
+        routeKey: '',
+        home: undefined,
+        points: [at],
+        heading,
+        label: '',
+        linkLost: false,
+      };
       this.drones.set(d.key, dr);
       this.group.addLayer(route);
       this.group.addLayer(track);
@@ -190,6 +220,7 @@ export class DeviceLayer {
       const waypoints = (d.route ?? []).map((p) => L.latLng(p.lat, p.lon));
       dr.route.setLatLngs(waypoints.length > 1 ? [...waypoints, waypoints[0] as L.LatLng] : waypoints);
     }
+    this.placeHome(dr, d);
     const last = dr.points.at(-1);
     if (!last?.equals(at)) {
       dr.points.push(at);
@@ -197,6 +228,12 @@ export class DeviceLayer {
       dr.track.setLatLngs(dr.points);
     }
     dr.marker.setLatLng(at);
+    // Named for screen readers and tests: which drone, and what its label says.
+    const el = dr.marker.getElement();
+    if (el) {
+      el.dataset.key = d.key;
+      el.setAttribute('role', 'img');
+    }
     // Through the CSSOM, not a style attribute: allowed under the dashboard's CSP.
     const arrow = dr.marker.getElement()?.querySelector<HTMLElement>('.qly-drone-arrow');
     if (arrow) {
@@ -221,8 +258,12 @@ export class DeviceLayer {
       label.textContent = dr.label;
       label.classList.toggle('lost', dr.linkLost);
     }
+    el?.setAttribute('aria-label', [d.name, dr.label].filter(Boolean).join(' · '));
   }
 }
+
+/** "H", as ground stations mark home; the panel names it in words (返航点). */
+const HOME_ICON = L.divIcon({ className: 'qly-home', html: 'H', iconSize: [18, 18], iconAnchor: [9, 9] });
 
 const DRONE_ICON = L.divIcon({
   className: 'qly-drone',

@@ -1,5 +1,5 @@
 /** Sidebar: the open alarms, newest first, with acknowledge and "to incident". */
-import { ACT_ON_INCIDENTS, hasRole, WATCH } from '@qianliyan/protocols';
+import { may, WATCH } from '@qianliyan/protocols';
 import { AlarmList } from '../components/alarm-list.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 
@@ -22,7 +22,7 @@ export const alarmsPanel: PanelDef = {
       el.querySelector('[data-role=alarm-count]') as HTMLElement,
       (key) => ctx.store.devices.get(key),
       (key) => ctx.pick(key),
-      hasRole(ctx.user.role, ACT_ON_INCIDENTS),
+      may(ctx.user.role, 'acknowledgeAlarm'),
       (id) => {
         ctx.show('incidents');
         ctx.panel<IncidentsPanel>('incidents')?.open(id);
@@ -32,7 +32,19 @@ export const alarmsPanel: PanelDef = {
       alarms.upsert(a);
       if (a.ackedAt === null) ctx.layer.flash(a.device);
     });
+    // Alarms name their devices: drawn again when the devices arrive (or are renamed).
+    const offChange = ctx.store.onChange((c) => {
+      if (c.snapshot) alarms.render();
+    });
     void alarms.load().catch((err) => console.warn('alarms not loaded', err));
-    return { relabel: () => alarms.render(), dispose: off, alarms };
+    return {
+      relabel: () => alarms.render(),
+      focus: () => alarms.focus(),
+      dispose: () => {
+        off();
+        offChange();
+      },
+      alarms,
+    };
   },
 };

@@ -18,6 +18,7 @@ export const broadcastPanel: PanelDef = {
       ctx.map,
       () => ctx.store.devices,
       (listener) => ctx.store.topics.broadcast.on(listener),
+      (id) => ctx.siteName(id),
     );
     return { console, activate: (on) => console.setActive(on), relabel: () => console.relabel() };
   },

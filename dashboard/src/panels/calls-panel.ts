@@ -1,7 +1,7 @@
 /** Overlay: video calls — ringing, the call's videos, a camera shown in the call. */
 import { WATCH } from '@qianliyan/protocols';
 import { CallPanel, type CallTarget } from '../components/call-panel.ts';
-import { t } from '../i18n.ts';
+import { errorMessage, t } from '../i18n.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 
 export interface CallsPanel extends PanelInstance {
@@ -28,8 +28,17 @@ export const callsPanel: PanelDef = {
     return {
       calls,
       call: (target) =>
-        void calls.start(target).catch((err) => ctx.toast(`${t('callFailed')}: ${(err as Error).message}`)),
-      relabel: () => calls.relabel(),
+        void calls
+          .start(target)
+          .catch((err) =>
+            ctx.toast(
+              `${t('callFailed')}: ${err instanceof DOMException ? t('callNoCamera') : errorMessage(err)}`,
+            ),
+          ),
+      relabel: () => {
+        el.setAttribute('aria-label', t('call'));
+        calls.relabel();
+      },
       dispose: () => calls.dispose(),
     };
   },

@@ -3,6 +3,7 @@ import { WATCH } from '@qianliyan/protocols';
 import { DevicePanel } from '../components/device-panel.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 import type { HistoryPanel } from './history-panel.ts';
+import type { WallPanel } from './wall-panel.ts';
 
 export interface DeviceDetailPanel extends PanelInstance {
   panel: DevicePanel;
@@ -16,7 +17,13 @@ export const deviceDetailPanel: PanelDef = {
   mount(el, ctx): DeviceDetailPanel {
     el.classList.add('panel');
     el.hidden = true;
-    const panel = new DevicePanel(el, () => ctx.select(undefined), ctx.user.role, ctx.mapTools);
+    const panel = new DevicePanel(el, () => ctx.select(undefined), ctx.user.role, ctx.mapTools, {
+      play: (key) => ctx.openOnWall([key]),
+      large: (key) => {
+        ctx.openOnWall([key]);
+        ctx.panel<WallPanel>('wall')?.wall.openBig(key);
+      },
+    });
     const offCommand = ctx.store.topics.command.on((c) => panel.onCommand(c));
     const offChange = ctx.store.onChange((change) => {
       for (const d of change.devices) panel.update(d);
@@ -31,7 +38,7 @@ export const deviceDetailPanel: PanelDef = {
       panel,
       relabel: () => {
         const open = panel.current ? ctx.store.devices.get(panel.current) : undefined;
-        if (open) panel.show(open, true);
+        if (open) panel.relabel(open);
       },
       dispose: () => {
         offCommand();

@@ -1,11 +1,12 @@
 /** Sidebar: every device in scope, virtualized, with search and filters; a row opens its panel. */
 import { WATCH } from '@qianliyan/protocols';
-import { DeviceList } from '../components/device-list.ts';
+import { DeviceList, playsVideo } from '../components/device-list.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 import { DRAG_TYPE } from '../video/video-wall.ts';
 
 export interface DevicesPanel extends PanelInstance {
   list: DeviceList;
+  focus(): void;
 }
 
 export const devicesPanel: PanelDef = {
@@ -41,15 +42,19 @@ export const devicesPanel: PanelDef = {
         ev.dataTransfer.effectAllowed = 'copy';
       }
     });
+    // A row (click, Enter) opens the device's panel and goes there on the map; a camera also plays
+    // on the video wall — what an officer picking a camera wants to see.
     devicesEl.addEventListener('click', (ev) => {
       const key = (ev.target as HTMLElement).closest<HTMLElement>('[data-key]')?.dataset.key;
       if (!key) return;
-      ctx.select(key);
       const d = ctx.store.devices.get(key);
+      ctx.select(key);
       if (d) ctx.map.panTo([d.position.lat, d.position.lon]);
+      if (d && playsVideo(d)) ctx.openOnWall([key]);
     });
     return {
       list,
+      focus: () => list.focus(),
       relabel: () => list.refresh(),
       dispose: () => {
         offChange();

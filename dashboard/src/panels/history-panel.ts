@@ -13,7 +13,11 @@ export const historyPanel: PanelDef = {
   roles: WATCH,
   slot: 'stage',
   mount(el, ctx): HistoryPanel {
-    const history = new HistoryView(el, () => ctx.store.devices);
-    return { history, activate: (on) => on && history.refresh() };
+    const history = new HistoryView(
+      el,
+      () => ctx.store.devices,
+      (id) => ctx.siteName(id),
+    );
+    return { history, activate: (on) => on && history.refresh(), relabel: () => history.relabel() };
   },
 };

@@ -4,10 +4,11 @@
  * A click zooms the map to the node; "call" rings the village (officers).
  */
 import type { DeviceView, SiteNode } from '@qianliyan/protocols';
-import { WATCH } from '@qianliyan/protocols';
+import { may, WATCH } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { type SiteNodeView, SiteTreeNav } from '../components/site-tree-nav.ts';
 import type { PanelDef } from '../shell/panel.ts';
+import type { CallsPanel } from './calls-panel.ts';
 
 /** Each node's counts over its subtree, from the devices the page holds. */
 export function siteCounts(sites: SiteNode[], devices: Iterable<DeviceView>): SiteNodeView[] {
@@ -35,16 +36,22 @@ export const sitesPanel: PanelDef = {
   roles: WATCH,
   slot: 'sidebar',
   mount(el, ctx) {
-    el.innerHTML = '<h2 data-i18n="sitesTree"></h2><ul class="site-tree" data-role="site-tree"></ul>';
-    const nav = new SiteTreeNav(el.querySelector('[data-role=site-tree]') as HTMLElement, (node) => {
-      if (node.boundary)
-        ctx.map.fitBounds(L.geoJSON(node.boundary as GeoJSON.Geometry).getBounds(), { padding: [24, 24] });
-      else if (node.center)
-        ctx.map.setView(
-          [node.center.lat, node.center.lon],
-          node.level === 'county' ? 12 : node.level === 'town' ? 13 : 15,
-        );
-    });
+    el.innerHTML =
+      '<h2 data-i18n="sitesTree" id="sites-heading"></h2><ul class="site-tree" data-role="site-tree" aria-labelledby="sites-heading"></ul>';
+    const mayCall = may(ctx.user.role, 'callVillage');
+    const nav = new SiteTreeNav(
+      el.querySelector('[data-role=site-tree]') as HTMLElement,
+      (node) => {
+        if (node.boundary)
+          ctx.map.fitBounds(L.geoJSON(node.boundary as GeoJSON.Geometry).getBounds(), { padding: [24, 24] });
+        else if (node.center)
+          ctx.map.setView(
+            [node.center.lat, node.center.lon],
+            node.level === 'county' ? 12 : node.level === 'town' ? 13 : 15,
+          );
+      },
+      mayCall ? (node) => ctx.panel<CallsPanel>('calls')?.call({ sites: [node.id] }) : undefined,
+    );
     let queued = false;
     const render = () => {
       if (queued) return;

@@ -1,7 +1,7 @@
 /** Stage: the video wall (1/4/9/16 tiles), fed by the device list, the map and linkage plans. */
 import { WATCH } from '@qianliyan/protocols';
 import { getToken, post } from '../api.ts';
-import { t } from '../i18n.ts';
+import { errorMessage, t } from '../i18n.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 
 export interface WallPanel extends PanelInstance {
@@ -33,9 +33,9 @@ export const wallPanel: PanelDef = {
           headers: { authorization: `Bearer ${getToken() ?? ''}` },
         });
         if (!res.ok)
-          throw new Error(
-            ((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText,
-          );
+          throw Object.assign(new Error(res.statusText), {
+            code: ((await res.json().catch(() => ({}))) as { code?: string }).code ?? 'HUB_ERR_INTERNAL',
+          });
         const blob = await res.blob();
         const a = document.createElement('a');
         a.href = URL.createObjectURL(blob);
@@ -44,12 +44,14 @@ export const wallPanel: PanelDef = {
         window.setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
         ctx.toast(`${t('snapshotSaved')}: ${ctx.store.devices.get(key)?.name ?? key}`);
       } catch (err) {
-        ctx.toast(`${t('snapshotFailed')}: ${(err as Error).message}`);
+        ctx.toast(`${t('snapshotFailed')}: ${errorMessage(err)}`);
       }
     }
 
     return {
       wall,
+      activate: (on) => wall.setActive(on),
+      focus: () => wall.focusTile(),
       relabel: () => wall.relabel(),
       dispose: () => {
         off();

@@ -7,10 +7,10 @@
  */
 import type { Role } from '@qianliyan/protocols';
 import type L from 'leaflet';
-import type { MapTools } from '../components/drone-tools.ts';
 import type { StringKey } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
 import type { DeviceLayer } from '../map/device-layer.ts';
+import type { ShellMapTools } from '../map/map-tools.ts';
 
 export interface Me {
   username: string;
@@ -25,7 +25,7 @@ export interface ShellContext {
   readonly store: LiveStore;
   readonly user: Me;
   readonly map: L.Map;
-  readonly mapTools: MapTools & { replayState(): unknown };
+  readonly mapTools: ShellMapTools;
   readonly layer: DeviceLayer;
   /** A short message at the bottom of the screen. */
   toast(text: string): void;
@@ -39,8 +39,11 @@ export interface ShellContext {
    * target; otherwise its panel opens, the map goes there and a camera goes on the wall.
    */
   pick(key: string): void;
-  /** Puts cameras on the video wall (switching to a view that shows it). */
-  openOnWall(keys: string[]): void;
+  /**
+   * Puts cameras on the video wall, switching to a view that shows it — unless `stay`: then they
+   * wait on the wall (playing once it is shown) and the officer stays where they are.
+   */
+  openOnWall(keys: string[], options?: { stay?: boolean }): void;
   /** A site's name (its id only when the tree does not know it). */
   siteName(id: string): string;
   /** A device's name with its village, for lists that mix villages. */
@@ -54,6 +57,8 @@ export interface PanelInstance {
   activate?(active: boolean): void;
   /** The language changed: redraw every text. */
   relabel?(): void;
+  /** Takes keyboard focus (a skip link lands here); false when there is nothing to focus. */
+  focus?(): unknown;
   dispose?(): void;
 }
 

@@ -40,6 +40,10 @@ export class VideoWall {
   private readonly toolbar: HTMLElement;
   private readonly enlarged: HTMLElement;
   private big: { client: StreamClient; ptz: PtzControls | undefined; device: string } | undefined;
+  /** Whether the wall is on screen: a hidden wall plays nothing (the villages' uplinks are thin). */
+  private active = true;
+  /** Where focus was before the large view opened (it returns there on close). */
+  private returnFocus: HTMLElement | null = null;
 
   constructor(
     private readonly root: HTMLElement,
@@ -49,9 +53,9 @@ export class VideoWall {
     root.innerHTML = `
       <div class="wall-bar">
         <strong data-i18n="videoWall"></strong>
-        <span class="wall-layouts">${LAYOUTS.map((n) => `<button data-layout="${n}" title="${n}">${layoutGlyph(n)}</button>`).join('')}</span>
+        <span class="wall-layouts">${LAYOUTS.map((n) => `<button type="button" data-layout="${n}">${layoutGlyph(n)}</button>`).join('')}</span>
         <span class="spacer"></span>
-        <button class="link" data-role="clear-wall" data-i18n="clearWall"></button>
+        <button type="button" class="link" data-role="clear-wall" data-i18n="clearWall"></button>
       </div>
       <div class="wall-grid" data-role="grid"></div>
       <div class="wall-big" data-role="big" hidden></div>`;
@@ -64,10 +68,44 @@ export class VideoWall {
       if ((ev.target as HTMLElement).closest('[data-role=clear-wall]'))
         for (let i = 0; i < this.tiles.length; i++) this.assign(i, undefined);
     });
+    // Escape closes the large view wherever focus is inside it.
+    this.enlarged.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') {
+        ev.preventDefault();
+        this.closeBig();
+      }
+    });
     const saved = this.load();
     this.slots = Array.from({ length: 16 }, (_, i) => saved.devices[i] ?? undefined);
     this.setLayout(saved.layout);
     this.relabel();
+  }
+
+  /**
+   * Shown or hidden with its view. Hidden, every stream stops (the tiles keep their cameras); shown
+   * again, they start again.
+   */
+  setActive(active: boolean): void {
+    if (active === this.active) return;
+    this.active = active;
+    if (!active) {
+      this.closeBig();
+      for (const tile of this.tiles) {
+        tile.client?.dispose();
+        tile.client = undefined;
+      }
+      return;
+    }
+    this.tiles.forEach((tile, i) => {
+      if (tile.device && !tile.client) this.assign(i, tile.device);
+    });
+  }
+
+  /** Focuses the wall's current tile (a skip link lands here). */
+  focusTile(): boolean {
+    const tile = this.tiles[this.focused] ?? this.tiles[0];
+    tile?.el.focus();
+    return tile !== undefined;
   }
 
   /** Puts a camera on the wall: in the focused tile if empty, else the first empty one, else the focused one. */
@@ -98,7 +136,7 @@ export class VideoWall {
     tile.device = key;
     this.slots[index] = key;
     this.renderTile(index);
-    if (key) {
+    if (key && this.active) {
       const body = tile.el.querySelector('.tile-body') as HTMLElement;
       const client = new StreamClient(body, key, 'sub', preferredFormat(), (s) => this.showStatus(tile, s));
       tile.client = client;
@@ -129,7 +167,17 @@ export class VideoWall {
   relabel(): void {
     for (const el of this.root.querySelectorAll<HTMLElement>('[data-i18n]'))
       el.textContent = t(el.dataset.i18n as never);
-    for (let i = 0; i < this.tiles.length; i++) this.updateLabel(i);
+    for (const b of this.toolbar.querySelectorAll<HTMLElement>('[data-layout]')) {
+      const n = b.dataset.layout as string;
+      b.title = t('wallLayout', { n });
+      b.setAttribute('aria-label', t('wallLayout', { n }));
+    }
+    for (let i = 0; i < this.tiles.length; i++) {
+      const tile = this.tiles[i] as Tile;
+      if (!tile.device) this.renderTile(i);
+      else this.relabelTile(i);
+    }
+    if (this.big) this.relabelBig();
   }
 
   deviceChanged(d: DeviceView): void {
@@ -155,13 +203,16 @@ export class VideoWall {
       const el = document.createElement('div');
       el.className = 'tile';
       el.dataset.tile = String(i);
+      el.setAttribute('role', 'group');
       this.grid.append(el);
       this.tiles.push({ el, device: undefined, client: undefined });
       this.wireTile(i);
       this.renderTile(i);
     }
-    for (const b of this.toolbar.querySelectorAll<HTMLElement>('[data-layout]'))
+    for (const b of this.toolbar.querySelectorAll<HTMLElement>('[data-layout]')) {
       b.classList.toggle('active', Number(b.dataset.layout) === layout);
+      b.setAttribute('aria-pressed', String(Number(b.dataset.layout) === layout));
+    }
     keep.slice(0, layout).forEach((key, i) => {
       if (key) this.assign(i, key);
     });
@@ -171,6 +222,20 @@ export class VideoWall {
 
   private wireTile(index: number): void {
     const el = (this.tiles[index] as Tile).el;
+    // A tile is one tab stop: Enter opens its large view, Delete takes the camera off the wall.
+    el.tabIndex = 0;
+    el.addEventListener('keydown', (ev) => {
+      if (ev.target !== el) return;
+      const key = this.tiles[index]?.device;
+      if (ev.key === 'Enter' && key) {
+        ev.preventDefault();
+        this.openBig(key);
+      } else if (ev.key === 'Delete' && key) {
+        ev.preventDefault();
+        this.assign(index, undefined);
+      }
+    });
+    el.addEventListener('focus', () => this.focus(index));
     el.addEventListener('click', (ev) => {
       this.focus(index);
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-action]')?.dataset.action;
@@ -205,6 +270,7 @@ export class VideoWall {
     if (!tile.device) {
       tile.el.dataset.state = 'empty';
       tile.el.innerHTML = `<div class="tile-empty">${t('dropCameraHere')}</div>`;
+      tile.el.setAttribute('aria-label', t('emptyTile', { n: index + 1 }));
       return;
     }
     tile.el.dataset.state = 'connecting';
@@ -213,11 +279,28 @@ export class VideoWall {
       <div class="tile-bar">
         <span class="tile-name" data-role="name"></span>
         <span class="tile-state" data-role="state"></span>
-        <button class="icon" data-action="snapshot" title="${t('snapshot')}">⤓</button>
-        <button class="icon" data-action="enlarge" title="${t('enlarge')}">⤢</button>
-        <button class="icon" data-action="close" title="${t('close')}">✕</button>
+        <button type="button" class="icon" data-action="snapshot">⤓</button>
+        <button type="button" class="icon" data-action="enlarge">⤢</button>
+        <button type="button" class="icon" data-action="close">✕</button>
       </div>
       <div class="tile-overlay" data-role="overlay"></div>`;
+    this.relabelTile(index);
+  }
+
+  /** A camera tile's words: its buttons' names, its state, its label for screen readers. */
+  private relabelTile(index: number): void {
+    const tile = this.tiles[index] as Tile;
+    for (const [action, key] of [
+      ['snapshot', 'snapshot'],
+      ['enlarge', 'enlarge'],
+      ['close', 'removeFromWall'],
+    ] as const) {
+      const b = tile.el.querySelector<HTMLElement>(`[data-action=${action}]`);
+      if (b) {
+        b.title = t(key);
+        b.setAttribute('aria-label', t(key));
+      }
+    }
     this.updateLabel(index);
   }
 
@@ -227,6 +310,7 @@ export class VideoWall {
     const d = this.hooks.device(tile.device);
     const name = tile.el.querySelector('[data-role=name]');
     if (name) name.textContent = d?.name ?? tile.device;
+    tile.el.setAttribute('aria-label', t('cameraTile', { n: index + 1, name: d?.name ?? tile.device }));
     if (tile.client) this.showStatus(tile, tile.client.status);
   }
 
@@ -251,17 +335,22 @@ export class VideoWall {
     });
   }
 
-  private openBig(key: string): void {
+  /** Opens a camera in the large view (its main stream, with PTZ): from a tile, or the device list. */
+  openBig(key: string): void {
+    const from = document.activeElement as HTMLElement | null;
     this.closeBig();
+    this.returnFocus = from && !this.enlarged.contains(from) ? from : null;
     const d = this.hooks.device(key);
     this.enlarged.hidden = false;
+    this.enlarged.setAttribute('role', 'dialog');
+    this.enlarged.setAttribute('aria-label', d?.name ?? key);
     this.enlarged.innerHTML = `
       <div class="big-head">
         <strong>${escapeHtml(d?.name ?? key)}</strong>
         <span class="tile-state" data-role="state"></span>
         <span class="spacer"></span>
-        <button class="icon" data-action="snapshot" title="${t('snapshot')}">⤓</button>
-        <button class="icon" data-action="close-big" title="${t('close')}">✕</button>
+        <button type="button" class="icon" data-action="snapshot">⤓</button>
+        <button type="button" class="icon" data-action="close-big">✕</button>
       </div>
       <div class="big-main">
         <div class="big-video" data-state="connecting"><div class="tile-body"></div><div class="tile-overlay" data-role="overlay"></div></div>
@@ -294,6 +383,9 @@ export class VideoWall {
       : undefined;
     if (!ptz) ptzEl.hidden = true;
     this.big = { client, ptz, device: key };
+    this.relabelBig();
+    // Keyboard: the joystick takes focus (arrows, +/−, Esc); without PTZ the close button does.
+    (ptz ? ptz.focusTarget : this.enlarged.querySelector<HTMLElement>('[data-action=close-big]'))?.focus();
     this.enlarged.onclick = (ev) => {
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-action]')?.dataset.action;
       if (action === 'close-big') this.closeBig();
@@ -301,12 +393,29 @@ export class VideoWall {
     };
   }
 
+  private relabelBig(): void {
+    for (const [action, key] of [
+      ['snapshot', 'snapshot'],
+      ['close-big', 'closeLarge'],
+    ] as const) {
+      const b = this.enlarged.querySelector<HTMLElement>(`[data-action=${action}]`);
+      if (b) {
+        b.title = t(key);
+        b.setAttribute('aria-label', t(key));
+      }
+    }
+    this.big?.ptz?.relabel();
+  }
+
   private closeBig(): void {
+    const wasOpen = this.big !== undefined;
     this.big?.client.dispose();
     this.big?.ptz?.dispose();
     this.big = undefined;
     this.enlarged.hidden = true;
     this.enlarged.innerHTML = '';
+    if (wasOpen && this.returnFocus?.isConnected) this.returnFocus.focus();
+    this.returnFocus = null;
   }
 
   private save(): void {

@@ -14,20 +14,27 @@ import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
 import { DeviceLayer } from '../map/device-layer.ts';
 import { createMapTools } from '../map/map-tools.ts';
-import type { AlarmsPanel } from '../panels/alarms-panel.ts';
 import type { BroadcastPanel } from '../panels/broadcast-panel.ts';
 import type { CallsPanel } from '../panels/calls-panel.ts';
 import type { DeviceDetailPanel } from '../panels/device-detail-panel.ts';
 import type { DevicesPanel } from '../panels/devices-panel.ts';
 import type { HistoryPanel } from '../panels/history-panel.ts';
-import type { IncidentsPanel } from '../panels/incidents-panel.ts';
 import type { WallPanel } from '../panels/wall-panel.ts';
 import type { Me, PanelInstance, ShellContext, ViewId } from '../shell/panel.ts';
 import { PANELS } from '../shell/panels.ts';
 import { VIEWS } from '../shell/views.ts';
+import { installTestHooks } from '../test-hooks.ts';
 import { measurement } from '../video/stream-client.ts';
 
 const VIEW_KEY = 'qly.stage';
+
+/** The skip links at the top of the page, in tab order, and the stage panel each needs shown. */
+const SKIPS: ReadonlyArray<{ target: string; label: StringKey; panel?: string }> = [
+  { target: 'skip-map', label: 'skipToMap', panel: 'map' },
+  { target: 'skip-devices', label: 'skipToDevices' },
+  { target: 'skip-wall', label: 'skipToWall', panel: 'wall' },
+  { target: 'skip-alarms', label: 'skipToAlarms' },
+];
 
 const BASEMAP_STYLE: Record<string, L.PathOptions> = {
   boundary: { color: '#f59e0b', weight: 2, fillColor: '#f59e0b', fillOpacity: 0.04 },
@@ -46,21 +53,24 @@ export async function renderCommandView(
   const panels = PANELS.filter((p) => hasRole(user.role, p.roles));
   root.innerHTML = `
     <div class="shell">
+      <nav class="skip-links" data-role="skip" data-i18n-label="skipLinks">${SKIPS.map(
+        (s) => `<a href="#${s.target}" data-skip="${s.target}" data-i18n="${s.label}"></a>`,
+      ).join('')}</nav>
       <header class="topbar">
-        <div class="brand">千里眼</div>
+        <div class="brand" lang="zh-CN">千里眼</div>
         <h1 data-i18n="appTitle"></h1>
         <span class="conn" data-role="conn" role="status" aria-live="polite"></span>
         <span class="spacer"></span>
-        <span class="stage-modes" data-role="modes">${views
-          .map((v) => `<button data-mode="${v.id}" data-i18n="${v.label}"></button>`)
-          .join('')}</span>
+        <nav class="stage-modes" data-role="modes" data-i18n-label="views">${views
+          .map((v) => `<button type="button" data-mode="${v.id}" data-i18n="${v.label}"></button>`)
+          .join('')}</nav>
         <span class="user">${escapeHtml(user.username)}</span>
-        <button class="link" data-role="lang" data-i18n="language"></button>
-        <button class="link" data-role="logout" data-i18n="signOut"></button>
+        <button type="button" class="link" data-role="lang" data-i18n="language"></button>
+        <button type="button" class="link" data-role="logout" data-i18n="signOut"></button>
       </header>
-      <aside class="sidebar" data-slot="sidebar"></aside>
+      <aside class="sidebar" data-slot="sidebar" data-i18n-label="sidebar"></aside>
       <main class="stage" data-slot="stage">
-        <div id="map" class="map" data-panel="map" data-role="map"></div>
+        <div id="map" class="map" data-panel="map" data-role="map" data-i18n-label="modeMap"></div>
       </main>
       <div data-slot="overlay"></div>
     </div>`;
@@ -72,7 +82,7 @@ export async function renderCommandView(
     settings.zoom,
   );
   // Leaflet's own strings through i18n too ("Zoom in" is not what a Chinese wall screen should say).
-  L.control.zoom({ zoomInTitle: t('zoomIn'), zoomOutTitle: t('zoomOut') }).addTo(map);
+  let zoomControl = L.control.zoom({ zoomInTitle: t('zoomIn'), zoomOutTitle: t('zoomOut') }).addTo(map);
   map.attributionControl.setPrefix('Leaflet');
   if (settings.tileUrl)
     L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
@@ -102,6 +112,8 @@ export async function renderCommandView(
     }
     if (bounds.isValid()) fitWhenSized(() => map.fitBounds(bounds.pad(0.2), { maxZoom: 16 }));
   });
+  // Cluster and item labels name villages and towns, not their ids.
+  const offSitesCanvas = store.onSites((sites) => layer.fixed.setSites(sites));
   const resizeObserver = new ResizeObserver(() => map.invalidateSize());
   resizeObserver.observe(mapEl);
   const mapTools = createMapTools(map, mapEl);
@@ -147,10 +159,10 @@ export async function renderCommandView(
       devices()?.list.setSelected(key);
       updateSubscription();
     },
-    openOnWall(keys) {
+    openOnWall(keys, options = {}) {
       const cams = keys.filter((k) => store.devices.get(k)?.capabilities.includes('video')).slice(0, 4);
       if (cams.length === 0) return;
-      if (!currentView().panels.includes('wall')) setView('split');
+      if (!options.stay && !currentView().panels.includes('wall')) setView('split');
       for (const key of cams) wall()?.wall.show(key);
     },
     siteName: (id) => store.sites.find((s) => s.id === id)?.name ?? id,
@@ -207,6 +219,22 @@ export async function renderCommandView(
     }
     map.invalidateSize();
   }
+
+  /** Skip links: straight to the map's items, the device list, the wall, the alarms. */
+  root.querySelector('[data-role=skip]')?.addEventListener('click', (ev) => {
+    const target = (ev.target as HTMLElement).closest<HTMLElement>('[data-skip]')?.dataset.skip;
+    if (!target) return;
+    ev.preventDefault();
+    const needs = SKIPS.find((s) => s.target === target)?.panel;
+    if (needs && !currentView().panels.includes(needs)) setView(needs === 'wall' ? 'split' : 'map');
+    if (target === 'skip-map') {
+      if (!layer.fixed.focusFirst()) mapEl.focus();
+    } else if (target === 'skip-devices') devices()?.focus();
+    else if (target === 'skip-wall') wall()?.focus?.();
+    else if (target === 'skip-alarms') mounted.get('alarms')?.focus?.();
+  });
+  // Panels not in the first view are told they are hidden (a hidden wall plays nothing).
+  for (const [id, p] of mounted) if (PANELS.find((d) => d.id === id)?.slot === 'stage') p.activate?.(false);
   setView((localStorage.getItem(VIEW_KEY) as ViewId | null) ?? 'split');
   root.querySelector('[data-role=modes]')?.addEventListener('click', (ev) => {
     const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-mode]')?.dataset.mode as
@@ -301,6 +329,7 @@ export async function renderCommandView(
       const newDrone = d.kind === 'drone' && !layer.hasDrone(d.key);
       const before = store.previousEvent(d.key);
       layer.upsert(d);
+      if (d.kind === 'drone') mapTools.droneMoved(d);
       if (newDrone) void loadTrack(d.key);
       // A new camera event (or any alarm) makes the marker pulse.
       if (d.lastEvent && d.lastEvent.ts !== before && !change.snapshot && d.lastEvent.severity !== 'info')
@@ -339,51 +368,60 @@ export async function renderCommandView(
   const relabel = () => {
     for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]'))
       el.textContent = t(el.dataset.i18n as StringKey);
+    for (const el of root.querySelectorAll<HTMLElement>('[data-i18n-label]'))
+      el.setAttribute('aria-label', t(el.dataset.i18nLabel as StringKey));
+    // The switch names the other language in that language (lang marks it for screen readers).
+    root.querySelector('[data-role=lang]')?.setAttribute('lang', getLang() === 'zh' ? 'en' : 'zh-CN');
+    document.title = t('appTitle');
     showConn(store.connected);
+    layer.fixed.relabel();
+    zoomControl.remove();
+    zoomControl = L.control.zoom({ zoomInTitle: t('zoomIn'), zoomOutTitle: t('zoomOut') }).addTo(map);
     for (const p of mounted.values()) p.relabel?.();
   };
   relabel();
   const offLang = onLangChange(relabel);
   root.querySelector('[data-role=logout]')?.addEventListener('click', signOut);
 
-  // For end-to-end tests and debugging from the console: what the map draws right now.
-  (window as unknown as { __qly: unknown }).__qly = {
-    markers: () => layer.positions(),
-    clusters: () => layer.fixed.clusterViews(),
-    drawMode: () => layer.fixed.mode,
-    drawnDevices: () => layer.fixed.drawnDevices(),
-    drawTimes: () => [...layer.fixed.drawTimes],
-    listKeys: () => devices()?.list.visibleKeys() ?? [],
-    lagMs: () => store.lagMs,
-    probeLag: (field: string) => {
-      lagProbe.field = field;
-      lagProbe.samples = [];
-    },
-    lagSamples: () => lagProbe.samples.splice(0),
-    view: (lat: number, lon: number, zoom: number) => map.setView([lat, lon], zoom, { animate: false }),
-    zoom: () => map.getZoom(),
-    deviceCount: () => store.devices.size,
-    replay: () => mapTools.replayState(),
-    video: () => wall()?.wall.status() ?? [],
-    measureLatency: (on: boolean) => {
-      measurement.enabled = on;
-    },
-    flashing: () => layer.flashing(),
-    alarms: () => ctx.panel<AlarmsPanel>('alarms')?.alarms.list() ?? [],
-    pointOf: (key: string) => {
-      const d = store.devices.get(key);
-      if (!d) return null;
-      const p = map.latLngToContainerPoint([d.position.lat, d.position.lon]);
-      const box = mapEl.getBoundingClientRect();
-      return { x: box.left + p.x, y: box.top + p.y };
-    },
-    lastToast: () => toastState.last,
-    wall: wall()?.wall,
-    history: ctx.panel<HistoryPanel>('history')?.history,
-    broadcast: broadcast()?.console,
-    incidents: ctx.panel<IncidentsPanel>('incidents')?.board,
-    calls: ctx.panel<CallsPanel>('calls')?.calls,
-  };
+  // The test build's window into what the map draws (frame times, lag probes); the production build
+  // has none of it (`__QLY_TEST_HOOKS__` is false there and the block is removed).
+  if (__QLY_TEST_HOOKS__)
+    installTestHooks({
+      markers: () => layer.positions(),
+      clusters: () => layer.fixed.clusterViews(),
+      drawMode: () => layer.fixed.mode,
+      drawnDevices: () => layer.fixed.drawnDevices(),
+      drawTimes: () => [...layer.fixed.drawTimes],
+      listKeys: () => devices()?.list.visibleKeys() ?? [],
+      lagMs: () => store.lagMs,
+      probeLag: (field: string) => {
+        lagProbe.field = field;
+        lagProbe.samples = [];
+      },
+      lagSamples: () => lagProbe.samples.splice(0),
+      view: (lat: number, lon: number, zoom: number) => map.setView([lat, lon], zoom, { animate: false }),
+      zoom: () => map.getZoom(),
+      deviceCount: () => store.devices.size,
+      replay: () => mapTools.replayState(),
+      targets: () => mapTools.targets(),
+      video: () => wall()?.wall.status() ?? [],
+      measureLatency: (on: boolean) => {
+        measurement.enabled = on;
+      },
+      flashing: () => layer.flashing(),
+      pointOf: (key: string) => {
+        const d = store.devices.get(key);
+        if (!d) return null;
+        const p = map.latLngToContainerPoint([d.position.lat, d.position.lon]);
+        const box = mapEl.getBoundingClientRect();
+        return { x: box.left + p.x, y: box.top + p.y };
+      },
+      lastToast: () => toastState.last,
+      wall: wall()?.wall,
+      history: ctx.panel<HistoryPanel>('history')?.history,
+      broadcast: broadcast()?.console,
+      calls: ctx.panel<CallsPanel>('calls')?.calls,
+    });
 
   return () => {
     // Before map.remove(): a resize of the dead map would redraw a gone canvas.
@@ -392,6 +430,7 @@ export async function renderCommandView(
     offChange();
     offStatus();
     offSitesFit();
+    offSitesCanvas();
     layer.dispose();
     window.clearInterval(lagTimer);
     offLang();

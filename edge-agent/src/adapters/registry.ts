@@ -3,12 +3,13 @@
  * Production adapters only: each speaks its device's real protocol. The simulated test devices
  * (`sim-*`) are in `../dev-adapters/`, loaded by the entry only under `QLY_DEV_ADAPTERS=1`.
  */
+
+import { DEV_ADAPTERS } from '../dev-adapters/registry.ts';
 import { ipSpeaker } from './ip-speaker/index.ts';
 import { mavlinkDrone } from './mavlink-drone/index.ts';
 import { modbusSensor } from './modbus-sensor/index.ts';
 import { onvifCamera } from './onvif-camera/index.ts';
 import type { AdapterDefinition } from './types.ts';
-import { DEV_ADAPTERS } from '../dev-adapters/registry.ts';
 
 export type AdapterRegistry = Readonly<Record<string, AdapterDefinition<never>>>;
 

@@ -95,7 +95,7 @@ export class RtspAuthRelay {
   };
 
   constructor(private readonly log: Logger) {
-    this.throttled = new ThrottledLog(log.child({ module: 'rtsp-relay' }));
+    this.throttled = new ThrottledLog(log.child({ module: 'rtsp-relay' }), 10_000, 1000);
   }
 
   get port(): number | undefined {

@@ -8,6 +8,10 @@
  *  - Trust: forged frames from another LAN address (127.0.0.2) are dropped and counted and move
  *    nothing; commands reach only the vehicle; with MAVLink 2 signing, unsigned, forged, replayed and
  *    stale frames are refused on both sides.
+ *  - Vehicles as they are in the field: heartbeats seconds apart while the rest streams, a version
+ *    that arrives after the first heartbeat, a QuadPlane, home position, damaged frames inside
+ *    datagrams that carry several, bursts at a log replay's rate — through the simulator's
+ *    misbehaviour modes and by replaying the recorded logs over real UDP.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -19,9 +23,15 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, fixturesAvailable } from '../../../tests/support/fixtures.ts';
 import { freePort, waitFor } from '../../../tests/support/wait.ts';
-import { newCounts, tlogRecords } from '../../src/adapters/mavlink-drone/framing.ts';
+import {
+  type FramingCounts,
+  framesIn,
+  newCounts,
+  tlogFrameBytes,
+  tlogRecords,
+} from '../../src/adapters/mavlink-drone/framing.ts';
 import { mavlinkDrone } from '../../src/adapters/mavlink-drone/index.ts';
-import type { LinkRefusal } from '../../src/adapters/mavlink-drone/link.ts';
+import { type LinkRefusal, MavlinkLink } from '../../src/adapters/mavlink-drone/link.ts';
 import { SignedProtocol, signingNow } from '../../src/adapters/mavlink-drone/signing.ts';
 import { MavlinkDroneSimulator } from '../../src/adapters/mavlink-drone/simulator.ts';
 import { VehicleTracker } from '../../src/adapters/mavlink-drone/vehicle.ts';
@@ -79,7 +89,12 @@ describe.skipIf(!fixturesAvailable('mavlink-dronekit-python'))('recorded flight 
     expect(vehicles.map((v) => v.sysid)).toEqual([1]);
     const v = vehicles[0] as (typeof vehicles)[number];
     expect(v.vehicleType).toBe(12); // MAV_TYPE_SUBMARINE
-    expect(v.software).toBe('4.1.1');
+    // flight_sw_version 0x04010180: the low byte says BETA (the boot text reads "V4.1.1 BETA5").
+    expect(v.software).toBe('4.1.1-beta');
+    expect(v.firmware).toBe('4.1.1-beta (66c674c1)');
+    expect(v.description).toBe('ArduPilot submarine 4.1.1-beta');
+    // HOME_POSITION, as SOURCE.md states it (altitude 160 mm above sea level).
+    expect(v.home).toEqual({ lat: 48.3861417, lon: -124.630573, alt: 0.16 });
     expect(v.stats.positionsWithFix).toBe(792);
     expect(v.track[0]).toEqual({ lat: 48.3861421, lon: -124.6305728 });
     expect(v.stats.modes).toEqual(['MANUAL']);
@@ -97,7 +112,9 @@ describe.skipIf(!fixturesAvailable('mavlink-dronekit-python'))('recorded flight 
     expect(vehicles.map((v) => v.sysid)).toEqual([1]);
     const v = vehicles[0] as (typeof vehicles)[number];
     expect(v.autopilotName).toBe('PX4');
-    expect(v.software).toBe('1.10.0');
+    // flight_sw_version 0x010A0000: type byte 0, a development build, not the 1.10.0 release.
+    expect(v.software).toBe('1.10.0-dev');
+    expect(v.description).toBe('PX4 quadrotor 1.10.0-dev');
     expect(v.mode).toBe('MANUAL');
     expect(v.armed).toBe(false);
     expect(v.hasFix).toBe(false);
@@ -191,8 +208,11 @@ describe('the adapter and the MAVLink simulator over UDP', () => {
       const { rec, drone, simulator } = await flying(mode);
       await waitFor('the route', () => (drone.describe().route?.length ?? 0) === 6, 10_000);
       expect(drone.describe().route?.[0]?.lat).toBeCloseTo(simulator.route[0]?.lat as number, 6);
-      expect(drone.describe().model).toBe('ArduPilot quadrotor');
-      expect(rec.metaChanges).toBeGreaterThanOrEqual(2); // model, then route
+      // AUTOPILOT_VERSION comes on request (ArduPilot sends it only when asked).
+      await waitFor('the version', () => drone.describe().firmware === '4.5.7 (1a2b3c4d)', 5000);
+      expect(drone.describe().model).toBe('ArduPilot quadrotor 4.5.7');
+      expect(simulator.requested).toEqual(expect.arrayContaining([148, 242]));
+      expect(rec.metaChanges).toBeGreaterThanOrEqual(3); // online, version, route
       const from = rec.telemetry.length;
       await new Promise((r) => setTimeout(r, 2000));
       const sent = rec.telemetry.length - from;
@@ -447,4 +467,337 @@ describe('trust on the MAVLink link: only the configured vehicle, signed where i
     );
     expect(mavlinkDrone.check?.({ link: 'udpin://127.0.0.1:14550', peer: 'first' } as never)).toEqual([]);
   });
+});
+
+/** The recorded frames of a log, `per` to a datagram (a router or a replay packs several), the cut-off tail last. */
+function datagramsOf(folder: string, file: string, per: number): Buffer[] {
+  const frames = [...tlogFrameBytes(readFileSync(join(FIXTURES, folder, file)))].map((r) => r.bytes);
+  const out: Buffer[] = [];
+  for (let i = 0; i < frames.length; i += per) out.push(Buffer.concat(frames.slice(i, i + per)));
+  return out;
+}
+
+function logCounts(folder: string, file: string): FramingCounts {
+  const counts = newCounts();
+  for (const _ of tlogRecords(readFileSync(join(FIXTURES, folder, file)), counts));
+  return counts;
+}
+
+/** A UDP socket on 127.0.0.1 for sending recorded bytes; closed after the test. */
+async function sender() {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  cleanups.push(() => socket.close());
+  return socket;
+}
+
+/**
+ * Sends datagrams to `port` in order, a batch at a time, each batch only once the link has read the
+ * one before (so the socket's buffer never overflows: this is about framing, not bursts).
+ */
+async function replayPaced(
+  socket: ReturnType<typeof createSocket>,
+  port: number,
+  datagrams: Buffer[],
+  read: () => number,
+) {
+  const start = read();
+  for (let i = 0; i < datagrams.length; i += 100) {
+    for (const d of datagrams.slice(i, i + 100)) socket.send(d, port, '127.0.0.1');
+    const expected = start + Math.min(i + 100, datagrams.length);
+    await waitFor(`datagram ${expected - start} read`, () => read() >= expected, 10_000, 2);
+  }
+}
+
+const linkOf = (drone: DeviceAdapter) => (drone as unknown as { link: MavlinkLink }).link;
+
+describe.skipIf(!fixturesAvailable('mavlink-dronekit-python'))(
+  'bad frames: the live path counts like the log path',
+  () => {
+    const logs = [
+      ['mavlink-dronekit-python', 'flight.tlog'],
+      ['mavlink-ardusub-log-tools', 'small.tlog'],
+      ['mavlink-mavometer', 'test.tlog'],
+    ] as const;
+
+    it.each(logs)(
+      '%s: the same recorded bytes in datagrams of 1, 5 and 20 frames give the log’s counts',
+      (folder, file) => {
+        const expected = logCounts(folder, file);
+        for (const per of [1, 5, 20]) {
+          const counts = newCounts();
+          let kept = 0;
+          for (const d of datagramsOf(folder, file, per)) kept += framesIn(d, counts).length;
+          // Every good frame kept, each bad one counted once (no phantom frames inside it), the cut-off
+          // tail once; the same bytes set aside.
+          expect({ per, ...counts }).toEqual({ per, ...expected });
+          expect(kept).toBe(expected.frames);
+        }
+      },
+    );
+
+    it('the dronekit flight replayed over UDP, 5 frames a datagram, into a real link: 75,477 kept, 1,314 refused, 1 cut off', async () => {
+      const port = await freePort();
+      const socket = await sender();
+      const link = MavlinkLink.acquire(`udpin://127.0.0.1:${port}`, pino({ level: 'silent' }));
+      cleanups.push(() => link.release());
+      link.register(1, { kind: 'fixed', host: '127.0.0.1', port: socket.address().port }, undefined);
+      await link.bound;
+      let emitted = 0;
+      link.on('frame', () => {
+        emitted += 1;
+      });
+      await replayPaced(
+        socket,
+        port,
+        datagramsOf('mavlink-dronekit-python', 'flight.tlog', 5),
+        () => link.datagrams,
+      );
+      const expected = logCounts('mavlink-dronekit-python', 'flight.tlog');
+      expect(expected).toMatchObject({ frames: 75_477, crcErrors: 1_314, truncated: 1 });
+      expect(link.counts).toEqual(expected);
+      // Frames of the ground station (255) are not handed on; everything else is.
+      expect(emitted).toBeGreaterThan(70_000);
+    });
+
+    it('the simulator’s damaged datagrams (noise in front, a flipped bit inside): every good frame in them kept', async () => {
+      const port = await freePort();
+      const simPort = await freePort();
+      const { rec, ctx } = recorder();
+      const drone = mavlinkDrone.create(
+        {
+          type: 'mavlink-drone',
+          id: 'uav-7',
+          name: 'Drone 7',
+          sysid: 7,
+          link: `udpin://127.0.0.1:${port}`,
+          peer: `127.0.0.1:${simPort}`,
+          position: HOME,
+          uplinkHz: 5,
+          linkLossMs: 1500,
+          ackTimeoutMs: 500,
+          commandAttempts: 3,
+        } as never,
+        ctx,
+      );
+      drone.start();
+      cleanups.push(() => drone.stop());
+      const link = linkOf(drone);
+      await link.bound; // listening before the vehicle sends its first datagram
+      const simulator = new MavlinkDroneSimulator({
+        sysid: 7,
+        home: HOME,
+        radiusM: 300,
+        bindPort: simPort,
+        gcs: { host: '127.0.0.1', port },
+        corruptEvery: 3,
+      });
+      await simulator.start();
+      cleanups.push(() => simulator.stop());
+      await waitFor('damaged datagrams sent', () => simulator.sentFrames.damaged >= 10, 10_000);
+      simulator.stop();
+      let last = -1;
+      await waitFor(
+        'the link has read everything',
+        () => {
+          const settled = link.datagrams === last;
+          last = link.datagrams;
+          return settled;
+        },
+        5000,
+        200,
+      );
+      expect(link.counts.frames).toBe(simulator.sentFrames.total - simulator.sentFrames.damaged);
+      expect(rec.events.some((e) => e.type === 'link.lost')).toBe(false);
+    });
+  },
+);
+
+describe('vehicles as they are in the field', () => {
+  it('heartbeats 3–6 s apart while ~100 other frames flow in each gap: no link loss; real silence still is one', async () => {
+    const { rec, simulator } = await flying('udpin', { heartbeatGapMs: [3000, 6000] });
+    const onlineAt = Date.now();
+    const heartbeats = () => simulator.sentFrames.total;
+    const before = heartbeats();
+    await new Promise((r) => setTimeout(r, 6500));
+    // At least one gap of 3 s or more passed (linkLossMs is 1500 here), with frames flowing in it.
+    expect(heartbeats() - before).toBeGreaterThan(100);
+    expect(rec.events.filter((e) => e.type === 'link.lost')).toEqual([]);
+    expect(rec.availability.filter((a) => !a.online && Date.now() - onlineAt < 60_000).slice(1)).toEqual([]);
+    expect(rec.availability.at(-1)?.online).toBe(true);
+    // Silence of everything is still link loss, named as such.
+    simulator.loseLink(3000);
+    await waitFor('link lost', () => rec.events.some((e) => e.type === 'link.lost'), 5000);
+    expect(rec.availability.at(-1)).toMatchObject({
+      online: false,
+      reason: expect.stringMatching(/^nothing heard from the vehicle for \d+ s/),
+    });
+    await waitFor('restored', () => rec.availability.at(-1)?.online === true, 10_000);
+  });
+
+  it('a QuadPlane whose AUTOPILOT_VERSION comes after its first heartbeat: VTOL, then its full version', async () => {
+    const { rec, drone } = await flying('udpin', {
+      vehicleType: 22, // MAV_TYPE_VTOL_FIXEDROTOR: ArduPlane QuadPlane
+      firmware: { swVersion: 0x030a0000, build: '9f8e7d6c' }, // 3.10.0, type 0: a development build
+      announceVersionAfterMs: 1500,
+      answersRequests: false,
+    });
+    expect(drone.describe().model).toBe('ArduPilot VTOL');
+    const metaBefore = rec.metaChanges;
+    await waitFor('the version in the descriptor', () => drone.describe().firmware, 5000);
+    expect(drone.describe()).toMatchObject({
+      model: 'ArduPilot VTOL 3.10.0-dev',
+      firmware: '3.10.0-dev (9f8e7d6c)',
+    });
+    expect(rec.metaChanges).toBeGreaterThan(metaBefore);
+  });
+
+  it('home position goes up as home_lat / home_lon / home_alt', async () => {
+    const { rec } = await flying('udpin');
+    const sample = await waitFor(
+      'home in telemetry',
+      () => rec.telemetry.find((t) => 'home_lat' in t.values),
+      5000,
+    );
+    expect(sample.values).toMatchObject({ home_lat: HOME.lat, home_lon: HOME.lon, home_alt: 30 });
+  });
+});
+
+describe.skipIf(!fixturesAvailable('mavlink-mavometer'))(
+  'recorded logs replayed over UDP into the adapter',
+  () => {
+    async function replayInto(folder: string, file: string) {
+      const port = await freePort();
+      const socket = await sender();
+      const { rec, ctx } = recorder();
+      const drone = mavlinkDrone.create(
+        {
+          type: 'mavlink-drone',
+          id: 'uav-1',
+          name: 'Recorded',
+          sysid: 1,
+          link: `udpin://127.0.0.1:${port}`,
+          peer: `127.0.0.1:${socket.address().port}`,
+          position: HOME,
+          uplinkHz: 20,
+          linkLossMs: 60_000,
+          ackTimeoutMs: 500,
+          commandAttempts: 1,
+        } as never,
+        ctx,
+      );
+      drone.start();
+      cleanups.push(() => drone.stop());
+      const link = linkOf(drone);
+      await link.bound;
+      await replayPaced(socket, port, datagramsOf(folder, file, 1), () => link.datagrams);
+      return { rec, drone };
+    }
+
+    it('PX4: AUTOPILOT_VERSION 2.9 s after the first heartbeat updates the descriptor', async () => {
+      const { rec, drone } = await replayInto('mavlink-mavometer', 'test.tlog');
+      await waitFor('described', () => drone.describe().model === 'PX4 quadrotor 1.10.0-dev', 5000);
+      expect(rec.metaChanges).toBeGreaterThanOrEqual(2);
+    });
+
+    it('ArduSub: its recorded home position is published', async () => {
+      const { rec } = await replayInto('mavlink-ardusub-log-tools', 'small.tlog');
+      const sample = await waitFor('home', () => rec.telemetry.findLast((t) => 'home_lat' in t.values), 5000);
+      expect(sample.values).toMatchObject({ home_lat: 48.3861417, home_lon: -124.630573, home_alt: 0.2 });
+    });
+  },
+);
+
+/** net.core.rmem_max: what the kernel lets a process ask for (0 where it cannot be read). */
+function rmemMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+describe('bursts at a log replay’s rate', () => {
+  const BURST = 3000;
+
+  /** The first frames of the dronekit flight, 5 to a datagram: what a replay sends. */
+  const burst = () => datagramsOf('mavlink-dronekit-python', 'flight.tlog', 5).slice(0, BURST);
+
+  async function listening(extra: Record<string, unknown>) {
+    const port = await freePort();
+    const socket = await sender();
+    const { rec, ctx } = recorder();
+    const drone = mavlinkDrone.create(
+      {
+        type: 'mavlink-drone',
+        id: 'uav-1',
+        name: 'Replay',
+        sysid: 1,
+        link: `udpin://127.0.0.1:${port}`,
+        peer: `127.0.0.1:${socket.address().port}`,
+        position: HOME,
+        uplinkHz: 10,
+        linkLossMs: 60_000,
+        ackTimeoutMs: 500,
+        commandAttempts: 1,
+        ...extra,
+      } as never,
+      ctx,
+    );
+    drone.start();
+    cleanups.push(() => drone.stop());
+    const link = linkOf(drone);
+    await link.bound;
+    return {
+      rec,
+      link,
+      send: () => {
+        for (const d of burst()) socket.send(d, port, '127.0.0.1');
+      },
+    };
+  }
+
+  // Where net.core.rmem_max is below 4 MiB the kernel caps the buffer (the agent logs it; docs say how to raise it).
+  it.skipIf(!fixturesAvailable('mavlink-dronekit-python') || rmemMax() < 4 * 1024 * 1024)(
+    'the default 4 MiB receive buffer takes a burst of 3,000 datagrams whole',
+    async () => {
+      const { rec, link, send } = await listening({});
+      send(); // all in one turn of the event loop: the agent reads nothing meanwhile
+      await waitFor('every datagram read', () => link.datagrams === BURST, 20_000);
+      expect(link.recvBuffer.effective).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+      const sample = await waitFor(
+        'drops published',
+        () => rec.telemetry.findLast((t) => 'link_drops' in t.values),
+        10_000,
+      );
+      expect(sample.values.link_drops).toBe(0);
+    },
+  );
+
+  it.skipIf(!fixturesAvailable('mavlink-dronekit-python'))(
+    'a small buffer overflows: what the kernel dropped is counted from its statistics and published',
+    async () => {
+      const { rec, link, send } = await listening({ recvBufferBytes: 65_536 });
+      send();
+      let last = -1;
+      await waitFor(
+        'the link has read what it got',
+        () => {
+          const settled = link.datagrams === last;
+          last = link.datagrams;
+          return settled;
+        },
+        5000,
+        200,
+      );
+      const lost = BURST - link.datagrams;
+      expect(lost).toBeGreaterThan(0);
+      await waitFor('the kernel’s count read', () => link.kernelDrops?.scope === 'socket', 5000);
+      await waitFor(
+        `link_drops ${lost} in telemetry`,
+        () => rec.telemetry.some((t) => t.values.link_drops === lost),
+        5000,
+      );
+    },
+  );
 });

@@ -13,8 +13,15 @@ declare module 'fastify' {
 
 export const broadcastsPlugin = fp(
   async (app) => {
+    const clips = new ClipStore(
+      app.stateDb.handle,
+      app.config.dataDir,
+      resolveFfmpeg(app.config.video.ffmpegPath),
+      app.log.child({ module: 'clips' }),
+    );
     const broadcasts = new BroadcastService(
       app.stateDb.handle,
+      clips,
       app.registry,
       app.commands,
       app.bus,
@@ -29,15 +36,7 @@ export const broadcastsPlugin = fp(
     );
     broadcasts.start();
     app.decorate('broadcasts', broadcasts);
-    app.decorate(
-      'clips',
-      new ClipStore(
-        app.stateDb.handle,
-        app.config.dataDir,
-        resolveFfmpeg(app.config.video.ffmpegPath),
-        app.log.child({ module: 'clips' }),
-      ),
-    );
+    app.decorate('clips', clips);
     app.addHook('onClose', async () => broadcasts.stop());
   },
   { name: 'broadcasts', dependencies: ['commands', 'ingest'] },

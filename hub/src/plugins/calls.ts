@@ -71,6 +71,14 @@ export const callsPlugin = fp(
 
     io.on('connection', (socket) => {
       const peer = () => ({ id: socket.id, user: socket.data.user });
+      // A page that opens (or reconnects) while a call rings for its user rings too.
+      const user = socket.data.user;
+      if (user)
+        for (const call of calls.open())
+          if (call.state === 'ringing' && calls.ringsFor(user, call)) {
+            socket.data.ringing = (socket.data.ringing ?? new Set()).add(call.id);
+            socket.emit('call:ring', call);
+          }
       const signals = new TokenBucket(50, 200);
       const signalBytes = new TokenBucket(signalBytesPerSecond, signalBytesPerSecond * 4);
       const messages = new TokenBucket(10, 20);

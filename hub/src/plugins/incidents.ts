@@ -56,6 +56,9 @@ export const incidentsPlugin = fp(
         drone: plan.drone?.key ?? null,
         broadcast: plan.broadcast?.mode ?? null,
         notified: plan.notified,
+        // The whole plan (bounded: 16 cameras, 50 speakers), so an officer who opens the incident
+        // later sees what the rule found and proposed, not only that it ran.
+        plan,
       });
     });
     app.bus.on('callChanged', 'incidents', ({ call }) => {

@@ -1,13 +1,15 @@
 /**
- * Opens the state DB and the time-series store (SQLite under DATA_DIR, or InfluxDB with its spool
- * there); closes them when the app closes.
+ * Opens the state DB (SQLite under DATA_DIR, or PostgreSQL) and the time-series store (SQLite under
+ * DATA_DIR, or InfluxDB with its spool there); closes them when the app closes.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteLevel } from '@qianliyan/protocols';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { SiteTree } from '../services/site-tree.ts';
 import { InfluxTimeSeriesStore } from '../stores/influx-timeseries.ts';
+import { PostgresDatabase } from '../stores/sql.ts';
 import { SqliteTimeSeriesStore } from '../stores/sqlite-timeseries.ts';
 import { StateDb } from '../stores/state-db.ts';
 import type { TimeSeriesStore } from '../stores/timeseries.ts';
@@ -22,7 +24,9 @@ declare module 'fastify' {
 
 export const storesPlugin = fp(
   async (app) => {
-    const stateDb = new StateDb(join(app.config.dataDir, 'state.db'));
+    const stateDb = new StateDb(
+      app.config.state.backend === 'postgres' ? openPostgres(app) : join(app.config.dataDir, 'state.db'),
+    );
     const config = app.config.timeseries;
     const timeseries: TimeSeriesStore = config.backend === 'influxdb' ? openInflux(app) : openSqlite(app);
     app.decorate('stateDb', stateDb);
@@ -48,6 +52,20 @@ export const storesPlugin = fp(
   },
   { name: 'stores' },
 );
+
+function openPostgres(app: FastifyInstance): PostgresDatabase {
+  const c = app.config.state.postgres;
+  const db = new PostgresDatabase({
+    url: c.url,
+    ...(c.passwordFile ? { password: readFileSync(c.passwordFile, 'utf8').trim() } : {}),
+    statementTimeoutMs: c.statementTimeoutMs,
+    connectTimeoutS: c.connectTimeoutS,
+    applicationName: `qly-${app.config.cluster.hubId}`,
+  });
+  const url = new URL(c.url);
+  app.log.info({ host: url.host, database: url.pathname.slice(1) }, 'state in PostgreSQL');
+  return db;
+}
 
 function openSqlite(app: FastifyInstance): SqliteTimeSeriesStore {
   const { fsync, retention } = app.config.timeseries;

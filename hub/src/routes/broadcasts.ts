@@ -7,6 +7,7 @@
  *   POST /api/broadcasts            targets, content (text, clip, live), priority, repeats, schedule
  *   GET  /api/broadcasts            history (newest first), GET /api/broadcasts/:id one
  *   POST /api/broadcasts/:id/cancel stop it everywhere; POST /api/broadcasts/:id/replay send it again
+ *   POST /api/broadcasts/:id/speakers/:key/stop  stop it on one loudspeaker (the others play on)
  *   GET  /api/broadcasts/talk?token (WebSocket) the microphone of a live broadcast: 16 kHz s16le PCM;
  *        the token is good once, for the login session that created the broadcast, which presents
  *        itself in the socket's subprotocols (`talkSocketProtocols`); the socket closes the moment
@@ -111,7 +112,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
           );
         }
         const clip = await clips
-          .add(request.body, (request.query as { name?: string }).name ?? 'clip', request.user.username)
+          .add(request.body, (request.query as { name?: string }).name ?? 'clip', request.user)
           .catch((err: unknown) => {
             if (err instanceof HubError && err.statusCode === 415)
               app.metrics.audioRefused.inc({ reason: 'clip_not_audio' });
@@ -139,7 +140,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: REST_ANSWERS['GET /api/clips'], ...errorResponses },
       },
     },
-    async () => clips.list(),
+    async (request) => clips.list(request.user),
   );
 
   app.post(
@@ -207,6 +208,20 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.post(
+    '/api/broadcasts/:id/speakers/:key/stop',
+    {
+      onRequest: [app.authenticate, OPERATORS],
+      schema: {
+        tags: ['broadcasts'],
+        security: bearer,
+        params: Type.Object({ id: Type.String({ maxLength: 64 }), key: Type.String({ maxLength: 200 }) }),
+        response: { 200: REST_ANSWERS['POST /api/broadcasts/:id/speakers/:key/stop'], ...errorResponses },
+      },
+    },
+    async (request) => broadcasts.stopSpeaker(request.user, request.params.id, request.params.key),
+  );
+
+  app.post(
     '/api/broadcasts/:id/replay',
     {
       onRequest: app.authenticate,
@@ -220,7 +235,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const old = broadcasts.get(request.user, request.params.id);
       if ('live' in (old.content as object))
-        throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be replayed');
+        throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be replayed', { reason: 'live_talk' });
       return reply.code(201).send(
         broadcasts.create(request.user, {
           targets: old.targets,

@@ -164,7 +164,11 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const q = request.query;
       const to = q.to ?? Date.now();
       const from = q.from ?? to - 3600_000;
-      if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
+      if (from >= to)
+        throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`', {
+          field: 'from',
+          reason: 'bad_range',
+        });
       // Never more than maxPoints buckets: a wider, round bucket instead.
       const wanted = Math.ceil((to - from) / (q.maxPoints ?? DEFAULT_POINTS));
       const bucketMs = q.bucketMs ? Math.max(q.bucketMs, niceBucket(wanted)) : niceBucket(wanted);
@@ -197,7 +201,11 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const d = deviceFor(request);
       const { from, to, maxPoints = 3600 } = request.query;
-      if (from >= to) throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`');
+      if (from >= to)
+        throw new HubError('HUB_ERR_VALIDATION', '`from` must be before `to`', {
+          field: 'from',
+          reason: 'bad_range',
+        });
       const bucketMs = Math.max(1000, Math.ceil((to - from) / maxPoints));
       const series = await Promise.all(
         TRACK_FIELDS.map((field) => app.timeseries.history({ device: d.key, field, from, to, bucketMs })),

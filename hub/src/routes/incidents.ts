@@ -91,13 +91,19 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         devices = [...new Set([alarm.device, ...(devices ?? [])])];
       }
       if (!site)
-        throw new HubError('HUB_ERR_VALIDATION', 'an incident needs a site (or the alarm it comes from)');
+        throw new HubError('HUB_ERR_VALIDATION', 'an incident needs a site (or the alarm it comes from)', {
+          field: 'site',
+          reason: 'required',
+        });
       // Only devices the reporter may see: listing another village's camera here would let it be
       // snapshotted into this incident by someone who sees both, and read back by the reporter.
       for (const key of devices ?? []) {
         const device = app.registry.getDevice(key);
         if (!device || !userMaySee(request.user, device.site))
-          throw new HubError('HUB_ERR_VALIDATION', `no device ${key} in your sites`);
+          throw new HubError('HUB_ERR_VALIDATION', `no device ${key} in your sites`, {
+            field: 'devices',
+            reason: 'out_of_scope',
+          });
       }
       const incident = app.incidents.create(request.user, {
         ...body,
@@ -128,7 +134,11 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { from, to, site } = request.query;
-      if (to <= from) throw new HubError('HUB_ERR_VALIDATION', '`to` must be after `from`');
+      if (to <= from)
+        throw new HubError('HUB_ERR_VALIDATION', '`to` must be after `from`', {
+          field: 'to',
+          reason: 'bad_range',
+        });
       if (site && !userMaySee(request.user, site))
         throw new HubError('HUB_ERR_FORBIDDEN', `${site} is outside your sites`);
       return app.incidents.kpis(request.user, from, to, site);
@@ -225,7 +235,9 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const incident = app.incidents.get(request.user, request.params.id);
       if (!incident.location)
-        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location: set one to link');
+        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location: set one to link', {
+          reason: 'no_location',
+        });
       app.audit.append({
         actor: request.user.username,
         action: 'incident.link',
@@ -301,9 +313,14 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const incident = app.incidents.get(request.user, request.params.id);
-      if (!incident.location) throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location');
+      if (!incident.location)
+        throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location', { reason: 'no_location' });
       const drone = parseDeviceKey(request.body.drone);
-      if (!drone) throw new HubError('HUB_ERR_VALIDATION', `not a device key: ${request.body.drone}`);
+      if (!drone)
+        throw new HubError('HUB_ERR_VALIDATION', `not a device key: ${request.body.drone}`, {
+          field: 'drone',
+          reason: 'invalid',
+        });
       const row = app.commands.submit({
         user: request.user,
         gateway: drone.gateway,

@@ -19,7 +19,7 @@ export const linkageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['linkage'],
         security: bearer,
-        response: { 200: Type.Array(LinkageRule), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/linkage/rules'], ...errorResponses },
       },
     },
     async () => app.linkage.listRules(),

@@ -7,8 +7,8 @@
  * acknowledged alarms are pruned beyond `MAX_ALARMS`.
  */
 import type { AlarmView, Severity } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
+import type { SqlDatabase } from '../stores/sql.ts';
 import type { EventBus } from './event-bus.ts';
 
 const ALARM_SEVERITIES: ReadonlySet<Severity> = new Set(['warning', 'alarm', 'critical']);
@@ -45,12 +45,22 @@ function view(r: AlarmRow): AlarmView {
   };
 }
 
+/** Where an event came from: its gateway's outbox stream and position in it. */
+export interface EventOrigin {
+  gateway: string;
+  epoch: string;
+  seq: number;
+}
+
+/** Rolls back an alarm opened for an event that was counted already. */
+class AlreadyCounted extends Error {}
+
 export class AlarmService {
   private readonly stmt;
   private inserted = 0;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly bus: EventBus,
     private readonly log: FastifyBaseLogger,
   ) {
@@ -58,11 +68,15 @@ export class AlarmService {
       openFor: db.prepare<[string, string, number], AlarmRow>(
         'SELECT * FROM alarms WHERE device = ? AND type = ? AND acked_at IS NULL AND last_ts >= ? ORDER BY id DESC LIMIT 1',
       ),
-      repeat: db.prepare<[number, number]>(
-        'UPDATE alarms SET count = count + 1, last_ts = max(last_ts, ?) WHERE id = ?',
+      repeat: db.prepare<{ ts: number; id: number }>(
+        // CASE, not max(a, b): the same SQL on SQLite and PostgreSQL (sql.ts).
+        'UPDATE alarms SET count = count + 1, last_ts = CASE WHEN last_ts > @ts THEN last_ts ELSE @ts END WHERE id = @id',
       ),
-      insert: db.prepare<[number, number, string, string, string, string, string | null]>(
-        'INSERT INTO alarms (ts, last_ts, count, site, device, type, severity, data) VALUES (?, ?, 1, ?, ?, ?, ?, ?)',
+      insert: db.prepare<[number, number, string, string, string, string, string | null], { id: number }>(
+        'INSERT INTO alarms (ts, last_ts, count, site, device, type, severity, data) VALUES (?, ?, 1, ?, ?, ?, ?, ?) RETURNING id',
+      ),
+      seen: db.prepare<[string, string, number, number]>(
+        'INSERT INTO alarm_events (gateway, epoch, seq, alarm) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       get: db.prepare<[number], AlarmRow>('SELECT * FROM alarms WHERE id = ?'),
       ack: db.prepare<[string, number, number]>(
@@ -71,16 +85,22 @@ export class AlarmService {
       prune: db.prepare<[number]>(
         'DELETE FROM alarms WHERE acked_at IS NOT NULL AND id <= (SELECT id FROM alarms ORDER BY id DESC LIMIT 1 OFFSET ?)',
       ),
+      pruneSeen: db.prepare('DELETE FROM alarm_events WHERE alarm NOT IN (SELECT id FROM alarms)'),
     };
   }
 
   start(): void {
     this.bus.on('deviceEvent', 'alarms', (e) => {
       if (!ALARM_SEVERITIES.has(e.severity) || e.data?.state === 'end') return;
-      this.raise(e.key, e.site, e.ts, e.type, e.severity, e.data);
+      this.raise(e.key, e.site, e.ts, e.type, e.severity, e.data, e.origin);
     });
   }
 
+  /**
+   * Raises (or counts into the open) alarm. `origin`, the event's identity at its gateway, makes it
+   * idempotent: an event delivered again — to another hub of a cluster, or after a crash before its
+   * acknowledgement — is recognised in the same transaction and counted once (undefined is returned).
+   */
   raise(
     device: string,
     site: string,
@@ -88,18 +108,38 @@ export class AlarmService {
     type: string,
     severity: Severity,
     data?: Record<string, unknown>,
-  ): AlarmView {
-    const open = this.stmt.openFor.get(device, type, ts - REPEAT_WINDOW_MS);
-    let id: number;
-    if (open) {
-      this.stmt.repeat.run(ts, open.id);
-      id = open.id;
-    } else {
-      const summary = data ? JSON.stringify(data).slice(0, 2000) : null;
-      id = Number(this.stmt.insert.run(ts, ts, site, device, type, severity, summary).lastInsertRowid);
-      if (++this.inserted % 1000 === 0) this.stmt.prune.run(MAX_ALARMS);
+    origin?: EventOrigin,
+  ): AlarmView | undefined {
+    const id = this.db.transaction(() => {
+      // Hubs raising alarms for one device at once must not both open one.
+      this.db.lock(`alarm:${device}`);
+      const open = this.stmt.openFor.get(device, type, ts - REPEAT_WINDOW_MS);
+      let id: number;
+      if (open) id = open.id;
+      else {
+        const summary = data ? JSON.stringify(data).slice(0, 2000) : null;
+        id = (this.stmt.insert.get(ts, ts, site, device, type, severity, summary) as { id: number }).id;
+      }
+      if (origin && this.stmt.seen.run(origin.gateway, origin.epoch, origin.seq, id).changes === 0) {
+        if (!open) throw new AlreadyCounted();
+        return undefined;
+      }
+      if (open) this.stmt.repeat.run({ ts, id });
+      else if (++this.inserted % 1000 === 0) {
+        this.stmt.prune.run(MAX_ALARMS);
+        this.stmt.pruneSeen.run();
+      }
+      return id;
+    });
+    let raised: number | undefined;
+    try {
+      raised = id();
+    } catch (err) {
+      if (err instanceof AlreadyCounted) return undefined;
+      throw err;
     }
-    const alarm = view(this.stmt.get.get(id) as AlarmRow);
+    if (raised === undefined) return undefined;
+    const alarm = view(this.stmt.get.get(raised) as AlarmRow);
     this.bus.emit('alarmChanged', { alarm });
     return alarm;
   }

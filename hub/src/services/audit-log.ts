@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
+import type { SqlDatabase, SqlStatement } from '../stores/sql.ts';
 
 export type AuditOutcome = 'ok' | 'denied' | 'failed' | 'error' | 'timeout';
 
@@ -76,37 +76,49 @@ const toEntry = (r: Row): AuditEntry => ({
 });
 
 export class AuditLog {
-  private head: { seq: number; hash: string };
-  private readonly insert: Database.Statement;
+  private readonly insert: SqlStatement;
+  private readonly last: SqlStatement<[], { seq: number; hash: string }>;
+  /** The newest entry this hub wrote or saw: a database head behind it means entries were cut off. */
+  private seen: { seq: number; hash: string };
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly headFile: string,
     private readonly log: FastifyBaseLogger,
   ) {
-    const last = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
-      | { seq: number; hash: string }
-      | undefined;
-    this.head = last ?? { seq: 0, hash: GENESIS };
+    this.last = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     this.insert = db.prepare(
       `INSERT INTO audit (seq, ts, actor, action, target, outcome, detail, prev_hash, hash)
        VALUES (@seq, @ts, @actor, @action, @target, @outcome, @detail, @prevHash, @hash)`,
     );
+    this.seen = this.last.get() ?? { seq: 0, hash: GENESIS };
   }
 
+  /**
+   * Appends one entry after the chain's head as the database has it: several hubs append to one
+   * chain, so the head is read under a lock in the appending transaction, never kept in memory.
+   */
   append(input: AuditInput): AuditEntry {
-    const base = {
-      seq: this.head.seq + 1,
-      ts: Date.now(),
-      actor: input.actor.slice(0, 128),
-      action: input.action,
-      target: input.target ?? null,
-      outcome: input.outcome,
-      detail: input.detail ?? {},
-    };
-    const entry: AuditEntry = { ...base, prevHash: this.head.hash, hash: entryHash(this.head.hash, base) };
-    this.insert.run({ ...entry, detail: JSON.stringify(entry.detail) });
-    this.head = { seq: entry.seq, hash: entry.hash };
+    const entry = this.db.transaction(() => {
+      this.db.lock('qly:audit');
+      const stored = this.last.get() ?? { seq: 0, hash: GENESIS };
+      // Entries cut off the end are not papered over: the chain goes on after the newest entry this
+      // hub knows, and the gap shows in `verify`.
+      const head = stored.seq >= this.seen.seq ? stored : this.seen;
+      const base = {
+        seq: head.seq + 1,
+        ts: Date.now(),
+        actor: input.actor.slice(0, 128),
+        action: input.action,
+        target: input.target ?? null,
+        outcome: input.outcome,
+        detail: input.detail ?? {},
+      };
+      const entry: AuditEntry = { ...base, prevHash: head.hash, hash: entryHash(head.hash, base) };
+      this.insert.run({ ...entry, detail: JSON.stringify(entry.detail) });
+      return entry;
+    })();
+    this.seen = { seq: entry.seq, hash: entry.hash };
     writeFileSync(this.headFile, `${entry.seq} ${entry.hash}\n`, { mode: 0o600 });
     this.log.info(
       {
@@ -133,9 +145,11 @@ export class AuditLog {
   }): AuditEntry[] {
     const rows = this.db
       .prepare(
-        `SELECT * FROM audit WHERE (@before IS NULL OR seq < @before) AND (@actor IS NULL OR actor = @actor)
-           AND (@action IS NULL OR action = @action OR action LIKE @actionPrefix)
-           AND (@from IS NULL OR ts >= @from) AND (@to IS NULL OR ts < @to)
+        // The casts type a parameter PostgreSQL cannot infer from `IS NULL` alone.
+        `SELECT * FROM audit WHERE (CAST(@before AS BIGINT) IS NULL OR seq < @before)
+           AND (CAST(@actor AS TEXT) IS NULL OR actor = @actor)
+           AND (CAST(@action AS TEXT) IS NULL OR action = @action OR action LIKE @actionPrefix)
+           AND (CAST(@from AS BIGINT) IS NULL OR ts >= @from) AND (CAST(@to AS BIGINT) IS NULL OR ts < @to)
          ORDER BY seq DESC LIMIT @limit`,
       )
       .all({
@@ -155,8 +169,14 @@ export class AuditLog {
   }
 }
 
-/** Checks the whole chain, and the newest entry against the head file. */
-export function verifyAuditChain(db: Database.Database, headFile: string): AuditVerification {
+/**
+ * Checks the whole chain, and the head file against it: the newest entry on one hub (SQLite); on
+ * PostgreSQL, where several hubs append to one chain and each writes its own head file, the entry
+ * the file names must be in the chain, unchanged (entries cut off below it are caught).
+ */
+export function verifyAuditChain(db: SqlDatabase, headFile: string): AuditVerification {
+  const shared = db.dialect === 'postgres';
+  const hashes = new Map<number, string>();
   let prev = GENESIS;
   let expectedSeq = 1;
   let entries = 0;
@@ -170,6 +190,7 @@ export function verifyAuditChain(db: Database.Database, headFile: string): Audit
     if (entryHash(prev, fields) !== e.hash)
       return { ok: false, entries, problem: { seq: e.seq, reason: 'its content does not match its hash' } };
     prev = e.hash;
+    if (shared) hashes.set(e.seq, e.hash);
     expectedSeq += 1;
     entries += 1;
   }
@@ -180,7 +201,10 @@ export function verifyAuditChain(db: Database.Database, headFile: string): Audit
     if (entries > 0)
       return { ok: false, entries, problem: { seq: entries, reason: 'the head file is missing' } };
   }
-  if (head.length === 2 && (Number(head[0]) !== entries || head[1] !== prev))
+  const headOk = shared
+    ? hashes.get(Number(head[0])) === head[1]
+    : Number(head[0]) === entries && head[1] === prev;
+  if (head.length === 2 && !headOk)
     return {
       ok: false,
       entries,

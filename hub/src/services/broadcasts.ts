@@ -20,11 +20,12 @@ import {
   TALK_WS_PATH,
   userMaySee,
 } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import { LINKAGE_ACTOR } from './actors.ts';
 import type { AuditLog } from './audit-log.ts';
+import type { ClipStore } from './clips.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
 import type { Registry } from './registry.ts';
@@ -71,7 +72,8 @@ export class BroadcastService {
   >();
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
+    private readonly clips: Pick<ClipStore, 'visibleTo'>,
     private readonly registry: Registry,
     private readonly commands: CommandService,
     private readonly bus: EventBus,
@@ -118,11 +120,19 @@ export class BroadcastService {
     for (const key of targets.speakers ?? []) {
       const d = this.registry.getDevice(key);
       if (!d || d.kind !== 'speaker') throw new HubError('HUB_ERR_NOT_FOUND', `no speaker ${key}`);
-      if (outside(d.site)) throw new HubError('HUB_ERR_FORBIDDEN', `${key} is outside your sites`);
+      if (outside(d.site))
+        throw new HubError('HUB_ERR_FORBIDDEN', `${key} is outside your sites`, {
+          field: 'targets',
+          reason: 'out_of_scope',
+        });
       chosen.set(d.key, d);
     }
     for (const site of targets.sites ?? []) {
-      if (outside(site)) throw new HubError('HUB_ERR_FORBIDDEN', `${site} is outside your sites`);
+      if (outside(site))
+        throw new HubError('HUB_ERR_FORBIDDEN', `${site} is outside your sites`, {
+          field: 'targets',
+          reason: 'out_of_scope',
+        });
       for (const d of speakers) if (d.site === site) chosen.set(d.key, d);
     }
     for (const zone of targets.zones ?? [])
@@ -135,11 +145,18 @@ export class BroadcastService {
     if (!may(user.role, 'broadcast'))
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not broadcast`);
     const speakers = this.resolve(user, req.targets);
-    if (speakers.length === 0) throw new HubError('HUB_ERR_VALIDATION', 'no loudspeaker among the targets');
-    if ('clip' in req.content && !this.clipExists(req.content.clip.hash))
+    if (speakers.length === 0)
+      throw new HubError('HUB_ERR_VALIDATION', 'no loudspeaker among the targets', {
+        field: 'targets',
+        reason: 'no_target',
+      });
+    if ('clip' in req.content && !this.clips.visibleTo(user, req.content.clip.hash))
       throw new HubError('HUB_ERR_NOT_FOUND', 'no such clip: upload it first');
     if ('live' in req.content && req.schedule)
-      throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be scheduled');
+      throw new HubError('HUB_ERR_VALIDATION', 'live talk cannot be scheduled', {
+        field: 'schedule',
+        reason: 'live_talk',
+      });
     const id = randomUUID();
     const view: BroadcastView = {
       id,
@@ -229,7 +246,12 @@ export class BroadcastService {
           internal: true,
         }).id;
       } catch (err) {
-        this.setDelivery(view, d.key, { state: 'failed', at: Date.now(), reason: (err as Error).message });
+        this.setDelivery(view, d.key, {
+          state: 'failed',
+          at: Date.now(),
+          reason: (err as Error).message,
+          ...(err instanceof HubError ? { code: err.code } : {}),
+        });
         continue;
       }
       void this.commands.wait(id, 20_000).then((result) => {
@@ -239,6 +261,7 @@ export class BroadcastService {
             state: 'failed',
             at: Date.now(),
             reason: result.error?.message ?? result.status,
+            ...(result.status === 'timeout' ? { code: 'HUB_ERR_TIMEOUT' } : {}),
           });
         else if (current === 'sending') {
           const state =
@@ -263,7 +286,7 @@ export class BroadcastService {
       ...(typeof data.durationMs === 'number' ? { durationMs: Math.round(data.durationMs) } : {}),
       ...(typeof data.reason === 'string' ? { reason: data.reason.slice(0, 200) } : {}),
       ...(state === 'interrupted' && typeof data.by === 'string'
-        ? { reason: `interrupted by ${data.by}` }
+        ? { reason: `interrupted by ${data.by}`, by: data.by.slice(0, 64) }
         : {}),
     };
     this.setDelivery(view, key, delivery);
@@ -326,34 +349,46 @@ export class BroadcastService {
     }
   }
 
-  cancel(user: AuthUser, id: string): BroadcastView {
-    const view = this.get(user, id);
-    if (view.state === 'done' || view.state === 'cancelled') return view;
-    // An automatic (linkage) warning is stopped by whoever sees it: the village's own operator may
-    // silence a false alarm's evacuation order.
+  /**
+   * Who may stop a broadcast (all of it or one speaker): its sender and the command room; an
+   * automatic (linkage) warning by whoever sees it — the village's own operator may silence a false
+   * alarm's evacuation order.
+   */
+  private assertMayStop(user: AuthUser, view: BroadcastView): void {
     if (
       !may(user.role, 'cancelAnyBroadcast') &&
       view.createdBy !== user.username &&
       view.createdBy !== LINKAGE_ACTOR
     )
-      throw new HubError('HUB_ERR_FORBIDDEN', 'only its sender or the command room may cancel a broadcast');
-    for (const [key, delivery] of Object.entries(view.speakers)) {
-      if (!['sending', 'queued', 'started'].includes(delivery.state)) continue;
-      const d = this.registry.getDevice(key);
-      if (!d) continue;
-      try {
-        this.commands.submit({
-          user,
-          gateway: d.gateway,
-          device: d.device,
-          action: 'speaker.stop',
-          params: { broadcast: id },
-          internal: true,
-        });
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message, key }, 'stop not sent');
-      }
+      throw new HubError('HUB_ERR_FORBIDDEN', 'only its sender or the command room may stop a broadcast');
+  }
+
+  /** `speaker.stop` for one speaker of a broadcast, if it is still sending, queued or playing there. */
+  private sendStop(user: AuthUser, id: string, key: string, delivery: SpeakerDelivery | undefined): boolean {
+    if (!delivery || !['sending', 'queued', 'started'].includes(delivery.state)) return false;
+    const d = this.registry.getDevice(key);
+    if (!d) return false;
+    try {
+      this.commands.submit({
+        user,
+        gateway: d.gateway,
+        device: d.device,
+        action: 'speaker.stop',
+        params: { broadcast: id },
+        internal: true,
+      });
+      return true;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, key }, 'stop not sent');
+      return false;
     }
+  }
+
+  cancel(user: AuthUser, id: string): BroadcastView {
+    const view = this.get(user, id);
+    if (view.state === 'done' || view.state === 'cancelled') return view;
+    this.assertMayStop(user, view);
+    for (const [key, delivery] of Object.entries(view.speakers)) this.sendStop(user, id, key, delivery);
     view.state = 'cancelled';
     this.stmt.update.run('cancelled', null, JSON.stringify(view.speakers), id);
     this.live.delete(id);
@@ -362,11 +397,51 @@ export class BroadcastService {
     return view;
   }
 
+  /**
+   * Stops one speaker of a broadcast (a loudspeaker that should fall silent while the others go
+   * on). The speaker reports the interruption itself (`playback.interrupted`), which is what its
+   * delivery then shows; the broadcast is done once every speaker has ended.
+   */
+  stopSpeaker(user: AuthUser, id: string, key: string): BroadcastView {
+    const view = this.visible(user, id);
+    const delivery = view.speakers[key];
+    if (!delivery)
+      throw new HubError('HUB_ERR_NOT_FOUND', `${key} is not a speaker of this broadcast`, {
+        field: 'speaker',
+        reason: 'no_target',
+      });
+    const d = this.registry.getDevice(key);
+    if (d && !userMaySee(user, d.site))
+      throw new HubError('HUB_ERR_FORBIDDEN', `${key} is outside your sites`, {
+        field: 'speaker',
+        reason: 'out_of_scope',
+      });
+    this.assertMayStop(user, view);
+    if (view.state === 'done' || view.state === 'cancelled' || !this.sendStop(user, id, key, delivery))
+      throw new HubError('HUB_ERR_CONFLICT', `${key} is not playing this broadcast`, {
+        field: 'speaker',
+        reason: 'already_ended',
+      });
+    this.audit.append({
+      actor: user.username,
+      action: 'broadcast.stop_speaker',
+      target: id,
+      outcome: 'ok',
+      detail: { speaker: key },
+    });
+    return this.publicView(view);
+  }
+
   get(user: AuthUser, id: string): BroadcastView {
+    return this.publicView(this.visible(user, id));
+  }
+
+  /** The broadcast as kept (live or stored), when all of its villages are in `user`'s scope. */
+  private visible(user: AuthUser, id: string): BroadcastView {
     const view = this.live.get(id) ?? this.load(id);
     if (!view || !view.sites.every((s) => userMaySee(user, s)))
       throw new HubError('HUB_ERR_NOT_FOUND', 'no such broadcast');
-    return this.publicView(view);
+    return view;
   }
 
   list(user: AuthUser, limit: number): BroadcastView[] {
@@ -399,10 +474,6 @@ export class BroadcastService {
     this.talkTokens.delete(token);
     if (!talk.sites.every((site) => userMaySee(presenter, site))) return { refused: 'talk_scope' };
     return { session: t.session };
-  }
-
-  private clipExists(hash: string): boolean {
-    return this.db.prepare('SELECT 1 FROM clips WHERE hash = ?').get(hash) !== undefined;
   }
 
   private body(view: BroadcastView) {

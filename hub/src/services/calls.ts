@@ -25,8 +25,8 @@ import {
   userMaySee,
   VILLAGE,
 } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import type { EventBus } from './event-bus.ts';
 import type { AuthUser } from './sessions.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -61,7 +61,7 @@ export class CallService {
   private readonly stmt;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly bus: EventBus,
     private readonly options: {
       ringTimeoutMs: number;
@@ -125,7 +125,7 @@ export class CallService {
       throw new HubError('HUB_ERR_VALIDATION', 'a call needs sites or the command room');
     if (!may(user.role, 'placeCall'))
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not place calls`);
-    if (hasRole(user.role, VILLAGE) && sites.length > 0)
+    if (sites.length > 0 && !may(user.role, 'callVillage'))
       throw new HubError('HUB_ERR_FORBIDDEN', 'a village terminal calls the command room');
     for (const s of sites)
       if (!userMaySee(user, s)) throw new HubError('HUB_ERR_FORBIDDEN', `${s} is outside your sites`);
@@ -150,7 +150,7 @@ export class CallService {
       c.participants.some((p) => p.username === user.username),
     );
     if (mine.length >= MAX_OPEN_CALLS_PER_USER)
-      throw new HubError('HUB_ERR_CONFLICT', 'hang up a call before starting another');
+      throw new HubError('HUB_ERR_CONFLICT', 'hang up a call before starting another', { reason: 'busy' });
     const now = Date.now();
     const call: CallView = {
       id: randomUUID(),

@@ -8,10 +8,10 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLIP_HASH_PATTERN, MAX_CLIP_SECONDS } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
+import { CLIP_HASH_PATTERN, MAX_CLIP_SECONDS, type Principal, userMaySeeSites } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 
 export interface ClipView {
   hash: string;
@@ -44,7 +44,7 @@ export class ClipStore {
   private readonly dir: string;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     dataDir: string,
     private readonly ffmpeg: string,
     private readonly log: FastifyBaseLogger,
@@ -53,7 +53,13 @@ export class ClipStore {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  async add(data: Buffer, name: string, username: string): Promise<ClipView> {
+  /**
+   * `uploader.sites` — the sites the uploader's scope covers — become the clip's: a village's clips
+   * are its own (and its town's and county's), not every village's. An unscoped officer's upload is
+   * everyone's. The same sound uploaded by two villages is one file visible to both.
+   */
+  async add(data: Buffer, name: string, uploader: Pick<Principal, 'username' | 'sites'>): Promise<ClipView> {
+    const username = uploader.username;
     const format = sniffAudio(data);
     if (!format) throw new HubError('HUB_ERR_UNSUPPORTED_MEDIA', 'not a WAV, MP3 or Ogg audio file');
     const tmp = join(this.dir, `.upload-${randomBytes(8).toString('hex')}`);
@@ -109,11 +115,27 @@ export class ClipStore {
       const path = this.path(hash);
       if (!existsSync(path)) renameSync(`${tmp}.out.wav`, path);
       const now = Date.now();
+      const known = this.scopeOf(hash);
+      const sites =
+        known === undefined
+          ? [...uploader.sites]
+          : known.length === 0 || uploader.sites.length === 0
+            ? []
+            : [...new Set([...known, ...uploader.sites])];
       this.db
         .prepare(
-          'INSERT INTO clips (hash, name, bytes, duration_ms, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING',
+          `INSERT INTO clips (hash, name, bytes, duration_ms, uploaded_by, uploaded_at, sites) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(hash) DO UPDATE SET sites = excluded.sites`,
         )
-        .run(hash, name.slice(0, 120) || 'clip', out.length, durationMs, username, now);
+        .run(
+          hash,
+          name.slice(0, 120) || 'clip',
+          out.length,
+          durationMs,
+          username,
+          now,
+          JSON.stringify(sites),
+        );
       return this.get(hash) as ClipView;
     } finally {
       rmSync(`${tmp}.${format}`, { force: true });
@@ -148,12 +170,29 @@ export class ClipStore {
     };
   }
 
-  list(limit = 200): ClipView[] {
+  /** The sites a clip belongs to ([] = everyone's); undefined when there is no such clip. */
+  private scopeOf(hash: string): string[] | undefined {
+    const r = this.db.prepare('SELECT sites FROM clips WHERE hash = ?').get(hash) as
+      | { sites: string }
+      | undefined;
+    return r ? (JSON.parse(r.sites) as string[]) : undefined;
+  }
+
+  /** Whether `user` may list and play a clip: it is everyone's, or one of its villages is in scope. */
+  visibleTo(user: Pick<Principal, 'role' | 'sites'>, hash: string): boolean {
+    const sites = this.scopeOf(hash);
+    return sites !== undefined && (sites.length === 0 || userMaySeeSites(user, sites, 'any'));
+  }
+
+  /** The newest clips `user` may see. */
+  list(user: Pick<Principal, 'role' | 'sites'>, limit = 200): ClipView[] {
     return (
-      this.db.prepare('SELECT hash FROM clips ORDER BY uploaded_at DESC LIMIT ?').all(limit) as Array<{
+      this.db.prepare('SELECT hash FROM clips ORDER BY uploaded_at DESC LIMIT ?').all(limit * 5) as Array<{
         hash: string;
       }>
     )
+      .filter((r) => this.visibleTo(user, r.hash))
+      .slice(0, limit)
       .map((r) => this.get(r.hash))
       .filter((c): c is ClipView => Boolean(c));
   }

@@ -59,6 +59,8 @@ export interface BusEvents {
     type: string;
     severity: Severity;
     data: Record<string, unknown> | undefined;
+    /** The event's identity at its gateway (absent for the hub's own events): alarms count it once. */
+    origin?: { gateway: string; epoch: string; seq: number };
   };
   /** An alarm was raised, repeated or acknowledged. */
   alarmChanged: { alarm: AlarmView };

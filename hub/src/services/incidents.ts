@@ -24,9 +24,9 @@ import {
   scopeSites,
   userMaySee,
 } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { EventBus, IncidentRequest } from './event-bus.ts';
 import type { AuthUser } from './sessions.ts';
@@ -105,7 +105,7 @@ export class IncidentService {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly bus: EventBus,
     private readonly tree: SiteTree,
     private readonly audit: AuditLog,
@@ -166,8 +166,15 @@ export class IncidentService {
       if (!hasRole(actor.role, ACCESS.reportIncident))
         throw new HubError('HUB_ERR_FORBIDDEN', `the role ${actor.role} may not report incidents`);
       if (!userMaySee(actor, input.site))
-        throw new HubError('HUB_ERR_FORBIDDEN', `${input.site} is outside your sites`);
+        throw new HubError('HUB_ERR_FORBIDDEN', `${input.site} is outside your sites`, {
+          field: 'site',
+          reason: 'out_of_scope',
+        });
     }
+    // Three spaces are no title: a board of blank rows tells the next officer nothing.
+    const title = input.title.trim();
+    if (!title)
+      throw new HubError('HUB_ERR_VALIDATION', 'the title is blank', { field: 'title', reason: 'blank' });
     if (input.alarm !== undefined) {
       const open = this.stmt.openForAlarm.get(input.alarm);
       if (open) return this.view(open); // one incident per alarm while it is open
@@ -181,10 +188,10 @@ export class IncidentService {
         .prepare(
           `INSERT INTO incidents (title, category, priority, status, source, site, owner, lat, lon, description,
              devices, attachments, alarm, created_at, created_by, updated_at, accept_due, resolve_due)
-           VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?) RETURNING id`,
         )
-        .run(
-          input.title,
+        .get(
+          title,
           input.category,
           priority,
           input.source,
@@ -201,7 +208,7 @@ export class IncidentService {
           now + sla.acceptMs,
           now + sla.resolveMs,
         );
-      const newId = Number(result.lastInsertRowid);
+      const newId = (result as { id: number }).id;
       this.stmt.event.run(
         newId,
         now,
@@ -330,6 +337,7 @@ export class IncidentService {
       throw new HubError(
         'HUB_ERR_CONFLICT',
         `cannot ${action} incident ${row.id}: it is ${row.status} (${action} is allowed from ${rule.from.join(', ')})`,
+        { reason: 'wrong_state' },
       );
     const now = this.now();
     const set: Record<string, unknown> = { status: rule.to, updated_at: now };
@@ -340,8 +348,12 @@ export class IncidentService {
         if (row.first_accepted_at === null) set.first_accepted_at = now;
         break;
       case 'assign':
-        if (!body.assignee) throw new HubError('HUB_ERR_VALIDATION', 'assign needs an assignee');
-        set.assignee = body.assignee;
+        if (!body.assignee?.trim())
+          throw new HubError('HUB_ERR_VALIDATION', 'assign needs an assignee', {
+            field: 'assignee',
+            reason: body.assignee === undefined ? 'required' : 'blank',
+          });
+        set.assignee = body.assignee.trim();
         break;
       case 'resolve':
         set.resolved_at = now;
@@ -350,7 +362,11 @@ export class IncidentService {
         set.resolved_at = null;
         break;
       case 'close':
-        if (!body.feedback?.trim()) throw new HubError('HUB_ERR_VALIDATION', 'close needs feedback');
+        if (!body.feedback?.trim())
+          throw new HubError('HUB_ERR_VALIDATION', 'close needs feedback', {
+            field: 'feedback',
+            reason: body.feedback === undefined ? 'required' : 'blank',
+          });
         set.feedback = body.feedback.trim();
         set.closed_at = now;
         break;
@@ -402,8 +418,8 @@ export class IncidentService {
         body.note ?? null,
         set.owner
           ? JSON.stringify({ owner: set.owner })
-          : body.assignee
-            ? JSON.stringify({ assignee: body.assignee })
+          : set.assignee
+            ? JSON.stringify({ assignee: set.assignee })
             : null,
       );
     })();
@@ -437,12 +453,20 @@ export class IncidentService {
           marks.push(['resolve_breached', 'sla_breach', row.resolve_due]);
       }
       if (marks.length === 0) continue;
-      this.db.transaction(() => {
-        for (const [column, action, due] of marks) {
+      // Each mark is set only where it is still unset: a sweep that raced another (another hub's,
+      // or one that read the row before a change) marks nothing twice, and only what it set counts.
+      const applied = this.db.transaction(() => {
+        const done: typeof marks = [];
+        for (const mark of marks) {
+          const [column, action, due] = mark;
           const late = column.endsWith('_breached') ? ', late = 1' : '';
-          this.db
-            .prepare(`UPDATE incidents SET ${column} = ?, updated_at = ?${late} WHERE id = ?`)
-            .run(now, now, row.id);
+          const changed = this.db
+            .prepare(
+              `UPDATE incidents SET ${column} = ?, updated_at = ?${late} WHERE id = ? AND ${column} IS NULL`,
+            )
+            .run(now, now, row.id).changes;
+          if (changed === 0) continue;
+          done.push(mark);
           this.stmt.event.run(
             row.id,
             now,
@@ -454,8 +478,10 @@ export class IncidentService {
             JSON.stringify({ timer: column.split('_')[0], due }),
           );
         }
+        return done;
       })();
-      const breachedAccept = marks.some(([c]) => c === 'accept_breached');
+      if (applied.length === 0) continue;
+      const breachedAccept = applied.some(([c]) => c === 'accept_breached');
       if (breachedAccept && this.options.autoEscalate) {
         const fresh = this.stmt.get.get(row.id) as Row;
         try {

@@ -153,7 +153,9 @@ export class LinkageService {
           site: alarm.site,
           location: device.position,
           devices: [alarm.device],
-          description: `${rule.name} · ${alarm.type} (${alarm.severity})`,
+          // The rule's own (configured, human) name: the alarm's type and severity are codes,
+          // which the dashboard words in the officer's language from the alarm itself.
+          description: rule.name,
         },
       });
       return; // the plan runs when the incident exists (incidentCreated)

@@ -266,6 +266,7 @@ export class Registry {
       type: event.type,
       severity: event.severity,
       data: event.data,
+      ...(event.seq > 0 ? { origin: { gateway, epoch: event.epoch, seq: event.seq } } : {}),
     });
   }
 
@@ -362,6 +363,8 @@ export class Registry {
       kind: meta.kind,
       name: meta.name,
       ...(meta.model !== undefined ? { model: meta.model } : {}),
+      ...(meta.manufacturer !== undefined ? { manufacturer: meta.manufacturer } : {}),
+      ...(meta.firmware !== undefined ? { firmware: meta.firmware } : {}),
       position: meta.position,
       ...(meta.heading !== undefined ? { heading: meta.heading } : {}),
       ...(meta.fov !== undefined ? { fov: meta.fov } : {}),
@@ -370,6 +373,7 @@ export class Registry {
       ...(meta.streams?.length ? { streams: meta.streams } : {}),
       ...(meta.zones?.length ? { zones: meta.zones } : {}),
       ...(meta.coverageM ? { coverageM: meta.coverageM } : {}),
+      ...(meta.units && Object.keys(meta.units).length ? { units: meta.units } : {}),
       status: 'offline',
       lastSeen: null,
       values: {},

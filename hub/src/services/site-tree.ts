@@ -13,8 +13,8 @@
  * feature at fault and writes nothing when any feature is wrong.
  */
 import { type Principal, SITE_LEVELS, type SiteLevel, type SiteNode, userMaySee } from '@qianliyan/protocols';
-import type Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
+import type { SqlDatabase } from '../stores/sql.ts';
 import { boundaryProblem } from './geometry.ts';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -35,7 +35,7 @@ export class SiteTree {
   private children = new Map<string, string[]>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: SqlDatabase) {
     this.load();
   }
 

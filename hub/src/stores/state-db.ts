@@ -1,11 +1,16 @@
 /**
- * The hub's embedded state database (SQLite, WAL): users, gateway credentials, the device registry
- * and (later) commands, sessions and the audit log. PostgreSQL takes this role when several hubs share state.
+ * The hub's state database: users, sessions, gateway credentials, the device registry, commands, and
+ * the tables the services keep here (audit, alarms, clips, broadcasts, sites, incidents, calls,
+ * settings). Embedded SQLite (WAL) for one hub; PostgreSQL when several hubs share state — the same
+ * code through one `SqlDatabase` (sql.ts), each with its own versioned migrations (state-schema.ts),
+ * one contract suite for both (tests/state-contract.test.ts).
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeviceMeta, Role } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
+import { type SqlDatabase, SqliteDatabase } from './sql.ts';
+import { migratePostgres } from './state-schema.ts';
 
 export interface UserRow {
   username: string;
@@ -60,7 +65,8 @@ export interface DeviceRow {
   updatedAt: number;
 }
 
-const MIGRATIONS = [
+/** SQLite's migrations, versioned by `user_version`; PostgreSQL's are in state-schema.ts. */
+export const MIGRATIONS = [
   `CREATE TABLE users (
      username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL,
      sites TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL);
@@ -122,28 +128,35 @@ const MIGRATIONS = [
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
   // Whether any deadline of an incident was ever missed (a level's timer restarts on escalation).
   'ALTER TABLE incidents ADD COLUMN late INTEGER NOT NULL DEFAULT 0;',
+  // Whose clips: the sites the uploaders' scopes covered ('[]' = uploaded by an unscoped officer).
+  "ALTER TABLE clips ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';",
+  // The events each alarm counted, by their identity at the gateway: a message delivered twice (to
+  // two hubs, or again after a crash) counts once.
+  `CREATE TABLE alarm_events (
+     gateway TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, alarm INTEGER NOT NULL,
+     PRIMARY KEY (gateway, epoch, seq));
+   CREATE INDEX alarm_events_alarm ON alarm_events (alarm);`,
 ];
 
 export class StateDb {
-  private readonly db: Database.Database;
+  private readonly db: SqlDatabase;
 
-  constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.db = new Database(path);
-    if (path !== ':memory:') chmodSync(path, 0o600);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] as string);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+  /** A SQLite file (or `:memory:`), or an open database (PostgreSQL), migrated to the current schema. */
+  constructor(target: string | SqlDatabase) {
+    if (typeof target !== 'string') {
+      this.db = target;
+      if (target.dialect === 'postgres') migratePostgres(target);
+      else migrateSqlite((target as SqliteDatabase).raw);
+      return;
     }
+    const path = target;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const raw = new Database(path);
+    if (path !== ':memory:') chmodSync(path, 0o600);
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    migrateSqlite(raw);
+    this.db = new SqliteDatabase(raw);
   }
 
   close(): void {
@@ -167,7 +180,7 @@ export class StateDb {
   }
 
   /** The database handle, for services that keep their own tables here (the audit log). */
-  get handle(): Database.Database {
+  get handle(): SqlDatabase {
     return this.db;
   }
 
@@ -193,7 +206,7 @@ export class StateDb {
   createUser(user: Omit<UserRow, 'createdAt' | 'disabled'>): boolean {
     const result = this.db
       .prepare(
-        'INSERT OR IGNORE INTO users (username, password_hash, role, sites, created_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO users (username, password_hash, role, sites, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
       )
       .run(user.username, user.passwordHash, user.role, JSON.stringify(user.sites), Date.now());
     return result.changes === 1;
@@ -311,8 +324,9 @@ export class StateDb {
     return (
       this.db
         .prepare(
-          `SELECT * FROM commands WHERE (@gateway IS NULL OR gateway = @gateway)
-             AND (@device IS NULL OR device = @device) ORDER BY created_at DESC LIMIT @limit`,
+          // The casts type a parameter PostgreSQL cannot infer from `IS NULL` alone.
+          `SELECT * FROM commands WHERE (CAST(@gateway AS TEXT) IS NULL OR gateway = @gateway)
+             AND (CAST(@device AS TEXT) IS NULL OR device = @device) ORDER BY created_at DESC LIMIT @limit`,
         )
         .all({ gateway: q.gateway ?? null, device: q.device ?? null, limit: q.limit }) as Array<
         Record<string, unknown>
@@ -379,6 +393,16 @@ export class StateDb {
 
   deleteGateway(id: string): boolean {
     return this.db.prepare('DELETE FROM gateways WHERE id = ?').run(id).changes === 1;
+  }
+}
+
+function migrateSqlite(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
   }
 }
 

@@ -76,6 +76,22 @@ export class Fmp4Reader {
       if (size < header) throw new Fmp4Error(`bad size for box ${type}`);
       if (size > MAX_BOX_BYTES) throw new Fmp4Error(`box ${type} too large (${size} bytes)`);
       if (this.chunkBytes < size) return;
+      // A fragment's mdat in pieces, right after its moof (ffmpeg's layout): moof and mdat are joined
+      // in one copy, not the mdat first and the pair again (an 8 MB keyframe would be copied twice).
+      // In one piece, the pair is usually contiguous already and goes out as a view (see joined).
+      if (
+        type === 'mdat' &&
+        this.init &&
+        this.pending.length === 1 &&
+        (this.chunks[0] as Buffer).length < size
+      ) {
+        const moof = this.pending[0] as Buffer;
+        const data = this.take(size, moof);
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.onFragment({ data, keyframe: this.pendingKey });
+        continue;
+      }
       this.onBox(type, this.take(size));
     }
   }
@@ -98,14 +114,23 @@ export class Fmp4Reader {
    * Removes and returns the first `n` buffered bytes. No copy when they lie in one chunk (the
    * caller hands over its chunks: a WebSocket message or a pipe read is not reused), else one join.
    */
-  private take(n: number): Buffer {
+  private take(n: number, prefix?: Buffer): Buffer {
     const first = this.chunks[0] as Buffer;
     this.chunkBytes -= n;
+    if (prefix) {
+      const parts = this.takeParts(n);
+      return Buffer.concat([prefix, ...parts], prefix.length + n);
+    }
     if (first.length >= n) {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
+    return Buffer.concat(this.takeParts(n), n);
+  }
+
+  /** The chunks (and part of one) holding the first `n` buffered bytes, removed from the list. */
+  private takeParts(n: number): Buffer[] {
     // Whole chunks, then part of the next: one splice (shifting one at a time is quadratic too).
     let whole = 0;
     let need = n;
@@ -120,7 +145,7 @@ export class Fmp4Reader {
       parts.push(c.subarray(0, need));
       this.chunks[0] = c.subarray(need);
     }
-    return Buffer.concat(parts, n);
+    return parts;
   }
 
   private onBox(type: string, box: Buffer): void {

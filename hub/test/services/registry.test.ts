@@ -125,6 +125,20 @@ describe('Registry', () => {
     again.stop();
   });
 
+  it('passes a sensor descriptor\'s units through to its view (the dashboard labels "2.41 m")', () => {
+    const { registry } = setup();
+    registry.applyMeta(
+      'v',
+      'gw',
+      'lvl',
+      { ...meta(1000, 'Water level'), kind: 'sensor', units: { water_level: 'm', rainfall: 'mm' } },
+      false,
+    );
+    expect(registry.getDevice('gw.lvl')?.units).toEqual({ water_level: 'm', rainfall: 'mm' });
+    registry.applyMeta('v', 'gw', 'cam', meta(1000), false);
+    expect(registry.getDevice('gw.cam')).not.toHaveProperty('units');
+  });
+
   it('shows a device its gateway cannot reach as offline, with the reason, behind a live gateway', () => {
     const { registry } = setup();
     const now = Date.now();

@@ -7,12 +7,13 @@ import type { SiteNode } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SiteTree } from '../../src/services/site-tree.ts';
+import { SqliteDatabase } from '../../src/stores/sql.ts';
 
 const open = () => {
   const db = new Database(':memory:');
   db.exec(`CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent TEXT,
     center TEXT, boundary TEXT)`);
-  return new SiteTree(db);
+  return new SiteTree(new SqliteDatabase(db));
 };
 const square = (lon: number, lat: number) => ({
   type: 'Polygon',

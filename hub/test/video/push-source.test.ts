@@ -94,13 +94,15 @@ describe('push source sessions', () => {
           idleStopMs: 1000,
           jsmpegKbps: 800,
           maxViewerBufferBytes: 1_000_000,
-        } as RelayOptions,
+          badMediaBackoffMs: 30_000,
+        } satisfies RelayOptions,
         pino({ level: 'silent' }),
         () => {},
       );
       relay.start();
       await vi.advanceTimersByTimeAsync(180_000);
-      expect(gateway.starts()).toBeGreaterThan(6);
+      // Four failed starts, then the watchdog's restarts: enough for restarts to overlap.
+      expect(gateway.starts()).toBeGreaterThanOrEqual(5);
       expect(gateway.mostOpen()).toBe(1);
       await relay.stop();
       expect([...gateway.open]).toEqual([]);

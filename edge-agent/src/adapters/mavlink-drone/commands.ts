@@ -20,6 +20,7 @@ export const MAV_CMD = {
   NAV_LAND: 21,
   DO_SET_MODE: 176,
   DO_REPOSITION: 192,
+  REQUEST_MESSAGE: 512,
 } as const;
 
 const MAV_MODE_FLAG_CUSTOM_MODE_ENABLED = 1;
@@ -76,6 +77,14 @@ function setMode(target: Target, name: string): MavCommand {
   const numbers = modeNumber(target.autopilot, target.vehicleType, name);
   if (!numbers) throw new CommandFailure('EDGE_ERR_UNSUPPORTED', `this autopilot has no mode ${name}`);
   return long(target, MAV_CMD.DO_SET_MODE, [MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, numbers[0], numbers[1]]);
+}
+
+/**
+ * MAV_CMD_REQUEST_MESSAGE for one message id: ArduPilot sends AUTOPILOT_VERSION and HOME_POSITION
+ * only when asked (or when home changes), so a ground station that joins a flight asks for them.
+ */
+export function requestMessage(target: Target, msgid: number): MavCommand {
+  return long(target, MAV_CMD.REQUEST_MESSAGE, [msgid]);
 }
 
 export const TO_MAVLINK: Record<string, (target: Target, params: Record<string, unknown>) => MavCommand> = {

@@ -42,7 +42,7 @@ export interface FramingCounts {
   frames: number;
   crcErrors: number;
   unknown: number;
-  /** Bytes skipped while looking for a start byte (noise, or a frame whose check failed). */
+  /** Bytes not in an accepted frame: noise, rejected frames, a cut-off frame (timestamps of a log excluded). */
   skippedBytes: number;
   /** A frame cut off at the end of its datagram or file. */
   truncated: number;
@@ -108,17 +108,38 @@ export function parseFrameAt(buf: Buffer, offset: number): Parsed {
   };
 }
 
+const isStx = (b: number | undefined) => b === STX_V1 || b === STX_V2;
+
+/** The offset of the next frame that passes its check at or after `from`, or -1. */
+function nextGoodFrame(buf: Buffer, from: number): number {
+  for (let j = from; j < buf.length; j++) {
+    if (isStx(buf[j]) && parseFrameAt(buf, j).status === 'ok') return j;
+  }
+  return -1;
+}
+
 /**
- * Frames in one datagram (a MAVLink-over-UDP packet holds whole frames). Noise is skipped byte by
- * byte; after a failed check the search resumes one byte past the start byte, as a ground station
- * does, since the length byte of a damaged frame cannot be trusted.
+ * Frames in one datagram (a MAVLink-over-UDP packet holds whole frames, often several: a router or
+ * a log replay packs them). Noise is skipped byte by byte. A frame that fails its check counts as
+ * ONE rejected frame, whatever is inside it:
+ *  - when its length byte leads exactly to the end of the datagram or to another start byte, the
+ *    length is taken as true (a frame boundary, as the log-file path knows it from its records)
+ *    and the whole frame is skipped;
+ *  - otherwise the length byte itself is suspect, and the search resumes at the next frame that
+ *    passes its check. Start bytes inside the damaged region are not frames: they are neither
+ *    counted as more bad frames nor allowed to end the datagram.
+ * Only a frame that claims more bytes than remain and is followed by no good frame is cut off.
+ *
+ * Before this, a failed check resumed one byte past the start byte and counted every start byte
+ * inside the damaged frame as another bad frame (2,059 rejected where the log path counted 1,967
+ * for the same bytes), and a phantom frame claiming more bytes than remained ended the datagram,
+ * dropping the good frames after it (17 in one flight).
  */
 export function framesIn(datagram: Buffer, counts: FramingCounts): Frame[] {
   const frames: Frame[] = [];
   let i = 0;
   while (i < datagram.length) {
-    const b = datagram[i];
-    if (b !== STX_V1 && b !== STX_V2) {
+    if (!isStx(datagram[i])) {
       counts.skippedBytes += 1;
       i += 1;
       continue;
@@ -128,18 +149,36 @@ export function framesIn(datagram: Buffer, counts: FramingCounts): Frame[] {
       counts.frames += 1;
       frames.push(parsed.frame);
       i += parsed.length;
-    } else if (parsed.status === 'short') {
-      counts.truncated += 1;
+      continue;
+    }
+    if (parsed.status === 'crc' || parsed.status === 'unknown') {
+      const end = i + parsed.length;
+      if (end === datagram.length || isStx(datagram[end])) {
+        countRejected(counts, parsed.status);
+        counts.skippedBytes += parsed.length;
+        i = end;
+        continue;
+      }
+    }
+    // A damaged frame of unknown extent (or one cut off): resynchronise on the next good frame.
+    const next = nextGoodFrame(datagram, i + 1);
+    if (next < 0) {
+      if (parsed.status === 'short') counts.truncated += 1;
+      else countRejected(counts, parsed.status === 'unknown' ? 'unknown' : 'crc');
       counts.skippedBytes += datagram.length - i;
       break;
-    } else {
-      if (parsed.status === 'crc') counts.crcErrors += 1;
-      else if (parsed.status === 'unknown') counts.unknown += 1;
-      counts.skippedBytes += 1;
-      i += 1;
     }
+    // A start byte whose frame does not fit before the next good one is a damaged frame too.
+    countRejected(counts, parsed.status === 'unknown' ? 'unknown' : 'crc');
+    counts.skippedBytes += next - i;
+    i = next;
   }
   return frames;
+}
+
+function countRejected(counts: FramingCounts, status: 'crc' | 'unknown'): void {
+  if (status === 'crc') counts.crcErrors += 1;
+  else counts.unknown += 1;
 }
 
 /**
@@ -159,16 +198,36 @@ export function* tlogRecords(
       yield { timeUs: buf.readBigUInt64BE(p), frame: parsed.frame };
       p += 8 + parsed.length;
     } else if (parsed.status === 'crc' || parsed.status === 'unknown') {
-      if (parsed.status === 'crc') counts.crcErrors += 1;
-      else counts.unknown += 1;
+      countRejected(counts, parsed.status);
+      counts.skippedBytes += parsed.length;
       p += 8 + parsed.length;
     } else if (parsed.status === 'short') {
       counts.truncated += 1;
+      counts.skippedBytes += buf.length - (p + 8);
       return;
     } else {
       // Not a record boundary: look for the next timestamp followed by a start byte.
       counts.skippedBytes += 1;
       p += 1;
     }
+  }
+}
+
+/**
+ * The bytes of each record's frame in a telemetry log, checked or not (a failed one and a cut-off
+ * last one included), as a replay sends them over UDP: what the live path must count like the log
+ * path does.
+ */
+export function* tlogFrameBytes(buf: Buffer): Generator<{ timeUs: bigint; bytes: Buffer }> {
+  let p = 0;
+  while (p + 8 < buf.length) {
+    const parsed = parseFrameAt(buf, p + 8);
+    if (parsed.status === 'nostx') {
+      p += 1;
+      continue;
+    }
+    const end = parsed.status === 'short' ? buf.length : p + 8 + parsed.length;
+    yield { timeUs: buf.readBigUInt64BE(p), bytes: buf.subarray(p + 8, end) };
+    p = end;
   }
 }

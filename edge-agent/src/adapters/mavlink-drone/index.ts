@@ -1,20 +1,33 @@
 /**
  * The `mavlink-drone` adapter: one device per vehicle (system id) on a MAVLink UDP link, as a ground
  * station sees it. State is kept at full rate (vehicle.ts); telemetry goes up at `uplinkHz`; the
- * vehicle's events (armed, mode changes, STATUSTEXT, low battery) go up as they happen. No HEARTBEAT
- * for `linkLossMs` is link loss: an event, and the device is reported unreachable until the next
- * heartbeat. Commands (return to launch, land, hold, go to, set mode) are MAVLink commands answered
- * by COMMAND_ACK, resent a few times as MAVLink's command protocol expects, or a timeout. The planned
- * route is downloaded with the mission protocol and announced in the descriptor.
+ * vehicle's events (armed, mode changes, STATUSTEXT, low battery) go up as they happen. Commands
+ * (return to launch, land, hold, go to, set mode) are MAVLink commands answered by COMMAND_ACK,
+ * resent a few times as MAVLink's command protocol expects, or a timeout. The planned route is
+ * downloaded with the mission protocol and announced in the descriptor.
+ *
+ * The link is judged on everything the vehicle sends: nothing at all from it for `linkLossMs` is
+ * link loss (an event, and the device unreachable until it is heard again). HEARTBEAT identifies the
+ * vehicle (autopilot, airframe, mode, armed) and brings it online the first time, but it is only one
+ * message a second among dozens: autopilots and radios let it slip to one every few seconds under
+ * load while the rest flows (a flight with heartbeats 3–6 s apart and ~100 other frames in each gap
+ * raised five false link-loss alarms when only heartbeats counted).
+ *
+ * Identity: the descriptor's model is the autopilot, airframe and version (`ArduPilot VTOL
+ * 4.5.1`), rebuilt whenever a heartbeat or AUTOPILOT_VERSION changes it; `firmware` carries the full
+ * version and build. Both AUTOPILOT_VERSION and HOME_POSITION are asked for once the vehicle is
+ * known (ArduPilot sends them only on request); home goes up as `home_lat`/`home_lon`/`home_alt`.
  *
  * Trust (link.ts): the vehicle is heard only from the address its config names (`peer`, or the
  * udpout target), and, with `signing`, only in MAVLink 2 frames signed with its key; commands go
- * only there, signed. What the link refuses is counted (`link_refused` in telemetry) and logged.
+ * only there, signed. What the link refuses is counted (`link_refused` in telemetry) and logged;
+ * what the kernel dropped before the link could read it, too (`link_drops`).
  */
 import { ID_PATTERN } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { common } from 'node-mavlink';
 import { VideoSessions } from '../../video/video-actions.ts';
+import { deviceText } from '../device-text.ts';
 import {
   type ActionTable,
   type AdapterContext,
@@ -23,7 +36,7 @@ import {
   type DeviceAdapter,
   type DeviceDescriptor,
 } from '../types.ts';
-import { MAV_RESULT, type MavCommand, type Target, TO_MAVLINK } from './commands.ts';
+import { MAV_RESULT, type MavCommand, requestMessage, type Target, TO_MAVLINK } from './commands.ts';
 import type { Frame } from './framing.ts';
 import { GCS_SYSID, type LinkRefusal, MavlinkLink, type PeerSpec, parseLinkUrl, parsePeer } from './link.ts';
 import { MavlinkSigning, readSigningKey } from './signing.ts';
@@ -92,7 +105,15 @@ const configSchema = Type.Object(
       minimum: 500,
       maximum: 60_000,
       default: 3000,
-      description: 'no heartbeat this long is link loss',
+      description:
+        'nothing at all heard from the vehicle this long (no frame of its system id, heartbeat or any other) is link loss',
+    }),
+    recvBufferBytes: Type.Integer({
+      minimum: 65_536,
+      maximum: 64 * 1024 * 1024,
+      default: 4 * 1024 * 1024,
+      description:
+        'receive buffer of the link’s UDP socket, so bursts (a log replay, a busy link) are not dropped by the kernel; the largest of the link’s devices wins, and the kernel caps it at net.core.rmem_max (raise that with sysctl where it is lower)',
     }),
     ackTimeoutMs: Type.Integer({
       minimum: 100,
@@ -128,19 +149,13 @@ interface MavlinkDroneConfig {
   position: { lat: number; lon: number };
   uplinkHz: number;
   linkLossMs: number;
+  recvBufferBytes?: number;
   ackTimeoutMs: number;
   commandAttempts: number;
   video?: string;
 }
 
-const MAV_TYPE_NAMES: Record<number, string> = {
-  1: 'fixed wing',
-  2: 'quadrotor',
-  12: 'submarine',
-  13: 'hexarotor',
-  14: 'octorotor',
-  19: 'VTOL',
-};
+const DEFAULT_RECV_BUFFER = 4 * 1024 * 1024;
 
 class MavlinkDrone implements DeviceAdapter {
   private link: MavlinkLink | undefined;
@@ -150,6 +165,8 @@ class MavlinkDrone implements DeviceAdapter {
   private changed = false;
   private linkLost = false;
   private heardFrom = false;
+  /** When the vehicle was last heard: any frame of its system id the link accepted. */
+  private lastHeardAt: number | null = null;
   private route: Array<{ lat: number; lon: number; alt?: number }> = [];
   private model = 'MAVLink vehicle';
   private readonly acks = new Map<number, (result: number) => void>();
@@ -194,10 +211,12 @@ class MavlinkDrone implements DeviceAdapter {
 
   describe(): DeviceDescriptor {
     const v = this.vehicle;
+    const firmware = deviceText(v.firmware);
     return {
       kind: 'drone',
       name: this.config.name,
       model: this.model,
+      ...(firmware ? { firmware } : {}),
       position: v.hasFix ? { lat: v.lat as number, lon: v.lon as number } : this.config.position,
       ...(v.heading !== null ? { heading: v.heading } : {}),
       capabilities: [
@@ -231,6 +250,7 @@ class MavlinkDrone implements DeviceAdapter {
     }
     const peer: PeerSpec | undefined = this.config.peer ? parsePeer(this.config.peer) : undefined;
     this.link = MavlinkLink.acquire(this.config.link, this.ctx.log);
+    this.link.wantRecvBuffer(this.config.recvBufferBytes ?? DEFAULT_RECV_BUFFER);
     this.link.register(this.config.sysid, peer, signing);
     this.link.on('frame', this.onFrame);
     this.link.once('error', (err) =>
@@ -266,8 +286,11 @@ class MavlinkDrone implements DeviceAdapter {
     const events = this.vehicle.apply(frame, now);
     this.changed = true;
     for (const e of events) this.report(e);
+    this.lastHeardAt = now;
     if (frame.msgid === MSG.HEARTBEAT && this.vehicle.lastHeartbeatAt === now) this.onHeartbeat();
-    else if (frame.msgid === MSG.COMMAND_ACK) {
+    else if (this.heardFrom) this.onHeard();
+    if (frame.msgid === MSG.AUTOPILOT_VERSION || frame.msgid === MSG.HEARTBEAT) this.describeVehicle();
+    if (frame.msgid === MSG.COMMAND_ACK) {
       const ack = decode(frame) as { command: number; result: number; targetSystem: number } | undefined;
       if (ack && (ack.targetSystem === GCS_SYSID || ack.targetSystem === 0))
         this.acks.get(Number(ack.command))?.(Number(ack.result));
@@ -278,15 +301,22 @@ class MavlinkDrone implements DeviceAdapter {
     this.ctx.event(e.type, e.severity, e.data as Record<string, unknown>);
   }
 
+  /** A heartbeat: the first one identifies the vehicle and brings it online. */
   private onHeartbeat(): void {
-    const v = this.vehicle;
     if (!this.heardFrom) {
       this.heardFrom = true;
-      this.model = `${v.autopilotName ?? 'MAVLink'} ${MAV_TYPE_NAMES[v.vehicleType ?? -1] ?? 'vehicle'}${v.software ? ` ${v.software}` : ''}`;
+      this.model = this.vehicle.description;
+      this.announcedFirmware = this.vehicle.firmware;
       this.ctx.availability(true);
       this.ctx.metaChanged();
+      this.askIdentity();
       void this.downloadMission();
     }
+    this.onHeard();
+  }
+
+  /** Any frame from a vehicle already known: the link is back if it was lost. */
+  private onHeard(): void {
     if (this.linkLost) {
       this.linkLost = false;
       this.ctx.event('link.restored', 'info', {});
@@ -294,19 +324,50 @@ class MavlinkDrone implements DeviceAdapter {
     }
   }
 
+  /** The model follows what the vehicle says about itself (a later AUTOPILOT_VERSION, a type change). */
+  private describeVehicle(): void {
+    if (!this.heardFrom) return;
+    const model = this.vehicle.description;
+    const firmware = this.vehicle.firmware;
+    if (model === this.model && firmware === this.announcedFirmware) return;
+    this.model = model;
+    this.announcedFirmware = firmware;
+    this.ctx.log.info({ sysid: this.config.sysid, model, firmware }, 'vehicle described');
+    this.ctx.metaChanged();
+  }
+
+  private announcedFirmware: string | null = null;
+  private publishedDrops: number | undefined;
+
+  /**
+   * Asks for AUTOPILOT_VERSION and HOME_POSITION (MAV_CMD_REQUEST_MESSAGE): ArduPilot sends them
+   * only when asked or, for home, when it changes; a gateway that starts during a flight would
+   * otherwise never learn either. Unanswered requests cost nothing (no waiting, no retry).
+   */
+  private askIdentity(): void {
+    for (const msgid of [MSG.AUTOPILOT_VERSION, MSG.HOME_POSITION])
+      this.link?.send(this.config.sysid, requestMessage(this.target(), msgid).message);
+  }
+
   private checkLink(): void {
-    const last = this.vehicle.lastHeartbeatAt;
-    if (last === null || this.linkLost) return;
+    const last = this.lastHeardAt;
+    if (!this.heardFrom || last === null || this.linkLost) return;
     const silent = Date.now() - last;
     if (silent > this.config.linkLossMs) {
       this.linkLost = true;
       this.ctx.event('link.lost', 'alarm', { silentMs: silent });
-      this.ctx.availability(false, `no heartbeat for ${Math.round(silent / 1000)} s`);
+      this.ctx.availability(
+        false,
+        `nothing heard from the vehicle for ${Math.round(silent / 1000)} s (no heartbeat, no telemetry)`,
+      );
       this.changed = true;
     }
   }
 
   private upload(): void {
+    // New drops are news even when the vehicle fell silent (they may be why).
+    const drops = this.link?.kernelDrops?.drops;
+    if (drops !== undefined && drops !== this.publishedDrops) this.changed = true;
     if (!this.changed) return;
     this.changed = false;
     const v = this.vehicle;
@@ -322,6 +383,16 @@ class MavlinkDrone implements DeviceAdapter {
     if (counts) values.link_errors = counts.crcErrors + counts.unknown + counts.truncated;
     // Refused by the link's trust rules (foreign source, unsigned, bad signature, replayed).
     if (this.link) values.link_refused = this.link.refusedTotal;
+    // Dropped by the kernel before the link could read them (receive buffer full).
+    if (drops !== undefined) {
+      values.link_drops = drops;
+      this.publishedDrops = drops;
+    }
+    if (v.home) {
+      values.home_lat = Number(v.home.lat.toFixed(7));
+      values.home_lon = Number(v.home.lon.toFixed(7));
+      if (Number.isFinite(v.home.alt)) values.home_alt = Number(v.home.alt.toFixed(1));
+    }
     if (v.hasFix) {
       values.lat = Number((v.lat as number).toFixed(7));
       values.lon = Number((v.lon as number).toFixed(7));

@@ -15,6 +15,13 @@
  * signed / replayed where signing is configured, is dropped; each is counted by reason and logged
  * (throttled). Commands go only to the registered vehicle's address, never to "whoever sent last".
  * Our identity on the link: system 255, component 190 (MAV_COMP_ID_MISSIONPLANNER).
+ *
+ * Bursts: a log replay or a busy link sends faster than the event loop reads when it is busy
+ * elsewhere, and the kernel drops what does not fit in the socket's receive buffer (the default,
+ * net.core.rmem_default, ~208 KiB, lost half the datagrams of a replay). The buffer is sized to what
+ * the devices ask (`recvBufferBytes`, 4 MiB by default; the kernel caps it at net.core.rmem_max, and
+ * the link says so in the log), and what the kernel still drops is read from its statistics
+ * (udp-drops.ts) and published (`link_drops`).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
@@ -24,11 +31,14 @@ import type { Logger } from 'pino';
 import { ThrottledLog } from '../../throttled-log.ts';
 import { type Frame, type FramingCounts, framesIn, newCounts } from './framing.ts';
 import { type MavlinkSigning, SignedProtocol, type SigningRefusal } from './signing.ts';
+import { type DropReading, UdpDropCounter } from './udp-drops.ts';
 
 export const GCS_SYSID = 255;
 export const GCS_COMPID = 190;
 const MAV_TYPE_GCS = 6;
 const MAV_AUTOPILOT_INVALID = 8;
+/** How often the kernel's drop count is read. */
+const DROPS_POLL_MS = 1000;
 
 interface Endpoint {
   address: string;
@@ -115,6 +125,14 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
   private readonly target: Endpoint | undefined;
   private readonly throttled: ThrottledLog;
   private heartbeat: NodeJS.Timeout | undefined;
+  private dropsTimer: NodeJS.Timeout | undefined;
+  private dropCounter: UdpDropCounter | undefined;
+  /** Datagrams read from the socket, from anyone. */
+  datagrams = 0;
+  /** Datagrams the kernel dropped at the socket (buffer full), when the kernel tells. */
+  kernelDrops: DropReading | undefined;
+  /** The receive buffer asked for (the largest any device asked) and what the kernel gave. */
+  readonly recvBuffer = { requested: 0, effective: 0 };
   /** The local port, once bound. */
   bound: Promise<number>;
 
@@ -124,7 +142,7 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
   ) {
     super();
     const { mode, host, port } = parseLinkUrl(url);
-    this.throttled = new ThrottledLog(log.child({ link: url }));
+    this.throttled = new ThrottledLog(log.child({ link: url }), 10_000, 1000);
     this.socket = createSocket({ type: 'udp4', reuseAddr: false });
     this.target = mode === 'out' ? { address: host, port } : undefined;
     this.bound = this.bind(mode, host, port);
@@ -148,7 +166,59 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
         resolve();
       });
     });
-    return this.socket.address().port;
+    this.applyRecvBuffer();
+    const local = this.socket.address();
+    this.dropCounter = new UdpDropCounter(local.address, local.port);
+    return local.port;
+  }
+
+  /**
+   * Asks for a receive buffer of at least `bytes` (the largest any device on the link asks for wins).
+   * Applied at once when the socket is bound, else when it is.
+   */
+  wantRecvBuffer(bytes: number): void {
+    if (bytes <= this.recvBuffer.requested) return;
+    this.recvBuffer.requested = bytes;
+    if (this.dropCounter) this.applyRecvBuffer();
+  }
+
+  private applyRecvBuffer(): void {
+    const want = this.recvBuffer.requested;
+    if (want <= 0) return;
+    try {
+      this.socket.setRecvBufferSize(want);
+      // Linux doubles what it is given (bookkeeping overhead) and reports the doubled value.
+      const got = this.socket.getRecvBufferSize();
+      this.recvBuffer.effective = process.platform === 'linux' ? Math.floor(got / 2) : got;
+    } catch (err) {
+      this.log.warn({ err, url: this.url, bytes: want }, 'MAVLink link: cannot size the receive buffer');
+      return;
+    }
+    if (this.recvBuffer.effective < want)
+      this.log.warn(
+        { url: this.url, requested: want, effective: this.recvBuffer.effective },
+        'MAVLink link: the kernel capped the receive buffer (net.core.rmem_max); raise it (sysctl -w net.core.rmem_max=…) or bursts will be dropped',
+      );
+  }
+
+  /** Reads the kernel's drop count; logs when it grew. */
+  private pollDrops(): void {
+    const reading = this.dropCounter?.read();
+    if (!reading) return;
+    const before = this.kernelDrops?.drops ?? 0;
+    this.kernelDrops = reading;
+    if (reading.drops > before)
+      this.throttled.warn(
+        'kernel_drops',
+        {
+          url: this.url,
+          dropped: reading.drops - before,
+          drops: reading.drops,
+          scope: reading.scope,
+          recvBuffer: this.recvBuffer.effective,
+        },
+        'MAVLink datagrams dropped by the kernel: the receive buffer was full (recvBufferBytes, net.core.rmem_max)',
+      );
   }
 
   /**
@@ -183,12 +253,14 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
       () => {
         this.sendHeartbeat();
         this.heartbeat = setInterval(() => this.sendHeartbeat(), 1000);
+        this.dropsTimer = setInterval(() => this.pollDrops(), DROPS_POLL_MS);
       },
       () => {},
     );
   }
 
   private onDatagram(datagram: Buffer, from: RemoteInfo): void {
+    this.datagrams += 1;
     // Cheap check first: a datagram from an address no vehicle sends from is not even parsed.
     if (![...this.bindings.values()].some((b) => matches(b, from))) {
       this.refuse('foreign_source', from, { bytes: datagram.length });
@@ -280,6 +352,7 @@ export class MavlinkLink extends EventEmitter<LinkEvents> {
     if (entry.users > 0) return;
     MavlinkLink.open.delete(this.url);
     clearInterval(this.heartbeat);
+    clearInterval(this.dropsTimer);
     this.socket.close();
   }
 }

@@ -12,10 +12,20 @@
  * a frame that proves it holds the key.
  *
  * Streams: GLOBAL_POSITION_INT and ATTITUDE at `rateHz`; VFR_HUD and GPS_RAW_INT at half that;
- * HEARTBEAT, SYS_STATUS and BATTERY_STATUS at 1 Hz; HOME_POSITION every 10 s.
+ * HEARTBEAT, SYS_STATUS and BATTERY_STATUS at 1 Hz; HOME_POSITION every 10 s. MAV_CMD_REQUEST_MESSAGE
+ * is answered for AUTOPILOT_VERSION and HOME_POSITION (as ArduPilot does).
+ *
+ * Field behaviour for tests, as recorded vehicles showed it:
+ *  - `heartbeatGapMs`: heartbeats only every few seconds (a random gap in the range) while
+ *    everything else keeps streaming, as an autopilot or radio under load lets them slip;
+ *  - `announceVersionAfterMs`: AUTOPILOT_VERSION sent unasked that long after start (PX4 does, a few
+ *    seconds after its first heartbeat), so it arrives after the ground station has met the vehicle;
+ *  - `vehicleType` / `firmware`: another airframe (MAV_TYPE, e.g. 22 for a QuadPlane-style VTOL) and
+ *    another version;
+ *  - `corruptEvery`, `loseLink`: damaged datagrams and silence.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { common, type MavLinkData, MavLinkProtocolV2, minimal } from 'node-mavlink';
+import { common, type MavLinkData, MavLinkProtocolV2, minimal, standard } from 'node-mavlink';
 import { framesIn, newCounts } from './framing.ts';
 import { MavlinkSigning, SignedProtocol, type SigningRefusal } from './signing.ts';
 import { decode, MSG } from './vehicle.ts';
@@ -39,6 +49,16 @@ export interface SimulatorOptions {
   corruptEvery?: number;
   /** MAVLink 2 signing: the 32-byte secret key, and the link id this vehicle signs with. */
   signing?: { key: Buffer; linkId?: number };
+  /** Heartbeats only every `[min, max]` ms (a random gap), the other streams unchanged. */
+  heartbeatGapMs?: [number, number];
+  /** MAV_TYPE in the heartbeat (2, quadrotor, by default). */
+  vehicleType?: number;
+  /** AUTOPILOT_VERSION: flight_sw_version (major<<24|minor<<16|patch<<8|type) and the build's git hash. */
+  firmware?: { swVersion: number; build?: string };
+  /** Send AUTOPILOT_VERSION unasked this long after start. */
+  announceVersionAfterMs?: number;
+  /** Answer MAV_CMD_REQUEST_MESSAGE (default true; older autopilots do not know it). */
+  answersRequests?: boolean;
 }
 
 const M_PER_DEG = 111_320;
@@ -66,8 +86,13 @@ export class MavlinkDroneSimulator {
   private silentUntil = 0;
   private sent = 0;
   readonly route: Array<{ lat: number; lon: number }>;
-  private readonly o: Required<Omit<SimulatorOptions, 'gcs' | 'route' | 'corruptEvery' | 'signing'>> &
-    Pick<SimulatorOptions, 'corruptEvery'>;
+  private readonly o: Required<
+    Omit<
+      SimulatorOptions,
+      'gcs' | 'route' | 'corruptEvery' | 'signing' | 'heartbeatGapMs' | 'firmware' | 'announceVersionAfterMs'
+    >
+  > &
+    Pick<SimulatorOptions, 'corruptEvery' | 'heartbeatGapMs' | 'firmware' | 'announceVersionAfterMs'>;
   private readonly signing: MavlinkSigning | undefined;
   /** Frames dropped by signing, by reason (with `signing`). */
   readonly refused: Record<SigningRefusal, number> = {
@@ -88,8 +113,14 @@ export class MavlinkDroneSimulator {
   private target: { east: number; north: number; alt: number } | undefined;
   private landedAt = 0;
   readonly received = newCounts();
-  /** Commands received, by MAV_CMD (for tests). */
+  /** Commands received, by MAV_CMD (for tests); message requests are in `requested`. */
   readonly commands: number[] = [];
+  /** Message ids asked for with MAV_CMD_REQUEST_MESSAGE. */
+  readonly requested: number[] = [];
+  /** Frames sent, and frames among them damaged by `corruptEvery` (for tests). */
+  readonly sentFrames = { total: 0, damaged: 0 };
+  private nextHeartbeatAt = 0;
+  private versionTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SimulatorOptions) {
     this.o = {
@@ -100,6 +131,8 @@ export class MavlinkDroneSimulator {
       bindHost: '127.0.0.1',
       bindPort: 0,
       drainPerMinute: 1.5,
+      vehicleType: 2,
+      answersRequests: true,
       ...options,
     };
     this.signing = options.signing
@@ -147,10 +180,13 @@ export class MavlinkDroneSimulator {
     socket.on('error', () => {});
     await new Promise<void>((resolve) => socket.bind(this.o.bindPort, this.o.bindHost, () => resolve()));
     this.timer = setInterval(() => this.step(), 1000 / this.o.rateHz);
+    if (this.o.announceVersionAfterMs !== undefined)
+      this.versionTimer = setTimeout(() => this.send(this.autopilotVersion()), this.o.announceVersionAfterMs);
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.versionTimer);
     this.socket?.close();
     this.socket = undefined;
   }
@@ -251,17 +287,34 @@ export class MavlinkDroneSimulator {
     const messages = [...this.queue, this.position_(), this.attitude()];
     this.queue = [];
     if (this.tick % 2 === 0) messages.push(this.vfrHud(), this.gpsRaw());
-    if (this.tick % this.o.rateHz === 0 || this.tick === 1)
-      messages.push(this.heartbeat(), this.sysStatus(), this.batteryStatus());
+    if (this.tick % this.o.rateHz === 0 || this.tick === 1) {
+      messages.push(this.sysStatus(), this.batteryStatus());
+      if (this.heartbeatDue()) messages.push(this.heartbeat());
+    }
     if (this.tick % (10 * this.o.rateHz) === 1) messages.push(this.homePosition());
     this.sendAll(messages);
   }
 
+  /** Every second, or after a random gap with `heartbeatGapMs`. */
+  private heartbeatDue(): boolean {
+    const gap = this.o.heartbeatGapMs;
+    if (!gap) return true;
+    const now = Date.now();
+    if (now < this.nextHeartbeatAt) return false;
+    this.nextHeartbeatAt = now + gap[0] + Math.random() * (gap[1] - gap[0]);
+    return true;
+  }
+
   private sendAll(messages: MavLinkData[]): void {
     if (!this.socket || !this.gcs || Date.now() < this.silentUntil) return;
-    let bytes: Buffer = Buffer.concat(messages.map((m) => this.serialize(m)));
+    const frames = messages.map((m) => this.serialize(m));
+    let bytes: Buffer = Buffer.concat(frames);
     this.sent += 1;
-    if (this.o.corruptEvery && this.sent % this.o.corruptEvery === 0) bytes = corrupt(bytes, this.sent);
+    this.sentFrames.total += frames.length;
+    if (this.o.corruptEvery && this.sent % this.o.corruptEvery === 0) {
+      bytes = corrupt(bytes, this.sent);
+      this.sentFrames.damaged += 1; // the one frame holding the flipped bit
+    }
     this.socket.send(bytes, this.gcs.port, this.gcs.address);
   }
 
@@ -301,6 +354,10 @@ export class MavlinkDroneSimulator {
 
   private onCommand(msgid: number, d: Record<string, number>): void {
     const command = Number(d.command);
+    if (command === 512) {
+      this.onRequestMessage(Number(d._param1));
+      return;
+    }
     this.commands.push(command);
     let result = ACCEPTED;
     switch (command) {
@@ -335,6 +392,10 @@ export class MavlinkDroneSimulator {
       default:
         result = UNSUPPORTED;
     }
+    this.acknowledge(command, result);
+  }
+
+  private acknowledge(command: number, result: number): void {
     const ack = new common.CommandAck();
     ack.command = command as never;
     ack.result = result as never;
@@ -345,9 +406,45 @@ export class MavlinkDroneSimulator {
     this.send(ack);
   }
 
+  /** MAV_CMD_REQUEST_MESSAGE: the message, then the acknowledgement. */
+  private onRequestMessage(msgid: number): void {
+    this.requested.push(msgid);
+    if (!this.o.answersRequests) {
+      this.acknowledge(512, UNSUPPORTED);
+      return;
+    }
+    const message =
+      msgid === MSG.AUTOPILOT_VERSION
+        ? this.autopilotVersion()
+        : msgid === MSG.HOME_POSITION
+          ? this.homePosition()
+          : undefined;
+    if (message) this.send(message);
+    this.acknowledge(512, message ? ACCEPTED : UNSUPPORTED);
+  }
+
+  private autopilotVersion(): MavLinkData {
+    const m = new standard.AutopilotVersion();
+    const fw = this.o.firmware ?? { swVersion: 0x04050700 | 255, build: '1a2b3c4d' };
+    m.capabilities = 0n as never;
+    m.flightSwVersion = fw.swVersion;
+    m.middlewareSwVersion = 0;
+    m.osSwVersion = 0;
+    m.boardVersion = 0;
+    const build = Buffer.alloc(8);
+    build.write((fw.build ?? '').slice(0, 8), 'latin1');
+    m.flightCustomVersion = [...build];
+    m.middlewareCustomVersion = [0, 0, 0, 0, 0, 0, 0, 0];
+    m.osCustomVersion = [0, 0, 0, 0, 0, 0, 0, 0];
+    m.vendorId = 0;
+    m.productId = 0;
+    m.uid = 0n;
+    return m;
+  }
+
   private heartbeat(): MavLinkData {
     const hb = new minimal.Heartbeat();
-    hb.type = 2 as never; // MAV_TYPE_QUADROTOR
+    hb.type = this.o.vehicleType as never; // MAV_TYPE_QUADROTOR unless told
     hb.autopilot = 3 as never; // MAV_AUTOPILOT_ARDUPILOTMEGA
     hb.baseMode = (1 | (this.armed ? 128 : 0)) as never; // custom mode enabled, armed
     hb.customMode = this.mode;

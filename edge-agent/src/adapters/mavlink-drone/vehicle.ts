@@ -57,6 +57,58 @@ const MAV_AUTOPILOT_INVALID = 8;
 const NOT_VEHICLES = new Set([6, 18, 26, 27, 30, 31]); // GCS, onboard controller, gimbal, ADS-B, camera, charging station
 const MAV_MODE_FLAG_SAFETY_ARMED = 128;
 const MAV_AUTOPILOT_NAMES: Record<number, string> = { 3: 'ArduPilot', 12: 'PX4' };
+
+/** MAV_TYPE as a person names the airframe; every VTOL type (19–25, e.g. an ArduPlane QuadPlane) is a VTOL. */
+const MAV_TYPE_NAMES: Record<number, string> = {
+  1: 'fixed wing',
+  2: 'quadrotor',
+  3: 'coaxial helicopter',
+  4: 'helicopter',
+  7: 'airship',
+  10: 'ground rover',
+  11: 'boat',
+  12: 'submarine',
+  13: 'hexarotor',
+  14: 'octorotor',
+  15: 'tricopter',
+  16: 'flapping wing',
+  19: 'VTOL',
+  20: 'VTOL',
+  21: 'VTOL',
+  22: 'VTOL',
+  23: 'VTOL',
+  24: 'VTOL',
+  25: 'VTOL',
+  29: 'dodecarotor',
+  35: 'decarotor',
+};
+
+/**
+ * FIRMWARE_VERSION_TYPE, the low byte of AUTOPILOT_VERSION.flight_sw_version: a build that is not
+ * an official release says so (`3.10.0-dev`, `4.1.1-beta`); keeping only major.minor.patch made a
+ * development build look like the release.
+ */
+function versionType(byte: number): string {
+  if (byte === 255) return '';
+  if (byte >= 192) return '-rc';
+  if (byte >= 128) return '-beta';
+  if (byte >= 64) return '-alpha';
+  return '-dev';
+}
+
+/** flight_sw_version as `major.minor.patch[-type]`. */
+export function softwareVersion(sw: number): string {
+  return `${(sw >>> 24) & 0xff}.${(sw >>> 16) & 0xff}.${(sw >>> 8) & 0xff}${versionType(sw & 0xff)}`;
+}
+
+/** flight_custom_version (commonly the git hash's first 8 characters) when it is printable text. */
+export function customVersion(bytes: unknown): string | null {
+  if (!Array.isArray(bytes) && !(bytes instanceof Uint8Array)) return null;
+  const text = Buffer.from(bytes as number[])
+    .toString('latin1')
+    .replace(/\0+$/, '');
+  return /^[0-9A-Za-z._-]{4,8}$/.test(text) ? text : null;
+}
 /** Points closer than this to the last kept one are GPS jitter, not movement (DroneKit's rule). */
 const TRACK_MIN_STEP_M = 3;
 
@@ -95,8 +147,12 @@ export class VehicleState {
   voltage: number | null = null;
   roll: number | null = null;
   pitch: number | null = null;
+  /** The autopilot's version, `major.minor.patch[-dev|-alpha|-beta|-rc]` (AUTOPILOT_VERSION). */
   software: string | null = null;
-  home: TrackPoint | null = null;
+  /** Its build (flight_custom_version, a git hash) when it sent a readable one. */
+  softwareBuild: string | null = null;
+  /** Where it returns to (HOME_POSITION), altitude in metres above mean sea level. */
+  home: (TrackPoint & { alt: number }) | null = null;
   /** Jitter-filtered track and the distance along it. */
   readonly track: TrackPoint[] = [];
   distanceM = 0;
@@ -133,6 +189,24 @@ export class VehicleState {
 
   get hasFix(): boolean {
     return this.lat !== null && this.lon !== null;
+  }
+
+  /** The airframe (MAV_TYPE) as a person names it, or null before the first heartbeat. */
+  get vehicleTypeName(): string | null {
+    return this.vehicleType === null ? null : (MAV_TYPE_NAMES[this.vehicleType] ?? 'vehicle');
+  }
+
+  /** What the map and the panel call it: autopilot, airframe and version (`ArduPilot VTOL 4.5.1`). */
+  get description(): string {
+    return [this.autopilotName ?? 'MAVLink', this.vehicleTypeName ?? 'vehicle', this.software]
+      .filter(Boolean)
+      .join(' ');
+  }
+
+  /** The firmware as the descriptor carries it: version and build (`4.1.1-beta (66c674c1)`). */
+  get firmware(): string | null {
+    if (!this.software) return null;
+    return this.softwareBuild ? `${this.software} (${this.softwareBuild})` : this.software;
   }
 
   get autopilotName(): string | null {
@@ -272,13 +346,22 @@ const FROM_MAVLINK: Record<number, Converter> = {
     v.pitch = (num(d, 'pitch') * 180) / Math.PI;
     return [];
   },
-  [MSG.HOME_POSITION]: (v, d) => {
-    v.home = { lat: num(d, 'latitude') / 1e7, lon: num(d, 'longitude') / 1e7 };
+  [MSG.HOME_POSITION]: (v, d, f) => {
+    // Only the autopilot's own (a camera or companion may relay another idea of home).
+    if (v.autopilotCompid !== null && f.compid !== v.autopilotCompid) return [];
+    const lat = num(d, 'latitude') / 1e7;
+    const lon = num(d, 'longitude') / 1e7;
+    // Before home is set autopilots send zeros: no home rather than a point in the sea.
+    if ((lat === 0 && lon === 0) || Math.abs(lat) > 90 || Math.abs(lon) > 180) return [];
+    v.home = { lat, lon, alt: num(d, 'altitude') / 1000 };
     return [];
   },
-  [MSG.AUTOPILOT_VERSION]: (v, d) => {
+  [MSG.AUTOPILOT_VERSION]: (v, d, f) => {
+    if (v.autopilotCompid !== null && f.compid !== v.autopilotCompid) return [];
     const sw = num(d, 'flightSwVersion');
-    v.software = `${(sw >>> 24) & 0xff}.${(sw >>> 16) & 0xff}.${(sw >>> 8) & 0xff}`;
+    if (!Number.isFinite(sw) || sw === 0) return [];
+    v.software = softwareVersion(sw);
+    v.softwareBuild = customVersion(d.flightCustomVersion);
     return [];
   },
   [MSG.STATUSTEXT]: (v, d) => {

@@ -4,7 +4,6 @@
  * failure counter and the key of its throttled log line. Reasons never carry the device's address:
  * they leave the gateway, and the village LAN's layout stays on it (like camera URLs).
  */
-import type { Logger } from 'pino';
 
 export const FAILURE_KINDS = [
   'unreachable',
@@ -64,34 +63,4 @@ export class ModbusFailure extends Error {
 export function exceptionFailure(code: number, what: string): ModbusFailure {
   const name = EXCEPTION_NAMES[code] ?? 'unknown exception';
   return new ModbusFailure('exception', `the device answered exception ${code} (${name}) to ${what}`, code);
-}
-
-/**
- * Logs a repeated problem once, then at most once per `everyMs` per key with how many times it
- * happened in between: a sensor polled every second that stays broken for a night must not write
- * 30,000 identical lines. (Every occurrence is still counted, and logged at debug level.)
- */
-export class ThrottledLog {
-  private readonly seen = new Map<string, { at: number; suppressed: number }>();
-
-  constructor(
-    private readonly log: Logger,
-    private readonly everyMs = 60_000,
-  ) {}
-
-  /**
-   * Writes the line unless the same key was written less than `everyMs` ago; the next line written
-   * says how many were held back (`repeated`). The window holds across recoveries: a device that
-   * fails every other poll is throttled like one that fails every poll.
-   */
-  write(level: 'info' | 'warn', key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    const entry = this.seen.get(key);
-    if (entry && now - entry.at < this.everyMs) {
-      entry.suppressed += 1;
-      return;
-    }
-    this.log[level]({ ...fields, ...(entry?.suppressed ? { repeated: entry.suppressed } : {}) }, message);
-    this.seen.set(key, { at: now, suppressed: 0 });
-  }
 }

@@ -18,9 +18,10 @@
  */
 import { ID_PATTERN, TelemetryUnit, type TelemetryValues } from '@qianliyan/protocols';
 import { type Static, Type } from '@sinclair/typebox';
+import { ThrottledLog } from '../../throttled-log.ts';
 import type { AdapterContext, AdapterDefinition, DeviceAdapter, DeviceDescriptor } from '../types.ts';
 import { ModbusConnection } from './client.ts';
-import { FAILURE_KINDS, type FailureKind, ModbusFailure, ThrottledLog } from './health.ts';
+import { FAILURE_KINDS, type FailureKind, ModbusFailure } from './health.ts';
 import {
   DATA_TYPES,
   decodeBlock,
@@ -157,6 +158,7 @@ class ModbusSensor implements DeviceAdapter {
     failures: Object.fromEntries(FAILURE_KINDS.map((k) => [k, 0])) as Record<FailureKind, number>,
   };
   private readonly blocks: ReadBlock[];
+  /** A sensor polled every second that stays broken for a night must not write 30,000 lines. */
   private readonly logs: ThrottledLog;
   private conn: ModbusConnection | undefined;
   private running = false;
@@ -181,7 +183,7 @@ class ModbusSensor implements DeviceAdapter {
     this.id = config.id;
     this.blocks = planBlocks(config.points);
     this.backoffMs = config.reconnectMinMs;
-    this.logs = new ThrottledLog(ctx.log);
+    this.logs = new ThrottledLog(ctx.log, 60_000, 1000);
   }
 
   describe(): DeviceDescriptor {

@@ -8,26 +8,66 @@
  *  - the service addresses kept on the host and port we were given (`preserveAddress`): cameras
  *    behind NAT or with a wrong network setting report addresses we cannot reach;
  *  - one error type, CameraError, with a kind the adapter acts on: unauthorized (wrong
- *    credentials: no point retrying fast), unreachable / timeout (retry with backoff), fault (the
- *    camera refused this request) and bad_response (it answered garbage);
+ *    credentials, also an HTTP 401 around any SOAP fault: no point retrying fast), unreachable /
+ *    timeout (retry with backoff), fault (the camera refused this request), bad_response (garbage)
+ *    and unexpected_answer (a well-formed answer to another question: a GetDeviceInformationResponse
+ *    to GetSystemDateAndTime, which the library turned into a raw TypeError);
+ *  - requests the library has no (working) method for, sent raw (`request`): Media2, PTZ spaces;
  *  - the raw XML handed to converters.ts, which read every vendor's shape.
  */
 import { Agent, type AgentOptions } from 'node:http';
 import { createConnection, type Socket, type TcpNetConnectOpts } from 'node:net';
 import onvif from 'onvif';
-import { BadResponse, OnvifFault, soapBody } from './converters.ts';
+import { answerName, BadResponse, OnvifFault, soapBody } from './converters.ts';
 
 export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
-export type CameraErrorKind = 'unauthorized' | 'unreachable' | 'timeout' | 'fault' | 'bad_response';
+export type CameraErrorKind =
+  | 'unauthorized'
+  | 'unreachable'
+  | 'timeout'
+  | 'fault'
+  | 'bad_response'
+  | 'unexpected_answer'
+  | 'no_media';
 
+/**
+ * Every camera error's reason code: the availability reason starts with it, the logs carry it, and
+ * docs/operations.md lists what each means.
+ */
+export const CAMERA_ERROR_CODES: Readonly<Record<CameraErrorKind, string>> = {
+  unauthorized: 'ONVIF_UNAUTHORIZED',
+  unreachable: 'ONVIF_UNREACHABLE',
+  timeout: 'ONVIF_TIMEOUT',
+  fault: 'ONVIF_FAULT',
+  bad_response: 'ONVIF_BAD_RESPONSE',
+  unexpected_answer: 'ONVIF_UNEXPECTED_ANSWER',
+  no_media: 'ONVIF_NO_MEDIA',
+};
+
+/**
+ * A camera error as an operator reads it: a kind the adapter acts on, a code, and a sentence with
+ * no URL, credential or stack in it (`message` is the sentence). What the library or the socket
+ * said goes to the log only (`detail`): a `TypeError: Cannot read properties of undefined` is not
+ * something a duty officer can act on.
+ */
 export class CameraError extends Error {
   constructor(
     readonly kind: CameraErrorKind,
-    message: string,
+    readonly sentence: string,
     readonly fault?: OnvifFault,
+    readonly detail?: string,
   ) {
-    super(message);
+    super(sentence);
+  }
+
+  get code(): string {
+    return CAMERA_ERROR_CODES[this.kind];
+  }
+
+  /** `CODE: sentence`, within the contract's 256 characters. */
+  get reason(): string {
+    return `${this.code}: ${this.sentence}`.slice(0, 256);
   }
 }
 
@@ -63,9 +103,25 @@ export interface OnvifClientOptions {
 
 type Callback = (err: Error | null, data: unknown, xml?: string) => void;
 
+/**
+ * The answer as the library hands it to its callers: its parser deletes every namespace declaration
+ * first (onvif/lib/utils.js parseSOAPString), and the status is found again by that text.
+ */
+const strippedLikeTheLibrary = (xml: string) => xml.replace(/xmlns([^=]*?)=(".*?")/g, '');
+
+/** The ONVIF services the adapter talks to, as the camera's GetServices / GetCapabilities name them. */
+export type OnvifService = 'device' | 'media' | 'media2' | 'ptz' | 'events';
+
+type RawRequest = (
+  options: { service?: string; body: string },
+  callback: (err: Error | null, data: unknown, xml?: string, statusCode?: number) => void,
+) => void;
+
 export class OnvifClient {
   private readonly cam: onvif.Cam;
   private readonly agent = new BoundedAgent();
+  /** HTTP status of recent answers, by body (the library passes its callers the body, not the status). */
+  private readonly statusOf = new Map<string, number>();
 
   constructor(private readonly options: OnvifClientOptions) {
     const url = new URL(options.xaddr);
@@ -81,6 +137,10 @@ export class OnvifClient {
       preserveAddress: true,
       agent: this.agent,
     });
+    this.cam.on('rawResponse', (xml: string, status: number) => {
+      if (this.statusOf.size > 32) this.statusOf.clear();
+      this.statusOf.set(strippedLikeTheLibrary(xml), status);
+    });
   }
 
   /** The camera's clock minus ours, in ms (known after connect). */
@@ -90,9 +150,15 @@ export class OnvifClient {
     return Math.round(this.cam.timeShift + process.uptime() * 1000 - Date.now());
   }
 
-  get services(): { ptz: boolean; events: boolean; media: boolean } {
+  get services(): { ptz: boolean; events: boolean; media: boolean; media1: boolean; media2: boolean } {
     const uri = (this.cam as unknown as { uri?: Record<string, unknown> }).uri ?? {};
-    return { ptz: !!uri.ptz, events: !!uri.events, media: !!(uri.media || uri.media2) };
+    return {
+      ptz: !!uri.ptz,
+      events: !!uri.events,
+      media: !!(uri.media || uri.media2),
+      media1: !!uri.media,
+      media2: !!uri.media2,
+    };
   }
 
   /**
@@ -110,12 +176,12 @@ export class OnvifClient {
       if ((err as CameraError).kind === 'unauthorized' || (err as CameraError).kind === 'timeout') throw err;
       await this.invoke('getCapabilities', []);
     }
-    // Media1 (Profile S) describes each profile's encoder; many cameras' Media2 answers list the
-    // profiles bare. Every camera with Media2 keeps Media1 too, so profiles and URIs come from it.
+    // Media is read by `request` (Media2 where offered, Media1 otherwise: media.ts); the library's
+    // own Media2 methods stay off (its Media2 GetProfiles throws on bare profiles).
     const cam = this.cam as unknown as { media2Support?: boolean; uri?: Record<string, unknown> };
-    if (cam.uri?.media) cam.media2Support = false;
+    cam.media2Support = false;
     if (!cam.uri?.media && !cam.uri?.media2)
-      throw new CameraError('fault', 'the camera offers no media service');
+      throw new CameraError('no_media', 'the camera offers no media service (neither Media nor Media2)');
   }
 
   /**
@@ -124,18 +190,22 @@ export class OnvifClient {
    */
   async invoke(method: string, args: unknown[], deadlineMs = this.options.timeoutMs): Promise<string> {
     const fn = (this.cam as unknown as Record<string, (...a: unknown[]) => void>)[method];
-    if (typeof fn !== 'function') throw new CameraError('fault', `no method ${method}`);
+    const operation = method.charAt(0).toUpperCase() + method.slice(1);
+    if (typeof fn !== 'function') throw new CameraError('fault', `the gateway cannot ask ${operation}`);
     return new Promise<string>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new CameraError('timeout', `no answer to ${method} within ${deadlineMs} ms`));
+        reject(new CameraError('timeout', `the camera does not answer (${operation}, ${deadlineMs} ms)`));
       }, deadlineMs);
       const callback: Callback = (err, _data, xml) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (err) reject(classify(err, xml));
+        const status = xml === undefined ? undefined : this.statusOf.get(xml);
+        if (xml !== undefined) this.statusOf.delete(xml);
+        const problem = err ? classify(err, xml, operation, status) : unexpected(xml, operation, status);
+        if (problem) reject(problem);
         else resolve(xml ?? '');
       };
       try {
@@ -143,7 +213,56 @@ export class OnvifClient {
       } catch (err) {
         settled = true;
         clearTimeout(timer);
-        reject(classify(err as Error, undefined));
+        reject(classify(err as Error, undefined, operation));
+      }
+    });
+  }
+
+  /**
+   * Sends one operation (`inner`: the Body's element, with its namespace) to a service, signed like
+   * every request (WS-UsernameToken with the camera's clock, or Digest), and returns the raw answer.
+   * For what the library has no method for, or one that cannot be trusted with odd answers.
+   */
+  async request(
+    service: OnvifService,
+    operation: string,
+    inner: string,
+    deadlineMs = this.options.timeoutMs,
+  ): Promise<string> {
+    const cam = this.cam as unknown as {
+      uri?: Record<string, unknown>;
+      _request: RawRequest;
+      _envelopeHeader(): string;
+      _envelopeFooter(): string;
+    };
+    if (service !== 'device' && !cam.uri?.[service])
+      throw new CameraError('fault', `the camera offers no ${service} service for ${operation}`);
+    return new Promise<string>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(new CameraError('timeout', `the camera does not answer (${operation}, ${deadlineMs} ms)`));
+      }, deadlineMs);
+      try {
+        cam._request(
+          {
+            ...(service === 'device' ? {} : { service }),
+            body: cam._envelopeHeader() + inner + cam._envelopeFooter(),
+          },
+          (err, _data, xml, status) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            if (xml !== undefined) this.statusOf.delete(xml);
+            const problem = err ? classify(err, xml, operation, status) : unexpected(xml, operation, status);
+            if (problem) reject(problem);
+            else resolve(xml ?? '');
+          },
+        );
+      } catch (err) {
+        settled = true;
+        clearTimeout(timer);
+        reject(classify(err as Error, undefined, operation));
       }
     });
   }
@@ -176,30 +295,75 @@ export class OnvifClient {
   }
 }
 
-export function classify(err: Error, xml: string | undefined): CameraError {
+/**
+ * An answer that parsed but is not the one asked for (another operation's response), or a fault
+ * in an answer the library let through; undefined when it is the answer to `operation`. An empty
+ * Body is let through (some cameras answer a move with nothing).
+ */
+function unexpected(xml: string | undefined, operation: string, status?: number): CameraError | undefined {
+  if (!xml) return undefined;
+  let name: string | undefined;
+  try {
+    name = answerName(xml);
+  } catch (err) {
+    return classify(err as Error, undefined, operation, status);
+  }
+  if (status === 401) return unauthorized(operation, status);
+  if (name === undefined || name === `${operation}Response`) return undefined;
+  return new CameraError(
+    'unexpected_answer',
+    `the camera answered ${operation} with ${name.slice(0, 64)}: not the answer to the question`,
+  );
+}
+
+const unauthorized = (operation: string | undefined, status?: number) =>
+  new CameraError(
+    'unauthorized',
+    `the camera refused the credentials${status === 401 ? ` (HTTP 401${operation ? ` to ${operation}` : ''})` : ''}`,
+  );
+
+/**
+ * What went wrong, from the error, the answer (a fault or garbage in it) and the HTTP status: an
+ * HTTP 401 is a refusal of the credentials whatever the body says (a camera wrapping it in a SOAP
+ * fault with no NotAuthorized subcode was retried 80 times in 3.5 minutes as an ordinary fault).
+ */
+export function classify(
+  err: Error,
+  xml: string | undefined,
+  operation?: string,
+  status?: number,
+): CameraError {
   if (err instanceof CameraError) return err;
-  if (err instanceof OnvifFault)
-    return new CameraError(err.notAuthorized ? 'unauthorized' : 'fault', err.message, err);
-  if (err instanceof BadResponse) return new CameraError('bad_response', err.message);
+  const what = operation ?? 'a request';
+  if (status === 401) return unauthorized(operation, status);
+  if (err instanceof OnvifFault) {
+    if (err.notAuthorized) return new CameraError('unauthorized', 'the camera refused the credentials', err);
+    const why = err.subcodes.join(', ') || err.reason.slice(0, 120) || err.code;
+    return new CameraError('fault', `the camera refused ${what} (${why})`, err);
+  }
+  if (err instanceof BadResponse)
+    return new CameraError('bad_response', `the camera answers, but not ONVIF (${what}: ${err.message})`);
   if (xml) {
     try {
       soapBody(xml);
     } catch (parsed) {
-      if (parsed instanceof OnvifFault || parsed instanceof BadResponse) return classify(parsed, undefined);
+      if (parsed instanceof OnvifFault || parsed instanceof BadResponse)
+        return classify(parsed, undefined, operation, status);
     }
+    const other = operation ? unexpected(xml, operation, status) : undefined;
+    if (other) return other;
   }
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const message = err.message ?? String(err);
-  if (/Digest authentication failed|NotAuthorized|401/.test(message))
-    return new CameraError('unauthorized', 'the camera refused the credentials');
+  if (/Digest authentication failed|NotAuthorized|\b401\b/.test(message)) return unauthorized(operation);
   if (/timeout/i.test(message) || code === 'ETIMEDOUT')
-    return new CameraError('timeout', 'the camera did not answer in time');
+    return new CameraError('timeout', `the camera does not answer (${what})`, undefined, message);
   if (
     ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'].includes(
       code,
     )
   )
-    return new CameraError('unreachable', `cannot reach the camera (${code})`);
+    return new CameraError('unreachable', `the camera cannot be reached (${code})`, undefined, message);
   if (
     /Wrong ONVIF SOAP response|Unexpected close tag|Non-whitespace|Unclosed|Invalid|larger than/i.test(
       message,
@@ -207,7 +371,18 @@ export function classify(err: Error, xml: string | undefined): CameraError {
   )
     return new CameraError(
       'bad_response',
-      `the camera answered something that is not ONVIF: ${message.slice(0, 120)}`,
+      `the camera answers, but not ONVIF (${what}: ${message.slice(0, 80)})`,
+      undefined,
+      message,
     );
-  return new CameraError('unreachable', message.slice(0, 200));
+  // A library error on an answer it could not read (a TypeError inside its parser): the answer
+  // was not what ONVIF says; the library's words stay in the log.
+  if (xml || err instanceof TypeError)
+    return new CameraError(
+      'bad_response',
+      `the camera's answer to ${what} could not be read`,
+      undefined,
+      message,
+    );
+  return new CameraError('unreachable', `the camera cannot be reached (${what})`, undefined, message);
 }

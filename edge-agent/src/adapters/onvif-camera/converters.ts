@@ -10,7 +10,17 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 
-const REPEATED = new Set(['Profiles', 'Preset', 'NotificationMessage', 'SimpleItem', 'Subcode', 'Service']);
+const REPEATED = new Set([
+  'Profiles',
+  'Preset',
+  'NotificationMessage',
+  'SimpleItem',
+  'Subcode',
+  'Service',
+  'PTZNode',
+  'AbsolutePanTiltPositionSpace',
+  'AbsoluteZoomPositionSpace',
+]);
 
 const parser = new XMLParser({
   removeNSPrefix: true,
@@ -34,9 +44,27 @@ export class OnvifFault extends Error {
     super(`ONVIF fault ${[code, ...subcodes].join('/')}: ${reason}`);
   }
 
+  /**
+   * A refusal of the credentials: ONVIF's ter:NotAuthorized, WS-Security's FailedAuthentication /
+   * InvalidSecurityToken (OASIS WSS 1.1 §12), or a fault that only says so in words. An HTTP 401
+   * around any fault is one too (the client knows the status, `classify`).
+   */
   get notAuthorized(): boolean {
-    return this.subcodes.some((s) => /NotAuthorized/i.test(s));
+    return (
+      this.subcodes.some((s) =>
+        /NotAuthori[sz]ed|FailedAuthentication|InvalidSecurityToken|Unauthori[sz]ed/i.test(s),
+      ) ||
+      /\b401\b|not authori[sz]ed|unauthori[sz]ed|authentication failed|invalid (user ?name|password|credentials)/i.test(
+        this.reason,
+      )
+    );
   }
+}
+
+/** The name of the element an answer's Body holds (`GetProfilesResponse`), or undefined for an empty Body. */
+export function answerName(xml: string): string | undefined {
+  const body = soapBody(xml);
+  return Object.keys(body).find((k) => !k.startsWith('@') && k !== '#text');
 }
 
 type Node = Record<string, unknown>;
@@ -157,6 +185,31 @@ export interface MediaProfile {
   height?: number;
   fps?: number;
   ptz: boolean;
+  /** The profile's PTZ configuration: its token, node, and the spaces positions default to. */
+  ptzConfig?: PtzConfigRef;
+}
+
+export interface PtzConfigRef {
+  token?: string;
+  node?: string;
+  panTiltSpace?: string;
+  zoomSpace?: string;
+}
+
+function ptzConfigOf(node: Node | undefined): PtzConfigRef | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  const token = attr(node, 'token');
+  const nodeToken = str(node.NodeToken);
+  // The schema spells it "DefaultAbsolutePantTiltPositionSpace"; some cameras correct the typo.
+  const panTilt =
+    str(node.DefaultAbsolutePantTiltPositionSpace) || str(node.DefaultAbsolutePanTiltPositionSpace);
+  const zoom = str(node.DefaultAbsoluteZoomPositionSpace);
+  return {
+    ...(token ? { token } : {}),
+    ...(nodeToken ? { node: nodeToken } : {}),
+    ...(panTilt ? { panTiltSpace: panTilt } : {}),
+    ...(zoom ? { zoomSpace: zoom } : {}),
+  };
 }
 
 /** Media1 (`VideoEncoderConfiguration`) and Media2 (`Configurations/VideoEncoder`) profiles. */
@@ -177,6 +230,7 @@ export function parseProfiles(xml: string): MediaProfile[] {
     const fps =
       num(child(enc, 'RateControl', 'FrameRateLimit')) ??
       num(attr(child(enc, 'RateControl'), 'FrameRateLimit'));
+    const ptzConfig = ptzConfigOf((p.PTZConfiguration ?? configs?.PTZ) as Node | undefined);
     out.push({
       token,
       name: str(p.Name) || token,
@@ -185,6 +239,7 @@ export function parseProfiles(xml: string): MediaProfile[] {
       ...(height ? { height } : {}),
       ...(fps ? { fps } : {}),
       ptz: !!(p.PTZConfiguration ?? configs?.PTZ),
+      ...(ptzConfig ? { ptzConfig } : {}),
     });
   }
   return out;
@@ -237,10 +292,17 @@ export function parsePresets(xml: string, limit = 1000): PresetInfo[] {
 }
 
 export interface PtzStatus {
-  /** Generic space: pan and tilt -1…1, zoom 0…1; absent when the camera does not report a position. */
+  /**
+   * The position as the camera reports it, in the space it names (`panTiltSpace`, `zoomSpace`; the
+   * profile's default when it names none): ONVIF's generic space is pan and tilt -1…1, zoom 0…1,
+   * but cameras report their own units too (ptz-position.ts normalises). Absent when the camera
+   * does not report a position.
+   */
   pan?: number;
   tilt?: number;
   zoom?: number;
+  panTiltSpace?: string;
+  zoomSpace?: string;
   moving: { panTilt?: boolean; zoom?: boolean };
 }
 
@@ -256,11 +318,64 @@ export function parsePtzStatus(xml: string): PtzStatus {
   const moving = (v: unknown) => (str(v) ? str(v).toUpperCase() === 'MOVING' : undefined);
   const mpt = moving(moveStatus?.PanTilt);
   const mz = moving(moveStatus?.Zoom);
+  const panTiltSpace = attr(panTilt, 'space');
+  const zoomSpace = attr(zoom, 'space');
   return {
     ...(pan !== undefined ? { pan } : {}),
     ...(tilt !== undefined ? { tilt } : {}),
     ...(z !== undefined ? { zoom: z } : {}),
+    ...(panTiltSpace ? { panTiltSpace } : {}),
+    ...(zoomSpace ? { zoomSpace } : {}),
     moving: { ...(mpt !== undefined ? { panTilt: mpt } : {}), ...(mz !== undefined ? { zoom: mz } : {}) },
+  };
+}
+
+/** A position space a camera advertises: its URI and the range of each axis. */
+export interface PositionSpace {
+  uri: string;
+  x: [number, number];
+  y?: [number, number];
+}
+
+export interface PtzSpaces {
+  panTilt: PositionSpace[];
+  zoom: PositionSpace[];
+}
+
+const range = (node: unknown): [number, number] | undefined => {
+  const min = num(child(node, 'Min'));
+  const max = num(child(node, 'Max'));
+  return min !== undefined && max !== undefined && max > min ? [min, max] : undefined;
+};
+
+/** Every element named `name` under `node`, depth-first, bounded. */
+function findAll(node: unknown, name: string, out: unknown[] = [], depth = 0): unknown[] {
+  if (!node || typeof node !== 'object' || depth > 12 || out.length >= 32) return out;
+  for (const [key, value] of Object.entries(node as Node)) {
+    if (key.startsWith('@')) continue;
+    if (key === name) out.push(...(Array.isArray(value) ? value : [value]));
+    else for (const v of Array.isArray(value) ? value : [value]) findAll(v, name, out, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * The absolute position spaces a camera advertises, from GetNodes / GetNode (SupportedPTZSpaces)
+ * or GetConfigurationOptions (Spaces): the ranges its positions are reported in.
+ */
+export function parsePtzSpaces(xml: string): PtzSpaces {
+  const body = soapBody(xml);
+  const spaces = (name: string, withY: boolean): PositionSpace[] =>
+    findAll(body, name).flatMap((n) => {
+      const uri = str(child(n, 'URI'));
+      const x = range(child(n, 'XRange'));
+      const y = withY ? range(child(n, 'YRange')) : undefined;
+      if (!uri || !x || (withY && !y)) return [];
+      return [{ uri, x, ...(y ? { y } : {}) }];
+    });
+  return {
+    panTilt: spaces('AbsolutePanTiltPositionSpace', true),
+    zoom: spaces('AbsoluteZoomPositionSpace', false),
   };
 }
 

@@ -3,12 +3,28 @@
  *
  * Connects with the camera's credentials (WS-UsernameToken with the camera's clock offset, or HTTP
  * Digest), reads its identity and media profiles, picks the main and sub streams (the largest and
- * smallest H.264 profiles unless configured) and their RTSP URIs, and its snapshot URI. PTZ is
+ * smallest H.264 profiles unless configured) and their RTSP URIs, and its snapshot URI — through
+ * Media2 where the camera offers it, Media1 otherwise or where Media2 refuses (media.ts). PTZ is
  * continuous move with a gateway-side stop after the requested time (many cameras ignore ONVIF's
- * Timeout), stop, and presets. Camera events come from a PullPoint subscription (converters.ts
- * turns them into device events). Health: a cheap request every `healthIntervalMs`; failures make
- * the camera unreachable and it is reconnected with backoff (slowly when the credentials are
- * refused). Streams and snapshots go to the hub through `VideoSessions` (video-actions.ts).
+ * Timeout), stop, and presets; positions are normalised with the spaces the camera advertises
+ * (ptz-position.ts). Camera events come from a PullPoint subscription (converters.ts turns them
+ * into device events). Health: a cheap request every `healthIntervalMs`; failures make the camera
+ * unreachable and it is reconnected with backoff. Streams and snapshots go to the hub through
+ * `VideoSessions` (video-actions.ts).
+ *
+ * What it advertises is what works now: `video` and the stream commands only with a stream whose
+ * address the camera gave; `snapshot` and its command with a snapshot URI or a stream to grab a
+ * frame from; `event.*` only while the PullPoint subscription works (the descriptor is announced
+ * again when that changes); `ptz` with a PTZ profile.
+ *
+ * Every error is a reason code and a sentence (`ONVIF_TIMEOUT: the camera does not answer`,
+ * client.ts), in the availability reason, command results and logs. Refused credentials — an HTTP
+ * 401 around any SOAP fault included — back off exponentially from `credentialRetryMinMs` to
+ * `credentialRetryMaxMs` (cameras lock accounts), and the availability reason says when the next
+ * try is.
+ *
+ * Identity: manufacturer and firmware reach the descriptor (`manufacturer`, `firmware`);
+ * placeholders such as "NONE" or an empty string are unknown, i.e. absent (device-text.ts).
  *
  * The camera's address and credentials stay on the gateway: the descriptor names streams, never
  * URLs, and log lines never carry a URL with credentials.
@@ -21,8 +37,10 @@
 import { readFileSync } from 'node:fs';
 import { ID_PATTERN, type PtzMoveParams, type StreamName } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
+import { ThrottledLog } from '../../throttled-log.ts';
 import { checkMediaUri, type MediaRefusal, stripUserinfo } from '../../video/media-address.ts';
 import { VideoSessions } from '../../video/video-actions.ts';
+import { deviceText } from '../device-text.ts';
 import {
   type ActionTable,
   type AdapterContext,
@@ -31,16 +49,14 @@ import {
   type DeviceAdapter,
   type DeviceDescriptor,
 } from '../types.ts';
-import { CameraError, OnvifClient } from './client.ts';
+import { classify, OnvifClient } from './client.ts';
 import {
   type DeviceInfo,
   EventNormalizer,
   type MediaProfile,
   parseDeviceInformation,
-  parseMediaUri,
   parseNotifications,
   parsePresets,
-  parseProfiles,
   parsePtzStatus,
   parseSystemDateAndTime,
   pickStreams,
@@ -48,6 +64,8 @@ import {
   str,
 } from './converters.ts';
 import { fetchWithDigest, SnapshotRefused } from './http-digest.ts';
+import { readProfiles, snapshotUri as readSnapshotUri, streamUri as readStreamUri } from './media.ts';
+import { PtzNormaliser, readPtzSpaces } from './ptz-position.ts';
 import { escapeXml } from './soap.ts';
 
 const configSchema = Type.Object(
@@ -113,6 +131,19 @@ const configSchema = Type.Object(
       default: 60_000,
       description: 'reconnect backoff ceiling',
     }),
+    credentialRetryMinMs: Type.Integer({
+      minimum: 1000,
+      maximum: 86_400_000,
+      default: 120_000,
+      description:
+        'after the camera refuses the credentials (ONVIF_UNAUTHORIZED, an HTTP 401 included), wait this long before trying again, doubling at each refusal: cameras lock an account after a few failed logins',
+    }),
+    credentialRetryMaxMs: Type.Integer({
+      minimum: 1000,
+      maximum: 86_400_000,
+      default: 1_800_000,
+      description: 'the longest wait between tries while the credentials are refused',
+    }),
   },
   { additionalProperties: false },
 );
@@ -134,17 +165,20 @@ interface OnvifCameraConfig {
   healthIntervalMs: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  credentialRetryMinMs?: number;
+  credentialRetryMaxMs?: number;
 }
-
-/** Waiting for credentials to be fixed: no point hammering the camera (and its lockout). */
-const UNAUTHORIZED_RETRY_MS = 5 * 60_000;
 
 interface Connected {
   client: OnvifClient;
   info: DeviceInfo;
   streams: { main?: MediaProfile; sub?: MediaProfile };
   ptz: boolean;
+  /** Events are wanted and the camera has an event service. */
   events: boolean;
+  /** The last PullPoint subscription attempt succeeded: what `event.*` capabilities depend on. */
+  eventsWorking: boolean;
+  ptzPosition: PtzNormaliser;
   streamUris: Partial<Record<StreamName, string>>;
   snapshotUri: string | undefined;
   /** Media addresses the camera named and the gateway refused, by media. */
@@ -162,11 +196,16 @@ class OnvifCamera implements DeviceAdapter {
   private healthTimer: NodeJS.Timeout | undefined;
   private moveStopTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
+  /** Refusals of the credentials in a row (the credential backoff's exponent). */
+  private credentialFailures = 0;
   private healthFailures = 0;
   private lastError = '';
   private readonly video: VideoSessions;
+  private readonly positionLog: ThrottledLog;
   /** Counted for the tests and the logs. */
-  readonly counters = { connects: 0, failures: 0, events: 0, eventErrors: 0 };
+  readonly counters = { connects: 0, failures: 0, events: 0, eventErrors: 0, ptzOutOfRange: 0 };
+  /** Failures by reason code (ONVIF_TIMEOUT…), for the logs and the tests. */
+  readonly failuresByCode: Record<string, number> = {};
   /** Media addresses and authentications refused, by reason. */
   readonly mediaRefused: Record<CameraMediaRefusal, number> = {
     foreign_host: 0,
@@ -181,6 +220,7 @@ class OnvifCamera implements DeviceAdapter {
     private readonly ctx: AdapterContext,
   ) {
     this.backoffMs = config.reconnectMinMs;
+    this.positionLog = new ThrottledLog(ctx.log, 60_000);
     this.video = new VideoSessions(
       {
         rtspSource: (stream) => this.rtspSource(stream),
@@ -199,9 +239,22 @@ class OnvifCamera implements DeviceAdapter {
     return !!this.conn;
   }
 
+  /** Only what works now: stream commands with a stream, a snapshot with a snapshot URI or a stream. */
   get actions(): ActionTable {
-    if (!this.conn) return {};
-    return { ...this.video.actions, ...(this.conn.ptz ? this.ptzActions : {}) };
+    const c = this.conn;
+    if (!c) return {};
+    const v = this.video.actions;
+    const streams = this.usableStreams(c).length > 0;
+    return {
+      ...(streams ? { 'stream.start': v['stream.start'], 'stream.stop': v['stream.stop'] } : {}),
+      ...(streams || c.snapshotUri ? { 'camera.snapshot': v['camera.snapshot'] } : {}),
+      ...(c.ptz ? this.ptzActions : {}),
+    };
+  }
+
+  /** Streams the camera gave an address for (on its own host). */
+  private usableStreams(c: Connected): StreamName[] {
+    return (['main', 'sub'] as const).filter((name) => !!c.streams[name] && !!c.streamUris[name]);
   }
 
   describe(): DeviceDescriptor {
@@ -225,18 +278,27 @@ class OnvifCamera implements DeviceAdapter {
           ];
         })
       : [];
-    const model = c ? [c.info.manufacturer, c.info.model].filter(Boolean).join(' ').slice(0, 128) : undefined;
+    const manufacturer = c ? deviceText(c.info.manufacturer) : undefined;
+    const firmware = c ? deviceText(c.info.firmware) : undefined;
+    const model = c
+      ? [manufacturer, deviceText(c.info.model, 128)].filter(Boolean).join(' ').slice(0, 128)
+      : undefined;
     return {
       kind: 'camera',
       name,
       ...(model ? { model } : {}),
+      ...(manufacturer ? { manufacturer } : {}),
+      ...(firmware ? { firmware } : {}),
       position,
       ...(heading !== undefined ? { heading } : {}),
       ...(fov !== undefined ? { fov } : {}),
       capabilities: [
-        ...(streams.length ? ['video', 'snapshot'] : []),
+        ...(streams.length ? ['video'] : []),
+        ...(streams.length || c?.snapshotUri ? ['snapshot'] : []),
         ...(c?.ptz ? ['ptz'] : []),
-        ...(c?.events ? ['event.motion', 'event.tamper', 'event.line_crossing', 'event.intrusion'] : []),
+        ...(c?.events && c.eventsWorking
+          ? ['event.motion', 'event.tamper', 'event.line_crossing', 'event.intrusion']
+          : []),
       ],
       ...(streams.length ? { streams } : {}),
     };
@@ -247,8 +309,14 @@ class OnvifCamera implements DeviceAdapter {
     try {
       this.password = readFileSync(this.config.passwordFile, 'utf8').trim();
     } catch (err) {
-      this.ctx.log.error({ err: (err as Error).message }, 'cannot read the camera password file');
-      this.ctx.availability(false, 'the gateway cannot read this camera’s password file');
+      this.ctx.log.error(
+        { code: 'ONVIF_PASSWORD_FILE', err: (err as Error).message },
+        'cannot read the camera password file',
+      );
+      this.ctx.availability(
+        false,
+        'ONVIF_PASSWORD_FILE: the gateway cannot read this camera’s password file',
+      );
       return;
     }
     void this.connect();
@@ -280,27 +348,37 @@ class OnvifCamera implements DeviceAdapter {
     try {
       await client.connect();
       const info = await client.call('getDeviceInformation', [], parseDeviceInformation);
-      const profiles = await client.call('getProfiles', [], parseProfiles);
+      const { profiles, via } = await readProfiles(client, this.ctx.log);
       const streams = pickStreams(profiles, this.config.profiles);
       const streamUris: Partial<Record<StreamName, string>> = {};
       for (const name of ['main', 'sub'] as const) {
         const profile = streams[name];
         if (!profile) continue;
         try {
-          streamUris[name] = await client.call(
-            'getStreamUri',
-            [{ protocol: 'RTSP', profileToken: profile.token }],
-            parseMediaUri,
-          );
+          streamUris[name] = (await readStreamUri(client, this.ctx.log, profile.token)).uri;
         } catch (err) {
-          this.ctx.log.warn({ err: (err as Error).message, stream: name }, 'no stream URI for this profile');
+          const e = classify(err as Error, undefined, 'GetStreamUri');
+          if (e.kind === 'unauthorized') throw e;
+          this.ctx.log.warn(
+            { code: e.code, err: e.sentence, stream: name },
+            'no stream URI for this profile',
+          );
         }
       }
       let snapshotUri: string | undefined;
       if (streams.main)
-        snapshotUri = await client
-          .call('getSnapshotUri', [{ profileToken: streams.main.token }], parseMediaUri)
-          .catch(() => undefined);
+        snapshotUri = await readSnapshotUri(client, this.ctx.log, streams.main.token).then(
+          (r) => r.uri,
+          (err: Error) => {
+            const e = classify(err, undefined, 'GetSnapshotUri');
+            if (e.kind === 'unauthorized') throw e;
+            this.ctx.log.info(
+              { code: e.code, err: e.sentence },
+              'no snapshot URI; snapshots are grabbed from the stream',
+            );
+            return undefined;
+          },
+        );
       if (!this.running) return client.close();
       // Only addresses on the camera's own host keep their place.
       const cameraHost = new URL(this.config.xaddr).hostname;
@@ -329,28 +407,43 @@ class OnvifCamera implements DeviceAdapter {
       }
       snapshotUri = keep('snapshot', snapshotUri, ['http:', 'https:']);
       const services = client.services;
+      const ptz = services.ptz && profiles.some((p) => p.ptz);
+      const ptzProfile = streams.main?.ptz ? streams.main : profiles.find((p) => p.ptz);
+      const spaces = ptz && ptzProfile ? await readPtzSpaces(client, ptzProfile, this.ctx.log) : undefined;
+      const events = services.events && this.config.events;
+      // The first subscription before the camera is announced: its descriptor says whether events work.
+      const eventsWorking = events ? await this.subscribe(client) : false;
+      if (!this.running) return client.close();
       this.conn = {
         client,
         info,
         streams,
-        ptz: services.ptz && profiles.some((p) => p.ptz),
-        events: services.events && this.config.events,
+        ptz,
+        events,
+        eventsWorking,
+        ptzPosition: new PtzNormaliser(spaces, ptzProfile?.ptzConfig ?? {}),
         streamUris,
         snapshotUri,
         refused,
       };
       this.counters.connects += 1;
       this.backoffMs = this.config.reconnectMinMs;
+      this.credentialFailures = 0;
       this.healthFailures = 0;
       this.lastError = '';
       this.ctx.log.info(
         {
-          model: `${info.manufacturer} ${info.model}`,
+          manufacturer: info.manufacturer,
+          model: info.model,
           firmware: info.firmware,
           profiles: profiles.length,
+          media: via,
           main: streams.main?.token,
           sub: streams.sub?.token,
+          streams: this.usableStreams(this.conn),
+          snapshot: !!snapshotUri,
           ptz: this.conn.ptz,
+          events: eventsWorking,
           clockOffsetMs: client.clockOffsetMs,
         },
         'camera connected',
@@ -367,8 +460,9 @@ class OnvifCamera implements DeviceAdapter {
   }
 
   private onFailure(err: Error): void {
-    const e = err instanceof CameraError ? err : new CameraError('unreachable', err.message);
+    const e = classify(err, undefined);
     this.counters.failures += 1;
+    this.failuresByCode[e.code] = (this.failuresByCode[e.code] ?? 0) + 1;
     clearInterval(this.healthTimer);
     const wasConnected = !!this.conn;
     this.conn?.client.close();
@@ -377,26 +471,36 @@ class OnvifCamera implements DeviceAdapter {
       void this.video.stopAll();
       this.ctx.metaChanged();
     }
-    const reason =
-      e.kind === 'unauthorized'
-        ? 'the camera refused the credentials'
-        : e.kind === 'bad_response'
-          ? 'the camera answers, but not ONVIF'
-          : e.kind === 'timeout'
-            ? 'the camera does not answer'
-            : e.kind === 'fault'
-              ? `the camera refused a request (${e.fault?.subcodes.join(', ') || e.message})`
-              : 'the camera cannot be reached';
-    if (reason !== this.lastError) {
-      this.ctx.log.warn({ kind: e.kind, err: e.message.slice(0, 200) }, 'camera unavailable');
-      this.lastError = reason;
+    let delay: number;
+    let reason = e.reason;
+    if (e.kind === 'unauthorized') {
+      // Refused credentials: exponential and bounded, whatever the ordinary backoff says.
+      const min = this.config.credentialRetryMinMs ?? 120_000;
+      const max = Math.max(min, this.config.credentialRetryMaxMs ?? 1_800_000);
+      delay = Math.min(max, min * 2 ** Math.min(this.credentialFailures, 30));
+      this.credentialFailures += 1;
+      reason = `${e.reason}; next try in ${duration(delay)} (waits double up to ${duration(max)}: cameras lock accounts)`;
+    } else {
+      this.credentialFailures = 0;
+      delay = this.backoffMs;
+      this.backoffMs = Math.min(this.config.reconnectMaxMs, this.backoffMs * 2);
     }
-    this.ctx.availability(false, reason);
+    if (e.code !== this.lastError) {
+      this.ctx.log.warn(
+        {
+          code: e.code,
+          err: e.sentence,
+          ...(e.detail ? { detail: e.detail.slice(0, 200) } : {}),
+          retryMs: delay,
+        },
+        'camera unavailable',
+      );
+      this.lastError = e.code;
+    }
+    this.ctx.availability(false, reason.slice(0, 256));
     if (!this.running) return;
-    const delay =
-      e.kind === 'unauthorized' ? Math.max(this.backoffMs, UNAUTHORIZED_RETRY_MS) : this.backoffMs;
-    this.backoffMs = Math.min(this.config.reconnectMaxMs, this.backoffMs * 2);
-    this.retryTimer = setTimeout(() => void this.connect(), delay * (0.8 + Math.random() * 0.4));
+    // Jitter, never beyond the bound that was announced.
+    this.retryTimer = setTimeout(() => void this.connect(), delay * (0.8 + Math.random() * 0.2));
   }
 
   private async checkHealth(): Promise<void> {
@@ -425,26 +529,79 @@ class OnvifCamera implements DeviceAdapter {
     if (!c || !profile) return;
     try {
       const status = await c.client.call('getStatus', [{ profileToken: profile.token }], parsePtzStatus);
-      // ONVIF's generic space, read as pan -180°…180°, tilt -90°…90°, zoom 1×…20× (most PTZ heads).
-      if (status.pan === undefined) return;
+      if (status.pan === undefined && status.tilt === undefined && status.zoom === undefined) return;
+      const p = c.ptzPosition.normalise(status);
+      const outOfRange = p.clamped.length + p.dropped.length;
+      if (outOfRange > 0) {
+        this.counters.ptzOutOfRange += 1;
+        this.positionLog.warn(
+          'ptz_out_of_range',
+          {
+            clamped: p.clamped,
+            dropped: p.dropped,
+            reported: { pan: status.pan, tilt: status.tilt, zoom: status.zoom },
+            spaces: { panTilt: status.panTiltSpace, zoom: status.zoomSpace },
+          },
+          'PTZ position outside the spaces the camera advertises: clamped, or left out when it cannot be normalised',
+        );
+      }
+      if (p.pan === undefined && p.tilt === undefined && p.zoom === undefined && outOfRange === 0) return;
       this.ctx.telemetry({
-        pan: round1((((status.pan * 180) % 360) + 360) % 360),
-        tilt: round1((status.tilt ?? 0) * 90),
-        zoom: round1(1 + (status.zoom ?? 0) * 19),
+        ...(p.pan !== undefined ? { pan: p.pan } : {}),
+        ...(p.tilt !== undefined ? { tilt: p.tilt } : {}),
+        ...(p.zoom !== undefined ? { zoom: p.zoom } : {}),
+        ptz_out_of_range: outOfRange,
       });
     } catch (err) {
-      this.ctx.log.debug({ err: (err as Error).message }, 'PTZ status failed');
+      const e = classify(err as Error, undefined, 'GetStatus');
+      this.ctx.log.debug({ code: e.code, err: e.sentence }, 'PTZ status failed');
     }
   }
 
-  /** The PullPoint loop: subscribe, pull (long poll), renew; re-subscribe with backoff on errors. */
+  /** CreatePullPointSubscription; whether it worked. */
+  private async subscribe(client: OnvifClient): Promise<boolean> {
+    try {
+      await client.invoke('createPullPointSubscription', []);
+      client.boundPullPoint();
+      return true;
+    } catch (err) {
+      const e = classify(err as Error, undefined, 'CreatePullPointSubscription');
+      this.counters.eventErrors += 1;
+      this.ctx.log.warn({ code: e.code, err: e.sentence }, 'camera events: subscription refused');
+      return false;
+    }
+  }
+
+  /** Events work or stopped working: the descriptor says so. */
+  private setEventsWorking(c: Connected, working: boolean): void {
+    if (c.eventsWorking === working || this.conn !== c) return;
+    c.eventsWorking = working;
+    this.ctx.log.info(
+      { events: working },
+      working ? 'camera events work again' : 'camera events stopped working',
+    );
+    this.ctx.metaChanged();
+  }
+
+  /**
+   * The PullPoint loop: pull (long poll), renew; on an error, subscribe again with backoff. The
+   * connect made the first subscription; a failed subscription takes the `event.*` capabilities off
+   * the descriptor until one succeeds (a pull that fails once does not: it is retried first).
+   */
   private async pullEvents(c: Connected): Promise<void> {
     const normalizer = new EventNormalizer();
     let backoff = 1000;
+    let subscribed = c.eventsWorking;
     while (this.running && this.conn === c) {
+      if (!subscribed) {
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        if (!this.running || this.conn !== c) return;
+        backoff = Math.min(60_000, backoff * 2);
+        subscribed = await this.subscribe(c.client);
+        this.setEventsWorking(c, subscribed);
+        if (!subscribed) continue;
+      }
       try {
-        await c.client.invoke('createPullPointSubscription', []);
-        c.client.boundPullPoint();
         while (this.running && this.conn === c) {
           const xml = await c.client.invoke('pullMessages', [{ messageLimit: 50 }], 90_000);
           for (const n of parseNotifications(xml)) {
@@ -461,14 +618,11 @@ class OnvifCamera implements DeviceAdapter {
         }
       } catch (err) {
         if (!this.running || this.conn !== c) return;
+        const e = classify(err as Error, undefined, 'PullMessages');
         this.counters.eventErrors += 1;
-        this.ctx.log.warn(
-          { err: (err as Error).message.slice(0, 200) },
-          'camera events interrupted; subscribing again',
-        );
+        this.ctx.log.warn({ code: e.code, err: e.sentence }, 'camera events interrupted; subscribing again');
         await c.client.invoke('unsubscribe', []).catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(60_000, backoff * 2);
+        subscribed = false;
       }
     }
   }
@@ -525,14 +679,14 @@ class OnvifCamera implements DeviceAdapter {
     try {
       return await c.client.invoke(method, args);
     } catch (err) {
-      const e = err as CameraError;
+      const e = classify(err as Error, undefined);
       throw new CommandFailure(
         e.kind === 'fault'
           ? 'EDGE_ERR_CAMERA_REFUSED'
           : e.kind === 'timeout'
             ? 'EDGE_ERR_TIMEOUT'
             : 'EDGE_ERR_CAMERA',
-        e.message.slice(0, 300),
+        e.reason.slice(0, 300),
       );
     }
   }
@@ -590,13 +744,21 @@ class OnvifCamera implements DeviceAdapter {
         const presets = parsePresets(xml, 500);
         return { presets: presets.map((p) => ({ preset: p.token, name: p.name.slice(0, 64) })) };
       } catch (err) {
-        throw new CommandFailure('EDGE_ERR_CAMERA', (err as Error).message);
+        throw new CommandFailure('EDGE_ERR_CAMERA', classify(err as Error, xml, 'GetPresets').reason);
       }
     },
   };
 }
 
-const round1 = (v: number) => Math.round(v * 10) / 10;
+/** `45 s`, `2 min`, `1 h 30 min`: how long until the next try, as the availability reason says it. */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 90) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 90) return `${min} min`;
+  const h = Math.floor(min / 60);
+  return `${h} h${min % 60 ? ` ${min % 60} min` : ''}`;
+}
 
 export const onvifCamera: AdapterDefinition<OnvifCameraConfig> = {
   type: 'onvif-camera',

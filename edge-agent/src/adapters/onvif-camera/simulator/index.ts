@@ -56,6 +56,10 @@ export interface CameraSimulatorOptions {
   foreignMedia?: { rtsp: string; http: string };
   /** How the snapshot URI authenticates (default digest). */
   snapshotAuth?: 'digest' | 'basic';
+  /** What GetDeviceInformation says (a camera that says manufacturer "NONE", or nothing). */
+  identity?: { manufacturer?: string; firmware?: string };
+  /** Offer Media2 (Profile T) beside Media1 (default true). */
+  media2?: boolean;
 }
 
 export class CameraSimulator {
@@ -151,9 +155,9 @@ export class CameraSimulator {
     this.onvif = new OnvifServer(
       {
         identity: {
-          manufacturer: 'Qianliyan',
+          manufacturer: this.options.identity?.manufacturer ?? 'Qianliyan',
           model: this.options.model ?? (this.ptz ? 'QLY-SIM-PTZ' : 'QLY-SIM-BULLET'),
-          firmware: '1.0.0',
+          firmware: this.options.identity?.firmware ?? '1.0.0',
           serial: this.options.serial ?? this.endpoint.slice(-12),
           hardwareId: 'QLY-SIM',
         },
@@ -173,6 +177,7 @@ export class CameraSimulator {
         },
         ...(this.options.foreignMedia ? { foreignMedia: this.options.foreignMedia } : {}),
         ...(this.options.snapshotAuth ? { snapshotAuth: this.options.snapshotAuth } : {}),
+        media2: this.options.media2 ?? true,
       },
       this.host,
     );

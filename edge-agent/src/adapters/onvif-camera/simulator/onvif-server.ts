@@ -1,8 +1,9 @@
 /**
- * The simulated camera's ONVIF endpoint: SOAP 1.2 over HTTP for the device, media (ver10), PTZ
- * (ver20) and events services, written by this project from the ONVIF WSDLs (Profile S/T subset a
- * VMS uses): identity, clock, services and capabilities, profiles, video sources, stream and
- * snapshot URIs, continuous move / stop / status / presets, and PullPoint events.
+ * The simulated camera's ONVIF endpoint: SOAP 1.2 over HTTP for the device, media (ver10), media2
+ * (ver20, Profile T), PTZ (ver20) and events services, written by this project from the ONVIF WSDLs
+ * (Profile S/T subset a VMS uses): identity, clock, services and capabilities, profiles, video
+ * sources, stream and snapshot URIs, continuous move / stop / status / presets, PTZ nodes and
+ * configuration options with their position spaces, and PullPoint events.
  *
  * Authentication like a camera: GetSystemDateAndTime, GetServices and GetCapabilities are open
  * (ONVIF Core §5.9.4.3 "pre-auth"), everything else needs a valid WS-UsernameToken (with Created
@@ -12,6 +13,17 @@
  * as the address of its streams and snapshots, as a camera in an attacker's hands would, to harvest
  * the credentials a gateway adds there. `snapshotAuth: 'basic'` makes the snapshot URI ask for
  * HTTP Basic over plain HTTP, as cheap cameras do.
+ *
+ * Cameras as they are in the field (more `misbehave` modes, each seen on a recorded camera):
+ *  - `media1-no-uri`: Media1 refuses GetStreamUri and GetSnapshotUri; Media2 answers both;
+ *  - `no-stream`: no stream URI from either media service (the snapshot URI still works);
+ *  - `ptz-own-units`: the PTZ position in the head's own units (16.16 fixed-point degrees: tilt 45°
+ *    is 2,949,120) under the generic space's URI, with those ranges advertised for it;
+ *  - `no-events`: every CreatePullPointSubscription refused;
+ *  - `fault-401`: every request, the pre-auth clock included, answered HTTP 401 with a SOAP fault
+ *    that names no NotAuthorized subcode (and no Digest challenge);
+ *  - `wrong-answer`: every request answered with a GetDeviceInformationResponse.
+ * Identity quirks (manufacturer "NONE" or empty) are the simulator's `identity` option.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -33,7 +45,23 @@ export interface SimProfile {
   streamUrl: string;
 }
 
-export type Misbehaviour = 'none' | 'garbage' | 'html-401' | 'hang' | 'lying';
+export type Misbehaviour =
+  | 'none'
+  | 'garbage'
+  | 'html-401'
+  | 'hang'
+  | 'lying'
+  | 'media1-no-uri'
+  | 'no-stream'
+  | 'ptz-own-units'
+  | 'no-events'
+  | 'fault-401'
+  | 'wrong-answer';
+
+const GENERIC_PAN_TILT = 'http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace';
+const GENERIC_ZOOM = 'http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace';
+/** 16.16 fixed point: the `ptz-own-units` head's unit for degrees (and zoom steps). */
+const FIXED = 65_536;
 
 export interface OnvifCamera {
   identity: { manufacturer: string; model: string; firmware: string; serial: string; hardwareId: string };
@@ -49,6 +77,8 @@ export interface OnvifCamera {
   /** Where a lying camera says its media is: `rtsp://host:port` and `http://host:port`. */
   foreignMedia?: { rtsp: string; http: string };
   snapshotAuth?: 'digest' | 'basic';
+  /** Offer the Media2 service (Profile T) beside Media1. */
+  media2: boolean;
 }
 
 type Handler = (req: SoapRequest) => string | Promise<string>;
@@ -114,6 +144,11 @@ export class OnvifServer {
         '<html><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>',
       );
     }
+    if (misbehave === 'fault-401') {
+      this.served.set('fault-401', (this.served.get('fault-401') ?? 0) + 1);
+      res.writeHead(401, { 'Content-Type': 'application/soap+xml; charset=utf-8' });
+      return void res.end(fault('Sender', [], 'The requested operation is not permitted'));
+    }
     const url = new URL(req.url ?? '/', this.base);
     if (req.method === 'GET' && url.pathname === '/onvif/snapshot.jpg') return this.serveSnapshot(req, res);
     if (req.method !== 'POST') return void res.writeHead(405).end();
@@ -139,8 +174,16 @@ export class OnvifServer {
         'WWW-Authenticate': this.cam.digest.challenge(),
       });
     }
+    if (misbehave === 'wrong-answer' && request.action !== 'GetDeviceInformation')
+      return send(200, envelope(this.handlers.GetDeviceInformation?.(request) as string));
     const pullPoint = /^\/onvif\/pullpoint\/([0-9a-f]{12})$/.exec(url.pathname)?.[1];
-    const handler = pullPoint ? this.subscriptionHandler(pullPoint) : this.handlers[request.action];
+    const media2 = url.pathname === '/onvif/media2_service';
+    if (media2 && !this.cam.media2) return void res.writeHead(404).end();
+    const handler = pullPoint
+      ? this.subscriptionHandler(pullPoint)
+      : media2
+        ? this.media2Handlers[request.action]
+        : this.handlers[request.action];
     if (!handler)
       return send(
         400,
@@ -270,6 +313,17 @@ export class OnvifServer {
           60,
           '<trt:Capabilities SnapshotUri="true"><trt:ProfileCapabilities MaximumNumberOfProfiles="2"/><trt:StreamingCapabilities RTP_TCP="true" RTP_RTSP_TCP="true"/></trt:Capabilities>',
         ),
+        ...(this.cam.media2
+          ? [
+              service(
+                'http://www.onvif.org/ver20/media/wsdl',
+                '/onvif/media2_service',
+                2,
+                60,
+                '<tr2:Capabilities SnapshotUri="true" Rotation="false" VideoSourceMode="false" OSD="false"><tr2:ProfileCapabilities MaximumNumberOfProfiles="2" ConfigurationsSupported="VideoSource VideoEncoder PTZ"/><tr2:StreamingCapabilities RTSPStreaming="true" RTPMulticast="false" RTP_RTSP_TCP="true"/></tr2:Capabilities>',
+              ),
+            ]
+          : []),
         ...(this.cam.ptz
           ? [
               service(
@@ -310,15 +364,28 @@ export class OnvifServer {
     },
     GetStreamUri: (req) => {
       const profile = this.profile(req);
+      this.refuseStreamUri('media1');
       return `<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>${escapeXml(this.mediaUrl(profile.streamUrl, 'rtsp'))}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>`;
     },
     GetSnapshotUri: (req) => {
       const profile = this.profile(req);
+      if (this.cam.misbehave === 'media1-no-uri')
+        throw new SoapFault(['ter:ActionNotSupported'], 'Optional Action Not Implemented', 'Receiver');
       return `<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>${escapeXml(this.mediaUrl(`${this.base}/onvif/snapshot.jpg?profile=${profile.token}`, 'http'))}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>`;
     },
     GetNodes: () => {
       this.requirePtz();
-      return '<tptz:GetNodesResponse><tptz:PTZNode token="PTZNode_1" FixedHomePosition="false"><tt:Name>PTZ</tt:Name><tt:SupportedPTZSpaces><tt:ContinuousPanTiltVelocitySpace><tt:URI>http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace</tt:URI><tt:XRange><tt:Min>-1</tt:Min><tt:Max>1</tt:Max></tt:XRange><tt:YRange><tt:Min>-1</tt:Min><tt:Max>1</tt:Max></tt:YRange></tt:ContinuousPanTiltVelocitySpace><tt:ContinuousZoomVelocitySpace><tt:URI>http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace</tt:URI><tt:XRange><tt:Min>-1</tt:Min><tt:Max>1</tt:Max></tt:XRange></tt:ContinuousZoomVelocitySpace></tt:SupportedPTZSpaces><tt:MaximumNumberOfPresets>256</tt:MaximumNumberOfPresets><tt:HomeSupported>true</tt:HomeSupported></tptz:PTZNode></tptz:GetNodesResponse>';
+      return `<tptz:GetNodesResponse>${this.ptzNodeXml('tptz:PTZNode')}</tptz:GetNodesResponse>`;
+    },
+    GetNode: () => {
+      this.requirePtz();
+      return `<tptz:GetNodeResponse>${this.ptzNodeXml('tptz:PTZNode')}</tptz:GetNodeResponse>`;
+    },
+    GetConfigurationOptions: (req) => {
+      this.requirePtz();
+      if (text(req.body.ConfigurationToken) !== 'PTZConfig_1')
+        throw new SoapFault(['ter:InvalidArgVal', 'ter:NoConfig'], 'no such PTZ configuration');
+      return `<tptz:GetConfigurationOptionsResponse><tptz:PTZConfigurationOptions><tt:Spaces>${this.ptzSpacesXml()}</tt:Spaces><tt:PTZTimeout><tt:Min>PT1S</tt:Min><tt:Max>PT60S</tt:Max></tt:PTZTimeout></tptz:PTZConfigurationOptions></tptz:GetConfigurationOptionsResponse>`;
     },
     ContinuousMove: (req) => {
       const ptz = this.requirePtz();
@@ -347,7 +414,7 @@ export class OnvifServer {
     GetStatus: (req) => {
       const ptz = this.requirePtz();
       this.profile(req);
-      const { x, y, zoom } = ptz.generic();
+      const { x, y, zoom } = this.cam.misbehave === 'ptz-own-units' ? ownUnits(ptz) : ptz.generic();
       const moving = ptz.moving;
       return `<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position><tt:PanTilt x="${x}" y="${y}" space="http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"/><tt:Zoom x="${zoom}" space="http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"/></tt:Position><tt:MoveStatus><tt:PanTilt>${moving.panTilt ? 'MOVING' : 'IDLE'}</tt:PanTilt><tt:Zoom>${moving.zoom ? 'MOVING' : 'IDLE'}</tt:Zoom></tt:MoveStatus><tt:UtcTime>${this.now().toISOString()}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>`;
     },
@@ -392,6 +459,12 @@ export class OnvifServer {
     GetEventProperties: () =>
       `<tev:GetEventPropertiesResponse><tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml</tev:TopicNamespaceLocation><wsnt:FixedTopicSet>true</wsnt:FixedTopicSet><wstop:TopicSet><tns1:VideoSource><MotionAlarm wstop:topic="true"/><GlobalSceneChange><ImagingService wstop:topic="true"/></GlobalSceneChange></tns1:VideoSource><tns1:RuleEngine><LineDetector><Crossed wstop:topic="true"/></LineDetector><FieldDetector><ObjectsInside wstop:topic="true"/></FieldDetector></tns1:RuleEngine></wstop:TopicSet></tev:GetEventPropertiesResponse>`,
     CreatePullPointSubscription: (req) => {
+      if (this.cam.misbehave === 'no-events')
+        throw new SoapFault(
+          ['ter:Action', 'ter:EventsUnavailable'],
+          'the event service is not available',
+          'Receiver',
+        );
       const ttl = durationMs(text(req.body.InitialTerminationTime)) ?? 60_000;
       const sub = this.cam.events.create(Math.min(Math.max(ttl, 10_000), 3_600_000));
       if (!sub)
@@ -400,6 +473,48 @@ export class OnvifServer {
       return `<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa:Address>${this.base}/onvif/pullpoint/${sub.id}</wsa:Address></tev:SubscriptionReference><wsnt:CurrentTime>${now.toISOString()}</wsnt:CurrentTime><wsnt:TerminationTime>${new Date(sub.expires + this.cam.clockOffsetMs).toISOString()}</wsnt:TerminationTime></tev:CreatePullPointSubscriptionResponse>`;
     },
   };
+
+  /** Media2 (ver20/media): the same profiles, in Profile T's shape, and their URIs. */
+  private readonly media2Handlers: Record<string, Handler> = {
+    GetProfiles: () =>
+      `<tr2:GetProfilesResponse>${this.cam.profiles.map((p) => this.media2ProfileXml(p)).join('')}</tr2:GetProfilesResponse>`,
+    GetStreamUri: (req) => {
+      const profile = this.profile(req);
+      this.refuseStreamUri('media2');
+      return `<tr2:GetStreamUriResponse><tr2:Uri>${escapeXml(this.mediaUrl(profile.streamUrl, 'rtsp'))}</tr2:Uri></tr2:GetStreamUriResponse>`;
+    },
+    GetSnapshotUri: (req) => {
+      const profile = this.profile(req);
+      return `<tr2:GetSnapshotUriResponse><tr2:Uri>${escapeXml(this.mediaUrl(`${this.base}/onvif/snapshot.jpg?profile=${profile.token}`, 'http'))}</tr2:Uri></tr2:GetSnapshotUriResponse>`;
+    },
+  };
+
+  /** What a misbehaving camera says instead of a stream URI. */
+  private refuseStreamUri(service: 'media1' | 'media2'): void {
+    const m = this.cam.misbehave;
+    if (m === 'no-stream' || (m === 'media1-no-uri' && service === 'media1'))
+      throw new SoapFault(['ter:ActionNotSupported'], 'Optional Action Not Implemented', 'Receiver');
+  }
+
+  private media2ProfileXml(p: SimProfile): string {
+    const main = this.cam.profiles[0] as SimProfile;
+    const ptz = this.cam.ptz
+      ? '<tr2:PTZ token="PTZConfig_1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount><tt:NodeToken>PTZNode_1</tt:NodeToken><tt:DefaultAbsolutePantTiltPositionSpace>http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace</tt:DefaultAbsolutePantTiltPositionSpace><tt:DefaultAbsoluteZoomPositionSpace>http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace</tt:DefaultAbsoluteZoomPositionSpace></tr2:PTZ>'
+      : '';
+    return `<tr2:Profiles token="${p.token}" fixed="true"><tr2:Name>${escapeXml(p.name)}</tr2:Name><tr2:Configurations><tr2:VideoSource token="VideoSourceConfig_1"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>${this.cam.profiles.length}</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="${main.width}" height="${main.height}"/></tr2:VideoSource><tr2:VideoEncoder token="VideoEncoder_${p.token}" GovLength="${p.fps}" Profile="Baseline"><tt:Name>VideoEncoder_${p.token}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>${p.width}</tt:Width><tt:Height>${p.height}</tt:Height></tt:Resolution><tt:RateControl ConstantBitRate="false"><tt:FrameRateLimit>${p.fps}</tt:FrameRateLimit><tt:BitrateLimit>${p.kbps}</tt:BitrateLimit></tt:RateControl><tt:Quality>4</tt:Quality></tr2:VideoEncoder>${ptz}</tr2:Configurations></tr2:Profiles>`;
+  }
+
+  /** The head's position spaces: generic (-1…1, zoom 0…1), or its own units under the generic URIs. */
+  private ptzSpacesXml(): string {
+    const own = this.cam.misbehave === 'ptz-own-units';
+    const r = (min: number, max: number) => `<tt:Min>${min}</tt:Min><tt:Max>${max}</tt:Max>`;
+    const [pan, tilt, zoom] = own ? [180 * FIXED, 90 * FIXED, 19 * FIXED] : [1, 1, 1];
+    return `<tt:AbsolutePanTiltPositionSpace><tt:URI>${GENERIC_PAN_TILT}</tt:URI><tt:XRange>${r(-pan, pan)}</tt:XRange><tt:YRange>${r(-tilt, tilt)}</tt:YRange></tt:AbsolutePanTiltPositionSpace><tt:AbsoluteZoomPositionSpace><tt:URI>${GENERIC_ZOOM}</tt:URI><tt:XRange>${r(0, zoom)}</tt:XRange></tt:AbsoluteZoomPositionSpace><tt:ContinuousPanTiltVelocitySpace><tt:URI>http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace</tt:URI><tt:XRange>${r(-1, 1)}</tt:XRange><tt:YRange>${r(-1, 1)}</tt:YRange></tt:ContinuousPanTiltVelocitySpace><tt:ContinuousZoomVelocitySpace><tt:URI>http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace</tt:URI><tt:XRange>${r(-1, 1)}</tt:XRange></tt:ContinuousZoomVelocitySpace>`;
+  }
+
+  private ptzNodeXml(element: string): string {
+    return `<${element} token="PTZNode_1" FixedHomePosition="false"><tt:Name>PTZ</tt:Name><tt:SupportedPTZSpaces>${this.ptzSpacesXml()}</tt:SupportedPTZSpaces><tt:MaximumNumberOfPresets>256</tt:MaximumNumberOfPresets><tt:HomeSupported>true</tt:HomeSupported></${element}>`;
+  }
 
   private subscriptionHandler(id: string): Handler {
     return async (req) => {
@@ -435,7 +550,7 @@ export class OnvifServer {
 
   private profileXml(p: SimProfile, element: string): string {
     const ptz = this.cam.ptz
-      ? '<tt:PTZConfiguration token="PTZConfig_1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount><tt:NodeToken>PTZNode_1</tt:NodeToken><tt:DefaultContinuousPanTiltVelocitySpace>http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace</tt:DefaultContinuousPanTiltVelocitySpace><tt:DefaultContinuousZoomVelocitySpace>http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace</tt:DefaultContinuousZoomVelocitySpace><tt:DefaultPTZTimeout>PT5S</tt:DefaultPTZTimeout></tt:PTZConfiguration>'
+      ? '<tt:PTZConfiguration token="PTZConfig_1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount><tt:NodeToken>PTZNode_1</tt:NodeToken><tt:DefaultContinuousPanTiltVelocitySpace>http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace</tt:DefaultContinuousPanTiltVelocitySpace><tt:DefaultContinuousZoomVelocitySpace>http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace</tt:DefaultContinuousZoomVelocitySpace><tt:DefaultAbsolutePantTiltPositionSpace>http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace</tt:DefaultAbsolutePantTiltPositionSpace><tt:DefaultAbsoluteZoomPositionSpace>http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace</tt:DefaultAbsoluteZoomPositionSpace><tt:DefaultPTZTimeout>PT5S</tt:DefaultPTZTimeout></tt:PTZConfiguration>'
       : '';
     const main = this.cam.profiles[0] as SimProfile;
     return `<${element} token="${p.token}" fixed="true"><tt:Name>${escapeXml(p.name)}</tt:Name><tt:VideoSourceConfiguration token="VideoSourceConfig_1"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>${this.cam.profiles.length}</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="${main.width}" height="${main.height}"/></tt:VideoSourceConfiguration><tt:VideoEncoderConfiguration token="VideoEncoder_${p.token}"><tt:Name>VideoEncoder_${p.token}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>${p.width}</tt:Width><tt:Height>${p.height}</tt:Height></tt:Resolution><tt:Quality>4</tt:Quality><tt:RateControl><tt:FrameRateLimit>${p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>${p.kbps}</tt:BitrateLimit></tt:RateControl><tt:H264><tt:GovLength>${p.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264><tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>0</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>${ptz}</${element}>`;
@@ -469,6 +584,17 @@ export class SoapFault extends Error {
   ) {
     super(message);
   }
+}
+
+/** The head's position in 16.16 fixed-point degrees (pan ±180°, tilt ±90°) and zoom steps above 1×. */
+function ownUnits(ptz: PtzMotor): { x: number; y: number; zoom: number } {
+  const p = ptz.tick();
+  const pan = p.pan > 180 ? p.pan - 360 : p.pan;
+  return {
+    x: Math.round(pan * FIXED),
+    y: Math.round(p.tilt * FIXED),
+    zoom: Math.round((p.zoom - 1) * FIXED),
+  };
 }
 
 function notificationXml(n: Notification): string {

@@ -1,0 +1,368 @@
+/**
+ * One contract, two state stores: the embedded SQLite file and PostgreSQL (Debian's `postgresql`,
+ * a throwaway cluster started here on a free loopback port). The same services (users, sessions,
+ * gateways and devices, commands, settings, sites, alarms, incidents, broadcasts' and calls' tables,
+ * the audit chain) run against both and must answer alike; both schemas must have the same tables
+ * and columns. On PostgreSQL two "hubs" (two connections, two service instances) share one
+ * database: an alarm event delivered to both counts once, an SLA breach swept by both fires once,
+ * and the audit chain they append to together verifies.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlarmService } from '../hub/src/services/alarms.ts';
+import { AuditLog, verifyAuditChain } from '../hub/src/services/audit-log.ts';
+import { EventBus } from '../hub/src/services/event-bus.ts';
+import { IncidentService } from '../hub/src/services/incidents.ts';
+import { createMetrics } from '../hub/src/services/metrics.ts';
+import { SiteTree } from '../hub/src/services/site-tree.ts';
+import {
+  openSqlite,
+  PostgresDatabase,
+  type SqlDatabase,
+  translatePlaceholders,
+} from '../hub/src/stores/sql.ts';
+import { StateDb } from '../hub/src/stores/state-db.ts';
+import { PostgresServer, postgresAvailable } from './support/postgres.ts';
+
+const HAVE_PG = postgresAvailable();
+const dir = mkdtempSync(join(tmpdir(), 'qly-state-contract-'));
+const log = pino({ level: 'silent' });
+let pg: PostgresServer | undefined;
+let databases = 0;
+
+beforeAll(async () => {
+  if (!HAVE_PG) return;
+  pg = new PostgresServer();
+  await pg.start();
+}, 60_000);
+
+afterAll(async () => {
+  await pg?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const pgOptions = (url: string, name = 'test') => ({
+  url,
+  statementTimeoutMs: 5000,
+  connectTimeoutS: 5,
+  applicationName: name,
+});
+
+interface Backend {
+  name: string;
+  skip: boolean;
+  /** A fresh database, and a second handle on it when the backend is shared (a second hub). */
+  open(): { db: SqlDatabase; second?: () => SqlDatabase };
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    skip: false,
+    open: () => ({ db: openSqlite(join(dir, `state-${++databases}.db`)) }),
+  },
+  {
+    name: 'PostgreSQL',
+    skip: !HAVE_PG,
+    open: () => {
+      const url = (pg as PostgresServer).createDatabase(`contract_${++databases}`);
+      return {
+        db: new PostgresDatabase(pgOptions(url)),
+        second: () => new PostgresDatabase(pgOptions(url, 'hub2')),
+      };
+    },
+  },
+];
+
+const T0 = Date.UTC(2026, 10, 1, 8);
+const HOUR = 3_600_000;
+
+function services(db: SqlDatabase, now: () => number) {
+  const state = new StateDb(db);
+  const bus = new EventBus(createMetrics(), log);
+  const tree = new SiteTree(state.handle);
+  const audit = new AuditLog(state.handle, join(dir, `audit-head-${++databases}`), log);
+  const alarms = new AlarmService(state.handle, bus, log);
+  const incidents = new IncidentService(state.handle, bus, tree, audit, log, {
+    acceptMs: HOUR,
+    resolveMs: 24 * HOUR,
+    warnBeforeMs: 10 * 60_000,
+    rules: [],
+    autoEscalate: false,
+    clock: now,
+  });
+  return { state, bus, tree, audit, alarms, incidents };
+}
+
+describe('placeholders', () => {
+  it('turns ? and @name into $n outside literals, one number per name', () => {
+    expect(
+      translatePlaceholders("SELECT '?', x FROM t WHERE a = ? AND b = @b OR c = @b -- ?\n AND d = ?"),
+    ).toEqual({
+      text: "SELECT '?', x FROM t WHERE a = $1 AND b = $2 OR c = $2 -- ?\n AND d = $3",
+      params: [0, 'b', 1],
+    });
+  });
+});
+
+describe.each(backends)('state store contract: $name', (backend) => {
+  it.skipIf(backend.skip)('keeps users, sessions, gateways, devices, commands and settings', () => {
+    const { db } = backend.open();
+    const { state } = services(db, () => T0);
+    expect(
+      state.createUser({ username: 'duty', passwordHash: 'h', role: 'duty_officer', sites: ['v1'] }),
+    ).toBe(true);
+    expect(state.createUser({ username: 'duty', passwordHash: 'x', role: 'admin', sites: [] })).toBe(false);
+    expect(state.getUser('duty')).toMatchObject({ role: 'duty_officer', sites: ['v1'], disabled: false });
+    expect(state.updateUser('duty', { disabled: true, role: 'admin' })).toBe(true);
+    expect(state.getUser('duty')).toMatchObject({ disabled: true, role: 'admin' });
+    expect(state.countActiveAdmins()).toBe(0);
+    expect(state.countUsers()).toBe(1);
+    expect(typeof state.getUser('duty')?.createdAt).toBe('number');
+
+    state.createSession({
+      id: 's1',
+      username: 'duty',
+      createdAt: T0,
+      expiresAt: T0 + HOUR,
+      address: '10.0.0.1',
+    });
+    state.createSession({ id: 's2', username: 'duty', createdAt: T0, expiresAt: T0 + HOUR, address: null });
+    expect(state.getSession('s1')).toEqual({
+      id: 's1',
+      username: 'duty',
+      createdAt: T0,
+      expiresAt: T0 + HOUR,
+      revokedAt: null,
+      address: '10.0.0.1',
+    });
+    expect(state.revokeSession('s1', T0 + 1)).toBe(true);
+    expect(state.revokeSession('s1', T0 + 2)).toBe(false);
+    expect(state.revokeUserSessions('duty', T0 + 3)).toBe(1);
+    expect(state.getSession('s2')?.revokedAt).toBe(T0 + 3);
+    state.pruneSessions(T0 + HOUR + 86_400_001);
+    expect(state.getSession('s1')).toBeUndefined();
+
+    state.upsertGateway('gw1', 'v1', 'hash1');
+    state.upsertGateway('gw1', 'v2', null);
+    expect(state.getGateway('gw1')).toMatchObject({ site: 'v2', passwordHash: 'hash1' });
+    state.upsertDevice({
+      gateway: 'gw1',
+      device: 'cam1',
+      site: 'v2',
+      meta: { kind: 'camera', name: '一号', position: { lat: 30, lon: 120 }, capabilities: [] },
+      metaSeq: 7,
+      updatedAt: T0,
+    });
+    expect(state.listDevices()).toEqual([
+      expect.objectContaining({ gateway: 'gw1', device: 'cam1', metaSeq: 7, updatedAt: T0 }),
+    ]);
+    state.deleteDevicesOf('gw1');
+    expect(state.listDevices()).toEqual([]);
+    expect(state.deleteGateway('gw1')).toBe(true);
+
+    const command = {
+      id: 'c1',
+      username: 'duty',
+      site: 'v1',
+      gateway: 'gw1',
+      device: 'cam1',
+      action: 'ptz.stop',
+      params: { a: 1 },
+      status: 'sent' as const,
+      createdAt: T0,
+      deadline: T0 + 5000,
+      finishedAt: null,
+      result: null,
+    };
+    state.insertCommand(command);
+    state.insertCommand({ ...command, id: 'c2', device: null, createdAt: T0 + 1 });
+    expect(
+      state
+        .listOpenCommands()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['c1', 'c2']);
+    state.finishCommand('c1', 'ok', T0 + 10, { data: { done: true } });
+    state.finishCommand('c1', 'timeout', T0 + 20, { error: {} });
+    expect(state.getCommand('c1')).toMatchObject({
+      status: 'ok',
+      finishedAt: T0 + 10,
+      result: { data: { done: true } },
+    });
+    expect(state.listCommands({ gateway: 'gw1', device: 'cam1', limit: 10 }).map((c) => c.id)).toEqual([
+      'c1',
+    ]);
+    expect(state.listCommands({ limit: 10 }).map((c) => c.id)).toEqual(['c2', 'c1']);
+
+    expect(state.getSetting('linkage.rules')).toBeUndefined();
+    state.setSetting('linkage.rules', [{ id: 'r1' }]);
+    state.setSetting('linkage.rules', [{ id: 'r2' }]);
+    expect(state.getSetting('linkage.rules')).toEqual([{ id: 'r2' }]);
+    state.close();
+  });
+
+  it.skipIf(backend.skip)('keeps the site tree and reloads it', () => {
+    const { db } = backend.open();
+    const { state, tree } = services(db, () => T0);
+    tree.upsert([
+      { id: 'county', name: '县', level: 'county', parent: null },
+      { id: 'town', name: '镇', level: 'town', parent: 'county', center: { lat: 30, lon: 120 } },
+      { id: 'v1', name: '一村', level: 'village', parent: 'town' },
+    ]);
+    const again = new SiteTree(state.handle);
+    expect(again.size).toBe(3);
+    expect(again.expand(['town']).sort()).toEqual(['town', 'v1']);
+    expect(again.get('town')?.center).toEqual({ lat: 30, lon: 120 });
+    state.close();
+  });
+
+  it.skipIf(backend.skip)('raises, repeats, acknowledges and lists alarms; an event counts once', () => {
+    const { db } = backend.open();
+    const { state, alarms, bus } = services(db, () => T0);
+    const seen: number[] = [];
+    bus.on('alarmChanged', 'test', ({ alarm }) => seen.push(alarm.count));
+    const origin = { gateway: 'gw1', epoch: 'e1', seq: 5 };
+    const first = alarms.raise('gw1.cam1', 'v1', T0, 'motion', 'alarm', { zone: 1 }, origin);
+    expect(first).toMatchObject({ count: 1, ts: T0, lastTs: T0, data: { zone: 1 }, ackedAt: null });
+    // The same event again (redelivered): not counted, not announced.
+    expect(alarms.raise('gw1.cam1', 'v1', T0, 'motion', 'alarm', { zone: 1 }, origin)).toBeUndefined();
+    const repeat = alarms.raise('gw1.cam1', 'v1', T0 + 1000, 'motion', 'alarm', undefined, {
+      ...origin,
+      seq: 6,
+    });
+    expect(repeat).toMatchObject({ id: first?.id, count: 2, lastTs: T0 + 1000 });
+    // An older repeat keeps the newest last_ts.
+    alarms.raise('gw1.cam1', 'v1', T0 + 500, 'motion', 'alarm', undefined, { ...origin, seq: 7 });
+    expect(alarms.get(first?.id as number)).toMatchObject({ count: 3, lastTs: T0 + 1000 });
+    expect(seen).toEqual([1, 2, 3]);
+    const other = alarms.raise('gw2.cam1', 'v2', T0, 'tamper', 'critical');
+    expect(alarms.list({ sites: ['v2'], limit: 10 }).map((a) => a.id)).toEqual([other?.id]);
+    expect(alarms.list({ open: true, limit: 10 })).toHaveLength(2);
+    expect(alarms.acknowledge(other?.id as number, 'duty', T0 + 5)).toMatchObject({
+      ackedBy: 'duty',
+      ackedAt: T0 + 5,
+    });
+    expect(alarms.list({ open: true, limit: 10 }).map((a) => a.id)).toEqual([first?.id]);
+    // Acknowledged, the event is still counted: delivered once more, it opens no new alarm.
+    alarms.acknowledge(first?.id as number, 'duty');
+    expect(alarms.raise('gw1.cam1', 'v1', T0, 'motion', 'alarm', undefined, origin)).toBeUndefined();
+    expect(alarms.list({ limit: 10 })).toHaveLength(2);
+    state.close();
+  });
+
+  it.skipIf(backend.skip)('creates incidents, records transitions and breaches an SLA once', () => {
+    const { db, second } = backend.open();
+    let now = T0;
+    const hub1 = services(db, () => now);
+    hub1.tree.upsert([
+      { id: 'county', name: '县', level: 'county', parent: null },
+      { id: 'town', name: '镇', level: 'town', parent: 'county' },
+      { id: 'v1', name: '一村', level: 'village', parent: 'town' },
+    ]);
+    const officer = { username: 'duty', role: 'duty_officer' as const, sites: [], sid: 's' };
+    const a = hub1.incidents.create(officer, {
+      title: '渗水',
+      category: 'flood',
+      site: 'v1',
+      source: 'officer',
+    });
+    const b = hub1.incidents.create(officer, {
+      title: '火情',
+      category: 'fire',
+      site: 'v1',
+      source: 'officer',
+    });
+    expect(b.id).toBe(a.id + 1);
+    hub1.incidents.transition(officer, b.id, { action: 'accept' } as never);
+    expect(hub1.incidents.get(officer, b.id).status).toBe('accepted');
+    // Two hubs sweep the same moment (another connection, other service instances on PostgreSQL).
+    const hub2 = second ? services(second(), () => now) : hub1;
+    const breaches: number[] = [];
+    for (const hub of new Set([hub1, hub2]))
+      hub.bus.on('incidentChanged', 'test', ({ incident }) => {
+        if (incident.accept.breachedAt !== null) breaches.push(incident.id);
+      });
+    now = T0 + HOUR + 1;
+    hub1.incidents.sweep();
+    hub2.incidents.sweep();
+    hub1.incidents.sweep();
+    expect(breaches).toEqual([a.id]);
+    const events = (hub1.incidents.get(officer, a.id).events ?? []).map((e) => e.action);
+    expect(events.filter((e) => e === 'sla_breach')).toHaveLength(1);
+    expect(events.filter((e) => e === 'sla_warning')).toHaveLength(1);
+    if (hub2 !== hub1) hub2.state.close();
+    hub1.state.close();
+  });
+
+  it.skipIf(backend.skip)('appends one audit chain from every hub, and verifies it', () => {
+    const { db, second } = backend.open();
+    const hub1 = services(db, () => T0);
+    const hub2 = second ? services(second(), () => T0) : hub1;
+    for (let i = 0; i < 20; i++)
+      (i % 2 ? hub2 : hub1).audit.append({ actor: `u${i}`, action: 'login', outcome: 'ok', detail: { i } });
+    const entries = hub1.audit.list({ limit: 100 });
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
+    expect(hub1.audit.list({ actor: 'u3', limit: 10 }).map((e) => e.seq)).toEqual([4]);
+    expect(hub1.audit.verify()).toEqual({ ok: true, entries: 20 });
+    expect(hub2.audit.verify()).toEqual({ ok: true, entries: 20 });
+    hub1.state.handle.prepare('UPDATE audit SET actor = ? WHERE seq = ?').run('mallory', 7);
+    expect(verifyAuditChain(hub1.state.handle, '/nonexistent')).toMatchObject({
+      ok: false,
+      problem: { seq: 7 },
+    });
+    if (hub2 !== hub1) hub2.state.close();
+    hub1.state.close();
+  });
+
+  it.skipIf(backend.skip)('rolls back a failed transaction and keeps working', () => {
+    const { db } = backend.open();
+    const { state } = services(db, () => T0);
+    const h = state.handle;
+    expect(() =>
+      h.transaction(() => {
+        state.setSetting('a', 1);
+        h.transaction(() => state.setSetting('b', 2))();
+        throw new Error('boom');
+      })(),
+    ).toThrow('boom');
+    expect(state.getSetting('a')).toBeUndefined();
+    expect(state.getSetting('b')).toBeUndefined();
+    expect(() => h.prepare('SELECT * FROM no_such_table').all()).toThrow();
+    state.setSetting('c', 3);
+    expect(state.getSetting('c')).toBe(3);
+    state.close();
+  });
+});
+
+describe('schemas', () => {
+  it.skipIf(!HAVE_PG)('SQLite and PostgreSQL migrations give the same tables and columns', () => {
+    const sqlite = new StateDb(join(dir, 'schema.db')).handle;
+    const postgres = new StateDb(
+      new PostgresDatabase(pgOptions((pg as PostgresServer).createDatabase('schema_parity'))),
+    ).handle;
+    const fromSqlite = new Map<string, string[]>();
+    for (const { name } of sqlite
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all())
+      fromSqlite.set(
+        name,
+        sqlite
+          .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${name}')`)
+          .all()
+          .map((c) => c.name)
+          .sort(),
+      );
+    const fromPostgres = new Map<string, string[]>();
+    for (const r of postgres
+      .prepare<[], { table_name: string; column_name: string }>(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'schema_version'",
+      )
+      .all())
+      fromPostgres.set(r.table_name, [...(fromPostgres.get(r.table_name) ?? []), r.column_name].sort());
+    expect(Object.fromEntries([...fromPostgres].sort())).toEqual(Object.fromEntries([...fromSqlite].sort()));
+  });
+});
