@@ -42,13 +42,7 @@ const BASEMAP_STYLE: Record<string, L.PathOptions> = {
   river: { color: '#0ea5e9', weight: 4, opacity: 0.6 },
 };
 
-export async function renderCommandView(
-  root: HTMLElement,
-  store: LiveStore,
-  account: { username: string; role: string; sites?: string[] },
-  signOut: () => void,
-) {
-  const user: Me = { username: account.username, role: account.role as Role, sites: account.sites ?? [] };
+export async function renderCommandView(root: HTMLElement, store: LiveStore, user: Me, signOut: () => void) {
   const views = VIEWS.filter((v) => hasRole(user.role, v.roles));
   const panels = PANELS.filter((p) => hasRole(user.role, p.roles));
   root.innerHTML = `
