@@ -6,7 +6,7 @@
  * comes from the live store; the shell only routes the few actions that cross panels (a device
  * picked on the map, cameras to the wall).
  */
-import { hasRole, type Role } from '@qianliyan/protocols';
+import { hasRole } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
