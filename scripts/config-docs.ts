@@ -70,10 +70,10 @@ Environment overrides:
 ${edgeEnv}
 
 Other environment: \`QLY_MQTT_PASSWORD\` — the MQTT password (instead of \`mqtt.passwordFile\`).
-\`${DEV_ADAPTERS_ENV}=1\` — tests and development only: also accept the simulated test devices
-(\`sim-camera\`, \`sim-drone\`, \`sim-speaker\`, \`sim-sensor\`: in-process stand-ins without a device
-protocol, \`edge-agent/src/dev-adapters/\`). Without it a config naming one is refused. They are not
-listed below; the demo village (\`simulation\`) runs protocol simulators behind the real adapters.
+\`${DEV_ADAPTERS_ENV}=1\` — tests and development only: also accept the simulated test devices of
+\`edge-agent/src/dev-adapters/\` (in-process stand-ins without a device protocol; not adapters, so
+not listed below). Without it a config naming one is refused with that reason. The demo village
+(\`simulation\`) needs none: it runs protocol simulators behind the real adapters.
 
 ## Device adapters (\`devices[]\` entries, by \`type\`)
 

@@ -4,7 +4,6 @@
  * (`sim-*`) are in `../dev-adapters/`, loaded by the entry only under `QLY_DEV_ADAPTERS=1`.
  */
 
-import { DEV_ADAPTERS } from '../dev-adapters/registry.ts';
 import { ipSpeaker } from './ip-speaker/index.ts';
 import { mavlinkDrone } from './mavlink-drone/index.ts';
 import { modbusSensor } from './modbus-sensor/index.ts';
@@ -14,7 +13,6 @@ import type { AdapterDefinition } from './types.ts';
 export type AdapterRegistry = Readonly<Record<string, AdapterDefinition<never>>>;
 
 export const ADAPTERS: AdapterRegistry = {
-  ...DEV_ADAPTERS,
   [mavlinkDrone.type]: mavlinkDrone as unknown as AdapterDefinition<never>,
   [onvifCamera.type]: onvifCamera as unknown as AdapterDefinition<never>,
   [ipSpeaker.type]: ipSpeaker as unknown as AdapterDefinition<never>,

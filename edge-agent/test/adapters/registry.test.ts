@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@qianliyan/protocols/config';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { configDocs } from '../../../scripts/config-docs.ts';
 import { runWithConfig } from '../../../tests/support/config-run.ts';
 import { ADAPTERS, DEV_ADAPTER_TYPES } from '../../src/adapters/registry.ts';
 import { loadEdgeConfig } from '../../src/config.ts';
@@ -47,6 +48,12 @@ describe('simulated test devices are not production adapters', () => {
     for (const type of Object.keys(DEV_ADAPTERS)) expect(ADAPTERS, type).not.toHaveProperty(type);
     // The names production uses to explain a refusal are the development registry's.
     expect([...DEV_ADAPTER_TYPES].sort()).toEqual(Object.keys(DEV_ADAPTERS).sort());
+  });
+
+  it('the configuration reference documents none of them', () => {
+    const docs = configDocs();
+    expect(docs).toContain('onvif-camera');
+    for (const type of DEV_ADAPTER_TYPES) expect(docs, type).not.toContain(type);
   });
 
   it('a config naming one is refused with the reason, and accepted with the development registry', () => {
