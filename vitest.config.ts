@@ -6,6 +6,7 @@ export default defineConfig({
       'protocols/test/**/*.test.ts',
       'edge-agent/test/**/*.test.ts',
       'hub/test/**/*.test.ts',
+      'dashboard/test/**/*.test.ts',
       'tests/**/*.test.ts',
     ],
     // Integration tests start brokers, hubs, agents and a browser on a 2-core machine: one file at a

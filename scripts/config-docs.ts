@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describeConfig } from '@qianliyan/protocols/config';
 import type { TSchema } from '@sinclair/typebox';
-import { ADAPTERS } from '../edge-agent/src/adapters/registry.ts';
+import { ADAPTERS, DEV_ADAPTERS_ENV } from '../edge-agent/src/adapters/registry.ts';
 import { ENV_OVERRIDES as EDGE_ENV, EdgeConfigSchema, VillageSimulation } from '../edge-agent/src/config.ts';
 import { ENV_OVERRIDES as HUB_ENV, HubConfigSchema } from '../hub/src/config.ts';
 
@@ -70,6 +70,10 @@ Environment overrides:
 ${edgeEnv}
 
 Other environment: \`QLY_MQTT_PASSWORD\` — the MQTT password (instead of \`mqtt.passwordFile\`).
+\`${DEV_ADAPTERS_ENV}=1\` — tests and development only: also accept the simulated test devices of
+\`edge-agent/src/dev-adapters/\` (in-process stand-ins without a device protocol; not adapters, so
+not listed below). Without it a config naming one is refused with that reason. The demo village
+(\`simulation\`) needs none: it runs protocol simulators behind the real adapters.
 
 ## Device adapters (\`devices[]\` entries, by \`type\`)
 

@@ -5,9 +5,11 @@
  * UTC storage, events, dedup marks. The SQLite store's rollups and retention have their own tests
  * below; the InfluxDB store's spool, outage and refused points too.
  */
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseDeviceKey } from '@qianliyan/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InfluxStoreOptions, InfluxTimeSeriesStore } from '../hub/src/stores/influx-timeseries.ts';
 import { SqliteTimeSeriesStore } from '../hub/src/stores/sqlite-timeseries.ts';
@@ -74,7 +76,7 @@ const rec = (
   values: TelemetryRecord['values'],
 ): TelemetryRecord => ({
   device,
-  gateway: device.split('.')[0] as string,
+  gateway: parseDeviceKey(device)?.gateway ?? '',
   site: 'contract-village',
   kind: 'sensor',
   seq,

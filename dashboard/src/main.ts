@@ -1,7 +1,8 @@
 /** Dashboard entry: the login screen until there is a token, then the command view. */
 import 'leaflet/dist/leaflet.css';
 import './styles.css';
-import { api, getToken, setToken, setUnauthorizedHandler } from './api.ts';
+import { hasRole, VILLAGE } from '@qianliyan/protocols';
+import { get, getToken, post, setToken, setUnauthorizedHandler } from './api.ts';
 import { getLang } from './i18n.ts';
 import { LiveStore } from './live-store.ts';
 import { renderCommandView } from './views/command-view.ts';
@@ -28,7 +29,7 @@ async function showApp(): Promise<void> {
   const token = getToken();
   if (!token) return showLogin();
   try {
-    const user = await api<{ username: string; role: string }>('/api/auth/me');
+    const user = await get('/api/auth/me');
     store = new LiveStore();
     store.connect(token, () => {
       setToken(null);
@@ -36,10 +37,10 @@ async function showApp(): Promise<void> {
     });
     // A village operator's browser is the village terminal unless the map is asked for (#map).
     const view =
-      user.role === 'village_operator' && location.hash !== '#map' ? renderTerminalView : renderCommandView;
+      hasRole(user.role, VILLAGE) && location.hash !== '#map' ? renderTerminalView : renderCommandView;
     teardown = await view(root, store, user, () => {
       // End the session on the hub too: the token stops working at once, wherever it was copied.
-      void api('/api/auth/logout', { method: 'POST' })
+      void post('/api/auth/logout')
         .catch(() => {})
         .finally(() => {
           setToken(null);

@@ -22,7 +22,7 @@ import { decodePayload, validateActionParams } from '@qianliyan/protocols/valida
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
 import { discover } from './adapters/onvif-camera/discovery.ts';
-import { ADAPTERS } from './adapters/registry.ts';
+import { ADAPTERS, type AdapterRegistry } from './adapters/registry.ts';
 import { CommandFailure, type DeviceAdapter } from './adapters/types.ts';
 import type { EdgeConfig } from './config.ts';
 import { Outbox } from './uplink/outbox.ts';
@@ -45,6 +45,8 @@ export class EdgeAgent {
   constructor(
     private readonly config: EdgeConfig,
     private readonly log: Logger,
+    /** The production registry, unless the entry added the simulated test devices. */
+    private readonly registry: AdapterRegistry = ADAPTERS,
   ) {
     this.outbox = new Outbox(config.outbox);
     const { mqtt, gateway } = config;
@@ -84,7 +86,9 @@ export class EdgeAgent {
       this.village = await startVillage(this.config.simulation, this.config.outbox.path);
     const deviceConfigs = [...this.config.devices, ...(this.village?.devices ?? [])];
     for (const deviceConfig of deviceConfigs) {
-      const definition = ADAPTERS[deviceConfig.type];
+      const definition = Object.hasOwn(this.registry, deviceConfig.type)
+        ? this.registry[deviceConfig.type]
+        : undefined;
       if (!definition) throw new Error(`no adapter for device type ${deviceConfig.type}`);
       const config = Value.Default(definition.configSchema, structuredClone(deviceConfig)) as never;
       const log = this.log.child({ adapter: definition.type, device: deviceConfig.id });

@@ -9,7 +9,7 @@ import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import { ADAPTERS } from './adapters/registry.ts';
+import { ADAPTERS, type AdapterRegistry, DEV_ADAPTER_TYPES, DEV_ADAPTERS_ENV } from './adapters/registry.ts';
 
 const IdString = (description: string) => Type.String({ pattern: `^${ID_PATTERN}$`, description });
 
@@ -226,7 +226,15 @@ export const ENV_OVERRIDES: Record<string, string> = {
   QLY_HUB_URL: 'video.hubUrl',
 };
 
-export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+/**
+ * Reads and checks the config. `adapters` is the registry devices are checked against: the
+ * production one, unless the entry added the simulated test devices (`QLY_DEV_ADAPTERS=1`).
+ */
+export function loadEdgeConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  adapters: AdapterRegistry = ADAPTERS,
+): EdgeConfig {
   const raw = readConfigFile(path) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError(path ?? 'defaults', ['must be a JSON object']);
@@ -245,10 +253,12 @@ export function loadEdgeConfig(path: string | undefined, env: NodeJS.ProcessEnv 
   const ids = new Set<string>();
   devices.forEach((device: unknown, i: number) => {
     const type = (device as { type?: unknown })?.type;
-    const adapter = typeof type === 'string' ? ADAPTERS[type] : undefined;
+    const adapter = typeof type === 'string' && Object.hasOwn(adapters, type) ? adapters[type] : undefined;
     if (!adapter) {
       problems.push(
-        `/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(ADAPTERS).join(', ')})`,
+        typeof type === 'string' && DEV_ADAPTER_TYPES.includes(type)
+          ? `/devices/${i}/type: ${type} is a simulated test device, not a production adapter; it runs only when the agent is started with ${DEV_ADAPTERS_ENV}=1 (tests and development)`
+          : `/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(adapters).join(', ')})`,
       );
       return;
     }

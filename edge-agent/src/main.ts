@@ -1,6 +1,11 @@
-/** Edge agent entry point: `node --import tsx edge-agent/src/main.ts --config FILE`. */
+/**
+ * Edge agent entry point: `node --import tsx edge-agent/src/main.ts --config FILE`.
+ * `QLY_DEV_ADAPTERS=1` adds the simulated test devices (`sim-*`, tests and development only); the
+ * production adapters never import them.
+ */
 import { ConfigError } from '@qianliyan/protocols/config';
 import pino from 'pino';
+import { ADAPTERS, type AdapterRegistry, DEV_ADAPTERS_ENV } from './adapters/registry.ts';
 import { EdgeAgent } from './agent.ts';
 import { loadEdgeConfig } from './config.ts';
 
@@ -9,9 +14,14 @@ function argValue(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+const devAdapters = process.env[DEV_ADAPTERS_ENV] === '1';
+const registry: AdapterRegistry = devAdapters
+  ? { ...ADAPTERS, ...(await import('./dev-adapters/registry.ts')).DEV_ADAPTERS }
+  : ADAPTERS;
+
 let config: ReturnType<typeof loadEdgeConfig>;
 try {
-  config = loadEdgeConfig(argValue('--config') ?? process.env.QLY_EDGE_CONFIG);
+  config = loadEdgeConfig(argValue('--config') ?? process.env.QLY_EDGE_CONFIG, process.env, registry);
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
@@ -35,7 +45,8 @@ const log = pino({
     '*.headers.authorization',
   ],
 });
-const agent = new EdgeAgent(config, log);
+if (devAdapters) log.warn(`${DEV_ADAPTERS_ENV}=1: simulated test devices enabled (not for production)`);
+const agent = new EdgeAgent(config, log, registry);
 await agent.start();
 
 let stopping = false;

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { ConfigError } from '@qianliyan/protocols/config';
 import { describe, expect, it } from 'vitest';
 import { runWithConfig } from '../../tests/support/config-run.ts';
+import { ADAPTERS } from '../src/adapters/registry.ts';
 import { loadEdgeConfig } from '../src/config.ts';
+import { DEV_ADAPTERS } from '../src/dev-adapters/registry.ts';
 
 function writeConfig(value: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'qly-edgecfg-')), 'edge.json');
@@ -44,7 +46,7 @@ describe('edge config', () => {
     });
     let error: unknown;
     try {
-      loadEdgeConfig(path, {});
+      loadEdgeConfig(path, {}, { ...ADAPTERS, ...DEV_ADAPTERS });
     } catch (err) {
       error = err;
     }

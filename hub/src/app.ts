@@ -57,6 +57,11 @@ declare module 'fastify' {
     metrics: HubMetrics;
     /** Every route registered, as `METHOD url` (for the auth test and the docs). */
     routeList: string[];
+    /**
+     * Each route's response schemas by status, as registered (`METHOD url` → status → schema): the
+     * contract test checks that each answer is the very schema of protocols' REST_ANSWERS.
+     */
+    routeResponses: Map<string, Readonly<Record<string, unknown>>>;
   }
 }
 
@@ -147,9 +152,15 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   app.decorate('metrics', createMetrics());
   const routeList: string[] = [];
   app.decorate('routeList', routeList);
+  const routeResponses = new Map<string, Readonly<Record<string, unknown>>>();
+  app.decorate('routeResponses', routeResponses);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat())
-      if (method !== 'HEAD') routeList.push(`${method} ${route.url}`);
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      routeList.push(`${method} ${route.url}`);
+      const response = (route.schema as { response?: Record<string, unknown> } | undefined)?.response;
+      if (response) routeResponses.set(`${method} ${route.url}`, response);
+    }
   });
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {

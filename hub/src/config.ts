@@ -4,7 +4,13 @@
  * connects anywhere. Secrets (JWT key, broker password) come from files, never from the config itself.
  */
 import { fileURLToPath } from 'node:url';
-import { ID_PATTERN, INCIDENT_PRIORITIES, LinkageRule, MAX_DEVICES_PER_GATEWAY } from '@qianliyan/protocols';
+import {
+  IceServer,
+  ID_PATTERN,
+  INCIDENT_PRIORITIES,
+  LinkageRule,
+  MAX_DEVICES_PER_GATEWAY,
+} from '@qianliyan/protocols';
 import { ConfigError, readConfigFile, setPath, validateConfig } from '@qianliyan/protocols/config';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -531,21 +537,11 @@ export const HubConfigSchema = Type.Object(
     ),
     calls: Type.Object(
       {
-        iceServers: Type.Array(
-          Type.Object(
-            {
-              urls: Type.Union([Type.String(), Type.Array(Type.String())]),
-              username: Type.Optional(Type.String()),
-              credential: Type.Optional(Type.String()),
-            },
-            { additionalProperties: false },
-          ),
-          {
-            default: [],
-            description:
-              'STUN/TURN servers handed to browsers; none on a LAN (no internet needed), a TURN server for routed networks',
-          },
-        ),
+        iceServers: Type.Array(IceServer, {
+          default: [],
+          description:
+            'STUN/TURN servers handed to browsers; none on a LAN (no internet needed), a TURN server for routed networks',
+        }),
         ringTimeoutMs: Type.Integer({
           minimum: 5000,
           default: 30_000,

@@ -11,6 +11,7 @@ export * from './incidents.ts';
 export * from './limits.ts';
 export * from './live.ts';
 export * from './live-topics.ts';
+export * from './rest.ts';
 export * from './schemas.ts';
 export * from './sites.ts';
 export * from './timestamp-code.ts';

@@ -81,6 +81,8 @@ export const VideoTokenResponse = Type.Object({
   expiresAt: Type.Integer(),
   /** The WebSocket path to open with `?token=…&format=…`. */
   path: Type.String(),
+  /** The stream the token is for (the one asked for, or the camera's default). */
+  stream: Type.String(),
 });
 export type VideoTokenResponse = Static<typeof VideoTokenResponse>;
 

@@ -16,7 +16,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FMP4_REMUX_OUTPUT, rtspInputArgs } from '@qianliyan/protocols';
+import { FMP4_REMUX_OUTPUT, parseDeviceKey, rtspInputArgs } from '@qianliyan/protocols';
 import { CameraSimulator } from '../../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
 import { ffmpegPath } from '../../edge-agent/src/video/ffmpeg.ts';
 import { launchChromium } from '../support/browser.ts';
@@ -117,7 +117,7 @@ try {
       video: { hubUrl: base },
       devices: keys.map((key, i) => ({
         type: 'onvif-camera',
-        id: key.split('.')[1],
+        id: parseDeviceKey(key)?.device,
         name: `Camera ${i + 1}`,
         position: { lat: 30.04 + i * 0.0003, lon: 119.95 },
         xaddr: camera.xaddr,

@@ -15,6 +15,9 @@ export function runWithConfig(entry: string, config: unknown, env: Record<string
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 30_000,
+    // A process that wrongly accepts its config runs on (an edge agent retrying its broker) and may
+    // not stop on SIGTERM: killed outright, so the test fails instead of hanging and leaving it behind.
+    killSignal: 'SIGKILL',
     env: { ...process.env, DATA_DIR: join(dir, 'data'), ...env },
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Runs the real edge agent: as a child process (`edge-agent/src/main.ts`, for SIGKILL tests and the
- * browser test) with a config file written for the test.
+ * browser test) with a config file written for the test. Tests may configure the simulated test
+ * devices (`sim-*`): the agent is started with `QLY_DEV_ADAPTERS=1` unless `devAdapters: false`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,11 @@ export class EdgeProcess {
   private proc: ChildProcess | undefined;
   output = '';
 
-  constructor(config: Record<string, unknown>, password: string) {
+  constructor(
+    config: Record<string, unknown>,
+    password: string,
+    private readonly options: { devAdapters?: boolean } = {},
+  ) {
     writeFileSync(join(this.dir, 'password'), password);
     const full = {
       ...config,
@@ -39,7 +44,11 @@ export class EdgeProcess {
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, QLY_LOG_LEVEL: 'info' },
+        env: {
+          ...process.env,
+          QLY_LOG_LEVEL: 'info',
+          QLY_DEV_ADAPTERS: this.options.devAdapters === false ? '' : '1',
+        },
       },
     );
     // A test that times out before its cleanup must not leave the agent behind.

@@ -4,7 +4,7 @@
  * then kept current from the live channel.
  */
 import type { AlarmView, DeviceView } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { get, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, eventLabel, getLang, severityLabel, t } from '../i18n.ts';
 import { RovingFocus } from './roving-focus.ts';
@@ -39,9 +39,8 @@ export class AlarmList {
       if (target.closest('[data-role=to-incident]')) {
         // An incident from this alarm: its device, place and village come with it.
         const alarm = this.alarms.get(id);
-        void api<{ id: number }>('/api/incidents', {
-          method: 'POST',
-          body: JSON.stringify({
+        void post('/api/incidents', {
+          body: {
             alarm: id,
             title:
               `${this.device(alarm?.device ?? '')?.name ?? alarm?.device ?? ''} · ${eventLabel(alarm?.type ?? '')}`.slice(
@@ -50,14 +49,14 @@ export class AlarmList {
               ),
             category: categoryOf(alarm?.type ?? ''),
             priority: alarm?.severity === 'critical' ? 'urgent' : 'high',
-          }),
+          },
         })
           .then((incident) => this.onIncident?.(incident.id))
           .catch((err) => this.say(item, errorMessage(err)));
         return;
       }
       if (target.closest('[data-role=ack]')) {
-        void api<AlarmView>(`/api/alarms/${id}/ack`, { method: 'POST' })
+        void post('/api/alarms/:id/ack', { params: { id } })
           .then((a) => this.upsert(a))
           .catch((err) => this.say(item, errorMessage(err)));
         return;
@@ -68,7 +67,7 @@ export class AlarmList {
   }
 
   async load(): Promise<void> {
-    const { alarms } = await api<{ alarms: AlarmView[] }>('/api/alarms?open=true&limit=100');
+    const { alarms } = await get('/api/alarms', { query: { open: true, limit: 100 } });
     for (const a of alarms) this.alarms.set(a.id, a);
     this.render();
   }

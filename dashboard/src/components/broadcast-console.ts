@@ -13,6 +13,7 @@
  */
 import {
   type BroadcastView,
+  type ClipView,
   type DeviceView,
   MAX_TTS_CHARS,
   PRIORITIES,
@@ -21,17 +22,11 @@ import {
   talkSocketProtocols,
 } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { api, getToken } from '../api.ts';
+import { get, getToken, post } from '../api.ts';
 import { errorText } from '../error-messages.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, getLang, t, zoneLabel } from '../i18n.ts';
 import { counterSlot, errorSlot, showFieldError, watchCounters } from './form-feedback.ts';
-
-interface Clip {
-  hash: string;
-  name: string;
-  durationMs: number;
-}
 
 type Tab = 'tts' | 'clip' | 'talk';
 
@@ -51,7 +46,7 @@ export class BroadcastConsole {
   private readonly circles = L.layerGroup();
   private current: BroadcastView | undefined;
   private history: BroadcastView[] = [];
-  private clips: Clip[] = [];
+  private clips: ClipView[] = [];
   private boxMode = false;
   private talk: { ws: WebSocket; ctx: AudioContext; stream: MediaStream; id: string } | undefined;
   /** What the form holds (kept across redraws). */
@@ -422,9 +417,8 @@ export class BroadcastConsole {
       content = { clip: { hash } };
     }
     try {
-      const b = await api<BroadcastView>('/api/broadcasts', {
-        method: 'POST',
-        body: JSON.stringify({ targets: { speakers: [...this.selected] }, content, ...this.options() }),
+      const b = await post('/api/broadcasts', {
+        body: { targets: { speakers: [...this.selected] }, content, ...this.options() },
       });
       this.current = b;
       this.message(() => (b.state === 'scheduled' ? t('broadcastScheduled') : t('broadcastSent')));
@@ -437,9 +431,7 @@ export class BroadcastConsole {
 
   private async replay(id: string): Promise<void> {
     try {
-      this.current = await api<BroadcastView>(`/api/broadcasts/${encodeURIComponent(id)}/replay`, {
-        method: 'POST',
-      });
+      this.current = await post('/api/broadcasts/:id/replay', { params: { id } });
       this.message(() => t('broadcastSent'));
       this.renderDelivery();
       void this.loadHistory();
@@ -451,9 +443,7 @@ export class BroadcastConsole {
   /** Stops a broadcast on every speaker (a scheduled one never plays). */
   private async cancel(id: string): Promise<void> {
     try {
-      const b = await api<BroadcastView>(`/api/broadcasts/${encodeURIComponent(id)}/cancel`, {
-        method: 'POST',
-      });
+      const b = await post('/api/broadcasts/:id/cancel', { params: { id } });
       if (this.current?.id === id)
         this.current = { ...b, ...(this.current.talk ? { talk: this.current.talk } : {}) };
       if (this.talk?.id === id) this.stopTalk();
@@ -468,10 +458,7 @@ export class BroadcastConsole {
   private async stopSpeaker(id: string, key: string): Promise<void> {
     const name = this.devices().get(key)?.name ?? key;
     try {
-      await api<BroadcastView>(
-        `/api/broadcasts/${encodeURIComponent(id)}/speakers/${encodeURIComponent(key)}/stop`,
-        { method: 'POST' },
-      );
+      await post('/api/broadcasts/:id/speakers/:key/stop', { params: { id, key } });
       this.message(() => t('speakerStopping', { name }));
     } catch (err) {
       this.message(() => `${name}: ${errorMessage(err)}`, true);
@@ -489,7 +476,8 @@ export class BroadcastConsole {
       },
       body: file,
     }).catch(() => undefined);
-    const body = (await res?.json().catch(() => ({}))) as { hash?: string; code?: string };
+    // Raw audio, not JSON, so not through the typed client; the answer is typed all the same.
+    const body = (await res?.json().catch(() => ({}))) as Partial<ClipView> & { code?: string };
     if (!res?.ok) return this.message(() => errorMessage(body?.code ? { code: body.code } : undefined), true);
     await this.loadClips();
     this.form.clip = body.hash as string;
@@ -498,7 +486,7 @@ export class BroadcastConsole {
   }
 
   private async loadClips(): Promise<void> {
-    this.clips = await api<Clip[]>('/api/clips').catch(() => this.clips);
+    this.clips = await get('/api/clips').catch(() => this.clips);
     this.fillClips();
   }
 
@@ -517,7 +505,7 @@ export class BroadcastConsole {
   }
 
   private async loadHistory(): Promise<void> {
-    this.history = await api<BroadcastView[]>('/api/broadcasts?limit=20').catch(() => this.history);
+    this.history = await get('/api/broadcasts', { query: { limit: 20 } }).catch(() => this.history);
     this.renderHistory();
   }
 
@@ -604,13 +592,12 @@ export class BroadcastConsole {
       const stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true },
       });
-      const b = await api<BroadcastView>('/api/broadcasts', {
-        method: 'POST',
-        body: JSON.stringify({
+      const b = await post('/api/broadcasts', {
+        body: {
           targets: { speakers: [...this.selected] },
           content: { live: {} },
           priority: this.form.priority,
-        }),
+        },
       });
       this.current = b;
       this.renderDelivery();

@@ -7,7 +7,7 @@
  * offer to each other at once. ICE servers come from the hub (none on a LAN).
  */
 import type { CallSignal, CallView } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, getLang, t } from '../i18n.ts';
 import type { CallChannel } from '../live-store.ts';
@@ -58,7 +58,7 @@ export class CallPanel {
         <div class="call-camera" data-role="call-camera-view" hidden></div>
         <video class="call-self" data-role="call-self" autoplay muted playsinline></video></div>
       <p class="call-msg" data-role="call-msg" role="status"></p>`;
-    void api<{ iceServers: RTCIceServer[] }>('/api/calls/config')
+    void get('/api/calls/config')
       .then((c) => {
         this.iceServers = c.iceServers;
       })

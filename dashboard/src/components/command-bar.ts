@@ -1,49 +1,14 @@
 /**
  * The command section of the device panel: the actions the device advertises (`cmd.<action>`) that
- * the signed-in role may send, and the state of the last command (sent / ok / error / timed out).
+ * the signed-in role may send (`commandButtons`, from the command policy in protocols), and the state of the last command (sent / ok / error / timed out).
  * Commands go out with `wait: false`; the result comes back on the live channel. Harmful actions
  * ask for a second, explicit click before they are sent with `confirm: true`.
  */
-import type { CommandView, DeviceView } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import type { CommandView, DeviceView, Role } from '@qianliyan/protocols';
+import { post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
-import { errorMessage, type StringKey, t } from '../i18n.ts';
-
-interface Button {
-  action: string;
-  label: StringKey;
-  params?: Record<string, unknown>;
-  confirm?: boolean;
-}
-
-/** Which actions each role may send (mirrors the hub's COMMAND_POLICY; the hub decides). */
-const ROLE_ACTIONS: Record<string, (action: string) => boolean> = {
-  admin: () => true,
-  duty_officer: (a) => a !== 'drone.mode',
-  drone_pilot: (a) => a.startsWith('drone.'),
-  village_operator: (a) => a.startsWith('ptz.') || a === 'speaker.volume',
-  viewer: () => false,
-};
-
-const PTZ: Button[] = [
-  { action: 'ptz.move', label: 'ptzLeft', params: { pan: -0.5, durationMs: 1000 } },
-  { action: 'ptz.move', label: 'ptzUp', params: { tilt: 0.5, durationMs: 1000 } },
-  { action: 'ptz.move', label: 'ptzDown', params: { tilt: -0.5, durationMs: 1000 } },
-  { action: 'ptz.move', label: 'ptzRight', params: { pan: 0.5, durationMs: 1000 } },
-  { action: 'ptz.move', label: 'ptzZoomIn', params: { zoom: 0.5, durationMs: 1000 } },
-  { action: 'ptz.move', label: 'ptzZoomOut', params: { zoom: -0.5, durationMs: 1000 } },
-  { action: 'ptz.stop', label: 'ptzStop' },
-  { action: 'ptz.preset.goto', label: 'ptzHome', params: { preset: 'home' } },
-];
-const DRONE: Button[] = [
-  { action: 'drone.rtl', label: 'droneRtl' },
-  { action: 'drone.hold', label: 'droneHold' },
-  { action: 'drone.land', label: 'droneLand', confirm: true },
-];
-const SPEAKER: Button[] = [
-  { action: 'speaker.volume', label: 'volumeDown', params: { volume: 40 } },
-  { action: 'speaker.volume', label: 'volumeUp', params: { volume: 85 } },
-];
+import { errorMessage, t } from '../i18n.ts';
+import { type CommandButton as Button, commandButtons } from './command-buttons.ts';
 
 export class CommandBar {
   private device: DeviceView | undefined;
@@ -52,7 +17,7 @@ export class CommandBar {
 
   constructor(
     private readonly root: HTMLElement,
-    private readonly role: string,
+    private readonly role: Role,
   ) {
     root.addEventListener('click', (ev) => {
       const el = (ev.target as HTMLElement).closest<HTMLElement>('[data-cmd]');
@@ -85,11 +50,7 @@ export class CommandBar {
   }
 
   private buttons(): Button[] {
-    const d = this.device;
-    if (!d) return [];
-    const may = ROLE_ACTIONS[this.role] ?? (() => false);
-    const all = d.kind === 'camera' ? PTZ : d.kind === 'drone' ? DRONE : d.kind === 'speaker' ? SPEAKER : [];
-    return all.filter((b) => d.capabilities.includes(`cmd.${b.action}`) && may(b.action));
+    return this.device ? commandButtons(this.role, this.device) : [];
   }
 
   private render(): void {
@@ -127,14 +88,14 @@ export class CommandBar {
     this.setConfirm(undefined);
     this.setStatus('sent', t('cmdSent', { action: t(button.label) }));
     try {
-      const view = await api<CommandView>(`/api/devices/${encodeURIComponent(d.key)}/commands`, {
-        method: 'POST',
-        body: JSON.stringify({
+      const view = await post('/api/devices/:key/commands', {
+        params: { key: d.key },
+        body: {
           action: button.action,
           ...(button.params ? { params: button.params } : {}),
           ...(confirmed ? { confirm: true } : {}),
           wait: false,
-        }),
+        },
       });
       this.lastId = view.id;
       if (view.status !== 'sent') this.showStatus(view);

@@ -8,7 +8,7 @@
  * updates its row if it is in view, and only a new device or a new name re-sorts. Rows are
  * reachable by keyboard (Tab to the list, arrows to move, Enter or Space to open).
  */
-import { DEVICE_KINDS, DEVICE_STATUSES, type DeviceView } from '@qianliyan/protocols';
+import { DEVICE_KINDS, DEVICE_STATUSES, type DeviceView, type SiteNode } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
 import type { LiveChange } from '../live-store.ts';
@@ -129,7 +129,7 @@ export class DeviceList {
   }
 
   /** Village choices for the filter (re-rendered only when they change). */
-  setSites(sites: Array<{ id: string; name: string; level: string }>): void {
+  setSites(sites: ReadonlyArray<Pick<SiteNode, 'id' | 'name' | 'level'>>): void {
     const villages = sites.filter((s) => s.level === 'village' || s.level === 'grid');
     const key = villages.map((s) => `${s.id}=${s.name}`).join(',');
     if (key === this.sitesKey) return;
@@ -139,7 +139,7 @@ export class DeviceList {
     this.resort = true;
     this.schedule();
   }
-  private villages: Array<{ id: string; name: string }> = [];
+  private villages: ReadonlyArray<Pick<SiteNode, 'id' | 'name'>> = [];
 
   /** The devices passing the filters, in list order (tests and keyboard navigation). */
   visibleKeys(): string[] {

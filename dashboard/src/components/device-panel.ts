@@ -1,11 +1,11 @@
 /** The side panel of one device: status, latest values and a small history chart per numeric field. */
 import type { CommandView, DeviceView, Role } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { eventLabel, fieldLabel, t, timeAgo, valueLabel } from '../i18n.ts';
 import { CommandBar } from './command-bar.ts';
 import { DroneTools, type MapTools } from './drone-tools.ts';
-import { drawSparkline, type SparkPoint } from './sparkline.ts';
+import { drawSparkline } from './sparkline.ts';
 
 /** Fields worth a chart, per kind; the rest are shown as values only. */
 const CHART_FIELDS: Record<DeviceView['kind'], string[]> = {
@@ -162,9 +162,10 @@ export class DevicePanel {
     for (const canvas of this.root.querySelectorAll<HTMLCanvasElement>('canvas.spark')) {
       const field = canvas.dataset.field as string;
       try {
-        const res = await api<{ points: SparkPoint[] }>(
-          `/api/devices/${encodeURIComponent(d.key)}/history?field=${field}&from=${to - 3600_000}&to=${to}&bucketMs=30000`,
-        );
+        const res = await get('/api/devices/:key/history', {
+          params: { key: d.key },
+          query: { field, from: to - 3600_000, to, bucketMs: 30_000 },
+        });
         if (this.key === d.key) drawSparkline(canvas, res.points);
       } catch (err) {
         console.warn('history not loaded', err);

@@ -5,20 +5,19 @@
  *  - flight replay: a period's track from the hub, played on the map with a time slider at 1×–20×.
  * The map work (picking a point, drawing the replay) is the command view's, through `MapTools`.
  */
-import type { CommandView, DeviceView } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import {
+  type CommandView,
+  type DeviceView,
+  mayCommand,
+  type Role,
+  type TrackPoint,
+} from '@qianliyan/protocols';
+import { get, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, getLang, type StringKey, t, valueLabel } from '../i18n.ts';
 
-export interface TrackPoint {
-  ts: number;
-  lat: number;
-  lon: number;
-  alt?: number;
-  heading?: number;
-  speed?: number;
-  battery?: number;
-}
+/** A replay point is the hub's track answer's point (`GET /api/devices/:key/track`). */
+export type { TrackPoint };
 
 export interface MapTools {
   /** Resolves with the next point clicked on the map, or null when the officer cancels (Esc). */
@@ -37,8 +36,6 @@ const RANGES: Array<[StringKey, number]> = [
   ['replayLast6h', 21_600_000],
 ];
 const SPEEDS = [1, 2, 5, 10, 20];
-const FLYERS = new Set(['admin', 'duty_officer', 'drone_pilot']);
-const MODE_SETTERS = new Set(['admin', 'drone_pilot']);
 
 export class DroneTools {
   private device: DeviceView | undefined;
@@ -50,7 +47,7 @@ export class DroneTools {
   constructor(
     private readonly root: HTMLElement,
     private readonly map: MapTools,
-    private readonly role: string,
+    private readonly role: Role,
   ) {}
 
   show(device: DeviceView): void {
@@ -105,8 +102,8 @@ export class DroneTools {
       return;
     }
     const can = (action: string) => d.capabilities.includes(`cmd.${action}`);
-    const fly = FLYERS.has(this.role) && can('drone.goto');
-    const mode = MODE_SETTERS.has(this.role) && can('drone.mode');
+    const fly = mayCommand(this.role, 'drone.goto') && can('drone.goto');
+    const mode = mayCommand(this.role, 'drone.mode') && can('drone.mode');
     this.root.innerHTML = `
       <div class="drone-tools">
         ${
@@ -213,9 +210,9 @@ export class DroneTools {
     if (!d) return false;
     this.status('sent', t('cmdSent', { action: t(action === 'drone.goto' ? 'droneGoto' : 'droneMode') }));
     try {
-      const view = await api<CommandView>(`/api/devices/${encodeURIComponent(d.key)}/commands`, {
-        method: 'POST',
-        body: JSON.stringify({ action, params, confirm: true, wait: false }),
+      const view = await post('/api/devices/:key/commands', {
+        params: { key: d.key },
+        body: { action, params, confirm: true, wait: false },
       });
       this.lastId = view.id;
       return true;
@@ -237,9 +234,10 @@ export class DroneTools {
     if (!d) return;
     this.stopReplay();
     const to = Date.now();
-    const res = await api<{ points: TrackPoint[] }>(
-      `/api/devices/${encodeURIComponent(d.key)}/track?from=${to - periodMs}&to=${to}&maxPoints=3600`,
-    );
+    const res = await get('/api/devices/:key/track', {
+      params: { key: d.key },
+      query: { from: to - periodMs, to, maxPoints: 3600 },
+    });
     const clock = this.root.querySelector<HTMLElement>('[data-role=clock]');
     if (res.points.length < 2) {
       if (clock) clock.textContent = t('replayNoData');

@@ -4,26 +4,15 @@
  * uPlot (canvas; smooth at 100k points: drag to zoom, double click to reset), exported as CSV.
  * Times are stored and fetched in UTC; the axis and the CSV show the browser's local time.
  */
-import type { DeviceView } from '@qianliyan/protocols';
+import type { DeviceHistory, DeviceView } from '@qianliyan/protocols';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { api } from '../api.ts';
+import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, fieldLabel, t } from '../i18n.ts';
 
-interface HistoryPoint {
-  ts: number;
-  avg: number;
-  min: number;
-  max: number;
-  count: number;
-}
-interface HistoryAnswer {
-  key: string;
-  field: string;
-  bucketMs: number;
-  points: HistoryPoint[];
-}
+/** One series as the hub answers it (`GET /api/devices/:key/history`). */
+type HistoryAnswer = DeviceHistory;
 
 const RANGES: Record<string, number> = {
   h1: 3_600_000,
@@ -259,9 +248,10 @@ export class HistoryView {
     try {
       const answers = await Promise.all(
         keys.map((key) =>
-          api<HistoryAnswer>(
-            `/api/devices/${encodeURIComponent(key)}/history?field=${encodeURIComponent(field)}&from=${from}&to=${to}&maxPoints=${points}`,
-          ),
+          get('/api/devices/:key/history', {
+            params: { key },
+            query: { field, from, to, maxPoints: points },
+          }),
         ),
       );
       if (seq !== this.seq) return; // a newer request replaced this one

@@ -14,20 +14,17 @@
  * sent once however often its button is pressed.
  */
 import {
-  ACT_ON_INCIDENTS,
-  COMMAND_ROOM,
-  hasRole,
   INCIDENT_PRIORITIES,
   INCIDENT_TRANSITIONS,
   type IncidentAction,
   type IncidentEvent,
-  type IncidentKpis,
   type IncidentView,
   type LinkageEvent,
   type LinkagePlan,
+  may,
   type Role,
 } from '@qianliyan/protocols';
-import { api, getToken } from '../api.ts';
+import { get, getToken, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, eventLabel, getLang, t, tOr } from '../i18n.ts';
 import {
@@ -126,12 +123,14 @@ export class IncidentBoard {
     return this.root.querySelector(`[data-role=${role}]`) as T;
   }
 
+  /** Accepts, assigns, handles and closes incidents (the access module's rule). */
   private get acting(): boolean {
-    return hasRole(this.options.role, ACT_ON_INCIDENTS);
+    return may(this.options.role, 'actOnIncident');
   }
 
+  /** Runs linkage by hand and sends its proposed warning. */
   private get officer(): boolean {
-    return hasRole(this.options.role, COMMAND_ROOM);
+    return may(this.options.role, 'linkIncident');
   }
 
   dispose(): void {
@@ -154,7 +153,7 @@ export class IncidentBoard {
   }
 
   async load(): Promise<void> {
-    const list = await api<IncidentView[]>('/api/incidents?limit=500');
+    const list = await get('/api/incidents', { query: { limit: 500 } });
     for (const i of list) this.incidents.set(i.id, i);
     this.renderList();
     this.loadKpis();
@@ -200,7 +199,7 @@ export class IncidentBoard {
 
   /** The incident with its timeline; the plan a rule ran is taken from it when the store has none. */
   private fetchOne(id: number): void {
-    void api<IncidentView>(`/api/incidents/${id}`)
+    void get('/api/incidents/:id', { params: { id } })
       .then((i) => {
         this.incidents.set(i.id, i);
         const linked = [...(i.events ?? [])].reverse().find((e) => e.action === 'linked' && e.data?.plan);
@@ -238,7 +237,7 @@ export class IncidentBoard {
         ${option('', t('allPriorities'), this.filter.priority)}
         ${INCIDENT_PRIORITIES.map((p) => option(p, t(`prio_${p}` as 'prio_low'), this.filter.priority)).join('')}
       </select>
-      ${this.acting ? `<button type="button" data-role="new" class="primary" aria-expanded="${!this.el('new-form').hidden}">${t('newIncident')}</button>` : ''}`;
+      ${may(this.options.role, 'reportIncident') ? `<button type="button" data-role="new" class="primary" aria-expanded="${!this.el('new-form').hidden}">${t('newIncident')}</button>` : ''}`;
   }
 
   private renderList(): void {
@@ -278,7 +277,7 @@ export class IncidentBoard {
 
   private loadKpis(): void {
     const to = Date.now() + 1000;
-    void api<IncidentKpis[]>(`/api/incidents/kpis?from=${to - 30 * DAY}&to=${to}`)
+    void get('/api/incidents/kpis', { query: { from: to - 30 * DAY, to } })
       .then((rows) => {
         const total = rows.find((r) => r.site === 'total');
         const el = this.el('kpis');
@@ -359,7 +358,7 @@ export class IncidentBoard {
       }
       <div class="ib-tools">
         ${this.officer && i.location ? `<button type="button" data-role="link" data-id="${i.id}">${t('linkNow')}</button>` : ''}
-        ${this.acting ? `<button type="button" data-role="call" data-id="${i.id}">${this.officer ? t('callVillage') : t('callCommandRoom')}</button>` : ''}
+        ${may(this.options.role, 'placeCall') ? `<button type="button" data-role="call" data-id="${i.id}">${may(this.options.role, 'callVillage') ? t('callVillage') : t('callCommandRoom')}</button>` : ''}
         ${
           this.acting
             ? i.devices
@@ -435,7 +434,7 @@ export class IncidentBoard {
             : `<button type="button" data-role="plan-broadcast-ask">${t('playWarning')}</button>`
           : ''
       }
-      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${officer ? `<button type="button" data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
+      <p>${t('linkDrone')}: ${plan.drone ? `${escapeHtml(this.options.deviceName(plan.drone.key))} (${plan.drone.distanceM} m) ${may(this.options.role, 'dispatchDrone') ? `<button type="button" data-role="plan-drone">${t('sendDrone')}</button>` : ''}` : '—'}</p>
     </div>`;
   }
 
@@ -465,7 +464,7 @@ export class IncidentBoard {
       if (!i) return;
       if (role === 'attach') {
         const device = target.closest<HTMLElement>('[data-device]')?.dataset.device;
-        await api(`/api/incidents/${i.id}/attachments`, { method: 'POST', body: JSON.stringify({ device }) });
+        await post('/api/incidents/:id/attachments', { params: { id: i.id }, body: { device } });
         this.open(i.id);
         return;
       }
@@ -485,7 +484,7 @@ export class IncidentBoard {
       }
       const plan = this.options.plans.get(i.id)?.plan;
       if (role === 'link') {
-        const linked = await api<LinkagePlan>(`/api/incidents/${i.id}/link`, { method: 'POST', body: '{}' });
+        const linked = await post('/api/incidents/:id/link', { params: { id: i.id } });
         this.options.plans.remember({ plan: linked, by: '' });
         // The cameras go up on the wall; the officer stays on the incident (the wall is a click away).
         this.options.openCameras?.(linked.cameras.map((c) => c.key));
@@ -503,9 +502,9 @@ export class IncidentBoard {
       } else if (role === 'plan-broadcast' && plan?.broadcast) {
         this.confirmingWarning = false;
         const text = plan.broadcast.text;
-        const started = await api<{ broadcast: string }>(`/api/incidents/${i.id}/link/broadcast`, {
-          method: 'POST',
-          body: JSON.stringify({ speakers: plan.speakers.map((s) => s.key), text }),
+        const started = await post('/api/incidents/:id/link/broadcast', {
+          params: { id: i.id },
+          body: { speakers: plan.speakers.map((s) => s.key), text },
         });
         this.options.plans.remember({
           plan: { ...plan, broadcast: { mode: 'started', id: started.broadcast, text } },
@@ -513,9 +512,9 @@ export class IncidentBoard {
         });
         this.renderDetail();
       } else if (role === 'plan-drone' && plan?.drone) {
-        await api(`/api/incidents/${i.id}/link/drone`, {
-          method: 'POST',
-          body: JSON.stringify({ drone: plan.drone.key }),
+        await post('/api/incidents/:id/link/drone', {
+          params: { id: i.id },
+          body: { drone: plan.drone.key },
         });
         this.message(t('droneSent'));
       }
@@ -566,9 +565,8 @@ export class IncidentBoard {
         if (submitter) submitter.disabled = true;
         const lat = Number(data.get('lat'));
         const lon = Number(data.get('lon'));
-        const created = await api<IncidentView>('/api/incidents', {
-          method: 'POST',
-          body: JSON.stringify({
+        const created = await post('/api/incidents', {
+          body: {
             title: String(data.get('title')).trim(),
             category: String(data.get('category')),
             priority: String(data.get('priority')),
@@ -579,7 +577,7 @@ export class IncidentBoard {
             ...(String(data.get('description') ?? '').trim()
               ? { description: String(data.get('description')).trim() }
               : {}),
-          }),
+          },
         });
         form.hidden = true;
         form.innerHTML = '';
@@ -599,9 +597,9 @@ export class IncidentBoard {
           const v = String(data.get(k) ?? '').trim();
           if (v) body[k] = v;
         }
-        const updated = await api<IncidentView>(`/api/incidents/${form.dataset.id}/transitions`, {
-          method: 'POST',
-          body: JSON.stringify(body),
+        const updated = await post('/api/incidents/:id/transitions', {
+          params: { id: String(form.dataset.id) },
+          body,
         });
         form.reset();
         this.upsert(updated);

@@ -13,7 +13,7 @@
  * Keyboard and screen readers: the items drawn (up to MAX_FOCUSABLE) are mirrored as a visually
  * hidden list of buttons; focusing one rings it on the map, Enter opens it.
  */
-import type { DeviceStatus, DeviceView } from '@qianliyan/protocols';
+import type { DeviceStatus, DeviceView, SiteNode } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { escapeHtml } from '../html.ts';
 import { t } from '../i18n.ts';
@@ -174,7 +174,7 @@ export class DeviceCanvas extends L.Layer {
   }
 
   /** Village and town names and the tree above each village (for clusters). */
-  setSites(nodes: Array<{ id: string; name: string; parent: string | null; level: string }>): void {
+  setSites(nodes: ReadonlyArray<Pick<SiteNode, 'id' | 'name' | 'parent' | 'level'>>): void {
     this.sites = new Map(nodes.map((n) => [n.id, { name: n.name, parent: n.parent, level: n.level }]));
     this.focusSignature = '';
     this.schedule();

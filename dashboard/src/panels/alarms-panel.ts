@@ -1,5 +1,5 @@
 /** Sidebar: the open alarms, newest first, with acknowledge and "to incident". */
-import { ACT_ON_INCIDENTS, hasRole, WATCH } from '@qianliyan/protocols';
+import { may, WATCH } from '@qianliyan/protocols';
 import { AlarmList } from '../components/alarm-list.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 
@@ -22,7 +22,7 @@ export const alarmsPanel: PanelDef = {
       el.querySelector('[data-role=alarm-count]') as HTMLElement,
       (key) => ctx.store.devices.get(key),
       (key) => ctx.pick(key),
-      hasRole(ctx.user.role, ACT_ON_INCIDENTS),
+      may(ctx.user.role, 'acknowledgeAlarm'),
       (id) => {
         ctx.show('incidents');
         ctx.panel<IncidentsPanel>('incidents')?.open(id);

@@ -1,5 +1,5 @@
 /** Sidebar: the gateways in scope, refreshed live and every second ("seen 5 s ago"). */
-import { COMMAND_ROOM, hasRole, WATCH } from '@qianliyan/protocols';
+import { may, WATCH } from '@qianliyan/protocols';
 import { GatewayList } from '../components/gateway-list.ts';
 import type { PanelDef } from '../shell/panel.ts';
 import type { CallsPanel } from './calls-panel.ts';
@@ -15,7 +15,7 @@ export const gatewaysPanel: PanelDef = {
     const list = new GatewayList(
       el.querySelector('[data-role=gateways]') as HTMLElement,
       (id) => ctx.siteName(id),
-      hasRole(ctx.user.role, COMMAND_ROOM)
+      may(ctx.user.role, 'callVillage')
         ? (site) => ctx.panel<CallsPanel>('calls')?.call({ sites: [site] })
         : undefined,
     );

@@ -5,7 +5,7 @@
  */
 import { type IncidentView, type LinkagePlan, WATCH } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { api } from '../api.ts';
+import { get } from '../api.ts';
 import { IncidentBoard, type IncidentBoardOptions, incidentTitle } from '../components/incident-board.ts';
 import { t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
@@ -28,7 +28,7 @@ export function storedPlans(store: LiveStore): IncidentBoardOptions['plans'] {
 /** Linkage rules' names by id, loaded once (a toast names the rule, not its id). */
 export function ruleNames(): (id: string) => string {
   const names = new Map<string, string>();
-  void api<Array<{ id: string; name: string }>>('/api/linkage/rules')
+  void get('/api/linkage/rules')
     .then((rules) => {
       for (const r of rules) names.set(r.id, r.name);
     })

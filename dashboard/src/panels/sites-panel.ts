@@ -4,7 +4,7 @@
  * A click zooms the map to the node; "call" rings the village (officers).
  */
 import type { DeviceView, SiteNode } from '@qianliyan/protocols';
-import { COMMAND_ROOM, hasRole, WATCH } from '@qianliyan/protocols';
+import { may, WATCH } from '@qianliyan/protocols';
 import L from 'leaflet';
 import { type SiteNodeView, SiteTreeNav } from '../components/site-tree-nav.ts';
 import type { PanelDef } from '../shell/panel.ts';
@@ -38,7 +38,7 @@ export const sitesPanel: PanelDef = {
   mount(el, ctx) {
     el.innerHTML =
       '<h2 data-i18n="sitesTree" id="sites-heading"></h2><ul class="site-tree" data-role="site-tree" aria-labelledby="sites-heading"></ul>';
-    const mayCall = hasRole(ctx.user.role, COMMAND_ROOM);
+    const mayCall = may(ctx.user.role, 'callVillage');
     const nav = new SiteTreeNav(
       el.querySelector('[data-role=site-tree]') as HTMLElement,
       (node) => {

@@ -1,6 +1,6 @@
 /** Stage: the video wall (1/4/9/16 tiles), fed by the device list, the map and linkage plans. */
 import { WATCH } from '@qianliyan/protocols';
-import { api, getToken } from '../api.ts';
+import { getToken, post } from '../api.ts';
 import { errorMessage, t } from '../i18n.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
 
@@ -20,10 +20,7 @@ export const wallPanel: PanelDef = {
       device: (key) => ctx.store.devices.get(key),
       role: ctx.user.role,
       command: (key, action, params) =>
-        api(`/api/devices/${encodeURIComponent(key)}/commands`, {
-          method: 'POST',
-          body: JSON.stringify({ action, params }),
-        }),
+        post('/api/devices/:key/commands', { params: { key }, body: { action, params } }),
       snapshot: (key) => saveSnapshot(key),
     });
     const off = ctx.store.onChange((change) => {

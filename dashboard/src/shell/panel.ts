@@ -5,18 +5,15 @@
  * its own element, and the shell calls `activate` when its stage view comes and goes, `relabel` on a
  * language switch and `dispose` when the page ends. A new panel is one module and one row.
  */
-import type { Role } from '@qianliyan/protocols';
+import type { PublicUser, Role } from '@qianliyan/protocols';
 import type L from 'leaflet';
 import type { StringKey } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
 import type { DeviceLayer } from '../map/device-layer.ts';
 import type { ShellMapTools } from '../map/map-tools.ts';
 
-export interface Me {
-  username: string;
-  role: Role;
-  sites: string[];
-}
+/** The signed-in user, as `GET /api/auth/me` answers. */
+export type Me = PublicUser;
 
 /** The stage's views (the buttons in the header): which stage panels each shows, side by side. */
 export type ViewId = 'map' | 'split' | 'wall' | 'broadcast' | 'history' | 'incidents';

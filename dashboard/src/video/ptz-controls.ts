@@ -9,7 +9,7 @@
  * diagonally), + and − zoom while held, Space stops, Escape closes the large view (the wall
  * handles it).
  */
-import { COMMAND_ROOM, hasRole, type Role } from '@qianliyan/protocols';
+import { mayCommand, type Role } from '@qianliyan/protocols';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, type StringKey, t } from '../i18n.ts';
 
@@ -55,7 +55,7 @@ export class PtzControls {
     role: Role,
     private readonly send: Send,
   ) {
-    this.mayStore = hasRole(role, COMMAND_ROOM);
+    this.mayStore = mayCommand(role, 'ptz.preset.set');
     this.render();
     void this.loadPresets();
   }

@@ -12,7 +12,7 @@ import {
   type VideoServerMessage,
   type VideoTokenResponse,
 } from '@qianliyan/protocols';
-import { api } from '../api.ts';
+import { post } from '../api.ts';
 import { JsmpegPlayer } from './jsmpeg-player.ts';
 import { MsePlayer } from './mse-player.ts';
 
@@ -81,10 +81,7 @@ export class StreamClient {
     if (this.disposed) return;
     let grant: VideoTokenResponse;
     try {
-      grant = await api<VideoTokenResponse>('/api/video/tokens', {
-        method: 'POST',
-        body: JSON.stringify({ device: this.device, stream: this.stream }),
-      });
+      grant = await post('/api/video/tokens', { body: { device: this.device, stream: this.stream } });
     } catch (err) {
       this.set('offline', (err as Error).message);
       return this.retry();

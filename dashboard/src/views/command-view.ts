@@ -6,9 +6,9 @@
  * comes from the live store; the shell only routes the few actions that cross panels (a device
  * picked on the map, cameras to the wall).
  */
-import { hasRole, type Role } from '@qianliyan/protocols';
+import { hasRole } from '@qianliyan/protocols';
 import L from 'leaflet';
-import { api } from '../api.ts';
+import { get } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { getLang, onLangChange, type StringKey, setLang, t } from '../i18n.ts';
 import type { LiveStore } from '../live-store.ts';
@@ -36,27 +36,13 @@ const SKIPS: ReadonlyArray<{ target: string; label: StringKey; panel?: string }>
   { target: 'skip-alarms', label: 'skipToAlarms' },
 ];
 
-interface MapSettings {
-  tileUrl: string;
-  tileAttribution: string;
-  center: { lat: number; lon: number };
-  zoom: number;
-  basemap: GeoJSON.GeoJsonObject;
-}
-
 const BASEMAP_STYLE: Record<string, L.PathOptions> = {
   boundary: { color: '#f59e0b', weight: 2, fillColor: '#f59e0b', fillOpacity: 0.04 },
   grid: { color: '#475569', weight: 1, dashArray: '6 6', fill: false },
   river: { color: '#0ea5e9', weight: 4, opacity: 0.6 },
 };
 
-export async function renderCommandView(
-  root: HTMLElement,
-  store: LiveStore,
-  account: { username: string; role: string; sites?: string[] },
-  signOut: () => void,
-) {
-  const user: Me = { username: account.username, role: account.role as Role, sites: account.sites ?? [] };
+export async function renderCommandView(root: HTMLElement, store: LiveStore, user: Me, signOut: () => void) {
   const views = VIEWS.filter((v) => hasRole(user.role, v.roles));
   const panels = PANELS.filter((p) => hasRole(user.role, p.roles));
   root.innerHTML = `
@@ -84,7 +70,7 @@ export async function renderCommandView(
     </div>`;
   const stage = root.querySelector('[data-slot=stage]') as HTMLElement;
   const mapEl = root.querySelector('[data-panel=map]') as HTMLElement;
-  const settings = await api<MapSettings>('/api/map');
+  const settings = await get('/api/map');
   const map = L.map(mapEl, { preferCanvas: true, zoomControl: false }).setView(
     [settings.center.lat, settings.center.lon],
     settings.zoom,
@@ -94,7 +80,8 @@ export async function renderCommandView(
   map.attributionControl.setPrefix('Leaflet');
   if (settings.tileUrl)
     L.tileLayer(settings.tileUrl, { attribution: settings.tileAttribution, maxZoom: 20 }).addTo(map);
-  const basemap = L.geoJSON(settings.basemap, {
+  // The basemap is the configured GeoJSON file as the hub read it (typed unknown in the contract).
+  const basemap = L.geoJSON(settings.basemap as GeoJSON.GeoJsonObject, {
     style: (f) =>
       BASEMAP_STYLE[(f?.properties as { kind?: string })?.kind ?? ''] ?? { color: '#64748b', weight: 1 },
     pointToLayer: (_f, at) => L.circleMarker(at, { radius: 4, color: '#f59e0b' }),
@@ -313,9 +300,7 @@ export async function renderCommandView(
     const to = Date.now();
     const from = to - 600_000;
     const query = (field: string) =>
-      api<{ points: Array<{ ts: number; avg: number }> }>(
-        `/api/devices/${encodeURIComponent(key)}/history?field=${field}&from=${from}&to=${to}&bucketMs=5000`,
-      );
+      get('/api/devices/:key/history', { params: { key }, query: { field, from, to, bucketMs: 5000 } });
     try {
       const [lat, lon] = await Promise.all([query('lat'), query('lon')]);
       const lonAt = new Map(lon.points.map((p) => [p.ts, p.avg]));

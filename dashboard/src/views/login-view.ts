@@ -1,5 +1,5 @@
 /** The sign-in form. Calls `onLoggedIn` with the token; shows a clear message when it fails. */
-import { ApiError, api } from '../api.ts';
+import { ApiError, post } from '../api.ts';
 import { errorMessage, getLang, setLang, t } from '../i18n.ts';
 
 export function renderLogin(root: HTMLElement, onLoggedIn: (token: string) => void): void {
@@ -28,9 +28,8 @@ export function renderLogin(root: HTMLElement, onLoggedIn: (token: string) => vo
     const data = new FormData(form);
     error.hidden = true;
     try {
-      const res = await api<{ token: string }>('/api/auth/login', {
-        method: 'POST',
-        body: JSON.stringify({ username: data.get('username'), password: data.get('password') }),
+      const res = await post('/api/auth/login', {
+        body: { username: data.get('username'), password: data.get('password') },
       });
       onLoggedIn(res.token);
     } catch (err) {

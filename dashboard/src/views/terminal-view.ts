@@ -16,7 +16,7 @@ import { installTestHooks } from '../test-hooks.ts';
 export async function renderTerminalView(
   root: HTMLElement,
   store: LiveStore,
-  user: { username: string; role: string },
+  user: { username: string; role: Role },
   signOut: () => void,
 ): Promise<() => void> {
   root.innerHTML = `

@@ -1,21 +1,30 @@
-/** The one explicit map from a device config's `type` to its adapter. Only configured kinds start. */
+/**
+ * The one explicit map from a device config's `type` to its adapter. Only configured kinds start.
+ * Production adapters only: each speaks its device's real protocol. The simulated test devices
+ * (`sim-*`) are in `../dev-adapters/`, loaded by the entry only under `QLY_DEV_ADAPTERS=1`.
+ */
+
 import { ipSpeaker } from './ip-speaker/index.ts';
 import { mavlinkDrone } from './mavlink-drone/index.ts';
 import { modbusSensor } from './modbus-sensor/index.ts';
 import { onvifCamera } from './onvif-camera/index.ts';
-import { simCamera } from './sim-camera/index.ts';
-import { simDrone } from './sim-drone/index.ts';
-import { simSensor } from './sim-sensor/index.ts';
-import { simSpeaker } from './sim-speaker/index.ts';
 import type { AdapterDefinition } from './types.ts';
 
-export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
-  [simSensor.type]: simSensor as unknown as AdapterDefinition<never>,
-  [simCamera.type]: simCamera as unknown as AdapterDefinition<never>,
-  [simSpeaker.type]: simSpeaker as unknown as AdapterDefinition<never>,
-  [simDrone.type]: simDrone as unknown as AdapterDefinition<never>,
+export type AdapterRegistry = Readonly<Record<string, AdapterDefinition<never>>>;
+
+export const ADAPTERS: AdapterRegistry = {
   [mavlinkDrone.type]: mavlinkDrone as unknown as AdapterDefinition<never>,
   [onvifCamera.type]: onvifCamera as unknown as AdapterDefinition<never>,
   [ipSpeaker.type]: ipSpeaker as unknown as AdapterDefinition<never>,
   [modbusSensor.type]: modbusSensor as unknown as AdapterDefinition<never>,
 };
+
+/**
+ * The simulated test devices' types, named here (not their code) so that a production config naming
+ * one is refused with the reason, not as an unknown type. A test keeps this list equal to the
+ * development registry's keys.
+ */
+export const DEV_ADAPTER_TYPES: readonly string[] = ['sim-sensor', 'sim-camera', 'sim-speaker', 'sim-drone'];
+
+/** The environment switch that adds the simulated test devices (tests and development only). */
+export const DEV_ADAPTERS_ENV = 'QLY_DEV_ADAPTERS';

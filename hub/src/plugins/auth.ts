@@ -1,13 +1,16 @@
 /**
  * Authentication and roles. Users log in with a password (scrypt hash in the state DB) and get a
  * JWT naming their session; every REST route but login and every socket requires it, and each
- * request checks the session and the user in the database (services/sessions.ts). Login is limited
+ * request checks the session and the user in the database (services/sessions.ts). Which role may do
+ * what, and the scope rule, are protocols/src/access.ts: routes name a role set from there
+ * (`app.requireRole(ACCESS.administer)`), never a list of their own. Login is limited
  * per address (@fastify/rate-limit); an address is locked out of a username after repeated failures
  * and a username under attack answers more slowly (services/login-guard.ts). On the very first start the admin password comes from ADMIN_PASSWORD or is
  * generated and handed to server.ts to print once.
  */
 import fastifyJwt from '@fastify/jwt';
 import rateLimit from '@fastify/rate-limit';
+import type { Role } from '@qianliyan/protocols';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { HubError } from '../errors.ts';
@@ -15,18 +18,6 @@ import { hashPassword, randomSecret } from '../security/passwords.ts';
 import { AuditLog } from '../services/audit-log.ts';
 import { LoginGuard } from '../services/login-guard.ts';
 import { type AuthUser, Sessions, type TokenClaims } from '../services/sessions.ts';
-import type { Role } from '../stores/state-db.ts';
-
-export type { AuthUser } from '../services/sessions.ts';
-
-/**
- * The site scope rule: a user with sites on the account sees only those; a village operator always
- * has sites; everyone else without sites sees all.
- */
-export function userMaySee(user: Pick<AuthUser, 'role' | 'sites'>, site: string): boolean {
-  if (user.sites.length > 0) return user.sites.includes(site);
-  return user.role !== 'village_operator';
-}
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -38,7 +29,8 @@ declare module '@fastify/jwt' {
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-    requireRole: (...roles: Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** A hook refusing (403) a user whose role is not in `roles` (a role set of protocols/src/access.ts). */
+    requireRole: (roles: readonly Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     sessions: Sessions;
     audit: AuditLog;
     loginGuard: LoginGuard;
@@ -80,7 +72,7 @@ export const authPlugin = fp(
       if (!user) throw new HubError('HUB_ERR_UNAUTHORIZED');
       request.user = user;
     });
-    app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest) => {
+    app.decorate('requireRole', (roles: readonly Role[]) => async (request: FastifyRequest) => {
       if (!roles.includes(request.user.role)) throw new HubError('HUB_ERR_FORBIDDEN');
     });
     app.decorate('sessions', sessions);

@@ -26,13 +26,13 @@ import { createServer as createTlsServer } from 'node:tls';
 import { filters, parseTopic, type TopicKind } from '@qianliyan/protocols';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import fp from 'fastify-plugin';
+import type { BrokerRefusal } from '../mqtt/broker-refusals.ts';
 import { ConnectGuard } from '../mqtt/connect-guard.ts';
 import { MqttFrameMeter } from '../mqtt/frame-meter.ts';
 import { hashSecret, randomSecret, verifyPassword } from '../security/passwords.ts';
 import { MosquittoPasswords } from '../services/mosquitto-passwords.ts';
 import { ThrottledLog } from '../services/throttled-log.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
-import type { BrokerRefusal } from './broker-refusals.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

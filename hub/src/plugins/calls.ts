@@ -15,6 +15,7 @@ import {
   CallSignal as CallSignalSchema,
   CallStart as CallStartSchema,
   type CallView,
+  userMaySee,
 } from '@qianliyan/protocols';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
@@ -22,7 +23,6 @@ import { HubError } from '../errors.ts';
 import { CallRefused, CallService } from '../services/calls.ts';
 import { ThrottledLog } from '../services/throttled-log.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
-import { userMaySee } from './auth.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -22,12 +22,13 @@ import {
   type LiveTopicName,
   liveVisibleTo,
   type ServerToClientEvents,
+  userMaySee,
 } from '@qianliyan/protocols';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
 import { Server, type Socket } from 'socket.io';
+import type { AuthUser } from '../services/sessions.ts';
 import { TokenBucket } from '../services/token-bucket.ts';
-import { type AuthUser, userMaySee } from './auth.ts';
 
 interface SocketState {
   user: AuthUser;

@@ -3,10 +3,9 @@
  * Acknowledging is audited; viewers may look but not acknowledge.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AlarmView } from '@qianliyan/protocols';
+import { ACCESS, REST_ANSWERS, scopeSites, userMaySee } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/auth.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
 export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,12 +22,12 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
           device: Type.Optional(Type.String({ maxLength: 130 })),
         }),
-        response: { 200: Type.Object({ alarms: Type.Array(AlarmView) }), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/alarms'], ...errorResponses },
       },
     },
     async (request) => {
       const { user } = request;
-      const sites = user.sites.length > 0 ? user.sites : user.role === 'village_operator' ? [] : undefined;
+      const sites = scopeSites(user);
       const { open, limit, device } = request.query;
       return {
         alarms: app.alarms.list({
@@ -44,12 +43,12 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/alarms/:id/ack',
     {
-      onRequest: app.requireRole('admin', 'duty_officer', 'village_operator'),
+      onRequest: app.requireRole(ACCESS.acknowledgeAlarm),
       schema: {
         tags: ['alarms'],
         security: bearer,
         params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-        response: { 200: AlarmView, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/alarms/:id/ack'], ...errorResponses },
       },
     },
     async (request) => {

@@ -4,6 +4,7 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ACCESS } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { errorResponses } from './schemas.ts';
 
@@ -21,7 +22,7 @@ const Entry = Type.Object({
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
-  app.addHook('onRequest', app.requireRole('admin'));
+  app.addHook('onRequest', app.requireRole(ACCESS.administer));
 
   app.get(
     '/api/audit',

@@ -10,10 +10,11 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ErrorBody, REST_ANSWERS } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.ts';
 import { hashPassword, needsRehash, verifyPassword } from '../security/passwords.ts';
-import { ErrorBody, errorResponses, PublicUser } from './schemas.ts';
+import { errorResponses } from './schemas.ts';
 
 const Credentials = Type.Object(
   {
@@ -35,7 +36,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         body: Credentials,
         response: {
-          200: Type.Object({ token: Type.String(), expiresAt: Type.Integer(), user: PublicUser }),
+          200: REST_ANSWERS['POST /api/auth/login'],
           400: ErrorBody,
           401: ErrorBody,
           429: ErrorBody,
@@ -88,13 +89,19 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/auth/me',
-    { onRequest: app.authenticate, schema: { response: { 200: PublicUser, 401: ErrorBody } } },
+    {
+      onRequest: app.authenticate,
+      schema: { response: { 200: REST_ANSWERS['GET /api/auth/me'], 401: ErrorBody } },
+    },
     async (request) => request.user,
   );
 
   app.post(
     '/api/auth/logout',
-    { onRequest: app.authenticate, schema: { response: { 204: Type.Null(), 401: ErrorBody } } },
+    {
+      onRequest: app.authenticate,
+      schema: { response: { 204: REST_ANSWERS['POST /api/auth/logout'], 401: ErrorBody } },
+    },
     async (request, reply) => {
       app.sessions.revoke(request.user.sid);
       app.audit.append({ actor: request.user.username, action: 'logout', outcome: 'ok' });

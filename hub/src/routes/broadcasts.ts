@@ -20,31 +20,23 @@
 import { createReadStream } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import {
+  ACCESS,
   BEARER_WS_PROTOCOL_PREFIX,
   BroadcastRequest,
-  BroadcastView,
   CLIP_HASH_PATTERN,
   MAX_CLIP_UPLOAD_BYTES,
   MAX_TALK_MESSAGE_BYTES,
+  REST_ANSWERS,
   TALK_SAMPLE_RATE,
   TALK_WS_PATH,
 } from '@qianliyan/protocols';
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { HubError } from '../errors.ts';
-import type { AuthUser } from '../plugins/auth.ts';
-import type { TokenClaims } from '../services/sessions.ts';
+import type { AuthUser, TokenClaims } from '../services/sessions.ts';
 import { ThrottledLog } from '../services/throttled-log.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
-const ClipView = Type.Object({
-  hash: Type.String(),
-  name: Type.String(),
-  bytes: Type.Integer(),
-  durationMs: Type.Integer(),
-  uploadedBy: Type.String(),
-  uploadedAt: Type.Integer(),
-});
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const AUDIO_TYPES = [
   'audio/wav',
@@ -84,7 +76,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     return r;
   };
-  const OPERATORS = app.requireRole('admin', 'duty_officer', 'village_operator');
+  const OPERATORS = app.requireRole(ACCESS.broadcast);
 
   app.register(async (upload) => {
     upload.addContentTypeParser(
@@ -108,7 +100,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
             { name: Type.Optional(Type.String({ maxLength: 120 })) },
             { additionalProperties: false },
           ),
-          response: { 201: ClipView, ...errorResponses },
+          response: { 201: REST_ANSWERS['POST /api/clips'], ...errorResponses },
         },
       },
       async (request, reply) => {
@@ -145,7 +137,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['broadcasts'],
         security: bearer,
-        response: { 200: Type.Array(ClipView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/clips'], ...errorResponses },
       },
     },
     async (request) => clips.list(request.user),
@@ -159,7 +151,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['broadcasts'],
         security: bearer,
         body: BroadcastRequest,
-        response: { 201: BroadcastView, ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/broadcasts'], ...errorResponses },
       },
     },
     async (request, reply) => reply.code(201).send(broadcasts.create(request.user, request.body)),
@@ -176,7 +168,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(BroadcastView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/broadcasts'], ...errorResponses },
       },
     },
     async (request) => broadcasts.list(request.user, request.query.limit),
@@ -190,7 +182,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['broadcasts'],
         security: bearer,
         params: IdParams,
-        response: { 200: BroadcastView, ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/broadcasts/:id'], ...errorResponses },
       },
     },
     async (request) => broadcasts.get(request.user, request.params.id),
@@ -204,7 +196,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['broadcasts'],
         security: bearer,
         params: IdParams,
-        response: { 200: BroadcastView, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/broadcasts/:id/cancel'], ...errorResponses },
       },
     },
     async (request) => {
@@ -223,7 +215,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['broadcasts'],
         security: bearer,
         params: Type.Object({ id: Type.String({ maxLength: 64 }), key: Type.String({ maxLength: 200 }) }),
-        response: { 200: BroadcastView, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/broadcasts/:id/speakers/:key/stop'], ...errorResponses },
       },
     },
     async (request) => broadcasts.stopSpeaker(request.user, request.params.id, request.params.key),
@@ -237,7 +229,7 @@ export const broadcastRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['broadcasts'],
         security: bearer,
         params: IdParams,
-        response: { 201: BroadcastView, ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/broadcasts/:id/replay'], ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -9,11 +9,10 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ActionName, CommandView, ID_PATTERN, Id } from '@qianliyan/protocols';
-import { type Static, Type } from '@sinclair/typebox';
+import { ActionName, ID_PATTERN, Id, parseDeviceKey, REST_ANSWERS, userMaySee } from '@qianliyan/protocols';
+import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/auth.ts';
 import { commandView } from '../services/commands.ts';
 import { errorResponses } from './schemas.ts';
 
@@ -35,9 +34,10 @@ type CommandBody = {
   wait?: boolean;
 };
 const KeyParams = Type.Object({ key: Type.String({ pattern: `^${ID_PATTERN}\\.${ID_PATTERN}$` }) });
+/** The device and the gateway route answer alike: REST_ANSWERS names the same CommandView for both. */
 const responses = {
-  200: CommandView,
-  202: CommandView,
+  200: REST_ANSWERS['POST /api/devices/:key/commands'],
+  202: REST_ANSWERS['POST /api/devices/:key/commands'],
   ...errorResponses,
   428: errorResponses[400],
   503: errorResponses[400],
@@ -72,9 +72,9 @@ export const commandRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/devices/:key/commands',
     { schema: { params: KeyParams, body: CommandBody, response: responses } },
     async (request, reply) => {
-      const { key } = request.params;
-      const dot = key.indexOf('.');
-      return send(request, reply, key.slice(0, dot), key.slice(dot + 1));
+      // The params schema already holds the key to the device-key pattern.
+      const { gateway, device } = parseDeviceKey(request.params.key) as { gateway: string; device: string };
+      return send(request, reply, gateway, device);
     },
   );
 
@@ -89,7 +89,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }) }),
-        response: { 200: CommandView, ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/commands/:id'], ...errorResponses },
       },
     },
     async (request) => {
@@ -109,7 +109,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(CommandView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/devices/:key/commands'], ...errorResponses },
       },
     },
     async (request) => {

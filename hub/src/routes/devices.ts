@@ -5,11 +5,10 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DeviceKind, DeviceView, ID_PATTERN, Id, TelemetryValue } from '@qianliyan/protocols';
+import { DeviceKind, ID_PATTERN, REST_ANSWERS, userMaySee } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/auth.ts';
 import { errorResponses } from './schemas.ts';
 
 const KeyParams = Type.Object({
@@ -69,7 +68,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(DeviceView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/devices'], ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -107,7 +106,12 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/devices/:key',
-    { schema: { params: KeyParams, response: { 200: DeviceView, ...errorResponses } } },
+    {
+      schema: {
+        params: KeyParams,
+        response: { 200: REST_ANSWERS['GET /api/devices/:key'], ...errorResponses },
+      },
+    },
     async (request) => deviceFor(request),
   );
 
@@ -117,11 +121,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         params: KeyParams,
         response: {
-          200: Type.Object({
-            key: Type.String(),
-            ts: Type.Union([Type.Integer(), Type.Null()]),
-            values: Type.Record(Type.String(), TelemetryValue),
-          }),
+          200: REST_ANSWERS['GET /api/devices/:key/latest'],
           ...errorResponses,
         },
       },
@@ -154,20 +154,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            key: Type.String(),
-            field: Type.String(),
-            bucketMs: Type.Integer(),
-            points: Type.Array(
-              Type.Object({
-                ts: Type.Integer(),
-                avg: Type.Number(),
-                min: Type.Number(),
-                max: Type.Number(),
-                count: Type.Integer(),
-              }),
-            ),
-          }),
+          200: REST_ANSWERS['GET /api/devices/:key/history'],
           ...errorResponses,
         },
       },
@@ -206,21 +193,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            key: Type.String(),
-            bucketMs: Type.Integer(),
-            points: Type.Array(
-              Type.Object({
-                ts: Type.Integer(),
-                lat: Type.Number(),
-                lon: Type.Number(),
-                alt: Type.Optional(Type.Number()),
-                heading: Type.Optional(Type.Number()),
-                speed: Type.Optional(Type.Number()),
-                battery: Type.Optional(Type.Number()),
-              }),
-            ),
-          }),
+          200: REST_ANSWERS['GET /api/devices/:key/track'],
           ...errorResponses,
         },
       },
@@ -265,14 +238,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Array(
-            Type.Object({
-              ts: Type.Integer(),
-              type: Type.String(),
-              severity: Type.String(),
-              data: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-            }),
-          ),
+          200: REST_ANSWERS['GET /api/devices/:key/events'],
           ...errorResponses,
         },
       },

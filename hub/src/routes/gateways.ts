@@ -7,10 +7,9 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { GatewayView, Id } from '@qianliyan/protocols';
+import { ACCESS, Id, REST_ANSWERS, userMaySee } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/auth.ts';
 import { deleteGateway, issueGatewayCredentials } from '../services/gateway-credentials.ts';
 import { errorResponses } from './schemas.ts';
 
@@ -19,7 +18,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/gateways',
     {
       onRequest: app.authenticate,
-      schema: { response: { 200: Type.Array(GatewayView), ...errorResponses } },
+      schema: { response: { 200: REST_ANSWERS['GET /api/gateways'], ...errorResponses } },
     },
     async (request) => app.registry.listGateways().filter((g) => userMaySee(request.user, g.site)),
   );
@@ -27,7 +26,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/gateways',
     {
-      onRequest: [app.authenticate, app.requireRole('admin')],
+      onRequest: [app.authenticate, app.requireRole(ACCESS.administer)],
       schema: {
         body: Type.Object({ id: Id, site: Id }, { additionalProperties: false }),
         response: {
@@ -56,7 +55,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/api/gateways/:id',
     {
-      onRequest: [app.authenticate, app.requireRole('admin')],
+      onRequest: [app.authenticate, app.requireRole(ACCESS.administer)],
       schema: {
         params: Type.Object({ id: Id }),
         response: { 200: Type.Object({ id: Id, devices: Type.Integer() }), ...errorResponses },

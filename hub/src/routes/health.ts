@@ -5,9 +5,8 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ErrorBody, userMaySee } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import { userMaySee } from '../plugins/auth.ts';
-import { ErrorBody } from './schemas.ts';
 
 const started = Date.now();
 

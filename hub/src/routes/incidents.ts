@@ -16,22 +16,23 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
+  ACCESS,
+  hasRole,
   INCIDENT_PRIORITIES,
   INCIDENT_STATUSES,
   IncidentCreate,
-  IncidentKpis,
   IncidentTransition,
-  IncidentView,
-  LinkagePlan,
+  parseDeviceKey,
+  REST_ANSWERS,
+  userMaySee,
+  VILLAGE,
 } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.ts';
-import { userMaySee } from '../plugins/auth.ts';
 import { MANUAL_LINK } from '../services/linkage.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
-const ACT = ['admin', 'duty_officer', 'village_operator'] as const;
 
 export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
@@ -50,7 +51,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           open: Type.Optional(Type.Boolean()),
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
         }),
-        response: { 200: Type.Array(IncidentView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/incidents'], ...errorResponses },
       },
     },
     async (request) => {
@@ -70,12 +71,12 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents',
     {
-      onRequest: app.requireRole(...ACT),
+      onRequest: app.requireRole(ACCESS.reportIncident),
       schema: {
         tags: ['incidents'],
         security: bearer,
         body: IncidentCreate,
-        response: { 201: IncidentView, ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/incidents'], ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -110,11 +111,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...(location ? { location } : {}),
         ...(devices ? { devices } : {}),
         source:
-          body.alarm !== undefined
-            ? 'alarm'
-            : request.user.role === 'village_operator'
-              ? 'village'
-              : 'officer',
+          body.alarm !== undefined ? 'alarm' : hasRole(request.user.role, VILLAGE) ? 'village' : 'officer',
       });
       reply.code(201);
       return incident;
@@ -132,7 +129,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           to: Type.Integer({ minimum: 0 }),
           site: Type.Optional(Type.String({ maxLength: 64 })),
         }),
-        response: { 200: Type.Array(IncidentKpis), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/incidents/kpis'], ...errorResponses },
       },
     },
     async (request) => {
@@ -155,7 +152,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['incidents'],
         security: bearer,
         params: IdParams,
-        response: { 200: IncidentView, ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/incidents/:id'], ...errorResponses },
       },
     },
     async (request) => app.incidents.get(request.user, request.params.id),
@@ -164,13 +161,13 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents/:id/transitions',
     {
-      onRequest: app.requireRole(...ACT),
+      onRequest: app.requireRole(ACCESS.actOnIncident),
       schema: {
         tags: ['incidents'],
         security: bearer,
         params: IdParams,
         body: IncidentTransition,
-        response: { 200: IncidentView, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/incidents/:id/transitions'], ...errorResponses },
       },
     },
     async (request) => app.incidents.transition(request.user, request.params.id, request.body),
@@ -179,13 +176,13 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents/:id/attachments',
     {
-      onRequest: app.requireRole(...ACT),
+      onRequest: app.requireRole(ACCESS.actOnIncident),
       schema: {
         tags: ['incidents'],
         security: bearer,
         params: IdParams,
         body: Type.Object({ device: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ attachments: Type.Array(Type.Unknown()) }), ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/incidents/:id/attachments'], ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -227,12 +224,12 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents/:id/link',
     {
-      onRequest: app.requireRole('admin', 'duty_officer'),
+      onRequest: app.requireRole(ACCESS.linkIncident),
       schema: {
         tags: ['incidents'],
         security: bearer,
         params: IdParams,
-        response: { 200: LinkagePlan, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/incidents/:id/link'], ...errorResponses },
       },
     },
     async (request) => {
@@ -265,7 +262,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents/:id/link/broadcast',
     {
-      onRequest: app.requireRole('admin', 'duty_officer'),
+      onRequest: app.requireRole(ACCESS.linkIncident),
       schema: {
         tags: ['incidents'],
         security: bearer,
@@ -277,7 +274,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ broadcast: Type.String() }), ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/incidents/:id/link/broadcast'], ...errorResponses },
       },
     },
     async (request) => {
@@ -299,7 +296,7 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/incidents/:id/link/drone',
     {
-      onRequest: app.requireRole('admin', 'duty_officer', 'drone_pilot'),
+      onRequest: app.requireRole(ACCESS.dispatchDrone),
       schema: {
         tags: ['incidents'],
         security: bearer,
@@ -311,18 +308,23 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 202: Type.Object({ command: Type.String() }), ...errorResponses },
+        response: { 202: REST_ANSWERS['POST /api/incidents/:id/link/drone'], ...errorResponses },
       },
     },
     async (request, reply) => {
       const incident = app.incidents.get(request.user, request.params.id);
       if (!incident.location)
         throw new HubError('HUB_ERR_CONFLICT', 'the incident has no location', { reason: 'no_location' });
-      const [gateway, ...rest] = request.body.drone.split('.');
+      const drone = parseDeviceKey(request.body.drone);
+      if (!drone)
+        throw new HubError('HUB_ERR_VALIDATION', `not a device key: ${request.body.drone}`, {
+          field: 'drone',
+          reason: 'invalid',
+        });
       const row = app.commands.submit({
         user: request.user,
-        gateway: gateway as string,
-        device: rest.join('.'),
+        gateway: drone.gateway,
+        device: drone.device,
         action: 'drone.goto',
         params: { lat: incident.location.lat, lon: incident.location.lon, alt: request.body.alt ?? 60 },
         confirm: true, // sending it from the incident's panel is the officer's confirmation

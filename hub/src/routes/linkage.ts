@@ -6,7 +6,7 @@
  *   GET /api/calls/config    ICE servers for the browsers (none on a LAN; TURN when configured)
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CallView, LinkageRule } from '@qianliyan/protocols';
+import { ACCESS, LinkageRule, REST_ANSWERS } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { bearer, errorResponses } from './schemas.ts';
 
@@ -19,7 +19,7 @@ export const linkageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['linkage'],
         security: bearer,
-        response: { 200: Type.Array(LinkageRule), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/linkage/rules'], ...errorResponses },
       },
     },
     async () => app.linkage.listRules(),
@@ -28,7 +28,7 @@ export const linkageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put(
     '/api/linkage/rules',
     {
-      onRequest: app.requireRole('admin'),
+      onRequest: app.requireRole(ACCESS.administer),
       schema: {
         tags: ['linkage'],
         security: bearer,
@@ -57,7 +57,7 @@ export const linkageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['calls'],
         security: bearer,
         querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }),
-        response: { 200: Type.Array(CallView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/calls'], ...errorResponses },
       },
     },
     async (request) => app.calls.log(request.user, request.query.limit),
@@ -69,10 +69,7 @@ export const linkageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['calls'],
         security: bearer,
-        response: {
-          200: Type.Object({ iceServers: Type.Array(Type.Unknown()), ringTimeoutMs: Type.Integer() }),
-          ...errorResponses,
-        },
+        response: { 200: REST_ANSWERS['GET /api/calls/config'], ...errorResponses },
       },
     },
     async () => ({ iceServers: app.config.calls.iceServers, ringTimeoutMs: app.config.calls.ringTimeoutMs }),

@@ -1,7 +1,7 @@
 /** GET /api/map — map settings for the dashboard: tiles (optional) and the village boundary/grid GeoJSON. */
+
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
-import { ErrorBody } from './schemas.ts';
+import { ErrorBody, REST_ANSWERS } from '@qianliyan/protocols';
 
 export const mapRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -10,13 +10,7 @@ export const mapRoutes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       schema: {
         response: {
-          200: Type.Object({
-            tileUrl: Type.String(),
-            tileAttribution: Type.String(),
-            center: Type.Object({ lat: Type.Number(), lon: Type.Number() }),
-            zoom: Type.Integer(),
-            basemap: Type.Unknown(),
-          }),
+          200: REST_ANSWERS['GET /api/map'],
           401: ErrorBody,
         },
       },

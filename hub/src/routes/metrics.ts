@@ -2,8 +2,10 @@
  * GET /metrics — Prometheus text format. Needs an admin JWT, or the static bearer token from
  * `auth.metricsTokenFile` so a Prometheus server can scrape without a user account.
  */
+
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { may } from '@qianliyan/protocols';
 import type { FastifyRequest } from 'fastify';
 import { HubError } from '../errors.ts';
 
@@ -21,7 +23,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: async (request, reply) => {
         if (isStaticToken(request)) return;
         await app.authenticate(request, reply);
-        if (request.user.role !== 'admin') throw new HubError('HUB_ERR_FORBIDDEN');
+        if (!may(request.user.role, 'administer')) throw new HubError('HUB_ERR_FORBIDDEN');
       },
     },
     async (_request, reply) => {

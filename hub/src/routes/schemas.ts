@@ -1,15 +1,8 @@
-/** Response and request schemas shared by the route modules (JSON Schema via TypeBox). */
+/**
+ * What the route modules share. The answers themselves are typed once, in protocols/src/rest.ts
+ * (`REST_ANSWERS`): a route names its success schema from there, so the dashboard reads the same type.
+ */
 import { ErrorBody } from '@qianliyan/protocols';
-import { Type } from '@sinclair/typebox';
-import { ROLES } from '../stores/state-db.ts';
-
-export { ErrorBody };
-export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
-export const PublicUser = Type.Object({
-  username: Type.String(),
-  role: Role,
-  sites: Type.Array(Type.String()),
-});
 
 /** Standard error responses, so every route documents (and serializes) its errors the same way. */
 export const errorResponses = {

@@ -9,9 +9,8 @@
  * Every change is audited; scopes follow at once (sessions and sockets are re-scoped).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { SITE_LEVELS, SiteBoundary, type SiteNode, SiteView } from '@qianliyan/protocols';
+import { ACCESS, REST_ANSWERS, SITE_LEVELS, SiteBoundary, type SiteNode } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
-import { userMaySee } from '../plugins/auth.ts';
 import { bearer, errorResponses } from './schemas.ts';
 
 const Level = Type.Union(SITE_LEVELS.map((l) => Type.Literal(l)));
@@ -33,7 +32,7 @@ const SiteBody = Type.Object(
 
 export const siteRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const tree = app.siteTree;
-  const admin = [app.authenticate, app.requireRole('admin')];
+  const admin = [app.authenticate, app.requireRole(ACCESS.administer)];
 
   app.get(
     '/api/sites',
@@ -42,7 +41,7 @@ export const siteRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['sites'],
         security: bearer,
-        response: { 200: Type.Array(SiteView), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/sites'], ...errorResponses },
       },
     },
     async (request) => {

@@ -5,26 +5,33 @@
  */
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Id } from '@qianliyan/protocols';
+import {
+  ACCESS,
+  hasRole,
+  Id,
+  PublicUser,
+  REST_ANSWERS,
+  RoleSchema,
+  UserView,
+  VILLAGE,
+} from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.ts';
 import { hashPassword } from '../security/passwords.ts';
-import type { Role } from '../stores/state-db.ts';
-import { errorResponses, PublicUser, Role as RoleSchema } from './schemas.ts';
+import { errorResponses } from './schemas.ts';
 
 const Username = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 const Password = Type.String({ minLength: 10, maxLength: 256 });
 const Sites = Type.Array(Id, { maxItems: 100 });
-const UserView = Type.Object({ ...PublicUser.properties, disabled: Type.Boolean() });
 
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
-  app.addHook('onRequest', app.requireRole('admin'));
+  app.addHook('onRequest', app.requireRole(ACCESS.administer));
   const cost = app.config.auth.scryptLog2N;
 
   app.get(
     '/api/users',
-    { schema: { response: { 200: Type.Array(UserView), ...errorResponses } } },
+    { schema: { response: { 200: REST_ANSWERS['GET /api/users'], ...errorResponses } } },
     async () =>
       app.stateDb
         .listUsers()
@@ -49,7 +56,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const body = request.body;
-      if (body.role === 'village_operator' && body.sites.length === 0) {
+      if (hasRole(body.role, VILLAGE) && body.sites.length === 0) {
         throw new HubError('HUB_ERR_VALIDATION', 'a village operator needs at least one site');
       }
       const created = app.stateDb.createUser({
@@ -91,7 +98,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const user = app.stateDb.getUser(username);
       if (!user) throw new HubError('HUB_ERR_NOT_FOUND', `no user ${username}`);
       const next = { ...user, ...body };
-      if (next.role === 'village_operator' && next.sites.length === 0)
+      if (hasRole(next.role, VILLAGE) && next.sites.length === 0)
         throw new HubError('HUB_ERR_VALIDATION', 'a village operator needs at least one site');
       const losesAdmin = user.role === 'admin' && !user.disabled && (next.role !== 'admin' || next.disabled);
       if (losesAdmin && app.stateDb.countActiveAdmins() <= 1)

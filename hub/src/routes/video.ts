@@ -14,8 +14,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
+  ACCESS,
   ID_PATTERN,
   MAX_SNAPSHOT_BYTES,
+  REST_ANSWERS,
   SESSION_PATTERN,
   VIDEO_WS_PATH,
   VideoTokenRequest,
@@ -24,7 +26,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { HubError } from '../errors.ts';
-import type { AuthUser } from '../plugins/auth.ts';
+import type { AuthUser } from '../services/sessions.ts';
 import type { Viewer } from '../video/relay.ts';
 import { VideoRefused } from '../video/video-service.ts';
 import { bearer, errorResponses } from './schemas.ts';
@@ -83,15 +85,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['video'],
         security: bearer,
         body: VideoTokenRequest,
-        response: {
-          200: Type.Object({
-            token: Type.String(),
-            expiresAt: Type.Integer(),
-            path: Type.String(),
-            stream: Type.String(),
-          }),
-          ...errorResponses,
-        },
+        response: { 200: REST_ANSWERS['POST /api/video/tokens'], ...errorResponses },
       },
     },
     async (request) => {
@@ -256,7 +250,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/video/relays',
     {
-      onRequest: [app.authenticate, app.requireRole('admin', 'duty_officer')],
+      onRequest: [app.authenticate, app.requireRole(ACCESS.inspectVideo)],
       schema: { tags: ['video'], security: bearer },
     },
     async () => ({ relays: video.list() }),

@@ -7,14 +7,14 @@
  * named target is only for a camera that does not answer multicast. So:
  *  - the command room (admins and duty officers) may run multicast discovery (and the targets the
  *    gateway's own config lists, `video.discoveryTargets`);
- *  - only an administrator may name targets, and each must be an IP literal (a name could resolve
+ *  - only an administrator may name targets (`paramRoles` of `camera.discover` in the command policy,
+ *    protocols/src/access.ts, checked by the command service), and each must be an IP literal (a name could resolve
  *    anywhere, through the gateway's resolver) in a private range: RFC 1918, IPv4 link-local, RFC
  *    4193 unique-local, IPv6 link-local, or loopback (the gateway's own host, where a local NVR or
  *    camera simulator listens). Carrier-grade NAT space (100.64/10) is the uplink, not the LAN.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { HubError } from '../errors.ts';
-import type { Role } from '../stores/state-db.ts';
 
 /** Whether an IP literal is in a range a village LAN uses (or the gateway's own loopback). */
 export function isPrivateAddress(ip: string): boolean {
@@ -47,15 +47,9 @@ function splitTarget(target: string): { host: string; port: number } | undefined
   return port >= 1 && port <= 65535 ? { host: m[1] as string, port } : undefined;
 }
 
-/** The refusal for `camera.discover` params this role may not send, or undefined when allowed. */
-export function checkDiscoveryTargets(role: Role, params: Record<string, unknown>): HubError | undefined {
+/** The refusal for `camera.discover` targets outside a village LAN, or undefined when allowed. */
+export function checkDiscoveryTargets(params: Record<string, unknown>): HubError | undefined {
   const targets = (params.targets as string[] | undefined) ?? [];
-  if (targets.length === 0) return undefined;
-  if (role !== 'admin')
-    return new HubError(
-      'HUB_ERR_FORBIDDEN',
-      'only an administrator may name discovery targets; multicast discovery needs none',
-    );
   for (const target of targets) {
     const parsed = splitTarget(target);
     if (!parsed || !(isIPv4(parsed.host) || isIPv6(parsed.host)))

@@ -145,7 +145,7 @@ export class AlarmService {
   }
 
   /** Alarms, newest first, of the given sites (undefined: all), open ones only if asked. */
-  list(options: { sites?: string[]; open?: boolean; limit: number; device?: string }): AlarmView[] {
+  list(options: { sites?: readonly string[]; open?: boolean; limit: number; device?: string }): AlarmView[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (options.open) where.push('acked_at IS NULL');

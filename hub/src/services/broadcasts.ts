@@ -15,12 +15,13 @@ import {
   type BroadcastRequest,
   type BroadcastView,
   type DeviceView,
+  may,
   type SpeakerDelivery,
   TALK_WS_PATH,
+  userMaySee,
 } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import type { SqlDatabase } from '../stores/sql.ts';
 import { LINKAGE_ACTOR } from './actors.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -28,6 +29,7 @@ import type { ClipStore } from './clips.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
 import type { Registry } from './registry.ts';
+import type { AuthUser } from './sessions.ts';
 
 const TALK_TOKEN_TTL_MS = 60_000;
 const MAX_KEPT = 20_000;
@@ -140,7 +142,7 @@ export class BroadcastService {
   }
 
   create(user: AuthUser, req: BroadcastRequest, now = Date.now()): BroadcastView {
-    if (!['admin', 'duty_officer', 'village_operator'].includes(user.role))
+    if (!may(user.role, 'broadcast'))
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not broadcast`);
     const speakers = this.resolve(user, req.targets);
     if (speakers.length === 0)
@@ -354,8 +356,7 @@ export class BroadcastService {
    */
   private assertMayStop(user: AuthUser, view: BroadcastView): void {
     if (
-      user.role !== 'admin' &&
-      user.role !== 'duty_officer' &&
+      !may(user.role, 'cancelAnyBroadcast') &&
       view.createdBy !== user.username &&
       view.createdBy !== LINKAGE_ACTOR
     )

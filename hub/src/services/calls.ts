@@ -16,11 +16,19 @@
  * command room). Each refusal is a `CallRefused` with its reason, counted and logged by the plugin.
  */
 import { randomUUID } from 'node:crypto';
-import { type CallStart, type CallView, MAX_CALL_PARTICIPANTS } from '@qianliyan/protocols';
+import {
+  type CallStart,
+  type CallView,
+  hasRole,
+  MAX_CALL_PARTICIPANTS,
+  may,
+  userMaySee,
+  VILLAGE,
+} from '@qianliyan/protocols';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import type { SqlDatabase } from '../stores/sql.ts';
 import type { EventBus } from './event-bus.ts';
+import type { AuthUser } from './sessions.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** A call refused for a limit: its reason labels `qly_socket_refused_total{reason="call_<reason>"}`. */
@@ -34,7 +42,6 @@ export class CallRefused extends HubError {
   }
 }
 
-const OFFICER_ROLES = new Set(['admin', 'duty_officer']);
 const MAX_LOG_ROWS = 20_000;
 const MAX_OPEN_CALLS_PER_USER = 2;
 
@@ -94,7 +101,7 @@ export class CallService {
     if (call.participants.some((p) => p.username === user.username)) return false;
     if (call.to.sites.length > 0 && user.sites.length > 0 && call.to.sites.some((s) => userMaySee(user, s)))
       return true;
-    if (call.to.commandRoom && OFFICER_ROLES.has(user.role))
+    if (call.to.commandRoom && may(user.role, 'answerCommandRoom'))
       return call.fromSite === null || userMaySee(user, call.fromSite);
     return false;
   }
@@ -104,7 +111,7 @@ export class CallService {
     return (
       call.participants.some((p) => p.username === user.username) ||
       this.ringsFor(user, call) ||
-      (OFFICER_ROLES.has(user.role) &&
+      (may(user.role, 'answerCommandRoom') &&
         call.to.sites.every((s) => userMaySee(user, s)) &&
         (call.fromSite === null || userMaySee(user, call.fromSite)))
     );
@@ -116,9 +123,9 @@ export class CallService {
     const commandRoom = req.commandRoom ?? false;
     if (sites.length === 0 && !commandRoom)
       throw new HubError('HUB_ERR_VALIDATION', 'a call needs sites or the command room');
-    if (!['admin', 'duty_officer', 'village_operator'].includes(user.role))
+    if (!may(user.role, 'placeCall'))
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not place calls`);
-    if (user.role === 'village_operator' && sites.length > 0)
+    if (sites.length > 0 && !may(user.role, 'callVillage'))
       throw new HubError('HUB_ERR_FORBIDDEN', 'a village terminal calls the command room');
     for (const s of sites)
       if (!userMaySee(user, s)) throw new HubError('HUB_ERR_FORBIDDEN', `${s} is outside your sites`);
@@ -149,7 +156,7 @@ export class CallService {
       id: randomUUID(),
       from: user.username,
       // A village operator calls from their village; the command room from nowhere in particular.
-      fromSite: user.role === 'village_operator' ? (user.sites[0] ?? null) : null,
+      fromSite: hasRole(user.role, VILLAGE) ? (user.sites[0] ?? null) : null,
       to: { sites, commandRoom },
       state: 'ringing',
       participants: [{ username: user.username, socket: caller.id, joinedAt: now }],
@@ -247,7 +254,7 @@ export class CallService {
       const inScope =
         (c.fromSite === null || userMaySee(user, c.fromSite)) &&
         c.to.sites.every((s) => userMaySee(user, s)) &&
-        (user.role !== 'village_operator' || c.fromSite !== null || c.to.sites.length > 0);
+        (!hasRole(user.role, VILLAGE) || c.fromSite !== null || c.to.sites.length > 0);
       if (joined || inScope) out.push(c);
       if (out.length >= limit) break;
     }

@@ -1,7 +1,7 @@
 /**
  * The command service: the one way the hub asks a gateway or device to do something.
  *
- * submit: role (COMMAND_POLICY) → scope → confirmation for harmful actions → the device takes the
+ * submit: role (COMMAND_POLICY in protocols/src/access.ts) → scope → confirmation for harmful actions → the device takes the
  * action (`cmd.<action>` in its capabilities) → params valid against the protocols catalog →
  * gateway online and device reachable (a clear error at once, not a timeout) → a record with an id
  * and a deadline → published on the gateway's `…/cmd` topic (QoS 1). The record ends when a result
@@ -15,23 +15,51 @@ import {
   ACTIONS,
   type ActionNameKnown,
   actionCapability,
+  COMMAND_POLICY,
   type CommandResult,
   type CommandView,
   deviceKey,
+  hasRole,
   isKnownAction,
+  type Role,
   topics,
+  userMaySee,
 } from '@qianliyan/protocols';
 import { validateActionParams } from '@qianliyan/protocols/validate';
 import type { FastifyBaseLogger } from 'fastify';
 import type { MqttClient } from 'mqtt';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
+import { checkDiscoveryTargets } from '../security/discovery-targets.ts';
 import type { CommandRow, StateDb } from '../stores/state-db.ts';
 import type { AuditLog } from './audit-log.ts';
-import { COMMAND_POLICY } from './command-policy.ts';
 import type { EventBus } from './event-bus.ts';
 import type { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
+import type { AuthUser } from './sessions.ts';
+
+/**
+ * Checks of an action's (schema-valid) params beyond who may set them (COMMAND_POLICY.paramRoles):
+ * the refusal, or undefined when allowed.
+ */
+const PARAM_CHECKS: Partial<
+  Record<ActionNameKnown, (params: Record<string, unknown>) => HubError | undefined>
+> = {
+  'camera.discover': checkDiscoveryTargets,
+};
+
+/** The first param this role may not set (present and non-empty), from COMMAND_POLICY.paramRoles. */
+function paramRefusedFor(
+  action: ActionNameKnown,
+  role: Role,
+  params: Record<string, unknown>,
+): string | undefined {
+  const rules = COMMAND_POLICY[action].paramRoles ?? {};
+  return Object.keys(rules).find((name) => {
+    const value = params[name];
+    const present = value !== undefined && !(Array.isArray(value) && value.length === 0);
+    return present && !hasRole(role, rules[name] ?? []);
+  });
+}
 
 export interface CommandRequest {
   user: AuthUser;
@@ -119,7 +147,7 @@ export class CommandService {
       return deny(
         new HubError('HUB_ERR_FORBIDDEN', `${action} is sent by the hub itself (open the video instead)`),
       );
-    if (!policy.roles.includes(user.role))
+    if (!hasRole(user.role, policy.roles))
       return deny(new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not send ${action}`));
     const gw = this.registry.getGateway(gateway);
     const dev = device ? this.registry.getDevice(deviceKey(gateway, device)) : undefined;
@@ -135,7 +163,12 @@ export class CommandService {
       return deny(new HubError('HUB_ERR_CONFIRMATION_REQUIRED', `${action} can cause harm: confirm it`));
     const params = validateActionParams(action, req.params ?? {});
     if (!params.ok) return deny(new HubError('HUB_ERR_VALIDATION', params.detail));
-    const paramRefusal = policy.params?.(user.role, params.value);
+    const refusedParam = paramRefusedFor(action, user.role, params.value);
+    if (refusedParam)
+      return deny(
+        new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not set ${refusedParam} of ${action}`),
+      );
+    const paramRefusal = PARAM_CHECKS[action]?.(params.value);
     if (paramRefusal) return deny(paramRefusal);
     if (!gw.online) return deny(new HubError('HUB_ERR_GATEWAY_OFFLINE', `gateway ${gateway} is offline`));
     if (dev?.unreachable)

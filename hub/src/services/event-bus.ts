@@ -13,12 +13,12 @@ import type {
   BroadcastView,
   CallView,
   CommandResult,
+  IncidentCreate,
   IncidentView,
   LinkagePlan,
   Severity,
 } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
-import type { NewIncident } from './incidents.ts';
 import type { HubMetrics } from './metrics.ts';
 
 export interface CommandFinished {
@@ -27,6 +27,12 @@ export interface CommandFinished {
   gateway: string;
   device: string | null;
 }
+
+/**
+ * An incident a linkage rule asks for, at a site. Defined here, not taken from the incident service:
+ * the bus is below every service, so it imports none of them (hub/test/architecture.test.ts).
+ */
+export type IncidentRequest = Omit<IncidentCreate, 'site'> & { site: string };
 
 export interface BusEvents {
   /** A device's live view changed (descriptor, values, status). */
@@ -61,7 +67,7 @@ export interface BusEvents {
   /** A broadcast's state or a speaker's delivery changed. */
   broadcastChanged: { broadcast: BroadcastView };
   /** A linkage rule matched a new alarm and wants an incident for it. */
-  incidentRequested: { rule: string; alarm: AlarmView; incident: Omit<NewIncident, 'source' | 'alarm'> };
+  incidentRequested: { rule: string; alarm: AlarmView; incident: IncidentRequest };
   /** An incident was created for a rule (its linkage plan runs next). */
   incidentCreated: { incident: IncidentView; rule: string | null; alarm?: AlarmView };
   /** An incident was created or changed (state, SLA marks, timeline). */

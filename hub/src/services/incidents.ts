@@ -10,23 +10,26 @@
  * above. Changes are announced on the bus (`incidentChanged`).
  */
 import {
+  ACCESS,
   type Attachment,
+  hasRole,
   INCIDENT_TRANSITIONS,
   type IncidentAction,
-  type IncidentCreate,
   type IncidentEvent,
   type IncidentKpis,
   type IncidentPriority,
   type IncidentStatus,
   type IncidentTransition,
   type IncidentView,
+  scopeSites,
+  userMaySee,
 } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import type { SqlDatabase } from '../stores/sql.ts';
 import type { AuditLog } from './audit-log.ts';
-import type { EventBus } from './event-bus.ts';
+import type { EventBus, IncidentRequest } from './event-bus.ts';
+import type { AuthUser } from './sessions.ts';
 import type { SiteTree } from './site-tree.ts';
 
 export interface SlaRule {
@@ -46,7 +49,6 @@ export interface IncidentOptions {
   clock: () => number;
 }
 
-const ACTING_ROLES = new Set(['admin', 'duty_officer', 'village_operator']);
 const OPEN = "status NOT IN ('resolved', 'closed')";
 const MAX_LIST = 1000;
 
@@ -93,11 +95,10 @@ interface EventRow {
   data: string | null;
 }
 
-export interface NewIncident extends Omit<IncidentCreate, 'site'> {
-  site: string;
+export type NewIncident = IncidentRequest & {
   source: IncidentView['source'];
   alarm?: number;
-}
+};
 
 export class IncidentService {
   private readonly stmt;
@@ -162,7 +163,7 @@ export class IncidentService {
   /** An incident from an officer, a village operator, an alarm or a rule. */
   create(actor: AuthUser | undefined, input: NewIncident): IncidentView {
     if (actor) {
-      if (!ACTING_ROLES.has(actor.role))
+      if (!hasRole(actor.role, ACCESS.reportIncident))
         throw new HubError('HUB_ERR_FORBIDDEN', `the role ${actor.role} may not report incidents`);
       if (!userMaySee(actor, input.site))
         throw new HubError('HUB_ERR_FORBIDDEN', `${input.site} is outside your sites`, {
@@ -270,11 +271,13 @@ export class IncidentService {
       where.push(`site IN (${sites.map(() => '?').join(',')})`);
       args.push(...sites);
     }
-    if (user.sites.length > 0) {
-      const marks = user.sites.map(() => '?').join(',');
+    const scope = scopeSites(user);
+    if (scope?.length === 0) return [];
+    if (scope) {
+      const marks = scope.map(() => '?').join(',');
       where.push(`(site IN (${marks}) OR owner IN (${marks}))`);
-      args.push(...user.sites, ...user.sites);
-    } else if (user.role === 'village_operator') return [];
+      args.push(...scope, ...scope);
+    }
     const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`;
     return limit === undefined
       ? this.db.prepare<unknown[], Row>(sql).all(...args)
@@ -284,7 +287,7 @@ export class IncidentService {
   /** Moves an incident by one action; an action its state does not allow is refused, nothing changed. */
   transition(user: AuthUser, id: number, body: IncidentTransition): IncidentView {
     const row = this.visibleRow(user, id);
-    if (!ACTING_ROLES.has(user.role))
+    if (!hasRole(user.role, ACCESS.actOnIncident))
       throw new HubError('HUB_ERR_FORBIDDEN', `the role ${user.role} may not act on incidents`);
     if (!userMaySee(user, row.owner))
       throw new HubError(

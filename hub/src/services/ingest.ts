@@ -34,6 +34,7 @@ import {
   type GatewayState,
   laneOf,
   type ParsedTopic,
+  parseDeviceKey,
   parseTopic,
   type RejectReason,
   type Telemetry,
@@ -171,9 +172,9 @@ export class IngestService {
     severity: DeviceEvent['severity'],
     data: Record<string, unknown>,
   ): void {
-    const dot = key.indexOf('.');
-    const gateway = key.slice(0, dot);
-    const device = key.slice(dot + 1);
+    const parsed = parseDeviceKey(key);
+    if (!parsed) throw new Error(`not a device key: ${key}`);
+    const { gateway, device } = parsed;
     const ts = Date.now();
     this.events.push({ device: key, gateway, seq: 0, ts, type, severity, data });
     this.registry.applyEvent(gateway, device, { seq: 0, epoch: 'hub', ts, type, severity, data });

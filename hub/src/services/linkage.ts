@@ -18,15 +18,16 @@ import {
   type LinkageRule,
   type Position,
   parseDeviceKey,
+  userMaySee,
 } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import { LINKAGE_ACTOR } from './actors.ts';
 import type { BroadcastService } from './broadcasts.ts';
 import type { CommandService } from './commands.ts';
 import type { EventBus } from './event-bus.ts';
 import type { Registry } from './registry.ts';
+import type { AuthUser } from './sessions.ts';
 import type { SiteTree } from './site-tree.ts';
 
 /** What the "link" button does when no rule says otherwise. */

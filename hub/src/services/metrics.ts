@@ -1,7 +1,7 @@
 /** Prometheus metrics of one hub instance (its own registry, so several apps can run in one process). */
 import { REJECT_REASONS, type TopicKind } from '@qianliyan/protocols';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { BROKER_REFUSALS } from '../plugins/broker-refusals.ts';
+import { BROKER_REFUSALS } from '../mqtt/broker-refusals.ts';
 import { VIDEO_REFUSALS } from '../video/refusals.ts';
 
 /** Why loudspeaker traffic was refused (`qly_audio_refused_total`). */

@@ -7,13 +7,10 @@
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DeviceMeta } from '@qianliyan/protocols';
+import type { DeviceMeta, Role } from '@qianliyan/protocols';
 import Database from 'better-sqlite3';
 import { type SqlDatabase, SqliteDatabase } from './sql.ts';
 import { migratePostgres } from './state-schema.ts';
-
-export const ROLES = ['admin', 'duty_officer', 'drone_pilot', 'village_operator', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface UserRow {
   username: string;

@@ -14,17 +14,16 @@
  * authentication and leaves ffmpeg running when viewers leave. Its technique (ffmpeg → MPEG-1 →
  * WebSocket → JSMpeg) is kept for browsers without MSE, served here, behind tokens, supervised.
  */
-import { parseDeviceKey, type StreamName } from '@qianliyan/protocols';
+import { parseDeviceKey, type StreamName, userMaySee } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { HubConfig } from '../config.ts';
 import { HubError } from '../errors.ts';
-import { type AuthUser, userMaySee } from '../plugins/auth.ts';
 import { verifyPassword } from '../security/passwords.ts';
 import type { CommandService } from '../services/commands.ts';
 import type { HubMetrics } from '../services/metrics.ts';
 import type { Registry } from '../services/registry.ts';
-import type { Sessions } from '../services/sessions.ts';
+import type { AuthUser, Sessions } from '../services/sessions.ts';
 import type { StateDb } from '../stores/state-db.ts';
 import { FfmpegProcess, liveFfmpegCount, resolveFfmpeg } from './ffmpeg-process.ts';
 import { newWindow, PushBudget, type RateWindow } from './push-budget.ts';

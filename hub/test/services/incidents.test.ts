@@ -11,11 +11,11 @@ import type { IncidentView } from '@qianliyan/protocols';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HubError } from '../../src/errors.ts';
-import type { AuthUser } from '../../src/plugins/auth.ts';
 import { AuditLog } from '../../src/services/audit-log.ts';
 import { EventBus } from '../../src/services/event-bus.ts';
 import { IncidentService, type NewIncident } from '../../src/services/incidents.ts';
 import { createMetrics } from '../../src/services/metrics.ts';
+import type { AuthUser } from '../../src/services/sessions.ts';
 import { SiteTree } from '../../src/services/site-tree.ts';
 import { StateDb } from '../../src/stores/state-db.ts';
 

@@ -5,8 +5,13 @@
  */
 import type { PtzMoveParams } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
+import {
+  type ActionTable,
+  type AdapterDefinition,
+  CommandFailure,
+  type DeviceDescriptor,
+} from '../../adapters/types.ts';
 import { respondAfter, type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
-import { type ActionTable, type AdapterDefinition, CommandFailure, type DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-camera', {
   heading: Type.Number({

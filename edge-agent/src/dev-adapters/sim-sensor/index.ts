@@ -1,7 +1,7 @@
 /** Simulated environmental sensor: temperature, humidity, PM2.5 and a river water level. */
 import { Type } from '@sinclair/typebox';
+import type { AdapterDefinition, DeviceDescriptor } from '../../adapters/types.ts';
 import { type SimulatedConfig, SimulatedDevice, simulatedSchema, wave } from '../simulated-device.ts';
-import type { AdapterDefinition, DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-sensor', {
   waterLevelAlarmM: Type.Number({ default: 3.2, description: 'water level that raises a flood alarm event' }),

@@ -5,7 +5,7 @@
  */
 import { ID_PATTERN } from '@qianliyan/protocols';
 import { type TProperties, Type } from '@sinclair/typebox';
-import type { ActionTable, AdapterContext, DeviceAdapter, DeviceDescriptor } from './types.ts';
+import type { ActionTable, AdapterContext, DeviceAdapter, DeviceDescriptor } from '../adapters/types.ts';
 
 export const SimulatedBase = {
   id: Type.String({ pattern: `^${ID_PATTERN}$`, description: 'device id, unique on this gateway' }),

@@ -6,8 +6,13 @@
  */
 import type { GotoParams } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
+import {
+  type ActionTable,
+  type AdapterDefinition,
+  CommandFailure,
+  type DeviceDescriptor,
+} from '../../adapters/types.ts';
 import { respondAfter, type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
-import { type ActionTable, type AdapterDefinition, CommandFailure, type DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-drone', {
   radiusM: Type.Number({

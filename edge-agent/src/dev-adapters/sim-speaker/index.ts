@@ -1,7 +1,7 @@
 /** Simulated village loudspeaker (大喇叭): volume and whether it is playing; takes `speaker.volume`. */
 import { Type } from '@sinclair/typebox';
+import type { ActionTable, AdapterDefinition, DeviceDescriptor } from '../../adapters/types.ts';
 import { respondAfter, type SimulatedConfig, SimulatedDevice, simulatedSchema } from '../simulated-device.ts';
-import type { ActionTable, AdapterDefinition, DeviceDescriptor } from '../types.ts';
 
 const configSchema = simulatedSchema('sim-speaker', {
   volume: Type.Integer({ minimum: 0, maximum: 100, default: 70, description: 'initial volume, percent' }),
