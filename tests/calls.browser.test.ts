@@ -1,10 +1,10 @@
 /**
  * Video calls between the command room and villages in chromium (fake camera and microphone):
- * from an incident, from the site tree ("call this village"), a county–town–village mesh, a missed
+ * from an incident, from the site tree and a gateway's card ("call this village"), a county–town–village mesh, a missed
  * call, and another village's operator refused. Placed and answered through the page; the peers'
  * decoded frames come from the test build's hook (no page shows them).
  */
-import type { CallView, IncidentView } from '@qianliyan/protocols';
+import { type CallView, type IncidentView, topics } from '@qianliyan/protocols';
 import type { BrowserContext, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { launchChromium, signIn } from './support/browser.ts';
 import { testHook, waitForHooks } from './support/dashboard.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
+import { startUplink } from './support/uplink.ts';
 import { waitFor } from './support/wait.ts';
 
 const VILLAGE = 'demo-village';
@@ -157,6 +158,43 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))(
         await page.getByRole('button', { name: '关闭上次通话信息' }).click();
         await page.waitForSelector('.call-panel', { state: 'hidden' });
       }
+    });
+
+    it('"call this village" on a gateway’s card rings that gateway’s village', async () => {
+      // The old gateway card had no call: a village was called from an incident or the site tree.
+      const uplink = await startUplink(
+        hub.brokerUrl,
+        VILLAGE,
+        'gw-calls',
+        await hub.provisionGateway('gw-calls', VILLAGE),
+      );
+      uplink.send(
+        topics.state(VILLAGE, 'gw-calls'),
+        { ts: Date.now(), online: true, heartbeatMs: 10_000, devices: [] },
+        true,
+      );
+      await uplink.drained();
+      const card = officer.locator('.gateway[data-gateway="gw-calls"]');
+      await card.waitFor({ timeout: 15_000 });
+      await card.getByRole('button', { name: '视频呼叫 千里村' }).click();
+      await village.waitForSelector('.call-panel[data-state=ringing] [data-call=accept]', {
+        timeout: 10_000,
+      });
+      await village.click('[data-call=accept]');
+      await officer.waitForSelector('.call-panel[data-state=active]', { timeout: 20_000 });
+      expect(await officer.textContent('.call-head')).toContain('cun');
+      await officer.click('[data-call=hangup]');
+      await officer.waitForFunction(() =>
+        document.querySelector('.call-head')?.textContent?.startsWith('上次通话：千里村'),
+      );
+      await village.waitForFunction(() =>
+        document.querySelector('.call-head')?.textContent?.startsWith('上次通话'),
+      );
+      for (const page of [officer, village]) {
+        await page.getByRole('button', { name: '关闭上次通话信息' }).click();
+        await page.waitForSelector('.call-panel', { state: 'hidden' });
+      }
+      await uplink.close();
     });
 
     it('a county–town–village call: three in a mesh, each decodes the other two; it goes on when one leaves', async () => {

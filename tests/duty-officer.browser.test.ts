@@ -3,6 +3,12 @@
  * text, roles and labels only (no test hook): a real hub, an edge agent process running a simulated
  * village whose cameras push video, and a gateway's real uplink raising an intrusion.
  *  - keyboard only: from the login form to camera 03 playing on the wall in at most 15 key presses;
+ *  - cameras: the list's ▶ and the panel's action play one on the wall; PTZ cameras are marked
+ *    (badge and row name); "enlarge" (大画面) and "zoom" (拉近/拉远) never share a word — the old
+ *    screen said 放大 for both;
+ *  - focus: a site-tree row and a map item show a thick ring at ≥ 3:1 and say what they are (the
+ *    map item's name beside its ring);
+ *  - 一键联动 keeps the officer on the incident, its plan there saying what it did;
  *  - the new-incident form: blank, empty and over-long input refused beside the field in the user's
  *    language (and a refusal only the hub knows, worded from its code); a double-clicked 上报 makes
  *    one incident and the form closes;
@@ -14,6 +20,7 @@
 import { topics } from '@qianliyan/protocols';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANUAL_LINK } from '../hub/src/services/linkage.ts';
 import { launchChromium, signIn } from './support/browser.ts';
 import { waitForDevices } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
@@ -134,6 +141,172 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       console.log(`login → camera 03 playing: ${presses} key presses`);
     });
 
+    it('the list’s ▶ and the panel play a camera on the wall; PTZ cameras are marked; enlarge and zoom are different words', async () => {
+      const cameras = hub.app.registry.listDevices().filter((d) => d.kind === 'camera');
+      const ptz = new Set(cameras.filter((d) => d.capabilities.includes('cmd.ptz.move')).map((d) => d.name));
+      expect(ptz.size).toBeGreaterThan(0);
+      expect(ptz.size).toBeLessThan(cameras.length);
+      // Marked in the list (a badge, and said in the row's name) and in the panel.
+      for (const c of cameras) {
+        const row = page.locator('.device', { hasText: c.name });
+        expect(await row.getByText('云台', { exact: true }).isVisible(), c.name).toBe(ptz.has(c.name));
+        expect((await row.getAttribute('aria-label'))?.includes('可遥控转动和变倍') ?? false, c.name).toBe(
+          ptz.has(c.name),
+        );
+      }
+      const tileLive = (name: string) =>
+        page.waitForFunction(
+          (n) =>
+            [...document.querySelectorAll<HTMLElement>('.tile')].some(
+              (t) => t.querySelector('.tile-name')?.textContent === n && t.dataset.state === 'live',
+            ),
+          name,
+          { timeout: 30_000 },
+        );
+      const tile = (name: string) =>
+        page.locator('.tile', { has: page.locator('.tile-name', { hasText: name }) });
+      // From the map view, the list's ▶ plays camera 02 on the wall (and shows the wall).
+      await page.click('[data-mode=map]');
+      await page.getByRole('button', { name: '在视频墙播放: 摄像头 02' }).click();
+      await tileLive('摄像头 02');
+      expect(await page.getAttribute('[data-mode=split]', 'aria-pressed')).toBe('true');
+      // Off the wall, then back from the panel's own action.
+      await tile('摄像头 02').getByRole('button', { name: '移出视频墙' }).click();
+      await tile('摄像头 02').waitFor({ state: 'detached' });
+      const panel = page.locator('.panel:not([hidden])');
+      expect(await panel.locator('h2').textContent()).toBe('摄像头 02');
+      await panel.getByRole('button', { name: '在视频墙播放' }).click();
+      await tileLive('摄像头 02');
+
+      // A PTZ camera's panel and its large view: "enlarge" and "zoom" never share a word.
+      const ptzCamera = [...ptz][0] as string;
+      await page.locator('.device', { hasText: ptzCamera }).click();
+      await tileLive(ptzCamera);
+      await panel.getByRole('button', { name: /大画面/ }).click();
+      await page.locator('[data-zoom]').first().waitFor();
+      const names = () =>
+        page.evaluate(() => {
+          const name = (b: Element) =>
+            [b.getAttribute('aria-label'), b.getAttribute('title'), b.textContent]
+              .filter(Boolean)
+              .join(' | ');
+          const visible = (b: Element) => b.getClientRects().length > 0;
+          const tileEnlarge = [...document.querySelectorAll('.tile [data-action=enlarge]')].filter(visible);
+          const panelEnlarge = [...document.querySelectorAll('.panel [data-video=large]')].filter(visible);
+          return {
+            enlarge: [...tileEnlarge, ...panelEnlarge].map(name),
+            zoom: [...document.querySelectorAll('.panel button, [data-zoom]')]
+              .filter(visible)
+              .map(name)
+              .filter((n) => /变倍|拉近|拉远|放大|缩小|zoom|enlarge/i.test(n)),
+            all: [...document.querySelectorAll('button')].filter(visible).map(name),
+          };
+        });
+      const zh = await names();
+      expect(zh.enlarge.length).toBeGreaterThanOrEqual(2);
+      expect(zh.zoom.length).toBeGreaterThanOrEqual(4);
+      for (const n of zh.enlarge) expect(n).toMatch(/大画面/);
+      for (const n of zh.zoom) expect(n).toMatch(/拉近|拉远/);
+      for (const n of zh.zoom) expect(n).not.toMatch(/大画面/);
+      // 放大 meant both "enlarge the tile" and "zoom in" on the old screen: now neither.
+      expect(zh.all.filter((n) => n.includes('放大'))).toEqual([]);
+      await page.getByRole('button', { name: 'English' }).click();
+      await page.locator('[data-zoom]').first().waitFor();
+      const en = await names();
+      for (const n of en.enlarge) expect(n).toMatch(/large view/);
+      for (const n of en.enlarge) expect(n).not.toMatch(/zoom/i);
+      for (const n of en.zoom) expect(n).toMatch(/Zoom (in|out)/);
+      for (const n of en.zoom) expect(n).not.toMatch(/large|enlarge/i);
+      await page.getByRole('button', { name: '中文' }).click();
+      await page.getByRole('button', { name: /^关闭大画面/ }).click();
+      await page.locator('[data-zoom]').first().waitFor({ state: 'hidden' });
+    });
+
+    it('focus on a site-tree row and on a map item is a thick visible ring, and says what it is on', async () => {
+      /** The focused element: its accessible name and its outline as drawn. */
+      const focused = () =>
+        page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          const s = getComputedStyle(el);
+          return {
+            name: el.getAttribute('aria-label') ?? el.textContent ?? '',
+            outline: {
+              style: s.outlineStyle,
+              width: Number.parseFloat(s.outlineWidth),
+              color: s.outlineColor,
+            },
+            background: getComputedStyle(el.closest('aside, main') ?? document.body).backgroundColor,
+          };
+        });
+      /** WCAG contrast ratio of two rgb() colours. */
+      const contrast = (a: string, b: string) => {
+        const lum = (c: string) => {
+          const [r, g, bl] = (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map((v) => {
+            const x = Number(v) / 255;
+            return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+          }) as [number, number, number];
+          return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+        };
+        const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+        return (hi + 0.05) / (lo + 0.05);
+      };
+      // The site tree by keyboard: onto the town's row, then one down to a village.
+      await page.click('[data-mode=map]');
+      await page.focus('.site-tree button');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowDown');
+      const row = await focused();
+      expect(row.name).toMatch(/^\S+村/); // the village, by name
+      expect(row.name).toMatch(/在线/); // and what is on it, in words (the counts are only colours)
+      expect(row.outline.style).toBe('solid');
+      expect(row.outline.width).toBeGreaterThanOrEqual(2);
+      // WCAG 2.4.11/1.4.11: the ring stands out from the sidebar at 3:1 (the old row: a faint tint).
+      expect(contrast(row.outline.color, row.background)).toBeGreaterThanOrEqual(3);
+
+      // The map by its skip link: the first item is focused, ringed on the canvas and named beside it.
+      await page.evaluate(() => (document.querySelector('[data-skip=skip-map]') as HTMLElement).focus());
+      await page.keyboard.press('Enter');
+      const item = await focused();
+      expect(item.name.length).toBeGreaterThan(0);
+      const label = page.locator('.qly-item-label');
+      await label.waitFor();
+      expect(await label.textContent()).toBe(item.name);
+      const mapBox = (await page.locator('.stage > [data-panel=map]').boundingBox()) as {
+        x: number;
+        y: number;
+        width: number;
+        height: number;
+      };
+      const labelBox = (await label.boundingBox()) as { x: number; y: number; width: number; height: number };
+      expect(labelBox.x).toBeGreaterThanOrEqual(mapBox.x);
+      expect(labelBox.y).toBeGreaterThanOrEqual(mapBox.y);
+      expect(labelBox.x + labelBox.width).toBeLessThanOrEqual(mapBox.x + mapBox.width);
+      // The ring itself: focus-yellow pixels on the device canvas just under the label.
+      const ringPixels = await page.evaluate(
+        ({ x, y, w }) => {
+          const canvas = document.querySelector<HTMLCanvasElement>('.qly-device-canvas') as HTMLCanvasElement;
+          const r = canvas.getBoundingClientRect();
+          const ratio = canvas.width / r.width;
+          const cx = (x + w / 2 - r.left) * ratio;
+          const top = (y - r.top) * ratio;
+          const size = 70 * ratio;
+          const data = (canvas.getContext('2d') as CanvasRenderingContext2D).getImageData(
+            cx - size / 2,
+            top,
+            size,
+            size,
+          ).data;
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4)
+            if ((data[i] as number) > 220 && (data[i + 1] as number) > 180 && (data[i + 2] as number) < 80)
+              n += 1;
+          return n;
+        },
+        { x: labelBox.x, y: labelBox.y + labelBox.height, w: labelBox.width },
+      );
+      expect(ringPixels).toBeGreaterThan(20);
+    });
+
     it('a blank, empty or over-long incident is refused beside its field in the user’s language; the hub’s own refusal too', async () => {
       await page.getByRole('button', { name: '事件', exact: true }).click();
       await page.getByRole('button', { name: '新建事件' }).click();
@@ -203,6 +376,26 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
       await page.getByRole('button', { name: '中文' }).click();
       await page.getByRole('button', { name: '新建事件' }).waitFor();
       expect(navigations).toEqual([]);
+    });
+
+    it('一键联动 keeps the officer on the incident, with its plan saying what it did', async () => {
+      const [report] = await api<Array<{ id: number }>>('/api/incidents');
+      const id = (report as { id: number }).id;
+      await page.click('[data-mode=incidents]');
+      await page.click(`.incident[data-id="${id}"]`);
+      const detail = page.locator('.ib-detail');
+      await detail.getByRole('button', { name: '一键联动' }).click();
+      await detail.locator('[data-role=plan]').waitFor();
+      // What it did, said in the plan itself (a rule's run is told in a toast: see below).
+      expect(await detail.locator('[data-role=plan]').textContent()).toMatch(/已把 \d+ 个摄像头放上视频墙/);
+      // Still where the officer was (the old button switched to the split view and the plan was gone).
+      expect(await page.getAttribute('[data-mode=incidents]', 'aria-pressed')).toBe('true');
+      expect(await detail.locator('h2').textContent()).toBe(`#${id} 河堤渗水`);
+      expect(await detail.locator('[data-role=plan]').isVisible()).toBe(true);
+      // The toast goes by itself; the next test reads the rule's own.
+      await page.waitForFunction(() => document.querySelector('.toast') === null, undefined, {
+        timeout: 10_000,
+      });
     });
 
     it('a rule’s plan is on its incident when opened later; its warning is read before it plays; the assignee is named', async () => {
@@ -283,6 +476,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium') || !systemBinary('/usr/bin/f
         ...hub.app.registry.listDevices().map((d) => d.name),
         ...sites.map((s) => s.name),
         ...rules.flatMap((r) => [r.name, r.actions.broadcast?.text ?? '']),
+        MANUAL_LINK.broadcast?.text ?? '', // 一键联动's proposed warning, spoken in the village
         '河堤渗水',
         '河堤有渗水点，请尽快处置。',
         '王网格',

@@ -263,7 +263,12 @@ export class DeviceLayer {
 }
 
 /** "H", as ground stations mark home; the panel names it in words (返航点). */
-const HOME_ICON = L.divIcon({ className: 'qly-home', html: 'H', iconSize: [18, 18], iconAnchor: [9, 9] });
+// No iconSize: Leaflet then sets no pixel box, and the CSS sizes it in rem (readable on a wall).
+const HOME_ICON = L.divIcon({
+  className: 'qly-home',
+  html: 'H',
+  iconSize: null as unknown as L.PointExpression,
+});
 
 const DRONE_ICON = L.divIcon({
   className: 'qly-drone',
