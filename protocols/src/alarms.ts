@@ -150,10 +150,10 @@ export const RuleCondition = Type.Union([
       field: Field,
       op: Type.Union([Type.Literal('above'), Type.Literal('below')]),
       value: Type.Number(),
-      /** The reading must come back this far past the threshold to clear (no chatter at the line). */
-      hysteresis: Type.Number({ minimum: 0, default: 0 }),
-      /** The condition must hold this long before the alarm fires (0: at once). */
-      forMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 0 }),
+      /** The reading must come back this far past the threshold to clear (no chatter at the line; default 0). */
+      hysteresis: Type.Optional(Type.Number({ minimum: 0 })),
+      /** The condition must hold this long before the alarm fires (default 0: at once). */
+      forMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     },
     { additionalProperties: false },
   ),

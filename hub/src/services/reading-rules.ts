@@ -62,7 +62,7 @@ export class RuleCursor {
     this.lastValue = value;
     if (c.type === 'threshold') {
       const over = c.op === 'above' ? value > c.value : value < c.value;
-      const back = c.op === 'above' ? value <= c.value - c.hysteresis : value >= c.value + c.hysteresis;
+      const back = c.op === 'above' ? value <= c.value - (c.hysteresis ?? 0) : value >= c.value + (c.hysteresis ?? 0);
       if (this.active) {
         if (!back) return undefined;
         this.active = false;
@@ -108,7 +108,7 @@ export class RuleCursor {
   }
 
   private due(now: number): 'fire' | undefined {
-    const forMs = this.c.type === 'threshold' ? this.c.forMs : 0;
+    const forMs = this.c.type === 'threshold' ? (this.c.forMs ?? 0) : 0;
     if (this.pendingSince === null || now - this.pendingSince < forMs) return undefined;
     this.active = true;
     this.pendingSince = null;
@@ -287,7 +287,7 @@ export class RuleEngine {
     }
     for (const c of this.compiled.values()) {
       const t = c.rule.condition.type;
-      if (t === 'rate' || (t === 'threshold' && c.rule.condition.forMs === 0)) continue;
+      if (t === 'rate' || (t === 'threshold' && !c.rule.condition.forMs)) continue;
       for (const [key, cursor] of c.cursors) {
         if (cursor.elapse(now) !== 'fire') continue;
         const site = this.registry.deviceHealth(key)?.site;
