@@ -62,7 +62,8 @@ export class RuleCursor {
     this.lastValue = value;
     if (c.type === 'threshold') {
       const over = c.op === 'above' ? value > c.value : value < c.value;
-      const back = c.op === 'above' ? value <= c.value - (c.hysteresis ?? 0) : value >= c.value + (c.hysteresis ?? 0);
+      const back =
+        c.op === 'above' ? value <= c.value - (c.hysteresis ?? 0) : value >= c.value + (c.hysteresis ?? 0);
       if (this.active) {
         if (!back) return undefined;
         this.active = false;
@@ -356,9 +357,9 @@ export class RuleEngine {
       .slice(0, this.options.previewMaxDevices);
     const alarms: RulePreview['alarms'] = [];
     const c = body.condition;
-    // Buckets of 10 s (a day is 8,640 per device): the extreme of each bucket is what a threshold
-    // would have seen; durations and absences are judged to the bucket.
-    const bucketMs = 10_000;
+    // 8,640 buckets per device whatever the span (10 s over a day): the extreme of each bucket is
+    // what a threshold would have seen; durations and absences are judged to the bucket.
+    const bucketMs = Math.max(250, Math.round((to - from) / 8640));
     for (const d of devices) {
       const field =
         c.field ?? Object.keys(d.values).find((f) => typeof d.values[f] === 'number') ?? undefined;
