@@ -10,8 +10,9 @@
  * the reading comes back past the hysteresis, and a condition back within the alarm service's
  * flap window reopens the same alarm with a count — one alarm, never one per sample.
  *
- * Cost: rules are indexed by field, so a sample costs a map lookup per field plus the rules that
- * read that field whose scope holds the device (a precomputed set of sites). Cursor state lives
+ * Cost: rules are indexed by field, and rules for one device by device and field, so a sample
+ * costs a map lookup or two per field plus the rules that read that field whose scope holds the
+ * device (a precomputed set of sites); a thousand rules for a thousand devices cost each sample one. Cursor state lives
  * in memory per (rule, device): on a hub restart a rule starts afresh, and its open alarms are
  * reconciled by the first reading (a value back in bounds clears them).
  */
@@ -230,9 +231,10 @@ export class RuleEngine {
       if (c.rule.condition.type === 'absence') this.absence.push(c);
       const field = c.rule.condition.field;
       if (field) {
-        const list = this.byField.get(field) ?? [];
+        const key = c.rule.scope.device ? `${c.rule.scope.device}|${field}` : field;
+        const list = this.byField.get(key) ?? [];
         list.push(c);
-        this.byField.set(field, list);
+        this.byField.set(key, list);
       }
     }
     this.lastScan = 0;
@@ -248,15 +250,19 @@ export class RuleEngine {
 
   onReading(key: string, site: string, kind: string, ts: number, values: Record<string, unknown>): void {
     for (const field in values) {
-      const rules = this.byField.get(field);
-      if (!rules) continue;
+      const general = this.byField.get(field);
+      const own = this.byField.get(`${key}|${field}`);
+      if (!general && !own) continue;
       const raw = values[field];
       const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
-      for (const c of rules) {
-        if (!this.inScope(c, key, site, kind)) continue;
-        this.metrics.ruleEvaluations.inc();
-        const cursor = this.cursor(c, key, ts);
-        this.act(c, key, site, cursor.step(ts, value), value);
+      for (const rules of [general, own]) {
+        if (!rules) continue;
+        for (const c of rules) {
+          if (!this.inScope(c, key, site, kind)) continue;
+          this.metrics.ruleEvaluations.inc();
+          const cursor = this.cursor(c, key, ts);
+          this.act(c, key, site, cursor.step(ts, value), value);
+        }
       }
     }
     // Absence rules without a field: any reading counts.
