@@ -174,6 +174,17 @@ describe('the alarm centre', () => {
     expect(hub.app.alarms.get(theirs.id)?.ackedAt).toBeNull();
   });
 
+  it('an acknowledgement without a body (as the dashboard’s alarm list sends it) is taken', async () => {
+    const alarm = await event(east, 'cam', 'tamper', 'critical');
+    const res = await hub.app.inject({
+      method: 'POST',
+      url: `/api/alarms/${alarm.id}/ack`,
+      headers: { authorization: `Bearer ${tokens['east-op']}` },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ id: alarm.id, ackedBy: 'east-op', ackNote: null });
+  });
+
   it('acknowledge and open an incident in one action', async () => {
     const alarm = await event(east, 'cam', 'line_crossing', 'alarm');
     const res = await api('east-op', 'POST', `/api/alarms/${alarm.id}/incident`, {

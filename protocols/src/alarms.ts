@@ -57,9 +57,10 @@ export function healthTypeOfReason(kind: string, reason: string): HealthAlarmTyp
   if (code === 'VIDEO_LOST' || /video lost|no frames/i.test(reason)) return 'health.video_lost';
   if (code === 'ONVIF_UNAUTHORIZED' || /credential|unauthori[sz]ed|401/i.test(reason))
     return 'health.credentials_refused';
+  // A drone's link is judged on all its traffic, heartbeats included: its silence is a lost link.
+  if (kind === 'drone' || /link lost|link_lost/i.test(reason)) return 'health.link_lost';
   if (code.startsWith('MODBUS_') || code === 'SPEAKER_SILENT' || /heartbeat|control api/i.test(reason))
     return 'health.comm_lost';
-  if (kind === 'drone' || /link lost|link_lost/i.test(reason)) return 'health.link_lost';
   return 'health.device_offline';
 }
 

@@ -177,15 +177,19 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/alarms/:id/ack',
     {
       onRequest: app.requireRole(...OPERATE),
+      // No body at all is an acknowledgement without a note (the dashboard's list sends none).
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['alarms'],
         security: bearer,
         params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-        body: Type.Optional(AlarmAck),
+        body: AlarmAck,
         response: { 200: AlarmView, ...errorResponses },
       },
     },
-    async (request) => acknowledge(request.user, request.params.id, request.body?.note, 'alarm.ack'),
+    async (request) => acknowledge(request.user, request.params.id, request.body.note, 'alarm.ack'),
   );
 
   app.post(
