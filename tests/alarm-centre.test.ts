@@ -71,7 +71,9 @@ describe('the alarm centre', () => {
       expect(res.status).toBe(201);
       tokens[username] = await hub.token(username, 'a-long-password');
     }
-    east = await startVillageGateway(hub, 'gw-east', 'dongshan', { cam: { ...cameraMeta('东门摄像头'), position: { lat: 30.046, lon: 119.972 } } });
+    east = await startVillageGateway(hub, 'gw-east', 'dongshan', {
+      cam: { ...cameraMeta('东门摄像头'), position: { lat: 30.046, lon: 119.972 } },
+    });
     far = await startVillageGateway(hub, 'gw-far', 'far-village', { cam: cameraMeta('远山摄像头') });
     townSocket = io(hub.baseUrl, { auth: { token: tokens['town-officer'] }, transports: ['websocket'] });
     townSocket.on('alarm', (a: AlarmView) => townLive.push(a));

@@ -10,8 +10,13 @@
  * - rules are admin-only, audited, refused with their field when bad; the preview replays stored
  *   history ("would have fired N times").
  */
-import type { AlarmView, ReadingRule } from '@qianliyan/protocols';
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AlarmView, LinkagePlan, ReadingRule } from '@qianliyan/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpeakerSimulator } from '../edge-agent/src/adapters/ip-speaker/simulator.ts';
 import { ModbusSimulator, STATION_POINTS } from '../edge-agent/src/adapters/modbus-sensor/simulator.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
@@ -44,7 +49,18 @@ describe('rules on readings against the Modbus simulator', () => {
       ...(device ? { device } : {}),
       limit: 50,
     });
-  const station = async (gateway: string, site: string, sim: ModbusSimulator, position: object) => {
+  const speaker = new SpeakerSimulator({
+    recordDir: mkdtempSync(join(tmpdir(), 'qly-rule-spk-')),
+    volume: 100,
+  });
+  const plans: LinkagePlan[] = [];
+  const station = async (
+    gateway: string,
+    site: string,
+    sim: ModbusSimulator,
+    position: object,
+    extra: object[] = [],
+  ) => {
     const edge = new EdgeProcess(
       {
         gateway: { id: gateway, site },
@@ -64,6 +80,7 @@ describe('rules on readings against the Modbus simulator', () => {
             reconnectMaxMs: 400,
             points: STATION_POINTS,
           },
+          ...extra,
         ],
       },
       await hub.provisionGateway(gateway, site),
@@ -95,7 +112,18 @@ describe('rules on readings against the Modbus simulator', () => {
     });
     expect(res.status).toBe(201);
     tokens.duty = await hub.token('duty', 'a-long-password');
-    await station('gw-rule-e', 'dongshan', east, { lat: 30.046, lon: 119.972 });
+    await speaker.start();
+    hub.app.bus.on('linkageExecuted', 'test', ({ plan }) => plans.push(plan));
+    await station('gw-rule-e', 'dongshan', east, { lat: 30.046, lon: 119.972 }, [
+      {
+        type: 'ip-speaker',
+        id: 'spk',
+        name: '东山大喇叭',
+        position: { lat: 30.0462, lon: 119.9722 },
+        rtp: speaker.rtpUrl,
+        controlUrl: speaker.controlUrl,
+      },
+    ]);
     await station('gw-rule-w', 'xihe', west, { lat: 30.031, lon: 119.936 });
     await waitFor(
       'both stations read',
@@ -112,6 +140,7 @@ describe('rules on readings against the Modbus simulator', () => {
     await hub?.close();
     await east.stop();
     await west.stop();
+    await speaker.stop();
   });
 
   let threshold: ReadingRule;
@@ -201,6 +230,34 @@ describe('rules on readings against the Modbus simulator', () => {
     await waitFor('absence cleared', () => hub.app.alarms.get(fired.id)?.clearedAt !== null, 20_000);
   }, 60_000);
 
+  it('a rule’s action speaks its text on the nearest loudspeaker of the device’s village', async () => {
+    await waitFor(
+      'speaker online',
+      () => hub.app.registry.getDevice('gw-rule-e.spk')?.status === 'online',
+      20_000,
+    );
+    const res = await api('admin', 'POST', '/api/alarm-rules', {
+      name: '东山水位过高',
+      scope: { device: EAST },
+      condition: { type: 'threshold', field: 'water_level', op: 'above', value: 4 },
+      severity: 'critical',
+      action: { speak: { text: '河道水位过高，请远离河边', count: 1, maxDistanceM: 1000 } },
+    });
+    expect(res.status).toBe(201);
+    const since = Date.now();
+    await level(east, EAST, 4.3);
+    const plan = await waitFor(
+      'linkage plan',
+      () => plans.find((p) => p.rule === `rule-${(res.body as { id: number }).id}`),
+      10_000,
+    );
+    expect(plan.speakers.map((s) => s.key)).toEqual(['gw-rule-e.spk']);
+    expect(plan.broadcast).toMatchObject({ mode: 'started', text: '河道水位过高，请远离河边' });
+    // Heard at the loudspeaker simulator (RTP through the gateway's encoder).
+    await waitFor('warning heard', () => speaker.recordings.find((r) => r.firstPacketAt >= since), 30_000);
+    await level(east, EAST, 2.5);
+  }, 60_000);
+
   it('the preview replays the stored readings: how often the rule would have fired', async () => {
     await hub.app.timeseries.sync();
     const res = await api('admin', 'POST', '/api/alarm-rules/preview', {
@@ -215,10 +272,10 @@ describe('rules on readings against the Modbus simulator', () => {
     expect(res.status).toBe(200);
     const preview = res.body as { devices: number; fires: number; alarms: Array<{ device: string }> };
     expect(preview.devices).toBe(2);
-    // East went over 3.3 twice (3.4, then 3.5 after a dip to 3.1 — past this rule's 0.1 hysteresis);
-    // west once (3.6).
-    expect(preview.alarms.filter((a) => a.device === EAST)).toHaveLength(2);
+    // East went over 3.3 three times (3.4; 3.5 after a dip to 3.1, past this rule's 0.1 hysteresis;
+    // 4.3 for the spoken warning); west once (3.6).
+    expect(preview.alarms.filter((a) => a.device === EAST)).toHaveLength(3);
     expect(preview.alarms.filter((a) => a.device === WEST)).toHaveLength(1);
-    expect(preview.fires).toBe(3);
+    expect(preview.fires).toBe(4);
   });
 });
