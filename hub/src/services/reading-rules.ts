@@ -182,8 +182,10 @@ export class RuleEngine {
   create(body: ReadingRuleBody, by: string): ReadingRule {
     const now = this.options.clock();
     const { id } = this.stmt.insert.get(JSON.stringify(body), by, now, now) as { id: number };
-    this.reload();
-    return this.get(id) as ReadingRule;
+    const rule = this.get(id) as ReadingRule;
+    // A new rule joins the index alone (a full reload per rule made a thousand rules O(n²)).
+    if (rule.enabled) this.index(this.compile(rule, undefined));
+    return rule;
   }
 
   update(id: number, body: ReadingRuleBody): ReadingRule | undefined {
@@ -217,27 +219,36 @@ export class RuleEngine {
       if (!rule.enabled) continue;
       const previous = old.get(rule.id);
       const same = previous && JSON.stringify(previous.rule) === JSON.stringify(rule);
-      fresh.set(rule.id, {
-        rule,
-        sites: rule.scope.site ? new Set(this.tree.subtree(rule.scope.site)) : null,
-        cursors: same ? previous.cursors : new Map(),
-      });
+      fresh.set(rule.id, this.compile(rule, same ? previous : undefined));
     }
     old.clear();
     this.byField.clear();
     this.absence.length = 0;
-    for (const [id, c] of fresh) {
-      old.set(id, c);
-      if (c.rule.condition.type === 'absence') this.absence.push(c);
-      const field = c.rule.condition.field;
-      if (field) {
-        const key = c.rule.scope.device ? `${c.rule.scope.device}|${field}` : field;
-        const list = this.byField.get(key) ?? [];
-        list.push(c);
-        this.byField.set(key, list);
-      }
-    }
+    for (const c of fresh.values()) this.index(c);
     this.lastScan = 0;
+  }
+
+  private compile(rule: ReadingRule, previous: Compiled | undefined): Compiled {
+    return {
+      rule,
+      sites: rule.scope.site ? new Set(this.tree.subtree(rule.scope.site)) : null,
+      cursors: previous ? previous.cursors : new Map(),
+    };
+  }
+
+  private index(c: Compiled): void {
+    this.compiled.set(c.rule.id, c);
+    if (c.rule.condition.type === 'absence') {
+      this.absence.push(c);
+      this.lastScan = 0;
+    }
+    const field = c.rule.condition.field;
+    if (field) {
+      const key = c.rule.scope.device ? `${c.rule.scope.device}|${field}` : field;
+      const list = this.byField.get(key) ?? [];
+      list.push(c);
+      this.byField.set(key, list);
+    }
   }
 
   private inScope(c: Compiled, key: string, site: string, kind: string): boolean {
