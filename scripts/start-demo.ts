@@ -29,6 +29,29 @@ if (!existsSync(passwordFile) || !app.stateDb.getGateway(id)?.passwordHash) {
   writeFileSync(passwordFile, await issueGatewayCredentials(app, id, site), { mode: 0o600 });
 }
 
+// The demo's flood warning is a rule on readings (the simulators raise no alarms of their own):
+// water above 3.2 m for a minute in the demo village, spoken on the nearest loudspeakers. Created
+// once; an administrator can change, preview or delete it like any other rule.
+if (app.readingRules.list().length === 0)
+  app.readingRules.create(
+    {
+      name: '水位超警戒',
+      enabled: true,
+      scope: { kind: 'sensor', ...(app.siteTree.get(site) ? { site } : {}) },
+      condition: {
+        type: 'threshold',
+        field: 'water_level',
+        op: 'above',
+        value: 3.2,
+        hysteresis: 0.1,
+        forMs: 60_000,
+      },
+      severity: 'alarm',
+      action: { speak: { text: '河道水位超过警戒线，请远离河边。', count: 2, maxDistanceM: 2000 } },
+    },
+    'demo',
+  );
+
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : app.config.port;
 const edge = spawn(

@@ -37,6 +37,11 @@ const TABLES: Array<{ name: string; identity?: string }> = [
   { name: 'incident_events', identity: 'id' },
   { name: 'calls' },
   { name: 'settings' },
+  { name: 'alarm_timeline', identity: 'id' },
+  { name: 'health_events', identity: 'id' },
+  { name: 'reading_rules', identity: 'id' },
+  { name: 'notify_subscriptions', identity: 'id' },
+  { name: 'notify_deliveries', identity: 'id' },
 ];
 
 function main(): number {

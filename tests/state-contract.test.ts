@@ -14,6 +14,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlarmService } from '../hub/src/services/alarms.ts';
 import { AuditLog, verifyAuditChain } from '../hub/src/services/audit-log.ts';
+import { availabilityReport } from '../hub/src/services/availability.ts';
 import { EventBus } from '../hub/src/services/event-bus.ts';
 import { IncidentService } from '../hub/src/services/incidents.ts';
 import { createMetrics } from '../hub/src/services/metrics.ts';
@@ -242,7 +243,7 @@ describe.each(backends)('state store contract: $name', (backend) => {
     const other = alarms.raise('gw2.cam1', 'v2', T0, 'tamper', 'critical');
     expect(alarms.list({ sites: ['v2'], limit: 10 }).map((a) => a.id)).toEqual([other?.id]);
     expect(alarms.list({ open: true, limit: 10 })).toHaveLength(2);
-    expect(alarms.acknowledge(other?.id as number, 'duty', T0 + 5)).toMatchObject({
+    expect(alarms.acknowledge(other?.id as number, 'duty', undefined, T0 + 5)).toMatchObject({
       ackedBy: 'duty',
       ackedAt: T0 + 5,
     });
@@ -253,6 +254,138 @@ describe.each(backends)('state store contract: $name', (backend) => {
     expect(alarms.list({ limit: 10 })).toHaveLength(2);
     state.close();
   });
+
+  it.skipIf(backend.skip)(
+    'alarm centre: conditions clear with their duration and reopen when they flap, timelines, re-notify and escalation, rules, subscriptions, deliveries deduplicated, the health record',
+    () => {
+      const { db, second } = backend.open();
+      let now = T0;
+      const { state, tree, bus } = services(db, () => now);
+      tree.upsert([
+        { id: 'county', name: '县', level: 'county', parent: null },
+        { id: 'town', name: '镇', level: 'town', parent: 'county' },
+        { id: 'v1', name: '一村', level: 'village', parent: 'town' },
+      ]);
+      const alarms = new AlarmService(state.handle, bus, log, {
+        clock: () => now,
+        ancestors: (site) => tree.ancestors(site),
+        flapWindowMs: 60_000,
+        renotifyAfterMs: 5 * 60_000,
+        escalateAfterMs: 10 * 60_000,
+      });
+      const notified: string[] = [];
+      bus.on('alarmNotify', 'test', ({ alarm, reason, step }) =>
+        notified.push(`${alarm.id}:${reason}:${step}`),
+      );
+      const down = {
+        source: 'health' as const,
+        device: 'gw1.cam1',
+        site: 'v1',
+        type: 'health.video_lost',
+        severity: 'alarm' as const,
+        reason: 'VIDEO_LOST: no frames for 10 s',
+      };
+      const a = alarms.raiseCondition(down) as NonNullable<ReturnType<typeof alarms.raiseCondition>>;
+      expect(a).toMatchObject({
+        state: 'active',
+        source: 'health',
+        owner: 'v1',
+        count: 1,
+        clearedAt: null,
+        reason: down.reason,
+      });
+      expect(alarms.raiseCondition(down)).toBeUndefined(); // unchanged: nothing announced
+      now += 30_000;
+      expect(alarms.clearCondition('gw1.cam1', 'health.video_lost')).toMatchObject({
+        state: 'cleared_unacknowledged',
+        clearedAt: T0 + 30_000,
+        durationMs: 30_000,
+      });
+      now += 10_000; // back within the flap window: the same alarm, counted
+      expect(alarms.raiseCondition(down)).toMatchObject({
+        id: a.id,
+        count: 2,
+        state: 'active',
+        clearedAt: null,
+      });
+      now += 70_000;
+      alarms.clearCondition('gw1.cam1', 'health.video_lost');
+      now += 120_000; // past the flap window: a new alarm
+      const b = alarms.raiseCondition(down);
+      expect(b?.id).not.toBe(a.id);
+      expect(alarms.timeline(a.id).map((e) => e.action)).toEqual([
+        'raised',
+        'cleared',
+        'reopened',
+        'cleared',
+      ]);
+      expect(alarms.acknowledge(a.id, 'duty', '已派人查看')).toMatchObject({
+        state: 'cleared',
+        ackNote: '已派人查看',
+      });
+      expect(() => alarms.acknowledge(a.id, 'duty')).toThrow('already acknowledged');
+      // b: 5 min unacknowledged → re-notified; 10 min → escalated to the town, then the county.
+      const t = now;
+      alarms.tick(t + 5 * 60_000);
+      expect(alarms.get(b?.id as number)).toMatchObject({ renotified: 1, owner: 'v1' });
+      alarms.tick(t + 10 * 60_000);
+      expect(alarms.get(b?.id as number)).toMatchObject({ owner: 'town', escalations: 1 });
+      alarms.tick(t + 20 * 60_000);
+      alarms.tick(t + 30 * 60_000);
+      expect(alarms.get(b?.id as number)).toMatchObject({ owner: 'county', escalations: 2 });
+      expect(alarms.list({ owners: ['town'], limit: 10 })).toEqual([]);
+      expect(alarms.list({ owners: ['county'], limit: 10 }).map((x) => x.id)).toEqual([b?.id]);
+      expect(alarms.list({ q: 'frames', states: ['active'], limit: 10 }).map((x) => x.id)).toEqual([b?.id]);
+      expect(alarms.timeline(b?.id as number).map((e) => e.action)).toContain('escalated');
+      expect(notified).toContain(`${b?.id}:escalated:2`);
+
+      // The tables of rules, subscriptions and deliveries, and the health record.
+      const h = state.handle;
+      const rule = h
+        .prepare<[string, string, number, number], { id: number }>(
+          'INSERT INTO reading_rules (body, created_by, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id',
+        )
+        .get('{"name":"水位"}', 'admin', T0, T0);
+      expect(rule?.id).toBeGreaterThan(0);
+      const sub = h
+        .prepare<[string, string, number], { id: number }>(
+          'INSERT INTO notify_subscriptions (body, created_by, created_at) VALUES (?, ?, ?) RETURNING id',
+        )
+        .get('{}', 'admin', T0);
+      const insert = h.prepare<unknown[], { id: number }>(
+        `INSERT INTO notify_deliveries (alarm, subscription, channel, reason, step, status, attempts, created_at, updated_at, next_at)
+         VALUES (?, ?, 'hook', 'raised', 0, 'pending', 0, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+      );
+      const hub2 = second ? new StateDb(second()).handle : h;
+      expect(insert.get(a.id, sub?.id, T0, T0, T0)?.id).toBeGreaterThan(0);
+      // The same delivery from another hub: deduplicated by the log's key.
+      expect(
+        hub2
+          .prepare<unknown[], { id: number }>(
+            `INSERT INTO notify_deliveries (alarm, subscription, channel, reason, step, status, attempts, created_at, updated_at, next_at)
+         VALUES (?, ?, 'hook', 'raised', 0, 'pending', 0, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+          )
+          .get(a.id, sub?.id, T0, T0, T0),
+      ).toBeUndefined();
+      const record = h.prepare(
+        'INSERT INTO health_events (subject, site, kind, ts, online, reason) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      const day = Date.UTC(2026, 10, 1) - 8 * HOUR; // midnight in China
+      record.run('gw1.cam1', 'v1', 'camera', day - HOUR, 1, null);
+      record.run('gw1.cam1', 'v1', 'camera', day + 6 * HOUR, 0, 'ONVIF_TIMEOUT: x');
+      record.run('gw1.cam1', 'v1', 'camera', day + 12 * HOUR, 1, null);
+      const report = availabilityReport(h, {
+        now: day + 2 * 86_400_000 - 1,
+        days: 2,
+        timeZoneOffsetMinutes: 480,
+      });
+      expect(report.rows).toEqual([
+        { day: '2026-11-01', site: 'v1', kind: 'camera', devices: 1, onlineRate: 0.75, offlineMs: 6 * HOUR },
+        { day: '2026-11-02', site: 'v1', kind: 'camera', devices: 1, onlineRate: 1, offlineMs: 0 },
+      ]);
+      state.close();
+    },
+  );
 
   it.skipIf(backend.skip)('creates incidents, records transitions and breaches an SLA once', () => {
     const { db, second } = backend.open();

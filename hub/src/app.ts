@@ -11,7 +11,7 @@ import type { ErrorDetail } from '@qianliyan/protocols';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { HubConfig } from './config.ts';
 import { HubError } from './errors.ts';
-import { alarmsPlugin } from './plugins/alarms.ts';
+import { alarmCentrePlugin, alarmsPlugin } from './plugins/alarms.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { basemapPlugin } from './plugins/basemap.ts';
 import { broadcastsPlugin } from './plugins/broadcasts.ts';
@@ -23,6 +23,7 @@ import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
 import { videoPlugin } from './plugins/video.ts';
+import { alarmCentreRoutes } from './routes/alarm-centre.ts';
 import { alarmRoutes } from './routes/alarms.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -209,6 +210,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(broadcastsPlugin);
   await app.register(incidentsPlugin);
   await app.register(callsPlugin);
+  await app.register(alarmCentrePlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);
@@ -223,6 +225,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(commandRoutes);
   await app.register(videoRoutes);
   await app.register(alarmRoutes);
+  await app.register(alarmCentreRoutes);
   await app.register(incidentRoutes);
   await app.register(linkageRoutes);
   app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
+  ALARM_SEVERITIES,
   IceServer,
   ID_PATTERN,
   INCIDENT_PRIORITIES,
@@ -486,6 +487,149 @@ export const HubConfigSchema = Type.Object(
           minimum: 100,
           default: 1000,
           description: 'how often SLA timers are checked',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    alarms: Type.Object(
+      {
+        tickMs: Type.Integer({
+          minimum: 100,
+          maximum: 60_000,
+          default: 1000,
+          description:
+            'how often the alarm scheduler runs (re-notify, escalation, duration and absence rules, notification retries)',
+        }),
+        renotifyAfterMs: Type.Integer({
+          minimum: 0,
+          default: 5 * 60_000,
+          description:
+            'an unacknowledged alarm is notified again after this long, and again each time (0: never)',
+        }),
+        renotifyMinSeverity: Type.Union(
+          ALARM_SEVERITIES.map((l) => Type.Literal(l)),
+          {
+            default: 'alarm',
+            description: 'the least severity that is re-notified',
+          },
+        ),
+        escalateAfterMs: Type.Integer({
+          minimum: 0,
+          default: 10 * 60_000,
+          description:
+            'an unacknowledged alarm goes up one level of the site tree (village → town → county) after this long at each level (0: never)',
+        }),
+        escalateMinSeverity: Type.Union(
+          ALARM_SEVERITIES.map((l) => Type.Literal(l)),
+          {
+            default: 'alarm',
+            description: 'the least severity that is escalated',
+          },
+        ),
+        flapWindowMs: Type.Integer({
+          minimum: 0,
+          default: 10 * 60_000,
+          description:
+            'a health or rule condition back within this long of clearing reopens its alarm (with a count) instead of raising a new one',
+        }),
+        healthStartupGraceMs: Type.Integer({
+          minimum: 0,
+          default: 30_000,
+          description:
+            'after the hub starts, device health is not judged for this long (retained states and heartbeats arrive first)',
+        }),
+        rulePreviewMaxDevices: Type.Integer({
+          minimum: 1,
+          maximum: 10_000,
+          default: 500,
+          description: 'the most devices a rule preview replays history for',
+        }),
+        reportTimeZoneOffsetMinutes: Type.Integer({
+          minimum: -720,
+          maximum: 840,
+          default: 480,
+          description: 'the time zone of report days and quiet hours, minutes east of UTC (480: China)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    notifications: Type.Object(
+      {
+        channels: Type.Array(
+          Type.Union([
+            Type.Object(
+              {
+                id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+                type: Type.Literal('webhook'),
+                url: Type.String({ pattern: '^https?://', description: 'where the signed JSON is POSTed' }),
+                secretFile: Type.String({ description: 'file holding the HMAC-SHA256 key' }),
+                timeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+              },
+              { additionalProperties: false },
+            ),
+            Type.Object(
+              {
+                id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+                type: Type.Literal('email'),
+                host: Type.String(),
+                port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+                secure: Type.Boolean({ default: false, description: 'TLS from the start (port 465)' }),
+                username: Type.Optional(Type.String()),
+                passwordFile: Type.Optional(Type.String({ description: 'file holding the SMTP password' })),
+                from: Type.String({ description: 'the sender address' }),
+                timeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+              },
+              { additionalProperties: false },
+            ),
+            Type.Object(
+              {
+                id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+                type: Type.Literal('sms'),
+                url: Type.String({
+                  pattern: '^https?://',
+                  description: 'the SMS gateway URL; {{to}}, {{text}} … are filled in URL-encoded',
+                }),
+                method: Type.Union([Type.Literal('POST'), Type.Literal('GET')], { default: 'POST' }),
+                contentType: Type.String({ default: 'application/json' }),
+                bodyTemplate: Type.String({
+                  default: '{"to":"{{to}}","text":"{{text}}"}',
+                  description:
+                    'the request body; {{to}} {{text}} {{id}} {{severity}} {{site}} {{device}} {{type}} are filled in (JSON-escaped for a JSON content type, URL-encoded otherwise)',
+                }),
+                tokenFile: Type.Optional(
+                  Type.String({ description: 'file holding a bearer token for the gateway' }),
+                ),
+                timeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+              },
+              { additionalProperties: false },
+            ),
+          ]),
+          {
+            default: [],
+            description:
+              'where notifications go: webhook, e-mail (SMTP) and SMS gateway channels; subscriptions (REST) name them by id',
+          },
+        ),
+        maxAttempts: Type.Integer({
+          minimum: 1,
+          maximum: 20,
+          default: 5,
+          description: 'attempts per delivery',
+        }),
+        retryBaseMs: Type.Integer({
+          minimum: 100,
+          default: 1000,
+          description: 'the first retry waits this long; each next one twice as long',
+        }),
+        retryMaxMs: Type.Integer({
+          minimum: 100,
+          default: 300_000,
+          description: 'the longest wait between attempts',
+        }),
+        ratePerMinute: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'deliveries per subscription per minute; the rest are logged as rate_limited',
         }),
       },
       { additionalProperties: false, default: {} },

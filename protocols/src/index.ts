@@ -5,6 +5,7 @@
  */
 export * from './access.ts';
 export * from './actions.ts';
+export * from './alarms.ts';
 export * from './audio.ts';
 export * from './errors.ts';
 export * from './incidents.ts';

@@ -8,9 +8,10 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { type userMaySee, userMaySeeSites } from './access.ts';
+import { AlarmView } from './alarms.ts';
 import { BroadcastView } from './audio.ts';
 import { IncidentView, LinkageEvent } from './incidents.ts';
-import { AlarmView, CommandView } from './live.ts';
+import { CommandView } from './live.ts';
 
 export interface LiveTopic<S extends TSchema = TSchema> {
   schema: S;
@@ -30,8 +31,11 @@ const topic = <S extends TSchema>(t: LiveTopic<S>): LiveTopic<S> => t;
 export const LIVE_TOPICS = {
   /** A command this user sent changed state (its result arrived, or it timed out). */
   command: topic({ schema: CommandView, key: (c) => c.id, owner: (c) => c.username, keep: 200 }),
-  /** An alarm was raised, repeated or acknowledged. */
-  alarm: topic({ schema: AlarmView, key: (a) => String(a.id), sites: (a) => [a.site], keep: 500 }),
+  /**
+   * An alarm was raised, repeated, acknowledged, cleared, re-notified or escalated (each step a new
+   * payload under the same id): for those who see its place or the level it was escalated to.
+   */
+  alarm: topic({ schema: AlarmView, key: (a) => String(a.id), sites: (a) => [a.site, a.owner], keep: 500 }),
   /** A broadcast's state or a speaker's delivery changed: for those who see all of its villages. */
   broadcast: topic({
     schema: BroadcastView,

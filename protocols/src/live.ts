@@ -146,28 +146,6 @@ export const CommandView = Type.Object({
 });
 export type CommandView = Static<typeof CommandView>;
 
-/**
- * An alarm: a device event worth an officer's attention (severity warning or worse), until someone
- * acknowledges it. Repeats of the same event type from the same device within a minute are counted
- * into one alarm rather than listed again.
- */
-export const AlarmView = Type.Object({
-  id: Type.Integer(),
-  /** When it first fired, and when it last repeated (ms epoch). */
-  ts: Type.Integer(),
-  lastTs: Type.Integer(),
-  count: Type.Integer(),
-  site: Id,
-  /** `{gateway}.{device}` */
-  device: Type.String(),
-  type: Type.String(),
-  severity: Severity,
-  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  ackedBy: Type.Union([Type.String(), Type.Null()]),
-  ackedAt: Type.Union([Type.Integer(), Type.Null()]),
-});
-export type AlarmView = Static<typeof AlarmView>;
-
 /** The table's topics (live-topics.ts), each an event with its payload. */
 type LiveTopicEvents = { [N in LiveTopicName]: (payload: LivePayload<N>) => void };
 

@@ -8,9 +8,10 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ROLES } from './access.ts';
+import { AlarmView } from './alarms.ts';
 import { BroadcastView } from './audio.ts';
 import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
-import { AlarmView, CommandView, DeviceView, GatewayView } from './live.ts';
+import { CommandView, DeviceView, GatewayView } from './live.ts';
 import { TelemetryValue } from './schemas.ts';
 import { SiteView } from './sites.ts';
 import { VideoTokenResponse } from './video.ts';

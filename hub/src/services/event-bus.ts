@@ -16,7 +16,9 @@ import type {
   IncidentCreate,
   IncidentView,
   LinkagePlan,
+  NotifyReason,
   Severity,
+  TelemetryValues,
 } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HubMetrics } from './metrics.ts';
@@ -37,6 +39,8 @@ export type IncidentRequest = Omit<IncidentCreate, 'site'> & { site: string };
 export interface BusEvents {
   /** A device's live view changed (descriptor, values, status). */
   deviceChanged: { key: string };
+  /** A device's telemetry was accepted (rules on readings evaluate it). */
+  readings: { key: string; site: string; kind: string; ts: number; values: TelemetryValues };
   /** A device reported a new position (a drone moving). */
   positionChanged: { key: string; site: string; kind: string; lat: number; lon: number };
   /** A gateway's live view changed (online, heartbeat, outbox). */
@@ -62,8 +66,10 @@ export interface BusEvents {
     /** The event's identity at its gateway (absent for the hub's own events): alarms count it once. */
     origin?: { gateway: string; epoch: string; seq: number };
   };
-  /** An alarm was raised, repeated or acknowledged. */
+  /** An alarm was raised, repeated, acknowledged, cleared, re-notified or escalated. */
   alarmChanged: { alarm: AlarmView };
+  /** An alarm should reach people beyond the screen: new, re-notified (step n) or escalated (level n). */
+  alarmNotify: { alarm: AlarmView; reason: NotifyReason; step: number };
   /** A broadcast's state or a speaker's delivery changed. */
   broadcastChanged: { broadcast: BroadcastView };
   /** A linkage rule matched a new alarm and wants an incident for it. */

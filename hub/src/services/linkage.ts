@@ -86,9 +86,10 @@ export class LinkageService {
   }
 
   start(): void {
-    this.bus.on('alarmChanged', 'linkage', ({ alarm }) => {
-      // A new alarm only: a repeat or an acknowledgement triggers nothing again.
-      if (alarm.count !== 1 || alarm.ackedAt !== null) return;
+    this.bus.on('alarmNotify', 'linkage', ({ alarm, reason }) => {
+      // A new alarm only: a repeat, an acknowledgement, a clearing, a re-notification or an
+      // escalation triggers nothing again.
+      if (reason !== 'raised') return;
       for (const rule of this.matching(alarm)) this.trigger(rule, alarm);
     });
     this.bus.on('incidentCreated', 'linkage', ({ incident, rule, alarm }) => {

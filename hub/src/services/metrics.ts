@@ -101,6 +101,34 @@ export function createMetrics() {
       help: 'gateways currently online',
       registers: [registry],
     }),
+    alarmTaskErrors: new Counter({
+      name: 'qly_alarm_task_errors_total',
+      help: 'alarm scheduler tasks that threw (re-notify, escalation, rules, notifications), by task',
+      labelNames: ['task'] as const,
+      registers: [registry],
+    }),
+    healthTransitions: new Counter({
+      name: 'qly_health_transitions_total',
+      help: 'device and gateway health changes seen by the hub, by kind and direction',
+      labelNames: ['kind', 'online'] as const,
+      registers: [registry],
+    }),
+    ruleEvaluations: new Counter({
+      name: 'qly_rule_evaluations_total',
+      help: 'readings evaluated against rules on readings',
+      registers: [registry],
+    }),
+    ruleFires: new Counter({
+      name: 'qly_rule_fires_total',
+      help: 'rules on readings that fired (raised or reopened an alarm)',
+      registers: [registry],
+    }),
+    notifications: new Counter({
+      name: 'qly_notifications_total',
+      help: 'notification delivery outcomes, by channel type and status',
+      labelNames: ['channel', 'status'] as const,
+      registers: [registry],
+    }),
     httpRejected: new Counter({
       name: 'qly_http_rejected_total',
       help: 'REST requests answered with an error, by error code',

@@ -249,6 +249,49 @@ export class Registry {
     if (typeof values.heading === 'number') d.heading = values.heading;
     d.status = this.statusOf(d, this.gateways.get(gateway));
     this.bus.emit('deviceChanged', { key: d.key });
+    this.bus.emit('readings', { key: d.key, site: d.site, kind: d.kind, ts, values });
+  }
+
+  /**
+   * What device health needs, without copying the view (called for every change of every device):
+   * whether it is reachable, through a live gateway, and the gateway's reason when not.
+   */
+  deviceHealth(
+    key: string,
+  ):
+    | { site: string; kind: string; gateway: string; gatewayOnline: boolean; unreachable?: string }
+    | undefined {
+    const d = this.devices.get(key);
+    if (!d) return undefined;
+    return {
+      site: d.site,
+      kind: d.kind,
+      gateway: d.gateway,
+      gatewayOnline: this.gateways.get(d.gateway)?.online ?? false,
+      ...(d.unreachable ? { unreachable: d.unreachable.reason } : {}),
+    };
+  }
+
+  /** A gateway's health: up, stale (silent past two heartbeats) or offline, and how long silent. */
+  gatewayHealth(
+    id: string,
+  ):
+    | { site: string; online: boolean; stale: boolean; lastSeen: number | null; timeoutMs: number }
+    | undefined {
+    const g = this.gateways.get(id);
+    if (!g) return undefined;
+    return {
+      site: g.site,
+      online: g.online,
+      stale: g.stale,
+      lastSeen: g.lastSeen,
+      timeoutMs: this.timeoutOf(g),
+    };
+  }
+
+  /** Every device key and gateway id (health reconciles them all once after start). */
+  subjects(): { devices: string[]; gateways: string[] } {
+    return { devices: [...this.devices.keys()], gateways: [...this.gateways.keys()] };
   }
 
   applyEvent(gateway: string, device: string, event: DeviceEvent): void {

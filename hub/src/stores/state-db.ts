@@ -136,6 +136,50 @@ export const MIGRATIONS = [
      gateway TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, alarm INTEGER NOT NULL,
      PRIMARY KEY (gateway, epoch, seq));
    CREATE INDEX alarm_events_alarm ON alarm_events (alarm);`,
+  // Issue 20, the alarm centre: alarm states (active → acknowledged → cleared), sources (events,
+  // device health, rules on readings), the level handling it (escalation), re-notification, the
+  // outage's duration, the incident opened from it; each alarm's timeline; device health
+  // transitions (the availability report); rules on readings; notification subscriptions and the
+  // delivery log (its unique key is the dedup: one delivery per alarm, subscription and step).
+  `ALTER TABLE alarms ADD COLUMN source TEXT NOT NULL DEFAULT 'event';
+   ALTER TABLE alarms ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+   ALTER TABLE alarms ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+   ALTER TABLE alarms ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN escalated_at INTEGER;
+   ALTER TABLE alarms ADD COLUMN reason TEXT;
+   ALTER TABLE alarms ADD COLUMN rule INTEGER;
+   ALTER TABLE alarms ADD COLUMN ack_note TEXT;
+   ALTER TABLE alarms ADD COLUMN cleared_at INTEGER;
+   ALTER TABLE alarms ADD COLUMN duration_ms INTEGER;
+   ALTER TABLE alarms ADD COLUMN notified_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN renotified INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN incident INTEGER;
+   UPDATE alarms SET owner = site, notified_at = ts,
+     state = CASE WHEN acked_at IS NULL THEN 'active' ELSE 'cleared' END,
+     cleared_at = acked_at;
+   CREATE INDEX alarms_state ON alarms (state, id);
+   CREATE INDEX alarms_condition ON alarms (device, type, cleared_at);
+   CREATE TABLE alarm_timeline (
+     id INTEGER PRIMARY KEY, alarm INTEGER NOT NULL, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     note TEXT, data TEXT);
+   CREATE INDEX alarm_timeline_alarm ON alarm_timeline (alarm, id);
+   CREATE TABLE health_events (
+     id INTEGER PRIMARY KEY, subject TEXT NOT NULL, site TEXT NOT NULL, kind TEXT NOT NULL, ts INTEGER NOT NULL,
+     online INTEGER NOT NULL, reason TEXT);
+   CREATE INDEX health_events_ts ON health_events (ts);
+   CREATE INDEX health_events_subject ON health_events (subject, ts);
+   CREATE TABLE reading_rules (
+     id INTEGER PRIMARY KEY, body TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL);
+   CREATE TABLE notify_subscriptions (
+     id INTEGER PRIMARY KEY, body TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE notify_deliveries (
+     id INTEGER PRIMARY KEY, alarm INTEGER NOT NULL, subscription INTEGER NOT NULL, channel TEXT NOT NULL,
+     reason TEXT NOT NULL, step INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, next_at INTEGER, error TEXT,
+     UNIQUE (alarm, subscription, reason, step));
+   CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
+   CREATE INDEX notify_deliveries_alarm ON notify_deliveries (alarm);`,
 ];
 
 export class StateDb {

@@ -77,6 +77,50 @@ export const PG_MIGRATIONS: string[] = [
      gateway TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL, alarm BIGINT NOT NULL,
      PRIMARY KEY (gateway, epoch, seq));
    CREATE INDEX alarm_events_alarm ON alarm_events (alarm);`,
+  // Issue 20, the alarm centre: alarm states (active → acknowledged → cleared), sources (events,
+  // device health, rules on readings), the level handling it (escalation), re-notification, the
+  // outage's duration, the incident opened from it; each alarm's timeline; device health
+  // transitions (the availability report); rules on readings; notification subscriptions and the
+  // delivery log (its unique key is the dedup: one delivery per alarm, subscription and step).
+  `ALTER TABLE alarms ADD COLUMN source TEXT NOT NULL DEFAULT 'event';
+   ALTER TABLE alarms ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+   ALTER TABLE alarms ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+   ALTER TABLE alarms ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN escalated_at BIGINT;
+   ALTER TABLE alarms ADD COLUMN reason TEXT;
+   ALTER TABLE alarms ADD COLUMN rule BIGINT;
+   ALTER TABLE alarms ADD COLUMN ack_note TEXT;
+   ALTER TABLE alarms ADD COLUMN cleared_at BIGINT;
+   ALTER TABLE alarms ADD COLUMN duration_ms BIGINT;
+   ALTER TABLE alarms ADD COLUMN notified_at BIGINT NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN renotified INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE alarms ADD COLUMN incident BIGINT;
+   UPDATE alarms SET owner = site, notified_at = ts,
+     state = CASE WHEN acked_at IS NULL THEN 'active' ELSE 'cleared' END,
+     cleared_at = acked_at;
+   CREATE INDEX alarms_state ON alarms (state, id);
+   CREATE INDEX alarms_condition ON alarms (device, type, cleared_at);
+   CREATE TABLE alarm_timeline (
+     id ${ID}, alarm BIGINT NOT NULL, ts BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     note TEXT, data TEXT);
+   CREATE INDEX alarm_timeline_alarm ON alarm_timeline (alarm, id);
+   CREATE TABLE health_events (
+     id ${ID}, subject TEXT NOT NULL, site TEXT NOT NULL, kind TEXT NOT NULL, ts BIGINT NOT NULL,
+     online INTEGER NOT NULL, reason TEXT);
+   CREATE INDEX health_events_ts ON health_events (ts);
+   CREATE INDEX health_events_subject ON health_events (subject, ts);
+   CREATE TABLE reading_rules (
+     id ${ID}, body TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL);
+   CREATE TABLE notify_subscriptions (
+     id ${ID}, body TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);
+   CREATE TABLE notify_deliveries (
+     id ${ID}, alarm BIGINT NOT NULL, subscription BIGINT NOT NULL, channel TEXT NOT NULL,
+     reason TEXT NOT NULL, step INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, next_at BIGINT, error TEXT,
+     UNIQUE (alarm, subscription, reason, step));
+   CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
+   CREATE INDEX notify_deliveries_alarm ON notify_deliveries (alarm);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */

@@ -1,14 +1,14 @@
-/** Simulated environmental sensor: temperature, humidity, PM2.5 and a river water level. */
-import { Type } from '@sinclair/typebox';
+/**
+ * Simulated environmental sensor: temperature, humidity, PM2.5 and a river water level. Readings
+ * only: thresholds on them are the hub's rules on readings (an alarm hard-coded here could not be
+ * changed, scoped or previewed by anyone).
+ */
 import type { AdapterDefinition, DeviceDescriptor } from '../../adapters/types.ts';
 import { type SimulatedConfig, SimulatedDevice, simulatedSchema, wave } from '../simulated-device.ts';
 
-const configSchema = simulatedSchema('sim-sensor', {
-  waterLevelAlarmM: Type.Number({ default: 3.2, description: 'water level that raises a flood alarm event' }),
-});
+const configSchema = simulatedSchema('sim-sensor', {});
 interface SimSensorConfig extends SimulatedConfig {
   type: 'sim-sensor';
-  waterLevelAlarmM: number;
 }
 
 const capabilities = [
@@ -19,7 +19,6 @@ const capabilities = [
 ] as const;
 
 class SimSensor extends SimulatedDevice<SimSensorConfig> {
-  private alarmed = false;
   private readonly phase = Math.random() * Math.PI * 2;
 
   describe(): DeviceDescriptor {
@@ -36,13 +35,6 @@ class SimSensor extends SimulatedDevice<SimSensorConfig> {
       pm25: round(35 + 20 * wave(t, 120, this.phase + 2) + Math.random() * 3, 0),
       water_level: waterLevel,
     });
-    const alarm = waterLevel >= this.config.waterLevelAlarmM;
-    if (alarm !== this.alarmed) {
-      this.alarmed = alarm;
-      this.ctx.event(alarm ? 'water_level.high' : 'water_level.normal', alarm ? 'alarm' : 'info', {
-        water_level: waterLevel,
-      });
-    }
   }
 }
 

@@ -122,7 +122,10 @@ export class RtpFeed {
   }
 
   private learnParameterSets(payload: Buffer): void {
-    if (this.codec === 'h265') return this.learnHevcParameterSets(payload);
+    if (this.codec === 'h265') {
+      this.learnHevcParameterSets(payload);
+      return;
+    }
     const type = (payload[0] as number) & 0x1f;
     if (type === 7 || type === 8) this.keep(type, payload);
     else if (type === 24) {
@@ -140,7 +143,10 @@ export class RtpFeed {
   private learnHevcParameterSets(payload: Buffer): void {
     if (payload.length < 3) return;
     const type = ((payload[0] as number) >> 1) & 0x3f;
-    if (type !== 48) return this.keepHevc(type, payload);
+    if (type !== 48) {
+      this.keepHevc(type, payload);
+      return;
+    }
     for (let i = 2; i + 2 <= payload.length; ) {
       const size = payload.readUInt16BE(i);
       const nal = payload.subarray(i + 2, i + 2 + size);
