@@ -69,6 +69,12 @@ export function createMetrics() {
       labelNames: ['step'] as const,
       registers: [registry],
     }),
+    clusterFanout: new Counter({
+      name: 'qly_cluster_fanout_total',
+      help: 'hub-to-hub messages through Redis (registry, live, revoked, cmdResult), by direction',
+      labelNames: ['event', 'direction'] as const,
+      registers: [registry],
+    }),
     busListenerErrors: new Counter({
       name: 'qly_bus_listener_errors_total',
       help: 'event-bus listeners that threw, by event and listener',

@@ -139,6 +139,12 @@ export const MIGRATIONS = [
      gateway TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, alarm INTEGER NOT NULL,
      PRIMARY KEY (gateway, epoch, seq));
    CREATE INDEX alarm_events_alarm ON alarm_events (alarm);`,
+  // The messages a cluster stored, by their identity at the gateway (cluster/ingest-claims.ts). One
+  // hub on SQLite keeps its marks with the time series and leaves this table empty.
+  `CREATE TABLE ingest_claims (
+     gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+     claimed_at INTEGER NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
+   CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
 ];
 
 export class StateDb {

@@ -77,6 +77,11 @@ export const PG_MIGRATIONS: string[] = [
      gateway TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL, alarm BIGINT NOT NULL,
      PRIMARY KEY (gateway, epoch, seq));
    CREATE INDEX alarm_events_alarm ON alarm_events (alarm);`,
+  // The messages a cluster stored, by their identity at the gateway (cluster/ingest-claims.ts).
+  `CREATE TABLE ingest_claims (
+     gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+     claimed_at BIGINT NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
+   CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */
