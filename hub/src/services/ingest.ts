@@ -99,6 +99,16 @@ export interface IngestHooks {
 /** Message kinds that may be retained on the broker: the current state of a gateway or a device. */
 const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability']);
 
+/** SQLite's "database or disk is full", or the file system's ENOSPC (spool, WAL). */
+function isDiskFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return (
+    e?.code === 'SQLITE_FULL' ||
+    e?.code === 'ENOSPC' ||
+    (typeof e?.message === 'string' && /disk is full|ENOSPC|no space left/i.test(e.message))
+  );
+}
+
 export class IngestService {
   private telemetry: TelemetryRecord[] = [];
   private events: EventRecord[] = [];
@@ -113,6 +123,7 @@ export class IngestService {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private saturated = false;
+  private diskFull = false;
   private stopped = false;
   private readonly rejectLog: ThrottledLog;
   /** Gateways allowed to publish, with their site; refreshed when credentials change. */
@@ -166,6 +177,11 @@ export class IngestService {
 
   get isSaturated(): boolean {
     return this.saturated;
+  }
+
+  /** The store's disk is full: nothing more is stored (or acknowledged) until space returns. */
+  get isDiskFull(): boolean {
+    return this.diskFull;
   }
 
   refreshGateways(): void {
@@ -498,6 +514,11 @@ export class IngestService {
           this.metrics.storeRows.inc(stored);
           this.metrics.storeBatches.inc();
           this.retryDelay = this.options.retryMinMs;
+          if (this.diskFull) {
+            this.diskFull = false;
+            this.metrics.storeDiskFull.set(0);
+            this.log.warn('disk space returned: storing and acknowledging again');
+          }
           for (const ack of acks) ack();
         },
         (err: unknown) => {
@@ -509,6 +530,17 @@ export class IngestService {
           this.ids = ids.concat(this.ids);
           this.seqs.restoreDirty(marks);
           this.metrics.storeFailures.inc();
+          if (isDiskFull(err) && !this.diskFull) {
+            // SQLite rolls the transaction back on SQLITE_FULL: the files stay consistent, and the
+            // batch, its marks and its acks wait here; past maxBacklogRows the hub stops taking
+            // messages (the broker and the gateways' outboxes keep them).
+            this.diskFull = true;
+            this.metrics.storeDiskFull.set(1);
+            this.log.error(
+              { err },
+              'DISK FULL: the store refuses writes; no message is acknowledged until space returns',
+            );
+          }
           this.rejectLog.error(
             'store',
             { err, rows: telemetry.length + events.length, retryInMs: this.retryDelay },

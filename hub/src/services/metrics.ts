@@ -63,6 +63,11 @@ export function createMetrics() {
       help: 'batches the time-series store refused (kept and retried; their messages stay unacknowledged)',
       registers: [registry],
     }),
+    storeDiskFull: new Gauge({
+      name: 'qly_store_disk_full',
+      help: '1 while the time-series store refuses writes because its disk is full (nothing acknowledged meanwhile; retried until space returns)',
+      registers: [registry],
+    }),
     ingestErrors: new Counter({
       name: 'qly_ingest_apply_errors_total',
       help: 'failures while applying an accepted message to live state, by step (the data is stored anyway)',
