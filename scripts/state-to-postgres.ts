@@ -30,6 +30,7 @@ const TABLES: Array<{ name: string; identity?: string }> = [
   { name: 'audit' },
   { name: 'alarms', identity: 'id' },
   { name: 'alarm_events' },
+  { name: 'ingest_claims' },
   { name: 'clips' },
   { name: 'broadcasts' },
   { name: 'sites' },

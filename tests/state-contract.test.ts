@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestClaims } from '../hub/src/cluster/ingest-claims.ts';
 import { AlarmService } from '../hub/src/services/alarms.ts';
 import { AuditLog, verifyAuditChain } from '../hub/src/services/audit-log.ts';
 import { availabilityReport } from '../hub/src/services/availability.ts';
@@ -469,6 +470,50 @@ describe.each(backends)('state store contract: $name', (backend) => {
     expect(state.getSetting('c')).toBe(3);
     state.close();
   });
+
+  it.skipIf(backend.skip)(
+    'claims each message once across hubs; a failed store claims nothing; old claims pruned',
+    async () => {
+      const { db, second } = backend.open();
+      const { state } = services(db, () => T0);
+      const hubA = new IngestClaims(state.handle, () => T0);
+      const hubB = new IngestClaims(second ? second() : state.handle, () => T0 + HOUR);
+      const ids = (from: number, to: number) =>
+        Array.from({ length: to - from + 1 }, (_, i) => ({
+          gateway: 'gw',
+          lane: 'bulk' as const,
+          epoch: 'e1',
+          seq: from + i,
+        }));
+      let freshA: Set<string> = new Set();
+      await hubA.storeOnce(ids(1, 600), async (fresh) => {
+        freshA = fresh;
+      });
+      expect(freshA.size).toBe(600);
+      // The other hub gets a redelivery overlapping what was stored, out of order, with a repeat.
+      let freshB: Set<string> = new Set();
+      await hubB.storeOnce([...ids(590, 610).reverse(), ...ids(605, 605)], async (fresh) => {
+        freshB = fresh;
+      });
+      expect([...freshB].map((k) => Number(k.split('\u0000')[3])).sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 10 }, (_, i) => 601 + i),
+      );
+      // A write that fails rolls its claims back: the retry (or another hub) claims them again.
+      await expect(
+        hubA.storeOnce(ids(611, 620), async () => {
+          throw new Error('store down');
+        }),
+      ).rejects.toThrow('store down');
+      await hubB.storeOnce(ids(611, 620), async (fresh) => {
+        freshB = fresh;
+      });
+      expect(freshB.size).toBe(10);
+      expect(hubA.count()).toBe(620);
+      expect(hubA.prune(T0 + 1)).toBe(600);
+      expect(hubA.count()).toBe(20);
+      state.close();
+    },
+  );
 });
 
 describe('schemas', () => {

@@ -17,6 +17,8 @@ import { basemapPlugin } from './plugins/basemap.ts';
 import { broadcastsPlugin } from './plugins/broadcasts.ts';
 import { brokerPlugin } from './plugins/broker.ts';
 import { callsPlugin } from './plugins/calls.ts';
+import { clusterPlugin } from './plugins/cluster.ts';
+import { clusterFanoutPlugin } from './plugins/cluster-fanout.ts';
 import { commandsPlugin } from './plugins/commands.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
@@ -199,6 +201,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
     },
   });
   await app.register(storesPlugin);
+  await app.register(clusterPlugin);
   await app.register(brokerPlugin);
   await app.register(basemapPlugin);
   await app.register(ingestPlugin);
@@ -211,6 +214,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(incidentsPlugin);
   await app.register(callsPlugin);
   await app.register(alarmCentrePlugin);
+  await app.register(clusterFanoutPlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);

@@ -311,6 +311,12 @@ export const HubConfigSchema = Type.Object(
               'this hub’s own address as the other hubs reach it (http://hub-2:8080): a viewer on another hub watches a camera streamed here through it, and a gateway pushes the stream here (env QLY_ADVERTISE_URL)',
           }),
         ),
+        claimRetentionH: Type.Integer({
+          minimum: 1,
+          default: 48,
+          description:
+            'how long the identity of each stored message is kept for deduplication across hubs (a redelivery comes within minutes of a failure; InfluxDB keeps one point per timestamp beyond that anyway)',
+        }),
         fanoutIntervalMs: Type.Integer({
           minimum: 10,
           default: 100,
@@ -1046,6 +1052,9 @@ export function loadHubConfig(
     if (!config.mqtt.url) problems.push('/cluster/redisUrl needs an external broker (mqtt.url)');
     if (config.timeseries.backend !== 'influxdb')
       problems.push('/cluster/redisUrl needs timeseries.backend "influxdb"');
+    // A token signed by one hub must verify on every other: the key cannot be generated per hub.
+    if (!config.auth.jwtSecretFile)
+      problems.push('/cluster/redisUrl needs auth.jwtSecretFile (one signing key shared by the hubs)');
   }
   if (problems.length > 0) throw new ConfigError(path ?? 'defaults', problems);
   return config;

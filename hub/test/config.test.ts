@@ -6,6 +6,28 @@ import { runWithConfig } from '../../tests/support/config-run.ts';
 import { loadHubConfig } from '../src/config.ts';
 
 describe('hub config', () => {
+  it('refuses a cluster missing what the hubs must share, naming each', () => {
+    const base = { cluster: { redisUrl: 'redis://127.0.0.1:6379' } };
+    expect(() => loadHubConfig(undefined, {}, base)).toThrow(
+      /state\.backend "postgres"[\s\S]*external broker[\s\S]*influxdb[\s\S]*auth\.jwtSecretFile/,
+    );
+    expect(() =>
+      loadHubConfig(
+        undefined,
+        {},
+        {
+          ...base,
+          state: { backend: 'postgres' },
+          mqtt: { url: 'mqtt://127.0.0.1:1883' },
+          timeseries: { backend: 'influxdb' },
+          auth: { jwtSecretFile: '/run/secrets/jwt' },
+        },
+      ),
+    ).not.toThrow();
+    // One hub needs none of it.
+    expect(loadHubConfig(undefined, {}).cluster.redisUrl).toBeUndefined();
+  });
+
   it('applies PORT, DATA_DIR and QLY_* overrides over the file', () => {
     const c = loadHubConfig(undefined, {
       PORT: '9090',

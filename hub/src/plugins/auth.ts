@@ -109,7 +109,9 @@ export const authPlugin = fp(
       });
     }
     app.decorate('bootstrap', bootstrap);
-    const prune = setInterval(() => app.stateDb.pruneSessions(), 3600_000);
+    const prune = setInterval(() => {
+      if (app.cluster.scheduler()) app.stateDb.pruneSessions();
+    }, 3600_000);
     prune.unref();
     app.addHook('onClose', async () => clearInterval(prune));
   },

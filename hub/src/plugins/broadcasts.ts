@@ -34,7 +34,7 @@ export const broadcastsPlugin = fp(
           : undefined;
       },
     );
-    broadcasts.start();
+    broadcasts.start(app.cluster.scheduler);
     app.decorate('broadcasts', broadcasts);
     app.decorate('clips', clips);
     app.addHook('onClose', async () => broadcasts.stop());

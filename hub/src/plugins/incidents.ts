@@ -32,7 +32,7 @@ export const incidentsPlugin = fp(
         clock: Date.now,
       },
     );
-    incidents.start(config.sweepIntervalMs);
+    incidents.start(config.sweepIntervalMs, app.cluster.scheduler);
     const linkage = new LinkageService(
       app.registry,
       app.commands,

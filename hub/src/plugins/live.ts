@@ -25,6 +25,7 @@ import {
   userMaySee,
 } from '@qianliyan/protocols';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Server, type Socket } from 'socket.io';
 import type { AuthUser } from '../services/sessions.ts';
@@ -64,6 +65,11 @@ declare module 'fastify' {
     live: {
       /** Sends a payload of a live topic to every socket whose user may see it (see live-topics.ts). */
       publish(topic: string, payload: unknown, entry?: LiveTopic): void;
+      /**
+       * Set in a cluster (cluster-fanout.ts): what this hub publishes of the live table is also
+       * handed to the other hubs, which publish it to their own sockets.
+       */
+      relay?: (topic: string, payload: unknown) => void;
     };
   }
 }
@@ -137,6 +143,7 @@ export const livePlugin = fp(
       }
     };
     /** Where each topic of the table comes from on the hub's event bus: one line per topic. */
+    const live: FastifyInstance['live'] = { publish };
     const feeds: { [N in LiveTopicName]: (send: (payload: LivePayload<N>) => void) => void } = {
       command: (send) =>
         app.bus.on('commandFinished', 'live', ({ id }) => {
@@ -149,7 +156,10 @@ export const livePlugin = fp(
       linkage: (send) => app.bus.on('linkageExecuted', 'live', (linkage) => send(linkage)),
     };
     for (const topic of Object.keys(feeds) as LiveTopicName[])
-      (feeds[topic] as (send: (p: unknown) => void) => void)((payload) => publish(topic, payload));
+      (feeds[topic] as (send: (p: unknown) => void) => void)((payload) => {
+        publish(topic, payload);
+        live.relay?.(topic, payload);
+      });
     const expiry = setInterval(() => {
       const now = Date.now();
       closeWhere((s) => s.expiresAt <= now, 'expired');
@@ -378,7 +388,7 @@ export const livePlugin = fp(
     }, app.config.live.flushIntervalMs);
 
     app.decorate('io', io);
-    app.decorate('live', { publish });
+    app.decorate('live', live);
     // preClose, not onClose: open websockets would keep the HTTP server from closing. io.close()
     // is not used because it also closes the HTTP server, which Fastify owns.
     app.addHook('preClose', async () => {

@@ -27,7 +27,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
             status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
             uptimeS: Type.Integer(),
             broker: Type.Object({ connected: Type.Boolean(), embedded: Type.Boolean() }),
-            store: Type.Object({ backlog: Type.Integer(), saturated: Type.Boolean() }),
+            store: Type.Object({
+              backlog: Type.Integer(),
+              saturated: Type.Boolean(),
+              diskFull: Type.Boolean(),
+            }),
             gatewaysOnline: Type.Integer(),
             devices: Type.Integer(),
           }),
@@ -38,16 +42,17 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const connected = app.mqtt.connected;
       const saturated = app.ingest.isSaturated;
+      const diskFull = app.ingest.isDiskFull;
       const gateways = app.registry.listGateways().filter((g) => userMaySee(request.user, g.site));
       const devices =
         request.user.sites.length > 0
           ? app.registry.listDevicesOfSites(request.user.sites).length
           : app.registry.deviceCount();
       return {
-        status: connected && !saturated ? ('ok' as const) : ('degraded' as const),
+        status: connected && !saturated && !diskFull ? ('ok' as const) : ('degraded' as const),
         uptimeS: Math.floor((Date.now() - started) / 1000),
         broker: { connected, embedded: app.brokerConnection.embedded },
-        store: { backlog: app.ingest.backlog, saturated },
+        store: { backlog: app.ingest.backlog, saturated, diskFull },
         gatewaysOnline: gateways.filter((g) => g.online).length,
         devices,
       };

@@ -100,9 +100,12 @@ export class BroadcastService {
     };
   }
 
-  start(): void {
+  /** `mayRun`: whether this hub does the cluster's scheduled work (schedules, repeats) now. */
+  start(mayRun: () => boolean = () => true): void {
     this.bus.on('deviceEvent', 'broadcasts', (e) => this.onEvent(e.key, e.type, e.ts, e.data));
-    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer = setInterval(() => {
+      if (mayRun()) this.tick();
+    }, 1000);
     this.timer.unref();
   }
 

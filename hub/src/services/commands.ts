@@ -114,7 +114,9 @@ export class CommandService {
   ) {}
 
   start(): void {
-    this.bus.on('commandResult', 'commands', ({ gateway, result }) => this.onResult(gateway, result));
+    this.bus.on('commandResult', 'commands', ({ gateway, result, remote }) =>
+      this.onResult(gateway, result, remote === true),
+    );
     // Commands left open by a previous run: their results may still come; or they time out.
     for (const row of this.db.listOpenCommands()) this.track(row);
   }
@@ -247,8 +249,10 @@ export class CommandService {
     this.pending.set(row.id, { row, timer, waiters: [] });
   }
 
-  private onResult(gateway: string, result: CommandResult): void {
+  private onResult(gateway: string, result: CommandResult, remote = false): void {
     const entry = this.pending.get(result.id);
+    // Relayed from the hub that ingested it: every hub hears it, the one that sent the command takes it.
+    if (!entry && remote) return;
     if (!entry) {
       // Another hub's command, a result after our timeout, or a forgery: counted, never applied.
       const known = this.db.getCommand(result.id);

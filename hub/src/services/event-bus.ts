@@ -46,15 +46,19 @@ export interface BusEvents {
   /** A gateway's live view changed (online, heartbeat, outbox). */
   gatewayChanged: { id: string };
   /** A gateway and its devices were deleted by an administrator. */
-  gatewayRemoved: { id: string; site: string; devices: string[] };
+  /** A gateway was registered or given a new credential (`remote`: on another hub of the cluster). */
+  gatewayRegistered: { id: string; site: string; remote?: boolean };
+  gatewayRemoved: { id: string; site: string; devices: string[]; remote?: boolean };
   /** A gateway's MQTT credential was issued again or deleted: its live session must end. */
   gatewayCredentialsChanged: { id: string };
   /** A gateway answered a command (any hub's: results are matched by id). */
-  commandResult: { gateway: string; result: CommandResult };
+  /** `remote`: ingested by another hub of the cluster and relayed here (cluster/fanout.ts). */
+  commandResult: { gateway: string; result: CommandResult; remote?: boolean };
   /** A command reached a final state (ok, error, timeout). */
   commandFinished: CommandFinished;
   /** Sessions ended: one (`sid`) or every session of a user (`username`). */
-  sessionsRevoked: { sid?: string; username?: string };
+  /** `remote`: revoked on another hub of the cluster and relayed here. */
+  sessionsRevoked: { sid?: string; username?: string; remote?: boolean };
   /** A device reported an event (or the hub raised one about it), after it was accepted. */
   deviceEvent: {
     key: string;

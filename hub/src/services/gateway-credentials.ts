@@ -19,6 +19,7 @@ export async function issueGatewayCredentials(
   app.mosquittoPasswords?.set(id, password);
   app.ingest.refreshGateways();
   app.registry.registerGateway(id, site);
+  app.bus.emit('gatewayRegistered', { id, site });
   if (existed) app.bus.emit('gatewayCredentialsChanged', { id });
   return password;
 }

@@ -125,8 +125,10 @@ export class IncidentService {
     };
   }
 
-  start(intervalMs = 1000): void {
+  /** `mayRun`: whether this hub does the cluster's scheduled work now (plugins/cluster.ts). */
+  start(intervalMs = 1000, mayRun: () => boolean = () => true): void {
     this.timer = setInterval(() => {
+      if (!mayRun()) return;
       try {
         this.sweep();
       } catch (err) {

@@ -42,6 +42,7 @@ import {
 } from '@qianliyan/protocols';
 import { decodePayload } from '@qianliyan/protocols/validate';
 import type { FastifyBaseLogger as Logger } from 'fastify';
+import { claimKey, type MessageId } from '../cluster/ingest-claims.ts';
 import type { Ack } from '../mqtt/held-pubacks.ts';
 import type { EventRecord, TelemetryRecord, TimeSeriesStore } from '../stores/timeseries.ts';
 import type { HubMetrics } from './metrics.ts';
@@ -68,6 +69,12 @@ export interface IngestOptions {
    * broker slows a fast gateway down instead): the excess is dropped and counted `rate_limited`.
    */
   rateLimit?: { perSecond: number; burst: number };
+  /**
+   * Several hubs behind a shared subscription: duplicates are found by each message's identity in
+   * the shared database when its batch is stored (cluster/ingest-claims.ts), not by this hub's own
+   * high-water marks, which see only the share of each lane the broker dealt to it.
+   */
+  storeOnce?: (ids: MessageId[], write: (fresh: Set<string>) => Promise<void>) => Promise<void>;
 }
 
 export interface IngestHooks {
@@ -93,20 +100,36 @@ export interface IngestHooks {
 /** Message kinds that may be retained on the broker: the current state of a gateway or a device. */
 const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability']);
 
+/** SQLite's "database or disk is full", or the file system's ENOSPC (spool, WAL). */
+function isDiskFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return (
+    e?.code === 'SQLITE_FULL' ||
+    e?.code === 'ENOSPC' ||
+    (typeof e?.message === 'string' && /disk is full|ENOSPC|no space left/i.test(e.message))
+  );
+}
+
 export class IngestService {
   private telemetry: TelemetryRecord[] = [];
   private events: EventRecord[] = [];
   private acks: Ack[] = [];
+  /** Cluster only: the claim key of each buffered row ('' for the hub's own events), and the ids. */
+  private telemetryIds: string[] = [];
+  private eventIds: string[] = [];
+  private ids: MessageId[] = [];
   private flushScheduled = false;
   private lastFlushAt = 0;
   private flushing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private saturated = false;
+  private diskFull = false;
   private stopped = false;
   private readonly rejectLog: ThrottledLog;
   /** Gateways allowed to publish, with their site; refreshed when credentials change. */
   private knownGateways = new Map<string, string>();
+  private gatewaysReadAt = 0;
   private readonly rates = new Map<string, TokenBucket>();
   /** Label children resolved once: prom-client hashes labels on every `inc({...})`. */
   private readonly counted: { ingested: Record<TopicKind, { inc(n?: number): void }> };
@@ -157,7 +180,13 @@ export class IngestService {
     return this.saturated;
   }
 
+  /** The store's disk is full: nothing more is stored (or acknowledged) until space returns. */
+  get isDiskFull(): boolean {
+    return this.diskFull;
+  }
+
   refreshGateways(): void {
+    this.gatewaysReadAt = Date.now();
     this.knownGateways = new Map(this.listGateways().map((g) => [g.id, g.site]));
     for (const id of this.rates.keys()) if (!this.knownGateways.has(id)) this.rates.delete(id);
   }
@@ -177,6 +206,7 @@ export class IngestService {
     const { gateway, device } = parsed;
     const ts = Date.now();
     this.events.push({ device: key, gateway, seq: 0, ts, type, severity, data });
+    if (this.options.storeOnce) this.eventIds.push('');
     this.registry.applyEvent(gateway, device, { seq: 0, epoch: 'hub', ts, type, severity, data });
     this.scheduleFlush();
   }
@@ -234,7 +264,13 @@ export class IngestService {
       maxFutureMs: this.options.maxFutureMs,
     });
     if (!decoded.ok) return this.reject(decoded.reason, topic, parsed.gateway, decoded.detail, retained);
-    const site = this.knownGateways.get(parsed.gateway);
+    let site = this.knownGateways.get(parsed.gateway);
+    // Another hub of a cluster may have registered the gateway a moment ago: look again, at most
+    // once a second (an unregistered client cannot make this hub read the table on every message).
+    if (site !== parsed.site && Date.now() - this.gatewaysReadAt >= 1000) {
+      this.refreshGateways();
+      site = this.knownGateways.get(parsed.gateway);
+    }
     if (site !== parsed.site)
       return this.reject(
         'unknown_gateway',
@@ -271,7 +307,11 @@ export class IngestService {
     const value = decoded.value;
     const misplaced = this.misplaced(parsed, value);
     if (misplaced) return this.reject('outside_site', topic, parsed.gateway, misplaced, retained);
-    if ('seq' in value) {
+    let id: MessageId | undefined;
+    if ('seq' in value && this.options.storeOnce) {
+      // Judged when stored, against what every hub stored (see storeOnce).
+      id = { gateway: parsed.gateway, lane: laneOf(parsed.kind), epoch: value.epoch, seq: value.seq };
+    } else if ('seq' in value) {
       const verdict = this.seqs.check(parsed.gateway, laneOf(parsed.kind), value.epoch, value.seq);
       if (!verdict.accept) {
         // A retained copy the hub already has (replayed on a fresh subscription): current state,
@@ -289,7 +329,7 @@ export class IngestService {
       if (verdict.gap > 0) this.metrics.gaps.inc(verdict.gap);
     }
     this.counted.ingested[parsed.kind].inc();
-    this.buffer(parsed, value);
+    this.buffer(parsed, value, id);
     this.applySafely(parsed.kind, parsed, value, retained);
     return 'hold';
   }
@@ -320,17 +360,22 @@ export class IngestService {
   }
 
   /** Rows to store: telemetry samples and events. */
-  private buffer(parsed: ParsedTopic, value: unknown): void {
+  private buffer(parsed: ParsedTopic, value: unknown, id: MessageId | undefined): void {
     const { site, gateway, device } = parsed;
     if (!device) return;
     const key = `${gateway}.${device}`;
     const kind = this.registry.getDevice(key)?.kind;
+    const claim = id && (parsed.kind === 'telemetry' || parsed.kind === 'event') ? claimKey(id) : undefined;
+    if (id && claim) this.ids.push(id);
     if (parsed.kind === 'telemetry') {
       const t = value as Telemetry;
       const samples = 'samples' in t ? t.samples : [{ ts: t.ts, values: t.values }];
-      for (const s of samples)
+      for (const s of samples) {
         this.telemetry.push({ device: key, gateway, site, kind, seq: t.seq, ts: s.ts, values: s.values });
+        if (claim !== undefined) this.telemetryIds.push(claim);
+      }
     } else if (parsed.kind === 'event') {
+      if (claim !== undefined) this.eventIds.push(claim);
       const e = value as DeviceEvent;
       this.events.push({
         device: key,
@@ -442,26 +487,61 @@ export class IngestService {
     const events = this.events;
     const acks = this.acks;
     const marks = this.seqs.takeDirty();
+    const { telemetryIds, eventIds, ids } = this;
     this.telemetry = [];
     this.events = [];
     this.acks = [];
+    this.telemetryIds = [];
+    this.eventIds = [];
+    this.ids = [];
     const started = process.hrtime.bigint();
-    this.flushing = this.store
-      .write({ telemetry, events, marks })
+    let stored = telemetry.length + events.length;
+    const storeOnce = this.options.storeOnce;
+    const write = storeOnce
+      ? storeOnce(ids, async (fresh) => {
+          const isNew = (claim: string) => claim === '' || fresh.has(claim);
+          const t = telemetry.filter((_, i) => isNew(telemetryIds[i] as string));
+          const e = events.filter((_, i) => isNew(eventIds[i] as string));
+          await this.store.write({ telemetry: t, events: e, marks: [] });
+          stored = t.length + e.length;
+          const duplicates = new Set(ids.map(claimKey)).size - fresh.size;
+          if (duplicates > 0) this.metrics.rejected.inc({ reason: 'duplicate' }, duplicates);
+        })
+      : this.store.write({ telemetry, events, marks });
+    this.flushing = write
       .then(
         () => {
           this.metrics.storeLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-          this.metrics.storeRows.inc(telemetry.length + events.length);
+          this.metrics.storeRows.inc(stored);
           this.metrics.storeBatches.inc();
           this.retryDelay = this.options.retryMinMs;
+          if (this.diskFull) {
+            this.diskFull = false;
+            this.metrics.storeDiskFull.set(0);
+            this.log.warn('disk space returned: storing and acknowledging again');
+          }
           for (const ack of acks) ack();
         },
         (err: unknown) => {
           this.telemetry = telemetry.concat(this.telemetry);
           this.events = events.concat(this.events);
           this.acks = acks.concat(this.acks);
+          this.telemetryIds = telemetryIds.concat(this.telemetryIds);
+          this.eventIds = eventIds.concat(this.eventIds);
+          this.ids = ids.concat(this.ids);
           this.seqs.restoreDirty(marks);
           this.metrics.storeFailures.inc();
+          if (isDiskFull(err) && !this.diskFull) {
+            // SQLite rolls the transaction back on SQLITE_FULL: the files stay consistent, and the
+            // batch, its marks and its acks wait here; past maxBacklogRows the hub stops taking
+            // messages (the broker and the gateways' outboxes keep them).
+            this.diskFull = true;
+            this.metrics.storeDiskFull.set(1);
+            this.log.error(
+              { err },
+              'DISK FULL: the store refuses writes; no message is acknowledged until space returns',
+            );
+          }
           this.rejectLog.error(
             'store',
             { err, rows: telemetry.length + events.length, retryInMs: this.retryDelay },

@@ -63,10 +63,21 @@ export function createMetrics() {
       help: 'batches the time-series store refused (kept and retried; their messages stay unacknowledged)',
       registers: [registry],
     }),
+    storeDiskFull: new Gauge({
+      name: 'qly_store_disk_full',
+      help: '1 while the time-series store refuses writes because its disk is full (nothing acknowledged meanwhile; retried until space returns)',
+      registers: [registry],
+    }),
     ingestErrors: new Counter({
       name: 'qly_ingest_apply_errors_total',
       help: 'failures while applying an accepted message to live state, by step (the data is stored anyway)',
       labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    clusterFanout: new Counter({
+      name: 'qly_cluster_fanout_total',
+      help: 'hub-to-hub messages through Redis (registry, live, revoked, cmdResult), by direction',
+      labelNames: ['event', 'direction'] as const,
       registers: [registry],
     }),
     busListenerErrors: new Counter({

@@ -30,11 +30,30 @@ export class MosquittoPasswords {
     this.rewrite((users) => users.set(username, mosquittoHash(password)));
   }
 
+  /**
+   * Adds users that are missing, with `password`; present ones are left alone (rewriting a hash would
+   * end that user's sessions: another hub's connections). Reloads only when something was added.
+   */
+  ensure(usernames: string[], password: string): string[] {
+    const added: string[] = [];
+    this.rewrite(
+      (users) => {
+        for (const u of usernames)
+          if (!users.has(u)) {
+            users.set(u, mosquittoHash(password));
+            added.push(u);
+          }
+      },
+      () => added.length > 0,
+    );
+    return added;
+  }
+
   remove(username: string): void {
     this.rewrite((users) => users.delete(username));
   }
 
-  private rewrite(change: (users: Map<string, string>) => void): void {
+  private rewrite(change: (users: Map<string, string>) => void, changed: () => boolean = () => true): void {
     let text = '';
     try {
       text = readFileSync(this.passwordFile, 'utf8');
@@ -47,6 +66,7 @@ export class MosquittoPasswords {
       if (i > 0) users.set(line.slice(0, i), line.slice(i + 1));
     }
     change(users);
+    if (!changed()) return;
     writeFileSync(this.passwordFile, [...users].map(([u, h]) => `${u}:${h}\n`).join(''), { mode: 0o600 });
     this.reload();
   }

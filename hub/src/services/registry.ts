@@ -38,6 +38,15 @@ interface GatewayEntry {
 
 type DeviceEntry = DeviceView & { metaTs: number; availabilityTs: number };
 
+/**
+ * What one hub of a cluster sends the others about the devices and gateways that changed there
+ * (cluster/registry-fanout.ts): the entries as they are, latest per key.
+ */
+export interface RegistryReplica {
+  devices: DeviceEntry[];
+  gateways: GatewayEntry[];
+}
+
 export interface RegistryOptions {
   /** Offline after this long without a message, for gateways that do not announce a heartbeat. */
   heartbeatTimeoutMs: number;
@@ -53,6 +62,7 @@ export class Registry {
   private readonly bySite = new Map<string, Set<string>>();
   private readonly byGateway = new Map<string, Set<string>>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private applyingReplica = false;
 
   constructor(
     private readonly db: StateDb,
@@ -124,6 +134,48 @@ export class Registry {
     let n = 0;
     for (const g of this.gateways.values()) if (g.online) n++;
     return n;
+  }
+
+  /** True while changes another hub sent are announced (so they are not sent back). */
+  get replicating(): boolean {
+    return this.applyingReplica;
+  }
+
+  /** The entries of the given keys as they are now, for the other hubs of a cluster. */
+  replicaOf(deviceKeys: Iterable<string>, gatewayIds: Iterable<string>): RegistryReplica {
+    const devices: DeviceEntry[] = [];
+    const gateways: GatewayEntry[] = [];
+    for (const key of deviceKeys) {
+      const d = this.devices.get(key);
+      if (d) devices.push(d);
+    }
+    for (const id of gatewayIds) {
+      const g = this.gateways.get(id);
+      if (g) gateways.push(g);
+    }
+    return { devices, gateways };
+  }
+
+  /**
+   * Takes what another hub ingested: its entries replace ours (it saw the newer message) and are
+   * announced on this hub's bus, so its live sockets see them. Nothing is written to the state DB
+   * (the ingesting hub did) and no `deviceEvent` is raised (alarms were raised where it arrived).
+   */
+  applyReplica(replica: RegistryReplica): void {
+    this.applyingReplica = true;
+    try {
+      for (const g of replica.gateways) {
+        const mine = this.gatewayEntry(g.id, g.site);
+        Object.assign(mine, g, { lastSeen: Math.max(mine.lastSeen ?? 0, g.lastSeen ?? 0) || null });
+        this.bus.emit('gatewayChanged', { id: g.id });
+      }
+      for (const d of replica.devices) {
+        this.index(d);
+        this.bus.emit('deviceChanged', { key: d.key });
+      }
+    } finally {
+      this.applyingReplica = false;
+    }
   }
 
   /** Makes a newly registered gateway known (offline until it connects). */

@@ -180,6 +180,12 @@ export const MIGRATIONS = [
      UNIQUE (alarm, subscription, reason, step));
    CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
    CREATE INDEX notify_deliveries_alarm ON notify_deliveries (alarm);`,
+  // The messages a cluster stored, by their identity at the gateway (cluster/ingest-claims.ts). One
+  // hub on SQLite keeps its marks with the time series and leaves this table empty.
+  `CREATE TABLE ingest_claims (
+     gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+     claimed_at INTEGER NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
+   CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
 ];
 
 export class StateDb {

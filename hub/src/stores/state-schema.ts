@@ -121,6 +121,11 @@ export const PG_MIGRATIONS: string[] = [
      UNIQUE (alarm, subscription, reason, step));
    CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
    CREATE INDEX notify_deliveries_alarm ON notify_deliveries (alarm);`,
+  // The messages a cluster stored, by their identity at the gateway (cluster/ingest-claims.ts).
+  `CREATE TABLE ingest_claims (
+     gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+     claimed_at BIGINT NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
+   CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */
