@@ -117,7 +117,7 @@ export const alarmCentrePlugin = fp(
     scheduler.add({ name: 'alarms', run: (now) => app.alarms.tick(now) });
     scheduler.add({ name: 'rules', run: (now) => rules.tick(now) });
     scheduler.add({ name: 'notifications', run: (now) => notifications.tick(now) });
-    scheduler.start(config.tickMs);
+    scheduler.start(config.tickMs, () => app.cluster.scheduler());
     app.decorate('alarmScheduler', scheduler);
     app.decorate('health', health);
     app.decorate('readingRules', rules);

@@ -32,8 +32,14 @@ export class AlarmScheduler {
     this.tasks.push(task);
   }
 
-  start(intervalMs: number): void {
-    this.timer = setInterval(() => this.tick(), intervalMs);
+  /**
+   * Runs the tasks every `intervalMs` while `mayRun` says so: in a cluster only the hub holding the
+   * scheduler lease re-notifies, escalates and retries (once in the cluster, not once per hub).
+   */
+  start(intervalMs: number, mayRun: () => boolean = () => true): void {
+    this.timer = setInterval(() => {
+      if (mayRun()) this.tick();
+    }, intervalMs);
     this.timer.unref();
   }
 
