@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
+import { waitForDevices } from './support/dashboard.ts';
 import { EdgeProcess } from './support/edge.ts';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from './support/hub.ts';
 import { CHROMIUM, systemBinary } from './support/system.ts';
@@ -85,11 +86,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)',
     await page.fill('input[name=username]', 'admin');
     await page.fill('input[name=password]', ADMIN_PASSWORD);
     await page.click('button[type=submit]');
-    await page.waitForFunction(
-      () => (window as unknown as { __qly?: { deviceCount(): number } }).__qly?.deviceCount() === 4,
-      undefined,
-      { timeout: 30_000 },
-    );
+    await waitForDevices(page, 4);
     await page.waitForSelector('.site-node');
     expect(await audit()).toEqual([]);
   });

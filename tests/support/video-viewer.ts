@@ -11,6 +11,8 @@ export interface Viewer {
   states: string[];
   reasons: string[];
   mime: string | undefined;
+  /** The hub re-encodes the camera's codec for this viewer (the init message says which). */
+  transcoded: string | undefined;
   binaries: number;
   bytes: number;
   fragments: number;
@@ -40,6 +42,7 @@ export function openViewerUrl(url: string): Viewer {
     states: [],
     reasons: [],
     mime: undefined,
+    transcoded: undefined,
     binaries: 0,
     bytes: 0,
     fragments: 0,
@@ -67,6 +70,7 @@ export function openViewerUrl(url: string): Viewer {
         state?: string;
         mime?: string;
         reason?: string;
+        transcoded?: string;
       };
       if (msg.type === 'state' && msg.state) {
         v.states.push(msg.state);
@@ -74,6 +78,7 @@ export function openViewerUrl(url: string): Viewer {
       }
       if (msg.type === 'init') {
         v.mime = msg.mime;
+        v.transcoded = msg.transcoded;
         reader = new Fmp4Reader(
           () => {},
           (f) => {
@@ -102,9 +107,11 @@ export async function openViewer(
   device: string,
   stream = 'sub',
   format: 'mse' | 'jsmpeg' = 'mse',
+  /** Say the browser plays H.265 (`&hevc=1`). */
+  hevc = false,
 ): Promise<Viewer> {
   const { body } = await streamToken(hub, device, stream);
   return openViewerUrl(
-    `${hub.baseUrl.replace(/^http/, 'ws')}${body.path}?token=${encodeURIComponent(body.token)}&format=${format}&device=${encodeURIComponent(device)}`,
+    `${hub.baseUrl.replace(/^http/, 'ws')}${body.path}?token=${encodeURIComponent(body.token)}&format=${format}&device=${encodeURIComponent(device)}${hevc ? '&hevc=1' : ''}`,
   );
 }

@@ -27,6 +27,7 @@ import {
   INCIDENT_PRIORITIES,
   IncidentCreate,
   IncidentView,
+  REST_ANSWERS,
   userMaySee,
 } from '@qianliyan/protocols';
 import { Type } from '@sinclair/typebox';
@@ -89,7 +90,7 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ alarms: Type.Array(AlarmView) }), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/alarms'], ...errorResponses },
       },
     },
     async (request) => {

@@ -7,7 +7,7 @@
  */
 import type { VideoServerMessage } from '@qianliyan/protocols';
 import type { Fragment, InitSegment } from './fmp4.ts';
-import type { Viewer } from './relay.ts';
+import type { Viewer } from './viewer.ts';
 
 const MAX_GOP_BYTES = 8 * 1024 * 1024;
 

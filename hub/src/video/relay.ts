@@ -24,17 +24,9 @@ import { FfmpegProcess } from './ffmpeg-process.ts';
 import { type Fmp4Error, Fmp4Reader, type Fragment, type InitSegment } from './fmp4.ts';
 import { H264Transcode } from './h264-transcode.ts';
 import { MseFanout } from './mse-fanout.ts';
+import type { Viewer } from './viewer.ts';
 
-export interface Viewer {
-  readonly format: VideoFormat;
-  /** The viewer's browser plays H.265 in MSE (it said so when it connected). */
-  readonly hevc?: boolean;
-  readonly username: string;
-  send(data: Buffer | string): void;
-  /** Bytes queued to this viewer and not yet sent. */
-  buffered(): number;
-  close(code: number, reason: string): void;
-}
+export type { Viewer } from './viewer.ts';
 
 export interface RelaySource {
   readonly kind: 'push' | 'pull';
