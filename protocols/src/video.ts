@@ -94,22 +94,25 @@ export type VideoTokenResponse = Static<typeof VideoTokenResponse>;
  * starts a new fragment. The gateway's push and the hub's direct pull
  * both use them, after their own input options.
  */
-export const FMP4_REMUX_OUTPUT = [
-  '-map',
-  '0:v:0',
-  '-c',
-  'copy',
-  '-an',
-  '-f',
-  'mp4',
-  '-movflags',
-  'empty_moov+default_base_moof+frag_keyframe',
-  '-frag_duration',
-  '100000',
-  '-flush_packets',
-  '1',
-  'pipe:1',
-] as const;
+export const FMP4_REMUX_OUTPUT = ['-map', '0:v:0', '-c', 'copy', '-an', ...fmp4Fragments()] as const;
+
+/**
+ * The fragmented-MP4 muxer options alone (after the codec options): the hub's H.264 transcoder
+ * writes the same stream shape as a camera's remux, so one reader and fan-out serve both.
+ */
+export function fmp4Fragments(): string[] {
+  return [
+    '-f',
+    'mp4',
+    '-movflags',
+    'empty_moov+default_base_moof+frag_keyframe',
+    '-frag_duration',
+    '100000',
+    '-flush_packets',
+    '1',
+    'pipe:1',
+  ];
+}
 
 /**
  * Input options for an RTSP camera: RTP over the RTSP connection (NAT- and loss-friendly), and a

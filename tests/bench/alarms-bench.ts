@@ -15,7 +15,7 @@
  * Prints each figure, ratios against the baseline, and ends with the JSON line of issue 20.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -246,5 +246,7 @@ for (const { proc } of publishers.values()) proc.stdin?.end();
 await sleep(500);
 await hub.stop();
 receiver.close();
+// Benches clean up what they create: the hub's data and the webhook key.
+rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify(result));
 process.exit(0);

@@ -9,6 +9,7 @@
  * (the relay asks the budget before starting one; a viewer refused one sees why on its tile). An
  * encoder that cannot keep up or dies is restarted with backoff rather than fed without bound.
  */
+import { fmp4Fragments } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import { FfmpegProcess } from './ffmpeg-process.ts';
 import { Fmp4Reader } from './fmp4.ts';
@@ -70,15 +71,7 @@ export class H264Transcode {
         // A keyframe every ~2 s: a viewer joining the transcode waits at most that long.
         '-g',
         '50',
-        '-f',
-        'mp4',
-        '-movflags',
-        'empty_moov+default_base_moof+frag_keyframe',
-        '-frag_duration',
-        '100000',
-        '-flush_packets',
-        '1',
-        'pipe:1',
+        ...fmp4Fragments(),
       ],
       'pipe',
     );
