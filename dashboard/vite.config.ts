@@ -8,7 +8,12 @@ import { defineConfig } from 'vite';
 export default defineConfig(({ mode }) => ({
   root: new URL('.', import.meta.url).pathname,
   define: { __QLY_TEST_HOOKS__: JSON.stringify(mode === 'test') },
-  build: { outDir: mode === 'test' ? 'dist-test' : 'dist', emptyOutDir: true, chunkSizeWarningLimit: 1024 },
+  build: {
+    outDir: mode === 'test' ? 'dist-test' : 'dist',
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 1024,
+    minify: process.env.QLY_NO_MINIFY ? false : 'esbuild',
+  },
   server: {
     proxy: {
       '/api': 'http://localhost:8080',

@@ -86,6 +86,8 @@ export class LiveStore {
     Object.entries(LIVE_TOPICS).map(([name, entry]) => [name, new TopicStore(entry as LiveTopic)]),
   ) as unknown as Topics;
   connected = false;
+  /** A snapshot has arrived since the page opened: the store holds everything in scope. */
+  synced = false;
   private socket: LiveSocket | undefined;
   /** Brief from the start: a county's page gets telemetry only for what it looks at close up. */
   private subscription: LiveSubscribe = { brief: true };
@@ -116,6 +118,7 @@ export class LiveStore {
       }
     });
     socket.on('snapshot', (snap) => {
+      this.synced = true;
       this.devices.clear();
       this.gateways.clear();
       for (const d of snap.devices) this.devices.set(d.key, d);

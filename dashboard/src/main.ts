@@ -28,13 +28,15 @@ function showLogin(): void {
 async function showApp(): Promise<void> {
   const token = getToken();
   if (!token) return showLogin();
+  // The live channel opens at once, beside the user lookup: the snapshot is the page's largest
+  // answer, and asking for it only after /api/auth/me cost a round trip on every sign-in.
+  store = new LiveStore();
+  store.connect(token, () => {
+    setToken(null);
+    showLogin();
+  });
   try {
     const user = await get('/api/auth/me');
-    store = new LiveStore();
-    store.connect(token, () => {
-      setToken(null);
-      showLogin();
-    });
     // A village operator's browser is the village terminal unless the map is asked for (#map).
     const view =
       hasRole(user.role, VILLAGE) && location.hash !== '#map' ? renderTerminalView : renderCommandView;
@@ -49,7 +51,7 @@ async function showApp(): Promise<void> {
     });
   } catch {
     setToken(null);
-    showLogin();
+    showLogin(); // (disconnects the store)
   }
 }
 

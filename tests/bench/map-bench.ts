@@ -62,16 +62,83 @@ try {
     if (m.type() === 'error') errors.push(m.text());
   });
   const cdp = await browser.newCDPSession(page);
-  await cdp.send('Network.enable');
+  // DevTools' network capture copies every socket frame to this process (the 3 MB snapshot, escaped):
+  // it is switched on for the first render only when its breakdown is asked for (BENCH_BREAKDOWN=1),
+  // and otherwise after it, for the socket's bytes.
+  const breakdown = Boolean(
+    process.env.BENCH_BREAKDOWN || process.env.BENCH_PROFILE || process.env.BENCH_TRACE,
+  );
+  if (breakdown) await cdp.send('Network.enable');
   await cdp.send('Performance.enable');
   let socketBytes = 0;
-  cdp.on('Network.webSocketFrameReceived', (e: { response: { payloadData: string } }) => {
-    socketBytes += Buffer.byteLength(e.response.payloadData);
+  /** Where the first render's time goes: each request and each large socket frame, on CDP's clock. */
+  const timeline: Array<{ at: number; what: string }> = [];
+  cdp.on('Network.webSocketFrameReceived', (e: { timestamp: number; response: { payloadData: string } }) => {
+    const bytes = Buffer.byteLength(e.response.payloadData);
+    socketBytes += bytes;
+    if (bytes > 1_000_000 && process.env.BENCH_PROFILE) console.log(e.response.payloadData.slice(0, 1500));
+    if (bytes > 20_000)
+      timeline.push({ at: e.timestamp, what: `socket frame ${Math.round(bytes / 1024)} KiB` });
   });
+  cdp.on('Network.webSocketWillSendHandshakeRequest', (e: { timestamp: number }) =>
+    timeline.push({ at: e.timestamp, what: 'socket handshake' }),
+  );
+  cdp.on('Network.webSocketFrameSent', (e: { timestamp: number; response: { payloadData: string } }) =>
+    timeline.push({ at: e.timestamp, what: `socket sent ${e.response.payloadData.slice(0, 60)}` }),
+  );
+  cdp.on(
+    'Network.webSocketHandshakeResponseReceived',
+    (e: { timestamp: number; response: { headers: Record<string, string> } }) =>
+      timeline.push({
+        at: e.timestamp,
+        what: `socket open ${e.response.headers['Sec-WebSocket-Extensions'] ?? e.response.headers['sec-websocket-extensions'] ?? 'uncompressed'}`,
+      }),
+  );
+  const requests = new Map<string, string>();
+  cdp.on(
+    'Network.requestWillBeSent',
+    (e: { requestId: string; timestamp: number; request: { url: string } }) => {
+      const path = new URL(e.request.url).pathname;
+      requests.set(e.requestId, path);
+      timeline.push({ at: e.timestamp, what: `→ ${path}` });
+    },
+  );
+  cdp.on(
+    'Network.loadingFinished',
+    (e: { requestId: string; timestamp: number; encodedDataLength: number }) => {
+      const path = requests.get(e.requestId);
+      if (path)
+        timeline.push({ at: e.timestamp, what: `← ${path} ${Math.round(e.encodedDataLength / 1024)} KiB` });
+    },
+  );
 
   await page.goto(base);
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', 'bench-admin-password');
+  if (process.env.BENCH_PROFILE) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+    await cdp.send('Profiler.start');
+  }
+  const traceEvents: Array<{
+    name: string;
+    ph: string;
+    ts: number;
+    dur?: number;
+    tid: number;
+    args?: { data?: { type?: string; url?: string; functionName?: string } };
+  }> = [];
+  let traceDone: Promise<void> | undefined;
+  if (process.env.BENCH_TRACE) {
+    cdp.on('Tracing.dataCollected', (e) => {
+      traceEvents.push(...(e.value as unknown as typeof traceEvents));
+    });
+    traceDone = new Promise((r) => cdp.once('Tracing.tracingComplete', () => r()));
+    await cdp.send('Tracing.start', {
+      categories: 'devtools.timeline,disabled-by-default-devtools.timeline',
+      transferMode: 'ReportEvents',
+    });
+  }
   const loginAt = Date.now();
   await page.click('button[type=submit]');
   type Q = { __qlyTest?: { deviceCount(): number; clusters(): unknown[] } };
@@ -84,6 +151,105 @@ try {
     { timeout: 60_000, polling: 'raf' },
   );
   const firstRenderMs = Date.now() - loginAt;
+  if (!breakdown) await cdp.send('Network.enable');
+  if (process.env.BENCH_PROFILE) {
+    const { profile } = (await cdp.send('Profiler.stop')) as {
+      profile: {
+        nodes: Array<{
+          id: number;
+          callFrame: { functionName: string; url: string; lineNumber: number };
+          hitCount?: number;
+        }>;
+        samples: number[];
+        timeDeltas: number[];
+      };
+    };
+    const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map<string, number>();
+    profile.samples.forEach((id, i) => {
+      const n = byNode.get(id);
+      if (!n) return;
+      const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+      self.set(k, (self.get(k) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+    });
+    for (const [k, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
+      console.log(`  self ${Math.round(ms)} ms  ${k}`);
+    const parent = new Map<number, number>();
+    for (const n of profile.nodes as Array<{ id: number; children?: number[] }>)
+      for (const c of n.children ?? []) parent.set(c, n.id);
+    const incl = new Map<string, number>();
+    const snapAt =
+      timeline.find(
+        (e) =>
+          e.what.startsWith('socket frame') && e.what.includes('KiB') && Number(e.what.split(' ')[2]) > 1000,
+      )?.at ?? 0;
+    let clock = (profile as unknown as { startTime: number }).startTime;
+    const after = profile.samples.map((_, i) => {
+      clock += profile.timeDeltas[i] ?? 0;
+      return clock / 1e6 >= snapAt;
+    });
+    console.log(`profile window from the snapshot frame: ${after.filter(Boolean).length} samples`);
+    profile.samples.forEach((id, i) => {
+      if (!after[i]) return;
+      const seen = new Set<string>();
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+        const n = byNode.get(cur);
+        if (!n) break;
+        const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        incl.set(k, (incl.get(k) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+      }
+    });
+    for (const [k, ms] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 45))
+      console.log(`  incl ${Math.round(ms)} ms  ${k}`);
+  }
+  if (traceDone) {
+    await cdp.send('Tracing.end');
+    await traceDone;
+    const tasks = traceEvents.filter((e) => e.name === 'RunTask' && e.ph === 'X');
+    const main = new Map<number, number>();
+    for (const e of tasks) main.set(e.tid, (main.get(e.tid) ?? 0) + (e.dur ?? 0));
+    const mainTid = [...main].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const byName = new Map<string, number>();
+    for (const e of traceEvents) {
+      if (e.tid !== mainTid || e.ph !== 'X' || !e.dur) continue;
+      const k =
+        e.name === 'EventDispatch' || e.name === 'FunctionCall' || e.name === 'TimerFire'
+          ? `${e.name} ${e.args?.data?.type ?? e.args?.data?.functionName ?? ''}`
+          : e.name;
+      byName.set(k, (byName.get(k) ?? 0) + e.dur / 1000);
+    }
+    console.log(`main thread busy ${Math.round((main.get(mainTid ?? 0) ?? 0) / 1000)} ms`);
+    for (const [k, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 30))
+      console.log(`  trace ${Math.round(ms)} ms  ${k}`);
+    const t0 = tasks[0]?.ts ?? 0;
+    const long = tasks.filter((e) => e.tid === mainTid && (e.dur ?? 0) > 50_000);
+    for (const e of long) {
+      console.log(
+        `  long task at +${Math.round((e.ts - t0) / 1000)} ms: ${Math.round((e.dur ?? 0) / 1000)} ms`,
+      );
+      const inside = traceEvents.filter(
+        (x) =>
+          x.tid === mainTid &&
+          x.ph === 'X' &&
+          x !== e &&
+          x.ts >= e.ts &&
+          x.ts < e.ts + (e.dur ?? 0) &&
+          (x.dur ?? 0) > 5000,
+      );
+      for (const x of inside.slice(0, 12))
+        console.log(
+          `      +${Math.round((x.ts - e.ts) / 1000)} ${Math.round((x.dur ?? 0) / 1000)} ms ${x.name} ${JSON.stringify(x.args?.data ?? {}).slice(0, 120)}`,
+        );
+    }
+  }
+  const loginPost = timeline.find((e) => e.what === '→ /api/auth/login');
+  if (loginPost) {
+    console.log('first render, from the login request:');
+    for (const e of timeline.filter((x) => x.at >= loginPost.at).sort((a, b) => a.at - b.at))
+      console.log(`  ${Math.round((e.at - loginPost.at) * 1000)} ms  ${e.what}`);
+  }
 
   /** requestAnimationFrame intervals over `seconds`, measured in the page. */
   // A string, not a function: tsx would wrap named inner functions in a helper the page lacks.

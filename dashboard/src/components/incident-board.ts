@@ -24,7 +24,7 @@ import {
   may,
   type Role,
 } from '@qianliyan/protocols';
-import { get, getToken, post } from '../api.ts';
+import { type Answer, get, getToken, post } from '../api.ts';
 import { escapeHtml } from '../html.ts';
 import { errorMessage, eventLabel, getLang, t, tOr } from '../i18n.ts';
 import {
@@ -36,6 +36,8 @@ import {
   watchCounters,
 } from './form-feedback.ts';
 import { RovingFocus } from './roving-focus.ts';
+
+type KpiRow = Answer<'GET', '/api/incidents/kpis'>[number];
 
 const CATEGORIES = ['fire', 'flood', 'intrusion', 'rescue', 'traffic', 'dispute', 'other'] as const;
 const DAY = 86_400_000;
@@ -74,6 +76,8 @@ export class IncidentBoard {
   private filter = { status: 'open', priority: '' };
   private readonly timer: number;
   private kpiTimer = 0;
+  /** The last KPI rows fetched (a language switch draws them again). */
+  private kpiRows: KpiRow[] | undefined;
   /** A form is being sent: further presses of its button do nothing. */
   private sending = false;
   /** The warning waiting for the officer's confirmation (its text shown first). */
@@ -149,7 +153,8 @@ export class IncidentBoard {
     }
     this.renderList();
     this.renderDetail();
-    this.loadKpis();
+    // The figures already here, in the new words (not fetched again).
+    if (this.kpiRows) this.renderKpis(this.kpiRows);
   }
 
   async load(): Promise<void> {
@@ -279,13 +284,20 @@ export class IncidentBoard {
     const to = Date.now() + 1000;
     void get('/api/incidents/kpis', { query: { from: to - 30 * DAY, to } })
       .then((rows) => {
-        const total = rows.find((r) => r.site === 'total');
-        const el = this.el('kpis');
-        const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
-        const dur = (ms: number | null) => (ms === null ? '—' : formatDuration(ms));
-        const villages = rows.filter((r) => r.site !== 'total');
-        const table = villages.length
-          ? `<details class="ib-kpi-table"><summary>${t('kpiByVillage')}</summary><table>
+        this.kpiRows = rows;
+        this.renderKpis(rows);
+      })
+      .catch(() => undefined);
+  }
+
+  private renderKpis(rows: KpiRow[]): void {
+    const total = rows.find((r) => r.site === 'total');
+    const el = this.el('kpis');
+    const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
+    const dur = (ms: number | null) => (ms === null ? '—' : formatDuration(ms));
+    const villages = rows.filter((r) => r.site !== 'total');
+    const table = villages.length
+      ? `<details class="ib-kpi-table"><summary>${t('kpiByVillage')}</summary><table>
               <thead><tr><th>${t('incSite')}</th><th>${t('kpiCreated')}</th><th>${t('kpiAcceptance')}</th><th>${t('kpiClosure')}</th><th>${t('kpiOnTime')}</th><th>${t('kpiMtta')}</th><th>${t('kpiMttr')}</th></tr></thead>
               <tbody>${villages
                 .map(
@@ -293,21 +305,19 @@ export class IncidentBoard {
                     `<tr data-site="${escapeHtml(r.site)}"><td>${escapeHtml(this.options.siteName(r.site) || r.name)}</td><td>${r.created}</td><td>${pct(r.acceptanceRate)}</td><td>${pct(r.closureRate)}</td><td>${pct(r.onTimeRate)}</td><td>${dur(r.meanTimeToAcceptMs)}</td><td>${dur(r.meanTimeToResolveMs)}</td></tr>`,
                 )
                 .join('')}</tbody></table></details>`
-          : '';
-        const open = el.querySelector('details')?.open ?? false;
-        el.innerHTML = total
-          ? `<span>${t('kpiWindow')}</span>
+      : '';
+    const open = el.querySelector('details')?.open ?? false;
+    el.innerHTML = total
+      ? `<span>${t('kpiWindow')}</span>
             <span>${t('kpiCreated')} <b>${total.created}</b></span>
             <span>${t('kpiAcceptance')} <b data-kpi="acceptance">${pct(total.acceptanceRate)}</b></span>
             <span>${t('kpiClosure')} <b data-kpi="closure">${pct(total.closureRate)}</b></span>
             <span>${t('kpiOnTime')} <b data-kpi="ontime">${pct(total.onTimeRate)}</b></span>
             <span>${t('kpiMtta')} <b>${dur(total.meanTimeToAcceptMs)}</b></span>
             <span>${t('kpiMttr')} <b>${dur(total.meanTimeToResolveMs)}</b></span>${table}`
-          : '';
-        const details = el.querySelector('details');
-        if (details) details.open = open;
-      })
-      .catch(() => undefined);
+      : '';
+    const details = el.querySelector('details');
+    if (details) details.open = open;
   }
 
   private renderDetail(): void {

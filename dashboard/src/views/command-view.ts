@@ -250,7 +250,9 @@ export async function renderCommandView(root: HTMLElement, store: LiveStore, use
       const open = detail()?.panel.current;
       store.subscribe({
         brief: true,
-        ...(layer.fixed.mode === 'devices'
+        // Close-up values only once the snapshot says what is on screen: before it the empty map
+        // reads as close up, and a county would be asked for every device's every sample.
+        ...(store.synced && layer.fixed.mode === 'devices'
           ? {
               detail: {
                 south: clamp(b.getSouth(), -90, 90),
