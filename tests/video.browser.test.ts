@@ -320,4 +320,15 @@ describe.skipIf(
     await page.screenshot({ path: 'test-results/video-wall.png' });
     expect(consoleErrors).toEqual([]);
   });
+
+  it('清空 takes every camera off the wall and keeps its layout; a camera put back plays', async () => {
+    await page.click('.wall-layouts [data-layout="4"]');
+    await playing(PUSH, 'mse');
+    await page.click('[data-role=clear-wall]');
+    expect(await page.locator('.wall-grid .tile').count()).toBe(4);
+    expect(await page.locator('.wall-grid .tile[data-state=empty]').count()).toBe(4);
+    expect(await video()).toEqual([]);
+    await page.locator(`.devices [data-key="${PUSH}"]`).dragTo(page.locator('[data-tile="2"]'));
+    expect((await playing(PUSH, 'mse')).tile).toBe(2);
+  });
 });

@@ -63,7 +63,7 @@ export class VideoWall {
     this.toolbar = root.querySelector('.wall-bar') as HTMLElement;
     this.enlarged = root.querySelector('[data-role=big]') as HTMLElement;
     this.toolbar.addEventListener('click', (ev) => {
-      const b = (ev.target as HTMLElement).closest<HTMLElement>('[data-layout]');
+      const b = (ev.target as HTMLElement).closest<HTMLElement>('.wall-layouts [data-layout]');
       if (b) this.setLayout(Number(b.dataset.layout) as Layout);
       if ((ev.target as HTMLElement).closest('[data-role=clear-wall]'))
         for (let i = 0; i < this.tiles.length; i++) this.assign(i, undefined);
