@@ -88,7 +88,7 @@ const hub = new HubProcess(
 let edge: EdgeProcess | undefined;
 const floorProcs: ChildProcess[] = [];
 const browser = await launchChromium({ viewport: { width: 1600, height: 900 } });
-const results: Array<Record<string, number | string | boolean>> = [];
+const results: Array<Record<string, number | string | boolean | Record<string, number>>> = [];
 try {
   await camera.start();
   await hub.start();
@@ -168,6 +168,7 @@ try {
     frames: number;
     latencies: number[];
     firstFrameMs?: number;
+    steps: Record<string, number | undefined>;
   };
   const tiles = () =>
     page.evaluate(() => (window as unknown as { __qlyTest: { video(): Tile[] } }).__qlyTest.video());
@@ -258,6 +259,13 @@ try {
         min_fps: round(Math.min(...fps), 1),
         sustained: fps.length === n && Math.min(...fps) >= FPS * 0.9,
         first_frame_ms: Math.round(median(first)),
+        // Where the first frame's time goes (medians over the tiles, ms from the tile's start).
+        first_frame_steps: Object.fromEntries(
+          ['token', 'open', 'init', 'media', 'buffered', 'playing'].map((s) => [
+            s,
+            Math.round(median(after.map((t) => t.steps?.[s]).filter((v): v is number => v !== undefined))),
+          ]),
+        ),
         glass_to_glass_p50_ms: Math.round(median(latencies)),
         glass_to_glass_p95_ms: Math.round(percentile(latencies, 95)),
       };

@@ -15,6 +15,8 @@ export class MsePlayer {
   frames = 0;
   private frameCallback: ((now: number, meta: VideoFrameCallbackMetadata) => void) | undefined;
   onFrame: ((video: HTMLVideoElement) => void) | undefined;
+  /** The first media in the buffer, the element playing (the benchmark's first-frame breakdown). */
+  onStep: ((step: 'buffered' | 'playing') => void) | undefined;
 
   constructor(
     container: HTMLElement,
@@ -25,6 +27,7 @@ export class MsePlayer {
     this.video.autoplay = true;
     this.video.playsInline = true;
     container.append(this.video);
+    this.video.addEventListener('playing', () => this.onStep?.('playing'));
     this.watchFrames();
   }
 
@@ -47,7 +50,10 @@ export class MsePlayer {
         ms.duration = Number.POSITIVE_INFINITY;
         const sb = ms.addSourceBuffer(this.mime);
         sb.mode = 'segments';
-        sb.addEventListener('updateend', () => this.pump());
+        sb.addEventListener('updateend', () => {
+          if (sb.buffered.length > 0) this.onStep?.('buffered');
+          this.pump();
+        });
         this.buffer = sb;
         this.pump();
       },

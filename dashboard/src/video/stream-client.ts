@@ -25,6 +25,11 @@ export interface StreamStatus {
   latencies: number[];
   /** ms from start() to the first decoded frame. */
   firstFrameMs?: number;
+  /**
+   * ms from start() to each step of the first connection (the benchmark's breakdown of the first
+   * frame): the token granted, the video socket open, the init segment, the first media fragment.
+   */
+  steps: { token?: number; open?: number; init?: number; media?: number; buffered?: number; playing?: number };
   /** The camera sends H.265, which this browser cannot play: the hub re-encodes it to H.264. */
   transcoded?: boolean;
 }
@@ -61,7 +66,7 @@ export class StreamClient {
     readonly format: VideoFormat,
     private readonly onStatus: (s: StreamStatus) => void,
   ) {
-    this.status = { state: 'connecting', format, frames: 0, latencies: [] };
+    this.status = { state: 'connecting', format, frames: 0, latencies: [], steps: {} };
   }
 
   start(): void {
@@ -87,13 +92,16 @@ export class StreamClient {
       return this.retry();
     }
     if (this.disposed) return;
+    this.step('token');
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${grant.path}?token=${encodeURIComponent(grant.token)}&format=${this.format}${this.format === 'mse' ? `&hevc=${playsHevc() ? 1 : 0}` : ''}&device=${encodeURIComponent(this.device)}`;
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.ensurePlayer();
+    ws.onopen = () => this.step('open');
     ws.onmessage = (ev) => {
       if (typeof ev.data === 'string') return this.onControl(ev.data);
+      this.step('media');
       if (this.player instanceof MsePlayer) this.player.append(ev.data as ArrayBuffer);
       else this.player?.write(ev.data as ArrayBuffer);
     };
@@ -126,6 +134,7 @@ export class StreamClient {
     if (this.format === 'mse') {
       const p = new MsePlayer(this.container);
       p.onFrame = onFrame;
+      p.onStep = (step) => this.step(step);
       this.player = p;
     } else {
       const p = new JsmpegPlayer(this.container);
@@ -142,6 +151,7 @@ export class StreamClient {
       return;
     }
     if (msg.type === 'init') {
+      this.step('init');
       if (this.player instanceof MsePlayer) this.player.init(msg.mime);
       if (msg.transcoded) this.status.transcoded = true;
       else delete this.status.transcoded;
@@ -151,6 +161,11 @@ export class StreamClient {
     // "Live" is shown once a frame is on screen, not when the hub has data.
     if (msg.state === 'live' && this.status.frames === 0) this.set('connecting');
     else this.set(msg.state, msg.reason);
+  }
+
+  /** Records when a step of the first connection happened (later reconnects keep the first). */
+  private step(name: keyof StreamStatus['steps']): void {
+    this.status.steps[name] ??= Math.round(performance.now() - this.startedAt);
   }
 
   private set(state: StreamState, reason?: string): void {

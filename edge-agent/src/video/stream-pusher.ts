@@ -1,8 +1,9 @@
 /**
  * Pushes one camera stream to the hub (protocols/src/video.ts): an outbound WebSocket to the hub's
  * own port, authenticated by the gateway's credential, carrying the camera's H.264 remuxed to
- * fragmented MP4 by ffmpeg with `-c copy` (no transcoding: a gateway's CPU is small). One fragment
- * per frame keeps latency at the frame interval.
+ * fragmented MP4 by ffmpeg with `-c copy` (no transcoding: a gateway's CPU is small). ffmpeg and
+ * the connection start together, so a wall of cold cameras waits for the slower of the two, not
+ * for their sum.
  *
  * The push lasts until one of these, each of which stops ffmpeg and reaps it:
  *  - `stop()` (the hub's `stream.stop`);
@@ -84,6 +85,9 @@ export class StreamPusher {
   private drainTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private backoffMs = 500;
+  /** What ffmpeg wrote while the attempt's socket was still connecting. */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
   private firstBytes: { resolve: () => void; reject: (err: Error) => void } | undefined;
   /** Since when attempts have been failing (undefined while a connection is proven good). */
   private failingSince: number | undefined;
@@ -165,8 +169,15 @@ export class StreamPusher {
     ws.on('close', (code, reason) => this.fail(ws, code, reason.toString() || `closed (${code})`));
     ws.on('open', () => {
       this.keepalive(ws);
-      void this.startFfmpeg(ws);
+      for (const chunk of this.early.splice(0)) this.send(ws, chunk);
+      this.earlyBytes = 0;
     });
+    // ffmpeg starts beside the connection, not after it: its start (loading its libraries, the
+    // camera's RTSP handshake) and the uplink's handshake overlap, and what it writes before the
+    // socket is open waits in `early`.
+    this.early = [];
+    this.earlyBytes = 0;
+    void this.startFfmpeg(ws);
   }
 
   /**
@@ -234,15 +245,21 @@ export class StreamPusher {
     const stdout = child.stdout as NodeJS.ReadableStream;
     this.armStall(ws);
     stdout.on('data', (chunk: Buffer) => {
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(chunk, { binary: true });
-      this.bytesSent += chunk.length;
-      this.armStall(ws);
-      if (this.firstBytes) {
-        this.firstBytes.resolve();
-        this.firstBytes = undefined;
-        this.backoffMs = 500;
+      if (ws !== this.ws) return;
+      if (ws.readyState === WebSocket.CONNECTING) {
+        // Before the socket opens: kept, and past a bound ffmpeg is paused until it opens (a hub
+        // slow to answer holds the camera back, never grows the gateway's memory).
+        this.early.push(chunk);
+        this.earlyBytes += chunk.length;
+        this.armStall(ws);
+        if (this.earlyBytes > MAX_BUFFERED_BYTES) {
+          stdout.pause();
+          ws.once('open', () => stdout.resume());
+        }
+        return;
       }
+      if (ws.readyState !== WebSocket.OPEN) return;
+      this.send(ws, chunk);
       // Back-pressure: a slow uplink pauses ffmpeg (and so the camera's TCP stream) rather than
       // buffering without bound.
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES && !this.drainTimer) {
@@ -256,6 +273,17 @@ export class StreamPusher {
         }, 50);
       }
     });
+  }
+
+  private send(ws: WebSocket, chunk: Buffer): void {
+    ws.send(chunk, { binary: true });
+    this.bytesSent += chunk.length;
+    this.armStall(ws);
+    if (this.firstBytes) {
+      this.firstBytes.resolve();
+      this.firstBytes = undefined;
+      this.backoffMs = 500;
+    }
   }
 
   private armStall(ws: WebSocket): void {
