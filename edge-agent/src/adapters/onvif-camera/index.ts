@@ -568,7 +568,7 @@ class OnvifCamera implements DeviceAdapter {
 
   /**
    * The picture, probed over RTSP on the smallest stream (video-probe.ts). One window without a
-   * single RTP packet while ONVIF answers is VIDEO_LOST; the first probe that sees a packet again
+   * single RTP packet while ONVIF answers (asked again right after the probe) is VIDEO_LOST; the first probe that sees a packet again
    * makes the camera available. An ONVIF failure meanwhile takes over (onFailure).
    */
   private async checkVideo(): Promise<void> {
@@ -596,6 +596,13 @@ class OnvifCamera implements DeviceAdapter {
       this.ctx.availability(true);
       return;
     }
+    // "While ONVIF answers": a camera that is gone altogether is the health check's verdict
+    // (unreachable after two failed checks), not a lost picture.
+    const onvifAnswers = await c.client
+      .call('getSystemDateAndTime', [], parseSystemDateAndTime)
+      .then(() => true)
+      .catch(() => false);
+    if (!onvifAnswers || this.conn !== c || !this.running) return;
     const reason = `VIDEO_LOST: no frames within ${seconds(videoCheckTiming(this.config).windowMs)} of PLAY on the ${stream} stream while ONVIF answers (${PROBE_SENTENCES[result.failure]})`;
     if (reason === this.videoLost) return;
     if (this.videoLost === undefined) this.counters.videoLost += 1;
