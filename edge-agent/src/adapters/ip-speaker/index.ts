@@ -36,12 +36,6 @@ import WebSocket from 'ws';
 import { synthesize, type TtsError } from '../../audio/tts.ts';
 import { ffmpegPath } from '../../video/ffmpeg.ts';
 import {
-  parseSpeakerStatus,
-  playbackConfirmation,
-  type SpeakerStatus,
-  SpeakerStatusError,
-} from './status.ts';
-import {
   type ActionTable,
   type AdapterContext,
   type AdapterDefinition,
@@ -49,6 +43,12 @@ import {
   type DeviceAdapter,
   type DeviceDescriptor,
 } from '../types.ts';
+import {
+  parseSpeakerStatus,
+  playbackConfirmation,
+  type SpeakerStatus,
+  SpeakerStatusError,
+} from './status.ts';
 
 const configSchema = Type.Object(
   {
