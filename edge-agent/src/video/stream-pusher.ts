@@ -89,6 +89,8 @@ export class StreamPusher {
   private failingSince: number | undefined;
   private readonly policy: PushPolicy;
   bytesSent = 0;
+  /** When ffmpeg last handed over media (ms epoch; 0: never): the picture flows while this moves. */
+  lastMediaAt = 0;
   attempts = 0;
   /** Why the push ended, once it has. */
   ended: PushEnd | undefined;
@@ -237,6 +239,7 @@ export class StreamPusher {
       if (ws.readyState !== WebSocket.OPEN) return;
       ws.send(chunk, { binary: true });
       this.bytesSent += chunk.length;
+      this.lastMediaAt = Date.now();
       this.armStall(ws);
       if (this.firstBytes) {
         this.firstBytes.resolve();

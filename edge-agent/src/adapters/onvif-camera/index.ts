@@ -239,6 +239,8 @@ class OnvifCamera implements DeviceAdapter {
     eventErrors: 0,
     ptzOutOfRange: 0,
     videoChecks: 0,
+    /** Failed probes overruled by a push carrying media meanwhile. */
+    videoByPush: 0,
     videoLost: 0,
   };
   /** Failures by reason code (ONVIF_TIMEOUT…), for the logs and the tests. */
@@ -567,7 +569,8 @@ class OnvifCamera implements DeviceAdapter {
   }
 
   /**
-   * The picture, probed over RTSP on the smallest stream (video-probe.ts). One window without a
+   * The picture, probed over RTSP on the smallest stream (video-probe.ts); a push of the camera
+   * that carried media while the probe ran overrules a failed probe. One window without a
    * single RTP packet while ONVIF answers (asked again right after the probe) is VIDEO_LOST; the first probe that sees a packet again
    * makes the camera available. An ONVIF failure meanwhile takes over (onFailure).
    */
@@ -577,18 +580,26 @@ class OnvifCamera implements DeviceAdapter {
     const stream: StreamName = c.streamUris.sub ? 'sub' : 'main';
     const url = c.streamUris[stream];
     if (!url) return;
+    const { windowMs } = videoCheckTiming(this.config);
+    const probedAt = Date.now();
     this.probing = true;
     let result: VideoProbeResult;
     try {
       result = await probeVideo(
         { url, username: this.config.username, password: this.password },
-        { windowMs: videoCheckTiming(this.config).windowMs, timeoutMs: this.config.timeoutMs },
+        { windowMs, timeoutMs: this.config.timeoutMs },
       );
     } finally {
       this.probing = false;
     }
     this.counters.videoChecks += 1;
     if (this.conn !== c || !this.running) return;
+    // A push of this camera that carried media while the probe ran: the picture flows, whatever
+    // the probe met (cameras allow few RTSP sessions; a second one may be refused).
+    if (!result.ok && this.video.lastMediaAt >= probedAt) {
+      this.counters.videoByPush += 1;
+      result = { ok: true, firstFrameMs: 0 };
+    }
     if (result.ok) {
       if (this.videoLost === undefined) return;
       this.videoLost = undefined;
