@@ -74,6 +74,52 @@ describe('edge config', () => {
     expect(ok.devices[0]).toMatchObject({ link: 'udpin://127.0.0.1:14550', peer: '192.168.1.20' });
   });
 
+  it('onvif-camera: the picture probe is never more often than the health check, and its window fits its interval', () => {
+    const camera = {
+      type: 'onvif-camera',
+      id: 'cam-1',
+      name: 'C',
+      position: { lat: 30, lon: 120 },
+      xaddr: 'http://192.168.1.64/onvif/device_service',
+      username: 'admin',
+      passwordFile: '/etc/qly/cam.pw',
+    };
+    // Defaults: probed with every health check, a 5 s window; a 1 s health check gets a 0.5 s window.
+    const ok = loadEdgeConfig(
+      writeConfig({ ...minimal, devices: [camera, { ...camera, id: 'cam-2', healthIntervalMs: 1000 }] }),
+      {},
+    );
+    expect(ok.devices[0]).toMatchObject({ videoCheck: true, healthIntervalMs: 30_000 });
+    let error: unknown;
+    try {
+      loadEdgeConfig(
+        writeConfig({
+          ...minimal,
+          devices: [
+            { ...camera, healthIntervalMs: 10_000, videoCheckIntervalMs: 5000 },
+            {
+              ...camera,
+              id: 'cam-2',
+              videoCheckIntervalMs: 4000,
+              videoCheckWindowMs: 4000,
+              healthIntervalMs: 2000,
+            },
+          ],
+        }),
+        {},
+      );
+    } catch (err) {
+      error = err;
+    }
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toMatch(
+      /^\/devices\/0\/videoCheckIntervalMs: 5000 is shorter than healthIntervalMs \(10000\)/m,
+    );
+    expect(text).toMatch(
+      /^\/devices\/1\/videoCheckWindowMs: 4000 must be shorter than the probe interval \(4000\)/m,
+    );
+  });
+
   it('modbus-sensor: defaults filled per device and per register point', () => {
     const c = loadEdgeConfig(
       writeConfig({

@@ -95,10 +95,27 @@ export const SpeakerStopParams = Type.Object(
 
 /**
  * Device events a speaker reports per broadcast (`data.broadcast`): `playback.started`,
- * `playback.progress` (`data.playedMs`), `playback.finished` (`data.durationMs`),
- * `playback.interrupted` (`data.by`, the pre-empting broadcast), `playback.failed` (`data.reason`).
+ * `playback.progress` (`data.playedMs`), `playback.finished` (`data.durationMs`; only when the
+ * speaker confirmed it received the broadcast), `playback.interrupted` (`data.by`, the pre-empting
+ * broadcast), `playback.failed` (`data.reason`: the encoder failed, or the speaker did not confirm),
+ * `playback.unconfirmed` (`data.reason`: sent, but the speaker has no way to confirm — no control
+ * API, or a status without a packet counter; 已发送，未确认).
  */
-export const PLAYBACK_STATES = ['queued', 'started', 'finished', 'interrupted', 'failed'] as const;
+export const PLAYBACK_STATES = [
+  'queued',
+  'started',
+  'finished',
+  'unconfirmed',
+  'interrupted',
+  'failed',
+] as const;
+/** The states a speaker's delivery ends in. */
+export const FINAL_PLAYBACK_STATES: readonly PlaybackState[] = [
+  'finished',
+  'unconfirmed',
+  'interrupted',
+  'failed',
+];
 export type PlaybackState = (typeof PLAYBACK_STATES)[number];
 
 /** Who a broadcast goes to: speakers by key, zones, whole sites (villages), or everything in scope. */

@@ -35,6 +35,7 @@ const STATE_CLASS: Record<string, string> = {
   queued: 'pending',
   started: 'live',
   finished: 'ok',
+  unconfirmed: 'warn',
   interrupted: 'warn',
   failed: 'bad',
 };

@@ -93,6 +93,8 @@ export class StreamPusher {
   private failingSince: number | undefined;
   private readonly policy: PushPolicy;
   bytesSent = 0;
+  /** When ffmpeg last handed over media (ms epoch; 0: never): the picture flows while this moves. */
+  lastMediaAt = 0;
   attempts = 0;
   /** Why the push ended, once it has. */
   ended: PushEnd | undefined;
@@ -278,6 +280,7 @@ export class StreamPusher {
   private send(ws: WebSocket, chunk: Buffer): void {
     ws.send(chunk, { binary: true });
     this.bytesSent += chunk.length;
+    this.lastMediaAt = Date.now();
     this.armStall(ws);
     if (this.firstBytes) {
       this.firstBytes.resolve();

@@ -47,6 +47,13 @@ export class VideoSessions {
     return this.pushers.size;
   }
 
+  /** When any active push last carried media (ms epoch; 0: none has). */
+  get lastMediaAt(): number {
+    let last = 0;
+    for (const pusher of this.pushers.values()) if (pusher.active) last = Math.max(last, pusher.lastMediaAt);
+    return last;
+  }
+
   /** The ffmpeg processes currently pushing (tests check none is left behind). */
   get ffmpegPids(): number[] {
     return [...this.pushers.values()]

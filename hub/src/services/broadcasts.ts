@@ -4,7 +4,8 @@
  * talk), a priority and repeats, and optionally a time (once, or daily). Sending it is one
  * `speaker.play` per speaker through the command service (roles, scope, gateway online, the device
  * reachable — each refusal is that speaker's failure, the others still play); the speakers report
- * playback as device events, which update the broadcast's per-speaker delivery. Every broadcast is
+ * playback as device events, which update the broadcast's per-speaker delivery: `finished` only
+ * when the speaker confirmed it, `unconfirmed` when it was sent to a speaker that cannot confirm. Every broadcast is
  * kept (who, what, where, when, outcome) and can be sent again; creating and cancelling are audited.
  *
  * A village operator may target only their own villages: any speaker, zone or site outside them
@@ -15,7 +16,9 @@ import {
   type BroadcastRequest,
   type BroadcastView,
   type DeviceView,
+  FINAL_PLAYBACK_STATES,
   may,
+  type PlaybackState,
   type SpeakerDelivery,
   TALK_WS_PATH,
   userMaySee,
@@ -282,7 +285,7 @@ export class BroadcastService {
     if (!view) return;
     const state = type.slice('playback.'.length);
     if (state === 'progress') return;
-    if (!['started', 'finished', 'interrupted', 'failed'].includes(state)) return;
+    if (state !== 'started' && !(FINAL_PLAYBACK_STATES as readonly string[]).includes(state)) return;
     const delivery: SpeakerDelivery = {
       state: state as SpeakerDelivery['state'],
       at: ts,
@@ -301,16 +304,13 @@ export class BroadcastService {
     // A late "started" never overwrites a final state.
     if (
       before &&
-      ['finished', 'interrupted', 'failed'].includes(before.state) &&
+      FINAL_PLAYBACK_STATES.includes(before.state as PlaybackState) &&
       delivery.state === 'started'
     )
       return;
     view.speakers[key] = delivery;
     const states = Object.values(view.speakers).map((s) => s.state);
-    if (
-      view.state === 'sending' &&
-      states.every((s) => s === 'finished' || s === 'interrupted' || s === 'failed')
-    )
+    if (view.state === 'sending' && states.every((s) => FINAL_PLAYBACK_STATES.includes(s as PlaybackState)))
       view.state = view.schedule?.daily ? 'scheduled' : 'done';
     this.bus.emit('broadcastChanged', { broadcast: this.publicView(view) });
   }

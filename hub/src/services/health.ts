@@ -4,7 +4,7 @@
  * Every device and gateway is a subject. A device is **unavailable** when the gateway reports it
  * unreachable (its reason says why: `ONVIF_UNAUTHORIZED: …` → 认证失败, `VIDEO_LOST: …` → 视频丢失,
  * `MODBUS_TIMEOUT: …` → 通信中断; protocols `healthTypeOfReason`); a gateway when its session is gone
- * (last will, three missed heartbeats) or stale (silent past two). Each change raises or clears the
+ * (last will, three missed heartbeats) or stale (silent a heartbeat and a half). Each change raises or clears the
  * subject's health alarm through the alarm service, which reopens a flapping subject's alarm
  * rather than making a new one and gives a cleared alarm its outage's duration.
  *

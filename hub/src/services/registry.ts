@@ -55,6 +55,9 @@ export interface RegistryOptions {
 
 /** A gateway announcing its heartbeat period is offline after this many periods of silence. */
 const MISSED_HEARTBEATS = 3;
+/** Silent this many heartbeat periods: stale (its alarm is raised; offline comes at three). */
+const STALE_AFTER_HEARTBEATS = 1.5;
+const SWEEP_MS = 250;
 
 export class Registry {
   private readonly devices = new Map<string, DeviceEntry>();
@@ -62,6 +65,8 @@ export class Registry {
   private readonly bySite = new Map<string, Set<string>>();
   private readonly byGateway = new Map<string, Set<string>>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Devices' alarm holds expire at most once a second (gateways are judged at every sweep). */
+  private lastDeviceSweep = 0;
   private applyingReplica = false;
 
   constructor(
@@ -80,8 +85,17 @@ export class Registry {
         status: 'offline',
       });
     }
-    // Every second: a stale gateway shows within a second of passing twice its heartbeat period.
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1000, this.options.heartbeatTimeoutMs / 3));
+    // Four times a second: a gateway silent for a heartbeat and a half is stale within a quarter of a
+    // second, so a silent gateway (SIGSTOP, a cut uplink) is alarmed within two heartbeat periods.
+    // A sweep that itself ran late (the hub's event loop was blocked) does not judge silence: the
+    // messages that arrived meanwhile are still queued behind the timers and are read first.
+    let last = Date.now();
+    this.sweepTimer = setInterval(() => {
+      const now = Date.now();
+      const late = now - last > 2 * SWEEP_MS;
+      last = now;
+      this.sweep(now, !late);
+    }, SWEEP_MS);
     this.sweepTimer.unref();
   }
 
@@ -324,7 +338,7 @@ export class Registry {
     };
   }
 
-  /** A gateway's health: up, stale (silent past two heartbeats) or offline, and how long silent. */
+  /** A gateway's health: up, stale (silent a heartbeat and a half) or offline, and how long silent. */
   gatewayHealth(
     id: string,
   ):
@@ -365,19 +379,26 @@ export class Registry {
     });
   }
 
-  /** Turns silent gateways offline and expires stale alarms. */
-  sweep(now = Date.now()): void {
+  /**
+   * Turns silent gateways stale and offline, and expires alarm holds. `judgeSilence` false (the
+   * sweep ran late): nothing is called silent this time, only what came back is cleared.
+   */
+  sweep(now = Date.now(), judgeSilence = true): void {
     for (const g of this.gateways.values()) {
-      if (g.online && (g.lastSeen === null || now - g.lastSeen > this.timeoutOf(g)))
+      if (judgeSilence && g.online && (g.lastSeen === null || now - g.lastSeen > this.timeoutOf(g)))
         this.setGatewayOnline(g, false);
-      // Silent for two periods: stale at once (the offline verdict waits for three).
+      // A heartbeat half a period late: stale at once (the offline verdict waits for three periods).
       const stale =
-        g.online && g.lastSeen !== null && now - g.lastSeen > (this.timeoutOf(g) * 2) / MISSED_HEARTBEATS;
-      if (stale !== g.stale) {
+        g.online &&
+        g.lastSeen !== null &&
+        now - g.lastSeen > (this.timeoutOf(g) * STALE_AFTER_HEARTBEATS) / MISSED_HEARTBEATS;
+      if (stale !== g.stale && (judgeSilence || !stale)) {
         g.stale = stale;
         this.bus.emit('gatewayChanged', { id: g.id });
       }
     }
+    if (now - this.lastDeviceSweep < 1000) return;
+    this.lastDeviceSweep = now;
     for (const d of this.devices.values()) {
       const status = this.statusOf(d, this.gateways.get(d.gateway), now);
       if (status !== d.status) {

@@ -173,6 +173,27 @@ describe('Registry', () => {
     expect(registry.getGateway('gw')?.online).toBe(false);
   });
 
+  it('stale after a heartbeat and a half of silence (its alarm within two periods); a late sweep judges nothing', () => {
+    const { registry } = setup(60_000);
+    const now = Date.now();
+    registry.applyState('v', 'gw', { seq: 1, epoch: 'e1', ts: now, online: true, heartbeatMs: 2000 }, false);
+    registry.touch('v', 'gw', now);
+    registry.sweep(now + 2900);
+    expect(registry.gatewayHealth('gw')).toMatchObject({ online: true, stale: false });
+    // The hub itself was blocked: messages that came meanwhile are still unread, nothing is judged.
+    registry.sweep(now + 3100, false);
+    expect(registry.gatewayHealth('gw')?.stale).toBe(false);
+    registry.sweep(now + 3100);
+    expect(registry.gatewayHealth('gw')).toMatchObject({ online: true, stale: true });
+    // Heard again: not stale, even from a late sweep.
+    registry.touch('v', 'gw', now + 3200);
+    expect(registry.gatewayHealth('gw')?.stale).toBe(false);
+    registry.sweep(now + 6400, false);
+    expect(registry.gatewayHealth('gw')).toMatchObject({ online: true, stale: false });
+    registry.sweep(now + 9300);
+    expect(registry.gatewayHealth('gw')).toMatchObject({ online: false, stale: false });
+  });
+
   it('counts devices per gateway and forgets a deleted gateway with its devices', () => {
     const { registry, db } = setup();
     registry.applyMeta('v', 'gw', 'a', meta(1), false);

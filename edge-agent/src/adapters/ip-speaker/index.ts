@@ -8,8 +8,17 @@
  * crossed the uplink), a clip fetched from the hub by its content hash and cached, or live talk
  * from the hub over the gateway's own outbound WebSocket. Each broadcast is reported as device
  * events: `playback.started`, `playback.progress`, `playback.finished` (actual duration),
- * `playback.interrupted`, `playback.failed` (reason). Volume, power and status through the speaker's
- * HTTP control API when it has one (`controlUrl`).
+ * `playback.interrupted`, `playback.failed` (reason), `playback.unconfirmed`. Volume, power and
+ * status through the speaker's HTTP control API when it has one (`controlUrl`).
+ *
+ * Health and honest delivery (status.ts). RTP over UDP is never acknowledged, so an encoder that
+ * exited cleanly proves nothing. A speaker with a control API is asked for its status every
+ * `healthIntervalMs`: it is available only once it answered (not at start), and unreachable
+ * (`SPEAKER_SILENT: …`, 通信中断) after two silent checks in a row — a broadcast to it then fails
+ * before it starts, with that reason. A broadcast to it is `finished` only when the speaker
+ * confirmed it: its status during or right after the broadcast shows its RTP packet counter risen
+ * (or it playing); otherwise it `failed` with what the status showed. A speaker without a control
+ * API cannot confirm anything: its broadcasts end `unconfirmed` ("sent, unconfirmed").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -34,6 +43,12 @@ import {
   type DeviceAdapter,
   type DeviceDescriptor,
 } from '../types.ts';
+import {
+  parseSpeakerStatus,
+  playbackConfirmation,
+  type SpeakerStatus,
+  SpeakerStatusError,
+} from './status.ts';
 
 const configSchema = Type.Object(
   {
@@ -76,6 +91,13 @@ const configSchema = Type.Object(
       default: 30_000,
       description: 'how often status is reported',
     }),
+    healthIntervalMs: Type.Integer({
+      minimum: 1000,
+      maximum: 600_000,
+      default: 15_000,
+      description:
+        'how often the speaker’s control API is asked for its status (GET {controlUrl}/status; a speaker without controlUrl is not checked): the speaker is available only once it answered, and unreachable (SPEAKER_SILENT, 通信中断) after two checks in a row go unanswered',
+    }),
   },
   { additionalProperties: false },
 );
@@ -93,6 +115,7 @@ interface IpSpeakerConfig {
   zones: string[];
   coverageM: number;
   statusIntervalMs: number;
+  healthIntervalMs?: number;
 }
 
 /** What one broadcast plays. */
@@ -110,11 +133,24 @@ interface Playing {
   talk?: WebSocket;
   /** Why it ended early, when it did. */
   ending?: { state: 'interrupted'; by: string } | { state: 'failed'; reason: string };
+  /** The speaker's status before it started (the packet counter's baseline). */
+  baseline: SpeakerStatus | undefined;
+  /** The speaker's status proved it received this broadcast. */
+  confirmed: boolean;
+  /** Why it is not confirmed (yet): what the status showed, or that it did not answer. */
+  unconfirmedWhy?: string;
+  /** The status never says anything about playback (no counter, no playing flag). */
+  cannotTell?: boolean;
+  confirmTimer?: NodeJS.Timeout;
 }
 
 const MAX_QUEUE = 8;
 const MAX_CLIP_BYTES = 64 * 1024 * 1024;
 const PROGRESS_MS = 5000;
+/** While a broadcast plays, the speaker's status is asked this often until it confirms. */
+const CONFIRM_POLL_MS = 1000;
+const STATUS_TIMEOUT_MS = 3000;
+const MAX_STATUS_BYTES = 16 * 1024;
 
 class IpSpeaker implements DeviceAdapter {
   readonly id: string;
@@ -123,7 +159,19 @@ class IpSpeaker implements DeviceAdapter {
   private playing: Playing | undefined;
   private readonly queue: Job[] = [];
   private statusTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The last status the speaker answered. */
+  private lastStatus: SpeakerStatus | undefined;
+  /** The speaker answered since the gateway started. */
+  private heard = false;
+  private silentChecks = 0;
+  /** The SPEAKER_SILENT reason while it is unreachable. */
+  private unreachable: string | undefined;
+  /** The first status check (a broadcast waits for it: the speaker is not available before). */
+  private firstCheck: Promise<void> | undefined;
+  /** Status checks and their outcomes, for the logs and the tests. */
+  readonly counters = { checks: 0, silent: 0, confirmed: 0, notConfirmed: 0, unconfirmed: 0 };
 
   constructor(
     private readonly config: IpSpeakerConfig,
@@ -166,7 +214,14 @@ class IpSpeaker implements DeviceAdapter {
   }
 
   start(): void {
-    this.ctx.availability(true);
+    if (this.config.controlUrl) {
+      // Not available until it answered: the first check says which.
+      this.firstCheck = this.checkHealth();
+      this.healthTimer = setInterval(() => void this.checkHealth(), this.config.healthIntervalMs ?? 15_000);
+    } else {
+      // Nothing to ask: reachable as far as the gateway can know; its broadcasts stay unconfirmed.
+      this.ctx.availability(true);
+    }
     this.report();
     this.statusTimer = setInterval(() => this.report(), this.config.statusIntervalMs);
   }
@@ -174,6 +229,7 @@ class IpSpeaker implements DeviceAdapter {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.statusTimer);
+    clearInterval(this.healthTimer);
     this.queue.length = 0;
     if (this.playing) await this.end(this.playing, { state: 'interrupted', by: 'shutdown' });
   }
@@ -188,6 +244,77 @@ class IpSpeaker implements DeviceAdapter {
         ? { broadcast: this.playing.job.params.broadcast, priority: this.playing.job.params.priority }
         : {}),
     });
+  }
+
+  /** GET {controlUrl}/status, parsed; throws with a short sentence (no answer, refused, HTTP 500…). */
+  private async fetchStatus(): Promise<SpeakerStatus> {
+    const url = new URL('/status', this.config.controlUrl);
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      throw new Error(
+        e.name === 'TimeoutError' || e.name === 'AbortError'
+          ? `no answer within ${STATUS_TIMEOUT_MS / 1000} s`
+          : e.cause?.code === 'ECONNREFUSED'
+            ? 'connection refused'
+            : (e.cause?.code ?? e.message).slice(0, 100),
+      );
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new Error(`HTTP ${res.status}`);
+    }
+    const text = await res.text();
+    if (text.length > MAX_STATUS_BYTES) throw new Error('status answer too large');
+    try {
+      return parseSpeakerStatus(JSON.parse(text));
+    } catch (err) {
+      throw new Error(err instanceof SpeakerStatusError ? err.message : 'the status answer is not JSON');
+    }
+  }
+
+  /** The heartbeat: available once it answered; unreachable after two silent checks in a row. */
+  private async checkHealth(): Promise<void> {
+    this.counters.checks += 1;
+    try {
+      this.lastStatus = await this.fetchStatus();
+      this.silentChecks = 0;
+      if (!this.heard || this.unreachable) {
+        this.ctx.log.info({ status: this.lastStatus }, 'speaker answers its status');
+        this.heard = true;
+        this.unreachable = undefined;
+        this.ctx.availability(true);
+      }
+    } catch (err) {
+      this.counters.silent += 1;
+      this.silentChecks += 1;
+      if (this.stopped) return;
+      // Never heard since start: unreachable at once (it was never available). Heard before: one
+      // lost answer is not an outage, two in a row are.
+      if (this.heard && this.silentChecks < 2) return;
+      const reason = `SPEAKER_SILENT: the speaker’s control API does not answer its status (${(err as Error).message})`;
+      if (reason === this.unreachable) return;
+      this.unreachable = reason;
+      this.ctx.log.warn({ code: 'SPEAKER_SILENT', err: (err as Error).message }, 'speaker unreachable');
+      this.ctx.availability(false, reason);
+    }
+  }
+
+  /** Asks the speaker whether it received `playing`; updates its confirmation. */
+  private async confirm(playing: Playing): Promise<void> {
+    try {
+      const status = await this.fetchStatus();
+      this.lastStatus = status;
+      const verdict = playbackConfirmation(playing.baseline, status);
+      if (verdict === 'confirmed') playing.confirmed = true;
+      else if (verdict === 'cannot_tell') playing.cannotTell = true;
+      else
+        playing.unconfirmedWhy = `SPEAKER_NOT_RECEIVED: the speaker’s status shows no RTP received during the broadcast (packets ${playing.baseline?.packets ?? '?'} → ${status.packets ?? '?'})`;
+    } catch (err) {
+      playing.unconfirmedWhy = `SPEAKER_SILENT: the speaker did not confirm the broadcast; its control API does not answer (${(err as Error).message})`;
+    }
   }
 
   /** Speaker's own HTTP API, when it has one; a speaker without one keeps the volume in the encoder. */
@@ -207,6 +334,11 @@ class IpSpeaker implements DeviceAdapter {
 
   private async play(params: SpeakerPlayParams): Promise<unknown> {
     if (this.stopped) throw new CommandFailure('EDGE_ERR_COMMAND_FAILED', 'the speaker is stopping');
+    if (this.config.controlUrl) {
+      // Known unreachable: the broadcast fails before it starts, with the reason.
+      await this.firstCheck;
+      if (this.unreachable) throw new CommandFailure('EDGE_ERR_DEVICE_UNREACHABLE', this.unreachable);
+    }
     if (
       this.playing?.job.params.broadcast === params.broadcast ||
       this.queue.some((j) => j.params.broadcast === params.broadcast)
@@ -337,6 +469,8 @@ class IpSpeaker implements DeviceAdapter {
       job,
       proc,
       startedAt,
+      baseline: this.lastStatus,
+      confirmed: false,
       progress: setInterval(
         () =>
           this.ctx.event('playback.progress', 'info', {
@@ -347,6 +481,11 @@ class IpSpeaker implements DeviceAdapter {
       ),
     };
     this.playing = playing;
+    if (this.config.controlUrl)
+      playing.confirmTimer = setInterval(() => {
+        if (playing.confirmed || playing.cannotTell) return clearInterval(playing.confirmTimer);
+        void this.confirm(playing);
+      }, CONFIRM_POLL_MS);
     if ('live' in job.input) playing.talk = this.openTalk(job.input.live, playing);
     this.ctx.event('playback.started', 'info', {
       broadcast: params.broadcast,
@@ -357,34 +496,72 @@ class IpSpeaker implements DeviceAdapter {
     proc.on('error', (err) => {
       playing.ending ??= { state: 'failed', reason: `ffmpeg: ${err.message}` };
     });
-    proc.on('close', (code) => {
-      clearInterval(playing.progress);
-      playing.talk?.close();
-      const durationMs = Date.now() - startedAt;
-      const ending = playing.ending;
-      if (ending?.state === 'interrupted')
-        this.ctx.event('playback.interrupted', 'info', {
-          broadcast: params.broadcast,
-          by: ending.by,
-          durationMs,
-        });
-      else if (ending?.state === 'failed' || (code !== 0 && 'file' in job.input))
-        this.ctx.event('playback.failed', 'warning', {
+    proc.on('close', (code) => void this.closed(playing, code, stderr));
+  }
+
+  /** The encoder exited: the broadcast's outcome as far as the speaker confirmed it, then the queue. */
+  private async closed(playing: Playing, code: number | null, stderr: string): Promise<void> {
+    const { job } = playing;
+    const { params } = job;
+    clearInterval(playing.progress);
+    clearInterval(playing.confirmTimer);
+    playing.talk?.close();
+    const durationMs = Date.now() - playing.startedAt;
+    const ending = playing.ending;
+    if (ending?.state === 'interrupted')
+      this.ctx.event('playback.interrupted', 'info', {
+        broadcast: params.broadcast,
+        by: ending.by,
+        durationMs,
+      });
+    else if (ending?.state === 'failed' || (code !== 0 && 'file' in job.input))
+      this.ctx.event('playback.failed', 'warning', {
+        broadcast: params.broadcast,
+        reason:
+          ending?.state === 'failed'
+            ? ending.reason
+            : `encoder exited ${code}: ${stderr.trim().slice(0, 200)}`,
+        durationMs,
+      });
+    else if (!this.config.controlUrl) {
+      this.counters.unconfirmed += 1;
+      this.ctx.event('playback.unconfirmed', 'info', {
+        broadcast: params.broadcast,
+        reason: 'SPEAKER_NO_CONTROL_API: sent; this speaker has no control API to confirm it played',
+        durationMs,
+      });
+    } else {
+      // The last packets may have arrived after the last poll: one more look.
+      if (!playing.confirmed && !this.stopped) await this.confirm(playing);
+      if (playing.confirmed) {
+        this.counters.confirmed += 1;
+        this.ctx.event('playback.finished', 'info', { broadcast: params.broadcast, durationMs });
+      } else if (playing.cannotTell && !playing.unconfirmedWhy) {
+        this.counters.unconfirmed += 1;
+        this.ctx.event('playback.unconfirmed', 'info', {
           broadcast: params.broadcast,
           reason:
-            ending?.state === 'failed'
-              ? ending.reason
-              : `encoder exited ${code}: ${stderr.trim().slice(0, 200)}`,
+            'SPEAKER_CANNOT_CONFIRM: sent; the speaker’s status reports no packet counter or playing state',
           durationMs,
         });
-      else this.ctx.event('playback.finished', 'info', { broadcast: params.broadcast, durationMs });
-      if (this.playing === playing) {
-        this.playing = undefined;
-        const next = this.queue.shift();
-        if (next && !this.stopped) this.begin(next);
-        else this.report();
+      } else {
+        this.counters.notConfirmed += 1;
+        this.ctx.event('playback.failed', 'warning', {
+          broadcast: params.broadcast,
+          reason: (playing.unconfirmedWhy ?? 'SPEAKER_NOT_RECEIVED: the speaker did not confirm it').slice(
+            0,
+            300,
+          ),
+          durationMs,
+        });
       }
-    });
+    }
+    if (this.playing === playing) {
+      this.playing = undefined;
+      const next = this.queue.shift();
+      if (next && !this.stopped) this.begin(next);
+      else this.report();
+    }
   }
 
   /** Live talk: the gateway connects out to the hub's talk session and feeds what arrives to ffmpeg. */

@@ -4,7 +4,10 @@
  * and keeps each transmission (one per SSRC, ended by a silence gap) as a recording: duration, RMS
  * level in dBFS, first-packet time, and a WAV file when `recordDir` is set. Anything that is not RTP,
  * or an unsupported payload, is counted and dropped. A small HTTP control API (status, volume,
- * power) stands in for a vendor's.
+ * power) stands in for a vendor's; its status counts the RTP packets received (`packets`), which
+ * is how the gateway confirms a broadcast was heard. `stopReceiver()` closes only the RTP receiver
+ * (a speaker whose audio board died while its control API answers); `start()` after `stop()` is
+ * the speaker back on its same ports.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
@@ -59,19 +62,24 @@ export class SpeakerSimulator extends EventEmitter {
   volume: number;
   power = true;
   badPackets = 0;
+  /** RTP packets received and played (what the status reports). */
+  packets = 0;
   /** When each transmission's first packet arrived. */
   private readonly starts: number[] = [];
+  private rtpPort = 0;
+  private controlPort = 0;
 
   constructor(private readonly options: SpeakerSimulatorOptions = {}) {
     super();
     this.volume = options.volume ?? 80;
   }
 
+  /** The RTP port (kept while the receiver is closed, so it reopens there). */
   get port(): number {
-    return (this.socket?.address() as AddressInfo | undefined)?.port ?? 0;
+    return this.rtpPort;
   }
   get controlUrl(): string {
-    return `http://127.0.0.1:${(this.control?.address() as AddressInfo | undefined)?.port ?? 0}`;
+    return `http://127.0.0.1:${this.controlPort}`;
   }
   get rtpUrl(): string {
     return `rtp://${this.options.multicast ?? this.options.host ?? '127.0.0.1'}:${this.port}`;
@@ -82,21 +90,7 @@ export class SpeakerSimulator extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: Boolean(this.options.multicast) });
-    this.socket = socket;
-    socket.on('message', (msg) => this.onPacket(msg));
-    socket.on('error', () => {
-      this.badPackets += 1;
-    });
-    await new Promise<void>((resolve) =>
-      socket.bind(
-        this.options.port ?? 0,
-        this.options.multicast ? undefined : (this.options.host ?? '127.0.0.1'),
-        resolve,
-      ),
-    );
-    if (this.options.multicast)
-      socket.addMembership(this.options.multicast, this.options.host ?? '127.0.0.1');
+    await this.startReceiver();
     this.timer = setInterval(() => this.closeIdle(), 100);
     this.control = createServer((req, res) => {
       const send = (status: number, body: unknown) => {
@@ -104,7 +98,12 @@ export class SpeakerSimulator extends EventEmitter {
         res.end(JSON.stringify(body));
       };
       if (req.method === 'GET' && req.url === '/status')
-        return send(200, { volume: this.volume, power: this.power, playing: this.playing });
+        return send(200, {
+          volume: this.volume,
+          power: this.power,
+          playing: this.playing,
+          packets: this.packets,
+        });
       if (req.method === 'PUT' && (req.url === '/volume' || req.url === '/power')) {
         let body = '';
         req.setEncoding('utf8');
@@ -133,7 +132,36 @@ export class SpeakerSimulator extends EventEmitter {
       }
       send(404, { error: 'not found' });
     });
-    await new Promise<void>((resolve) => this.control?.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.control?.listen(this.controlPort, '127.0.0.1', resolve));
+    this.controlPort = (this.control.address() as AddressInfo).port;
+  }
+
+  /** Opens the RTP receiver (on its former port when it had one). */
+  async startReceiver(): Promise<void> {
+    if (this.socket) return;
+    const socket = createSocket({ type: 'udp4', reuseAddr: Boolean(this.options.multicast) });
+    this.socket = socket;
+    socket.on('message', (msg) => this.onPacket(msg));
+    socket.on('error', () => {
+      this.badPackets += 1;
+    });
+    await new Promise<void>((resolve) =>
+      socket.bind(
+        this.rtpPort || (this.options.port ?? 0),
+        this.options.multicast ? undefined : (this.options.host ?? '127.0.0.1'),
+        resolve,
+      ),
+    );
+    if (this.options.multicast)
+      socket.addMembership(this.options.multicast, this.options.host ?? '127.0.0.1');
+    this.rtpPort = (socket.address() as AddressInfo).port;
+  }
+
+  /** Closes only the RTP receiver: nothing is heard, the control API still answers. */
+  async stopReceiver(): Promise<void> {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
   private onPacket(msg: Buffer): void {
@@ -173,6 +201,7 @@ export class SpeakerSimulator extends EventEmitter {
     }
     o.lastPacketAt = now;
     o.packets += 1;
+    this.packets += 1;
     if (o.samples + pcm.length <= MAX_SAMPLES) {
       o.chunks.push(pcm);
       o.samples += pcm.length;
@@ -218,9 +247,10 @@ export class SpeakerSimulator extends EventEmitter {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     for (const [ssrc, o] of this.open) this.finish(ssrc, o);
-    await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
-    await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
-    this.socket = undefined;
+    await this.stopReceiver();
+    const control = this.control;
     this.control = undefined;
+    control?.closeAllConnections();
+    await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
   }
 }

@@ -67,6 +67,7 @@ import { fetchWithDigest, SnapshotRefused } from './http-digest.ts';
 import { readProfiles, snapshotUri as readSnapshotUri, streamUri as readStreamUri } from './media.ts';
 import { PtzNormaliser, readPtzSpaces } from './ptz-position.ts';
 import { escapeXml } from './soap.ts';
+import { PROBE_SENTENCES, probeVideo, type VideoProbeResult } from './video-probe.ts';
 
 const configSchema = Type.Object(
   {
@@ -125,6 +126,27 @@ const configSchema = Type.Object(
       default: 30_000,
       description: 'how often the camera is checked',
     }),
+    videoCheck: Type.Boolean({
+      default: true,
+      description:
+        'probe the picture (RTSP DESCRIBE, SETUP, PLAY, then wait for RTP) every videoCheckIntervalMs: a camera that answers ONVIF but sends no frames is reported unreachable with VIDEO_LOST (视频丢失) until frames flow again',
+    }),
+    videoCheckIntervalMs: Type.Optional(
+      Type.Integer({
+        minimum: 1000,
+        maximum: 3_600_000,
+        description:
+          'how often the picture is probed (default: healthIntervalMs); never shorter than healthIntervalMs (the RTSP server is not asked more often than ONVIF) and longer than videoCheckWindowMs. A lost picture is reported within this interval plus the window',
+      }),
+    ),
+    videoCheckWindowMs: Type.Optional(
+      Type.Integer({
+        minimum: 200,
+        maximum: 60_000,
+        description:
+          'after PLAY, how long the probe waits for the first RTP packet before the picture is called lost (default: 5000, or half the probe interval when that is shorter). One window without a single packet: the stream is not just slow',
+      }),
+    ),
     reconnectMinMs: Type.Integer({ minimum: 100, default: 1000, description: 'reconnect backoff base' }),
     reconnectMaxMs: Type.Integer({
       minimum: 1000,
@@ -163,6 +185,9 @@ interface OnvifCameraConfig {
   rewriteMediaHost: boolean;
   timeoutMs: number;
   healthIntervalMs: number;
+  videoCheck?: boolean;
+  videoCheckIntervalMs?: number;
+  videoCheckWindowMs?: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
   credentialRetryMinMs?: number;
@@ -194,6 +219,10 @@ class OnvifCamera implements DeviceAdapter {
   private conn: Connected | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
+  private videoTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** The VIDEO_LOST reason while the picture is lost (ONVIF answering). */
+  private videoLost: string | undefined;
   private moveStopTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   /** Refusals of the credentials in a row (the credential backoff's exponent). */
@@ -203,7 +232,17 @@ class OnvifCamera implements DeviceAdapter {
   private readonly video: VideoSessions;
   private readonly positionLog: ThrottledLog;
   /** Counted for the tests and the logs. */
-  readonly counters = { connects: 0, failures: 0, events: 0, eventErrors: 0, ptzOutOfRange: 0 };
+  readonly counters = {
+    connects: 0,
+    failures: 0,
+    events: 0,
+    eventErrors: 0,
+    ptzOutOfRange: 0,
+    videoChecks: 0,
+    /** Failed probes overruled by a push carrying media meanwhile. */
+    videoByPush: 0,
+    videoLost: 0,
+  };
   /** Failures by reason code (ONVIF_TIMEOUT…), for the logs and the tests. */
   readonly failuresByCode: Record<string, number> = {};
   /** Media addresses and authentications refused, by reason. */
@@ -326,6 +365,7 @@ class OnvifCamera implements DeviceAdapter {
     this.running = false;
     clearTimeout(this.retryTimer);
     clearInterval(this.healthTimer);
+    clearInterval(this.videoTimer);
     clearTimeout(this.moveStopTimer);
     await this.video.stopAll();
     this.conn?.client.close();
@@ -431,6 +471,7 @@ class OnvifCamera implements DeviceAdapter {
       this.credentialFailures = 0;
       this.healthFailures = 0;
       this.lastError = '';
+      this.videoLost = undefined;
       this.ctx.log.info(
         {
           manufacturer: info.manufacturer,
@@ -451,6 +492,8 @@ class OnvifCamera implements DeviceAdapter {
       this.ctx.availability(true);
       this.ctx.metaChanged();
       this.healthTimer = setInterval(() => void this.checkHealth(), this.config.healthIntervalMs);
+      if (this.config.videoCheck !== false && this.usableStreams(this.conn).length > 0)
+        this.videoTimer = setInterval(() => void this.checkVideo(), videoCheckTiming(this.config).intervalMs);
       if (this.conn.ptz) void this.reportPosition();
       if (this.conn.events) void this.pullEvents(this.conn);
     } catch (err) {
@@ -464,6 +507,8 @@ class OnvifCamera implements DeviceAdapter {
     this.counters.failures += 1;
     this.failuresByCode[e.code] = (this.failuresByCode[e.code] ?? 0) + 1;
     clearInterval(this.healthTimer);
+    clearInterval(this.videoTimer);
+    this.videoLost = undefined;
     const wasConnected = !!this.conn;
     this.conn?.client.close();
     this.conn = undefined;
@@ -521,6 +566,63 @@ class OnvifCamera implements DeviceAdapter {
       this.healthFailures += 1;
       if (this.healthFailures >= 2 && this.conn === c) this.onFailure(err as Error);
     }
+  }
+
+  /**
+   * The picture, probed over RTSP on the smallest stream (video-probe.ts); a push of the camera
+   * that carried media while the probe ran overrules a failed probe. One window without a
+   * single RTP packet while ONVIF answers (asked again right after the probe) is VIDEO_LOST; the first probe that sees a packet again
+   * makes the camera available. An ONVIF failure meanwhile takes over (onFailure).
+   */
+  private async checkVideo(): Promise<void> {
+    const c = this.conn;
+    if (!c || this.probing) return;
+    const stream: StreamName = c.streamUris.sub ? 'sub' : 'main';
+    const url = c.streamUris[stream];
+    if (!url) return;
+    const { windowMs } = videoCheckTiming(this.config);
+    const probedAt = Date.now();
+    this.probing = true;
+    let result: VideoProbeResult;
+    try {
+      result = await probeVideo(
+        { url, username: this.config.username, password: this.password },
+        { windowMs, timeoutMs: this.config.timeoutMs },
+      );
+    } finally {
+      this.probing = false;
+    }
+    this.counters.videoChecks += 1;
+    if (this.conn !== c || !this.running) return;
+    // A push of this camera that carried media while the probe ran: the picture flows, whatever
+    // the probe met (cameras allow few RTSP sessions; a second one may be refused).
+    if (!result.ok && this.video.lastMediaAt >= probedAt) {
+      this.counters.videoByPush += 1;
+      result = { ok: true, firstFrameMs: 0 };
+    }
+    if (result.ok) {
+      if (this.videoLost === undefined) return;
+      this.videoLost = undefined;
+      this.ctx.log.info({ stream, firstFrameMs: result.firstFrameMs }, 'camera video is back');
+      this.ctx.availability(true);
+      return;
+    }
+    // "While ONVIF answers": a camera that is gone altogether is the health check's verdict
+    // (unreachable after two failed checks), not a lost picture.
+    const onvifAnswers = await c.client
+      .call('getSystemDateAndTime', [], parseSystemDateAndTime)
+      .then(() => true)
+      .catch(() => false);
+    if (!onvifAnswers || this.conn !== c || !this.running) return;
+    const reason = `VIDEO_LOST: no frames within ${seconds(videoCheckTiming(this.config).windowMs)} of PLAY on the ${stream} stream while ONVIF answers (${PROBE_SENTENCES[result.failure]})`;
+    if (reason === this.videoLost) return;
+    if (this.videoLost === undefined) this.counters.videoLost += 1;
+    this.videoLost = reason;
+    this.ctx.log.warn(
+      { code: 'VIDEO_LOST', failure: result.failure, detail: result.detail.slice(0, 200), stream },
+      'camera video lost',
+    );
+    this.ctx.availability(false, reason.slice(0, 256));
   }
 
   private async reportPosition(): Promise<void> {
@@ -750,6 +852,17 @@ class OnvifCamera implements DeviceAdapter {
   };
 }
 
+/** The picture probe's period and window, defaults filled in. */
+export function videoCheckTiming(config: OnvifCameraConfig): { intervalMs: number; windowMs: number } {
+  const intervalMs = config.videoCheckIntervalMs ?? config.healthIntervalMs;
+  return { intervalMs, windowMs: config.videoCheckWindowMs ?? Math.min(5000, Math.floor(intervalMs / 2)) };
+}
+
+/** `0.7 s`, `5 s`: a probe window as the reason says it. */
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 /** `45 s`, `2 min`, `1 h 30 min`: how long until the next try, as the availability reason says it. */
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -772,5 +885,18 @@ export const onvifCamera: AdapterDefinition<OnvifCameraConfig> = {
     'event.line_crossing',
     'event.intrusion',
   ],
+  check: (config) => {
+    const problems: string[] = [];
+    const { intervalMs, windowMs } = videoCheckTiming(config);
+    if (intervalMs < config.healthIntervalMs)
+      problems.push(
+        `/videoCheckIntervalMs: ${intervalMs} is shorter than healthIntervalMs (${config.healthIntervalMs}): the picture is never probed more often than ONVIF is checked`,
+      );
+    if (intervalMs <= windowMs)
+      problems.push(
+        `/videoCheckWindowMs: ${windowMs} must be shorter than the probe interval (${intervalMs})`,
+      );
+    return problems;
+  },
   create: (config, ctx) => new OnvifCamera(config, ctx),
 };

@@ -212,6 +212,25 @@ export class CameraSimulator {
     this.discovery = this.forwarder = undefined;
   }
 
+  /**
+   * Stops only the picture: ONVIF keeps answering and the RTSP server keeps answering DESCRIBE,
+   * SETUP and PLAY, but no RTP (or RTCP) leaves either stream — a dead sensor or a hung encoder.
+   */
+  stopVideo(): void {
+    this.feeds.main.muted = true;
+    this.feeds.sub.muted = true;
+  }
+
+  /** The picture flows again after `stopVideo`. */
+  resumeVideo(): void {
+    this.feeds.main.muted = false;
+    this.feeds.sub.muted = false;
+  }
+
+  get videoStopped(): boolean {
+    return this.feeds.main.muted;
+  }
+
   /** Raises (or clears) an event the way a camera's analytics would. */
   trigger(kind: CameraEventKind, active = true): void {
     const utc = new Date(Date.now() + (this.options.clockOffsetMs ?? 0))

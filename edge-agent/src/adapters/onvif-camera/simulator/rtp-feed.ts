@@ -20,6 +20,11 @@ export class RtpFeed {
   lastSeq = 0;
   lastTimestamp = 0;
   packets = 0;
+  /**
+   * Nothing is handed on while muted: the camera whose sensor or encoder died while its ONVIF and
+   * RTSP servers still answer (DESCRIBE and PLAY succeed, no RTP follows).
+   */
+  muted = false;
 
   constructor(
     readonly framerate: number,
@@ -178,6 +183,7 @@ export class RtpFeed {
   }
 
   private emit(channel: 0 | 1, packet: Buffer): void {
+    if (this.muted) return;
     for (const listener of this.listeners) listener(channel, packet);
   }
 }
