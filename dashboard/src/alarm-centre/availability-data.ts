@@ -75,6 +75,8 @@ export interface ChartOptions {
   label(key: string): string;
   /** The chart's accessible name. */
   title: string;
+  /** The tick labels' size in px (drawn 1:1: the chart is made at its displayed width). */
+  fontPx?: number;
 }
 
 /**
@@ -82,7 +84,8 @@ export interface ChartOptions {
  * lowest rate seen (rounded down to 10 %) to 100 %.
  */
 export function chartSvg(rows: readonly AvailabilityRow[], days: readonly string[], o: ChartOptions): string {
-  const pad = { left: 56, right: 12, top: 12, bottom: 28 };
+  const font = o.fontPx ?? 12;
+  const pad = { left: Math.round(font * 4.6), right: 12, top: 12, bottom: Math.round(font * 2.3) };
   const w = o.width - pad.left - pad.right;
   const h = o.height - pad.top - pad.bottom;
   const low = Math.min(0.9, Math.floor(Math.min(1, ...rows.map((r) => r.onlineRate)) * 10) / 10);
@@ -101,7 +104,7 @@ export function chartSvg(rows: readonly AvailabilityRow[], days: readonly string
   const axis = ticks
     .map(
       (v) =>
-        `<line class="grid" x1="${pad.left}" x2="${pad.left + w}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/><text class="tick" x="${pad.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${percent(v)}</text>`,
+        `<line class="grid" x1="${pad.left}" x2="${pad.left + w}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/><text class="tick" x="${pad.left - 6}" y="${(y(v) + font / 3).toFixed(1)}" text-anchor="end">${percent(v)}</text>`,
     )
     .join('');
   const dayTicks = days.length
@@ -109,7 +112,7 @@ export function chartSvg(rows: readonly AvailabilityRow[], days: readonly string
         .filter((v, i, all) => all.indexOf(v) === i)
         .map(
           (i) =>
-            `<text class="tick" x="${x(i).toFixed(1)}" y="${o.height - 8}" text-anchor="middle">${escapeHtml((days[i] as string).slice(5))}</text>`,
+            `<text class="tick" x="${x(i).toFixed(1)}" y="${(o.height - font * 0.6).toFixed(1)}" text-anchor="middle">${escapeHtml((days[i] as string).slice(5))}</text>`,
         )
         .join('')
     : '';

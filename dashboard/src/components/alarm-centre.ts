@@ -104,6 +104,7 @@ export class AlarmCentre {
       this.selected.clear();
       if (on) for (const a of this.results) if (a.ackedAt === null) this.selected.add(a.id);
       this.renderRows();
+      this.showBulk();
     });
     this.relabel();
   }

@@ -60,6 +60,8 @@ export class AvailabilityView {
 
   activate(): void {
     if (!this.report && !this.loading) void this.load();
+    // (Shown again, possibly at another size: drawn for the width it has now.)
+    else requestAnimationFrame(() => this.render());
   }
 
   relabel(): void {
@@ -137,9 +139,13 @@ export class AvailabilityView {
     const days = reportDays(report.from, report.to, report.timeZoneOffsetMinutes);
     const lines = summarize(report.rows);
     const keys = [...new Set(report.rows.map(seriesKey))];
+    // Drawn at its displayed size, so its labels are as large as the page's text (a wall screen too).
+    const width = Math.max(320, Math.round(chart.clientWidth || 900));
+    const fontPx = 0.8 * Number.parseFloat(getComputedStyle(document.documentElement).fontSize || '14');
     chart.innerHTML = chartSvg(report.rows, days, {
-      width: 900,
-      height: 260,
+      width,
+      height: Math.round(Math.min(Math.max(width * 0.28, 180), window.innerHeight * 0.38)),
+      fontPx,
       label: (key) => this.seriesLabel(key),
       title: t('avChart'),
     });
@@ -166,7 +172,7 @@ export class AvailabilityView {
       .map(
         (r) => `<tr data-day="${r.day}" data-site="${escapeHtml(r.site)}" data-kind="${r.kind}">
           <td>${r.day}</td><td>${escapeHtml(this.host.siteName(r.site))}</td><td>${escapeHtml(this.kindName(r.kind))}</td>
-          <td>${r.devices}</td><td class="rate">${percent(r.onlineRate)}</td><td class="offline">${Math.round(r.offlineMs / 60_000)}</td></tr>`,
+          <td class="devices">${r.devices}</td><td class="rate">${percent(r.onlineRate)}</td><td class="offline">${Math.round(r.offlineMs / 60_000)}</td></tr>`,
       )
       .join('')}</tbody>`;
   }
