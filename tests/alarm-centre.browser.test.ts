@@ -147,7 +147,7 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('the alarm centre in chromi
       Object.fromEntries(
         NOISE_CAMS.map((c, i) => [
           c,
-          { ...cameraMeta(`路口摄像头 ${i + 1}`), position: { lat: 30.04 + i * 0.001, lon: 119.95 } },
+          { ...cameraMeta(`路口摄像头 ${i + 1}`), position: { lat: 30.046 + i * 0.0003, lon: 119.972 } },
         ]),
       ),
     );
