@@ -26,6 +26,8 @@ export interface AlarmCentreHost {
   siteName(id: string): string;
   sites(): Array<{ id: string; name: string; level: string }>;
   mayAcknowledge: boolean;
+  /** Alarms this centre acknowledged (the sidebar's list drops them at once). */
+  acknowledged(alarms: AlarmView[]): void;
 }
 
 export class AlarmCentre {
@@ -244,6 +246,7 @@ export class AlarmCentre {
         const i = this.results.findIndex((r) => r.id === a.id);
         if (i >= 0) this.results[i] = a;
       }
+      this.host.acknowledged(res.acknowledged);
       this.selected.clear();
       (form.elements.namedItem('note') as HTMLTextAreaElement).value = '';
       out.textContent = t('acBulkDone', { ok: res.acknowledged.length, skipped: res.skipped.length });

@@ -2,6 +2,7 @@
 import { may, WATCH } from '@qianliyan/protocols';
 import { AlarmCentre } from '../components/alarm-centre.ts';
 import type { PanelDef, PanelInstance } from '../shell/panel.ts';
+import type { AlarmsPanel } from './alarms-panel.ts';
 
 export const alarmCentrePanel: PanelDef = {
   id: 'alarmCentre',
@@ -14,6 +15,10 @@ export const alarmCentrePanel: PanelDef = {
       siteName: (id) => ctx.siteName(id),
       sites: () => ctx.store.sites,
       mayAcknowledge: may(ctx.user.role, 'acknowledgeAlarm'),
+      acknowledged: (alarms) => {
+        const list = ctx.panel<AlarmsPanel>('alarms')?.alarms;
+        for (const a of alarms) list?.upsert(a);
+      },
     });
     const off = ctx.store.topics.alarm.on((a) => centre.update(a));
     const offSites = ctx.store.onSites(() => centre.relabel());
