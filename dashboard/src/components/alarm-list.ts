@@ -68,10 +68,17 @@ export class AlarmList {
     });
   }
 
-  async load(): Promise<void> {
+  /**
+   * Loads the open alarms (at the start, and again after the live socket was away: what was raised
+   * or acknowledged meanwhile never came over it). Returns those this list did not have.
+   */
+  async load(): Promise<AlarmView[]> {
     const { alarms } = await get('/api/alarms', { query: { open: true, limit: 200 } });
+    const fresh = alarms.filter((a) => !this.alarms.has(a.id));
+    this.alarms.clear();
     for (const a of alarms) this.alarms.set(a.id, a);
     this.render();
+    return fresh;
   }
 
   /** The alarm as this list last had it (undefined: not open here). */

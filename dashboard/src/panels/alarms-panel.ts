@@ -83,6 +83,24 @@ export const alarmsPanel: PanelDef = {
       if (c.snapshot) alarms.render();
     });
     void alarms.load().catch((err) => console.warn('alarms not loaded', err));
+    // Back after the socket was away (a network drop, a laptop asleep): what came meanwhile is
+    // loaded again, and a new alarm among it is heard like any other.
+    let wasDown = false;
+    const offStatus = ctx.store.onStatus((connected) => {
+      if (!connected) {
+        wasDown = true;
+        return;
+      }
+      if (!wasDown) return;
+      wasDown = false;
+      void alarms
+        .load()
+        .then((fresh) => {
+          for (const a of fresh)
+            if (soundReason(undefined, a)) attention.alert(a, 'raised', alarms.describe(a));
+        })
+        .catch((err) => console.warn('alarms not reloaded', err));
+    });
     return {
       relabel: () => {
         alarms.render();
@@ -94,6 +112,7 @@ export const alarmsPanel: PanelDef = {
       dispose: () => {
         off();
         offChange();
+        offStatus();
         window.clearInterval(countdown);
         alarms.dispose();
         attention.dispose();
