@@ -42,7 +42,7 @@ const SIM_DEVICES = 3;
 const NOISE_CAMS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'];
 
 type Tone = { type: string; freq: number };
-type Spied = { tones: Tone[]; notes: Array<{ title: string; body: string }> };
+type Spied = { tones: Tone[]; notes: Array<{ title: string; body: string }>; sockets: number };
 
 /** Installed before the page loads: records every oscillator started and notification shown. */
 function spies(): void {
@@ -50,7 +50,16 @@ function spies(): void {
     __spied: Spied;
     __setHidden: (hidden: boolean) => void;
   };
-  w.__spied = { tones: [], notes: [] };
+  w.__spied = { tones: [], notes: [], sockets: 0 };
+  // Live sockets opened (a page whose clock jumps ahead drops its socket at the next heartbeat,
+  // as a laptop waking from sleep does, and opens another).
+  const RealSocket = window.WebSocket;
+  window.WebSocket = class extends RealSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      w.__spied.sockets += 1;
+    }
+  };
   const create = BaseAudioContext.prototype.createOscillator;
   BaseAudioContext.prototype.createOscillator = function (this: BaseAudioContext) {
     const osc = create.call(this);
@@ -116,6 +125,15 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('the alarm centre in chromi
         pinned: li.classList.contains('pinned'),
         text: li.textContent?.replace(/\s+/g, ' ').trim() ?? '',
       })),
+    );
+  /** The page's live socket dropped and a new one is up (the heartbeat timed out on the jump). */
+  const reconnected = (before: number) =>
+    page.waitForFunction(
+      (n) =>
+        (window as unknown as { __spied: Spied }).__spied.sockets > n &&
+        document.querySelector('.conn.down') === null,
+      before,
+      { timeout: 60_000 },
     );
   const shows = (id: number) =>
     page.waitForSelector(`.alarms li.alarm[data-alarm="${id}"]`, { timeout: 10_000 });
@@ -260,10 +278,12 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('the alarm centre in chromi
     expect(await mute.getAttribute('aria-pressed')).toBe('true');
     const before = (await spied()).tones.length;
     // Five minutes later on the page's clock: still muted, the countdown says so.
+    let sockets = (await spied()).sockets;
     await page.clock.setSystemTime(Date.now() + 5 * 60_000 + 2000);
     await page.waitForFunction(() =>
       /^已静音 4:5\d/.test(document.querySelector('[data-role=mute]')?.textContent ?? ''),
     );
+    await reconnected(sockets);
     const tamper = await event('c3', 'tamper', 'critical');
     await shows(tamper.id);
     // The hub re-notifies the unacknowledged critical alarms after five minutes of its clock.
@@ -274,17 +294,19 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('the alarm centre in chromi
     await page.waitForTimeout(500); // (the tone would be scheduled within 150 ms of the alarm)
     expect((await spied()).tones.slice(before)).toEqual([]);
     // Ten minutes after muting: sound is back, by itself.
+    sockets = (await spied()).sockets;
     await page.clock.setSystemTime(Date.now() + 10 * 60_000 + 4000);
     await page.waitForFunction(
       () => document.querySelector('[data-role=mute]')?.textContent === '静音 10 分钟',
     );
+    await reconnected(sockets);
     expect(await mute.getAttribute('aria-pressed')).toBe('false');
     hub.app.alarmClock.advance(5 * 60_000 + 1000);
     hub.app.alarmScheduler.tick();
     await waitFor('the re-notification sounds', async () =>
       (await spied()).tones.slice(before).some((t) => t.type === 'square'),
     );
-  });
+  }, 180_000);
 
   it('a hidden tab gets a desktop notification; a visible one does not', async () => {
     expect(await page.textContent('[data-role=notify]')).toBe('桌面通知已开启');
