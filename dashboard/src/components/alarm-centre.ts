@@ -282,7 +282,7 @@ export class AlarmCentre {
           a.ackedAt === null && this.host.mayAcknowledge
             ? `<input type="checkbox" data-select="${a.id}" ${this.selected.has(a.id) ? 'checked' : ''} aria-label="${escapeHtml(t('acSelectOne', { id: a.id }))}" />`
             : '';
-        return `<tr data-alarm-row="${a.id}" data-state="${a.state}" class="sev-${a.severity}${this.openId === a.id ? ' open' : ''}">
+        return `<tr data-alarm-row="${a.id}" data-state="${a.state}" data-severity="${a.severity}"${this.openId === a.id ? ' class="open"' : ''}>
           <td>${box}</td>
           <td>${escapeHtml(when)}</td>
           <td class="ac-sev">${escapeHtml(severityLabel(a.severity))}</td>

@@ -437,7 +437,7 @@ export class AlarmRulesView {
           ...(r.scope.device ? [this.host.deviceLabel(r.scope.device)] : []),
         ].join(' · ');
         const asking = this.confirmDelete === r.id;
-        return `<li class="rl-rule sev-${r.severity}" data-rule="${r.id}">
+        return `<li class="rl-rule" data-severity="${r.severity}" data-rule="${r.id}">
           <strong>${escapeHtml(r.name)}</strong>${r.enabled ? '' : ` <span class="muted">(${escapeHtml(t('rlDisabled'))})</span>`}
           <span class="rl-what">${escapeHtml(`${severityLabel(r.severity)} · ${this.summary(r)} · ${scope}${r.action ? ` · ${t('rlSpeaks')}` : ''}`)}</span>
           <span class="rl-actions">
