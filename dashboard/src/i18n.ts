@@ -525,6 +525,7 @@ const STRINGS = {
   durMinutes: { zh: '{m} 分 {s} 秒', en: '{m} min {s} s' },
   durHours: { zh: '{h} 小时 {m} 分', en: '{h} h {m} min' },
   durDays: { zh: '{d} 天 {h} 小时', en: '{d} d {h} h' },
+  alarmAlreadyAcked: { zh: '该告警已被其他值班人员确认', en: 'Another officer has acknowledged this alarm' },
   ackAndIncident: { zh: '确认并转事件', en: 'Acknowledge & open incident' },
   ackedIncidentOpened: { zh: '已确认，事件 #{id} 已创建', en: 'Acknowledged; incident #{id} opened' },
   muteTenMinutes: { zh: '静音 10 分钟', en: 'Mute for 10 minutes' },

@@ -61,7 +61,7 @@ export class AlarmList {
       if (target.closest('[data-role=ack]')) {
         void post('/api/alarms/:id/ack', { params: { id } })
           .then((a) => this.upsert(a))
-          .catch((err) => this.say(item, errorMessage(err)));
+          .catch((err) => this.say(item, refusal(err)));
         return;
       }
       if (alarm) this.onSelect(alarm.device);
@@ -126,7 +126,7 @@ export class AlarmList {
         this.upsert(acked);
         this.onIncident?.(incident.id);
       })
-      .catch((err) => this.say(item, errorMessage(err)));
+      .catch((err) => this.say(item, refusal(err)));
   }
 
   /** A refusal, said on the alarm's own row. */
@@ -191,6 +191,11 @@ export class AlarmList {
       : `<li class="empty" tabindex="-1">${t('noAlarms')}</li>`;
     this.rover.refresh();
   }
+}
+
+/** A refusal in words: "already acknowledged" for the alarm's conflict (another officer was first). */
+function refusal(err: unknown): string {
+  return (err as { code?: string }).code === 'HUB_ERR_CONFLICT' ? t('alarmAlreadyAcked') : errorMessage(err);
 }
 
 /** The incident category an alarm type suggests. */
