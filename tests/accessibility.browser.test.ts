@@ -1,6 +1,7 @@
 /**
  * An automated accessibility check (axe-core, WCAG 2 A and AA rules) on the login view and on the
- * command view with a live simulated village, in chromium.
+ * command view with a live simulated village, in chromium; the alarm centre, availability and alarm
+ * rule views too.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -88,6 +89,21 @@ describe.skipIf(!systemBinary(CHROMIUM, 'chromium'))('accessibility (axe-core)',
     await page.click('button[type=submit]');
     await waitForDevices(page, 4);
     await page.waitForSelector('.site-node');
+    expect(await audit()).toEqual([]);
+  });
+
+  it('the alarm centre, the availability report and the alarm rules form have none either', async () => {
+    await page.click('[data-mode=alarmCentre]');
+    await page.waitForSelector('.alarm-centre [data-role=count]:not(:empty)');
+    expect(await audit()).toEqual([]);
+    await page.click('[data-mode=availability]');
+    await page.waitForSelector('.av-chart > *');
+    expect(await audit()).toEqual([]);
+    await page.click('[data-mode=alarmRules]');
+    await page.waitForSelector('.rl-form [name=name]');
+    // With a mistake shown beside its field, as an administrator meets it.
+    await page.click('[data-role=save]');
+    await page.waitForSelector('[data-error-for="name"]:not([hidden])');
     expect(await audit()).toEqual([]);
   });
 

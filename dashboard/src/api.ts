@@ -61,8 +61,11 @@ type PathsOf<M extends string> = {
 }[RestRoute];
 export type GetPath = PathsOf<'GET'>;
 export type PostPath = PathsOf<'POST'>;
-/** The answer of GET or POST `path`. */
-export type Answer<M extends 'GET' | 'POST', P extends string> = `${M} ${P}` extends RestRoute
+export type PutPath = PathsOf<'PUT'>;
+export type DeletePath = PathsOf<'DELETE'>;
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+/** The answer of `METHOD path`. */
+export type Answer<M extends Method, P extends string> = `${M} ${P}` extends RestRoute
   ? RestAnswer<`${M} ${P}`>
   : never;
 
@@ -103,7 +106,7 @@ export function apiUrl(
   return qs ? `${filled}?${qs}` : filled;
 }
 
-function call<T>(method: 'GET' | 'POST', path: string, options: CallOptions<string> = {}): Promise<T> {
+function call<T>(method: Method, path: string, options: CallOptions<string> = {}): Promise<T> {
   const init: RequestInit = { method };
   if (options.body !== undefined) init.body = JSON.stringify(options.body);
   else if (method === 'POST') init.body = '{}';
@@ -120,4 +123,15 @@ export function get<P extends GetPath>(path: P, ...[options]: OptionsArg<P>): Pr
 
 export function post<P extends PostPath>(path: P, ...[options]: OptionsArg<P>): Promise<Answer<'POST', P>> {
   return call('POST', path, options as CallOptions<string> | undefined);
+}
+
+export function put<P extends PutPath>(path: P, ...[options]: OptionsArg<P>): Promise<Answer<'PUT', P>> {
+  return call('PUT', path, options as CallOptions<string> | undefined);
+}
+
+export function del<P extends DeletePath>(
+  path: P,
+  ...[options]: OptionsArg<P>
+): Promise<Answer<'DELETE', P>> {
+  return call('DELETE', path, options as CallOptions<string> | undefined);
 }

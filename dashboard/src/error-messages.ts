@@ -85,6 +85,19 @@ export const FIELD_NAMES: Record<string, Text> = {
   schedule: { zh: '定时', en: 'Time' },
   username: { zh: '用户名', en: 'Username' },
   password: { zh: '密码', en: 'Password' },
+  // The alarm rule form (its fields by their path in the rule body)
+  name: { zh: '规则名称', en: 'Rule name' },
+  severity: { zh: '级别', en: 'Severity' },
+  'condition.field': { zh: '读数', en: 'Reading' },
+  'condition.value': { zh: '阈值', en: 'Threshold' },
+  'condition.hysteresis': { zh: '回差', en: 'Hysteresis' },
+  'condition.forMs': { zh: '持续时间', en: 'Duration' },
+  'condition.change': { zh: '变化量', en: 'Change' },
+  'condition.windowMs': { zh: '时间窗', en: 'Time window' },
+  'scope.site': { zh: '辖区', en: 'Area' },
+  'scope.device': { zh: '设备', en: 'Device' },
+  'action.speak.text': { zh: '喊话内容', en: 'Text to speak' },
+  'action.speak.count': { zh: '喊话次数', en: 'Times' },
 };
 
 export interface HubErrorLike {
@@ -95,7 +108,9 @@ export interface HubErrorLike {
 /** The sentence for an error from the hub, in `lang`. An unknown code reads as an internal error. */
 export function errorText(err: HubErrorLike, lang: Lang): string {
   const { field, reason, limit } = err.detail ?? {};
-  const fieldName = field ? (FIELD_NAMES[field.split('.')[0] as string]?.[lang] ?? field) : '';
+  const fieldName = field
+    ? (FIELD_NAMES[field]?.[lang] ?? FIELD_NAMES[field.split('.')[0] as string]?.[lang] ?? field)
+    : '';
   const fill = (text: string) =>
     text
       .replace('{field}', fieldName || (lang === 'zh' ? '此项' : 'This field'))

@@ -2,7 +2,15 @@
  * The dashboard's typed REST client: answers typed by path from the contract (checked by the
  * compiler: `npm run typecheck` covers this file), and the URL built from a path template.
  */
-import type { DeviceHistory, PublicUser, SiteView, TrackPoint } from '@qianliyan/protocols';
+import type {
+  AlarmBulkAckAnswer,
+  DeviceHistory,
+  PublicUser,
+  ReadingRule,
+  RulePreview,
+  SiteView,
+  TrackPoint,
+} from '@qianliyan/protocols';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { type Answer, apiUrl, type CallOptions, type GetPath } from '../src/api.ts';
 
@@ -12,6 +20,11 @@ describe('the typed REST client', () => {
     expectTypeOf<Answer<'GET', '/api/auth/me'>>().toEqualTypeOf<PublicUser>();
     expectTypeOf<Answer<'GET', '/api/devices/:key/history'>>().toEqualTypeOf<DeviceHistory>();
     expectTypeOf<Answer<'GET', '/api/devices/:key/track'>['points']>().toEqualTypeOf<TrackPoint[]>();
+    // The alarm centre's answers, PUT and DELETE included.
+    expectTypeOf<Answer<'PUT', '/api/alarm-rules/:id'>>().toEqualTypeOf<ReadingRule>();
+    expectTypeOf<Answer<'DELETE', '/api/alarm-rules/:id'>>().toEqualTypeOf<null>();
+    expectTypeOf<Answer<'POST', '/api/alarm-rules/preview'>>().toEqualTypeOf<RulePreview>();
+    expectTypeOf<Answer<'POST', '/api/alarms/ack'>>().toEqualTypeOf<AlarmBulkAckAnswer>();
     // A path the hub does not answer is not a path of the client.
     expectTypeOf<'/api/no-such-thing'>().not.toMatchTypeOf<GetPath>();
     // A path with parameters needs them.

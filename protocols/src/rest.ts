@@ -8,7 +8,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ROLES } from './access.ts';
-import { AlarmView } from './alarms.ts';
+import { AlarmTimelineEntry, AlarmView, AvailabilityReport, ReadingRule, RulePreview } from './alarms.ts';
 import { BroadcastView } from './audio.ts';
 import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
 import { CommandView, DeviceView, GatewayView } from './live.ts';
@@ -89,6 +89,24 @@ export type DeviceEventRow = Static<typeof DeviceEventRow>;
 export const AlarmList = Type.Object({ alarms: Type.Array(AlarmView) });
 export type AlarmList = Static<typeof AlarmList>;
 
+/** One alarm with its timeline (raised, re-notified, escalated, acknowledged, cleared…). */
+export const AlarmDetail = Type.Object({ alarm: AlarmView, timeline: Type.Array(AlarmTimelineEntry) });
+export type AlarmDetail = Static<typeof AlarmDetail>;
+
+/** A bulk acknowledgement: what was acknowledged, and what was skipped with its error code. */
+export const AlarmBulkAckAnswer = Type.Object({
+  acknowledged: Type.Array(AlarmView),
+  skipped: Type.Array(Type.Object({ id: Type.Integer(), code: Type.String(), message: Type.String() })),
+});
+export type AlarmBulkAckAnswer = Static<typeof AlarmBulkAckAnswer>;
+
+/** Acknowledge-and-open-incident: the alarm as it now is and the incident made from it. */
+export const AlarmIncidentAnswer = Type.Object({ alarm: AlarmView, incident: IncidentView });
+export type AlarmIncidentAnswer = Static<typeof AlarmIncidentAnswer>;
+
+/** The availability report: JSON (`format=json`, the default) or the CSV text (`format=csv`). */
+export const AvailabilityAnswer = Type.Union([AvailabilityReport, Type.String()]);
+
 /** An uploaded audio clip, named by the SHA-256 of its transcoded audio. */
 export const ClipView = Type.Object({
   hash: Type.String(),
@@ -149,6 +167,15 @@ export const REST_ANSWERS = {
   'GET /api/commands/:id': CommandView,
   'GET /api/alarms': AlarmList,
   'POST /api/alarms/:id/ack': AlarmView,
+  'GET /api/alarms/:id': AlarmDetail,
+  'POST /api/alarms/ack': AlarmBulkAckAnswer,
+  'POST /api/alarms/:id/incident': AlarmIncidentAnswer,
+  'GET /api/alarm-rules': Type.Array(ReadingRule),
+  'POST /api/alarm-rules': ReadingRule,
+  'PUT /api/alarm-rules/:id': ReadingRule,
+  'DELETE /api/alarm-rules/:id': Type.Null(),
+  'POST /api/alarm-rules/preview': RulePreview,
+  'GET /api/reports/availability': AvailabilityAnswer,
   'GET /api/incidents': Type.Array(IncidentView),
   'POST /api/incidents': IncidentView,
   'GET /api/incidents/kpis': Type.Array(IncidentKpis),

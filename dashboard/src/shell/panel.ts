@@ -16,7 +16,16 @@ import type { ShellMapTools } from '../map/map-tools.ts';
 export type Me = PublicUser;
 
 /** The stage's views (the buttons in the header): which stage panels each shows, side by side. */
-export type ViewId = 'map' | 'split' | 'wall' | 'broadcast' | 'history' | 'incidents';
+export type ViewId =
+  | 'map'
+  | 'split'
+  | 'wall'
+  | 'broadcast'
+  | 'history'
+  | 'incidents'
+  | 'alarmCentre'
+  | 'availability'
+  | 'alarmRules';
 
 export interface ShellContext {
   readonly store: LiveStore;

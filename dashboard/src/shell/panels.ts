@@ -3,7 +3,10 @@
  * panels (which ones show is the active view's choice, shell/views.ts), then the overlays. A panel
  * the user's role does not have is not mounted at all.
  */
+import { alarmCentrePanel } from '../panels/alarm-centre-panel.ts';
+import { alarmRulesPanel } from '../panels/alarm-rules-panel.ts';
 import { alarmsPanel } from '../panels/alarms-panel.ts';
+import { availabilityPanel } from '../panels/availability-panel.ts';
 import { broadcastPanel } from '../panels/broadcast-panel.ts';
 import { callsPanel } from '../panels/calls-panel.ts';
 import { deviceDetailPanel } from '../panels/device-detail-panel.ts';
@@ -26,6 +29,9 @@ export const PANELS: readonly PanelDef[] = [
   broadcastPanel,
   historyPanel,
   incidentsPanel,
+  alarmCentrePanel,
+  availabilityPanel,
+  alarmRulesPanel,
   deviceDetailPanel,
   callsPanel,
 ];

@@ -2,7 +2,7 @@
  * The stage's views: what each header button shows. One generic CSS rule shows the panels of the
  * active view (`.stage > [data-panel]:not(.shown) { display: none }`); `layout` sets the columns.
  */
-import { BROADCAST, type Role, WATCH } from '@qianliyan/protocols';
+import { ADMINISTER, BROADCAST, type Role, WATCH } from '@qianliyan/protocols';
 import type { StringKey } from '../i18n.ts';
 import type { ViewId } from './panel.ts';
 
@@ -35,4 +35,19 @@ export const VIEWS: readonly ViewDef[] = [
     panels: ['map', 'incidents'],
     layout: 'side-wide',
   },
+  {
+    id: 'alarmCentre',
+    label: 'modeAlarmCentre',
+    roles: WATCH,
+    panels: ['alarmCentre'],
+    layout: 'single',
+  },
+  {
+    id: 'availability',
+    label: 'modeAvailability',
+    roles: WATCH,
+    panels: ['availability'],
+    layout: 'single',
+  },
+  { id: 'alarmRules', label: 'modeAlarmRules', roles: ADMINISTER, panels: ['alarmRules'], layout: 'single' },
 ];

@@ -13,13 +13,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   ACCESS,
-  AvailabilityReport,
   DELIVERY_STATUSES,
   DeliveryView,
   NotifyChannelView,
-  ReadingRule,
+  REST_ANSWERS,
   ReadingRuleBody,
-  RulePreview,
   RulePreviewRequest,
   Subscription,
   SubscriptionBody,
@@ -63,7 +61,7 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['alarm-rules'],
         security: bearer,
-        response: { 200: Type.Array(ReadingRule), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/alarm-rules'], ...errorResponses },
       },
     },
     async () => app.readingRules.list(),
@@ -77,7 +75,7 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['alarm-rules'],
         security: bearer,
         body: ReadingRuleBody,
-        response: { 201: ReadingRule, ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/alarm-rules'], ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -104,7 +102,7 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         params: IdParam,
         body: ReadingRuleBody,
-        response: { 200: ReadingRule, ...errorResponses },
+        response: { 200: REST_ANSWERS['PUT /api/alarm-rules/:id'], ...errorResponses },
       },
     },
     async (request) => {
@@ -124,7 +122,15 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/api/alarm-rules/:id',
-    { onRequest: admin, schema: { tags: ['alarm-rules'], security: bearer, params: IdParam } },
+    {
+      onRequest: admin,
+      schema: {
+        tags: ['alarm-rules'],
+        security: bearer,
+        params: IdParam,
+        response: { 204: REST_ANSWERS['DELETE /api/alarm-rules/:id'], ...errorResponses },
+      },
+    },
     async (request, reply) => {
       if (!app.readingRules.remove(request.params.id))
         throw new HubError('HUB_ERR_NOT_FOUND', 'no such rule');
@@ -147,7 +153,7 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['alarm-rules'],
         security: bearer,
         body: RulePreviewRequest,
-        response: { 200: RulePreview, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/alarm-rules/preview'], ...errorResponses },
       },
     },
     async (request) => {
@@ -299,7 +305,7 @@ export const alarmCentreRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Union([AvailabilityReport, Type.String()]), ...errorResponses },
+        response: { 200: REST_ANSWERS['GET /api/reports/availability'], ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -22,11 +22,9 @@ import {
   ALARM_STATES,
   AlarmAck,
   AlarmBulkAck,
-  AlarmTimelineEntry,
-  AlarmView,
+  type AlarmView,
   INCIDENT_PRIORITIES,
   IncidentCreate,
-  IncidentView,
   REST_ANSWERS,
   userMaySee,
 } from '@qianliyan/protocols';
@@ -131,10 +129,7 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['alarms'],
         security: bearer,
         params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-        response: {
-          200: Type.Object({ alarm: AlarmView, timeline: Type.Array(AlarmTimelineEntry) }),
-          ...errorResponses,
-        },
+        response: { 200: REST_ANSWERS['GET /api/alarms/:id'], ...errorResponses },
       },
     },
     async (request) => {
@@ -187,7 +182,7 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
         body: AlarmAck,
-        response: { 200: AlarmView, ...errorResponses },
+        response: { 200: REST_ANSWERS['POST /api/alarms/:id/ack'], ...errorResponses },
       },
     },
     async (request) => acknowledge(request.user, request.params.id, request.body.note, 'alarm.ack'),
@@ -201,15 +196,7 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['alarms'],
         security: bearer,
         body: AlarmBulkAck,
-        response: {
-          200: Type.Object({
-            acknowledged: Type.Array(AlarmView),
-            skipped: Type.Array(
-              Type.Object({ id: Type.Integer(), code: Type.String(), message: Type.String() }),
-            ),
-          }),
-          ...errorResponses,
-        },
+        response: { 200: REST_ANSWERS['POST /api/alarms/ack'], ...errorResponses },
       },
     },
     async (request) => {
@@ -244,7 +231,7 @@ export const alarmRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Object({ alarm: AlarmView, incident: IncidentView }), ...errorResponses },
+        response: { 201: REST_ANSWERS['POST /api/alarms/:id/incident'], ...errorResponses },
       },
     },
     async (request, reply) => {
