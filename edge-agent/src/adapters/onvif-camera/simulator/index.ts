@@ -212,6 +212,15 @@ export class CameraSimulator {
     this.discovery = this.forwarder = undefined;
   }
 
+  /**
+   * Stops (or resumes) the picture without closing anything: the RTSP sessions stay open and carry
+   * nothing, as a camera whose sensor or encoder hangs.
+   */
+  freezeVideo(frozen: boolean): void {
+    clearInterval(this.frameTimer);
+    this.frameTimer = frozen ? undefined : setInterval(() => this.renderFrame(), 1000 / this.fps);
+  }
+
   /** Raises (or clears) an event the way a camera's analytics would. */
   trigger(kind: CameraEventKind, active = true): void {
     const utc = new Date(Date.now() + (this.options.clockOffsetMs ?? 0))
