@@ -14,6 +14,7 @@ import {
   filters,
   isKnownAction,
   parseTopic,
+  type RecordingClipParams,
   type Severity,
   type StreamName,
   type TelemetryValues,
@@ -261,6 +262,11 @@ export class EdgeAgent {
     Record<string, (params: Record<string, unknown>) => Promise<unknown>>
   > = {
     ping: async () => ({ version: EDGE_VERSION, devices: this.adapters.size }),
+    'recording.clip': async (params) => {
+      if (!this.recording)
+        throw new CommandFailure('EDGE_ERR_NOT_RECORDED', 'this gateway does not record (recording.enabled)');
+      return this.recording.clip(params as RecordingClipParams, this.hub);
+    },
     // The gateway is the hub's WS-Discovery proxy: multicast does not cross the uplink.
     'camera.discover': async (params) => {
       const targets = [

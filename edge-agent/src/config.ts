@@ -126,6 +126,12 @@ export const RecordingConfigSchema = Type.Object(
       description:
         'the retained recordings index of a camera is sent at least this often (at once when a range opens or closes, or the ring buffer deletes)',
     }),
+    clipBytesPerSecond: Type.Integer({
+      minimum: 8192,
+      default: 262_144,
+      description:
+        'a clip the hub pulls (alarm and incident evidence) is uploaded at most this fast (2 Mbit/s by default), one clip at a time, so live video and the telemetry outbox keep their share of the uplink',
+    }),
     cameras: Type.Record(
       Type.String({ pattern: `^${ID_PATTERN}$` }),
       Type.Object(

@@ -21,6 +21,7 @@ import { clusterPlugin } from './plugins/cluster.ts';
 import { clusterFanoutPlugin } from './plugins/cluster-fanout.ts';
 import { commandsPlugin } from './plugins/commands.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
+import { recordingsPlugin } from './plugins/recordings.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
 import { storesPlugin } from './plugins/stores.ts';
@@ -40,6 +41,7 @@ import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { userRoutes } from './routes/users.ts';
+import { recordingRoutes } from './routes/recordings.ts';
 import { videoRoutes } from './routes/video.ts';
 import { REDACT_PATHS, requestSerializer } from './security/log-redaction.ts';
 import { randomSecret } from './security/passwords.ts';
@@ -214,6 +216,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(incidentsPlugin);
   await app.register(callsPlugin);
   await app.register(alarmCentrePlugin);
+  await app.register(recordingsPlugin);
   await app.register(clusterFanoutPlugin);
 
   await app.register(authRoutes);
@@ -228,6 +231,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(auditRoutes);
   await app.register(commandRoutes);
   await app.register(videoRoutes);
+  await app.register(recordingRoutes);
   await app.register(alarmRoutes);
   await app.register(alarmCentreRoutes);
   await app.register(incidentRoutes);

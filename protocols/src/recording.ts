@@ -8,7 +8,7 @@
  * clip asked for by an alarm or incident.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { RecorderStateSchema, RecordingRange, Timestamp } from './schemas.ts';
+import { Id, RecorderStateSchema, RecordingRange, Timestamp } from './schemas.ts';
 import { StreamNameSchema } from './video.ts';
 
 /** The event a camera's recorder raises when it stops (data `state: 'end'` when it records again). */
@@ -20,6 +20,8 @@ export const MAX_CLIP_MS = 10 * 60_000;
 /** `recording.clip`: the gateway cuts [from, to] of its recording into an MP4 and uploads it. */
 export const RecordingClipParams = Type.Object(
   {
+    /** The camera (a device of this gateway). */
+    device: Id,
     stream: Type.Optional(StreamNameSchema),
     from: Timestamp,
     to: Timestamp,
@@ -80,3 +82,17 @@ export function gapsOf(ranges: ReadonlyArray<readonly [number, number]>): Array<
   }
   return gaps;
 }
+
+/** Where a gateway uploads a clip the hub asked for (`PUT`, `video/mp4`, the gateway's credential). */
+export function edgeRecordingPath(upload: string): string {
+  return `/api/edge/recordings/${encodeURIComponent(upload)}`;
+}
+
+/** A one-use, short-lived token to download (or play) one stored clip. */
+export const EvidenceToken = Type.Object({
+  token: Type.String(),
+  expiresAt: Type.Integer(),
+  /** `GET` it: the MP4 (once). */
+  path: Type.String(),
+});
+export type EvidenceToken = Static<typeof EvidenceToken>;

@@ -12,6 +12,7 @@ import { AlarmView } from './alarms.ts';
 import { BroadcastView } from './audio.ts';
 import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
 import { CommandView, DeviceView, GatewayView } from './live.ts';
+import { EvidenceToken, EvidenceView, RecordingIndexView } from './recording.ts';
 import { TelemetryValue } from './schemas.ts';
 import { SiteView } from './sites.ts';
 import { VideoTokenResponse } from './video.ts';
@@ -171,6 +172,10 @@ export const REST_ANSWERS = {
   'GET /api/calls': Type.Array(CallView),
   'GET /api/calls/config': CallsConfig,
   'POST /api/video/tokens': VideoTokenResponse,
+  'GET /api/cameras/:key/recordings': RecordingIndexView,
+  'GET /api/incidents/:id/evidence': Type.Array(EvidenceView),
+  'GET /api/evidence/:id': EvidenceView,
+  'POST /api/evidence/:id/token': EvidenceToken,
 } as const satisfies Record<string, TSchema>;
 
 export type RestRoute = keyof typeof REST_ANSWERS;

@@ -6,19 +6,26 @@
  * stopped (cleared, `state: 'end'`, when it records again). Everything it sends goes through the
  * outbox, so it keeps recording, and its reports wait, while the uplink is down.
  */
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type GatewayRecording,
+  MAX_CLIP_MS,
   RECORDING_STOPPED_EVENT,
+  type RecordingClipParams,
   type RecordingIndex,
   type Severity,
   type StreamName,
 } from '@qianliyan/protocols';
 import type { Logger } from 'pino';
+import { CommandFailure } from '../adapters/types.ts';
 import type { RecordingConfig } from '../config.ts';
+import type { HubLink } from '../video/hub-link.ts';
 import type { RtspSource } from '../video/video-actions.ts';
 import { ffmpegInput } from '../video/video-actions.ts';
 import { CameraRecorder } from './camera-recorder.ts';
+import { cutClip } from './clip-export.ts';
 import { SegmentStore } from './segment-store.ts';
 
 export interface RecordableCamera {
@@ -40,6 +47,9 @@ export class RecordingService {
   private readonly shape = new Map<string, string>();
   private readonly alarmed = new Set<string>();
   private indexTimer: NodeJS.Timeout | undefined;
+  /** Clips are cut and uploaded one at a time: the uplink and the CPU are shared with live video. */
+  private clipQueue: Promise<unknown> = Promise.resolve();
+  private clipsWaiting = 0;
 
   constructor(
     private readonly config: RecordingConfig & { path: string },
@@ -47,6 +57,8 @@ export class RecordingService {
     private readonly log: Logger,
   ) {
     mkdirSync(config.path, { recursive: true });
+    // Clips a previous run was cutting when it stopped.
+    rmSync(join(config.path, '.clips'), { recursive: true, force: true });
     this.store = new SegmentStore(config.path, {
       maxBytesPerCamera: config.maxBytesPerCamera,
       maxBytesTotal: config.maxBytesTotal,
@@ -96,6 +108,62 @@ export class RecordingService {
       { cameras: this.recorders.size, path: this.config.path, lostOnStart: this.store.lostOnStart },
       'recording started',
     );
+  }
+
+  /**
+   * `recording.clip`: cuts [from, to] of a camera into an MP4 and uploads it, paced, to the hub.
+   * Queued behind any clip in progress (at most 8 waiting).
+   */
+  clip(params: RecordingClipParams, hub: HubLink | undefined): Promise<Record<string, unknown>> {
+    if (!hub) throw new CommandFailure('EDGE_ERR_NO_HUB_URL', 'this gateway has no video.hubUrl configured');
+    const { device, from, to, upload } = params;
+    if (!this.recorders.has(device))
+      throw new CommandFailure('EDGE_ERR_NOT_RECORDED', `camera ${device} is not recorded on this gateway`);
+    if (to <= from || to - from > MAX_CLIP_MS)
+      throw new CommandFailure('EDGE_ERR_BAD_PARAMS', `a clip lasts between 0 and ${MAX_CLIP_MS / 1000} s`);
+    if (this.clipsWaiting >= 8) throw new CommandFailure('EDGE_ERR_BUSY', 'too many clips waiting');
+    this.clipsWaiting += 1;
+    const job = this.clipQueue.then(async () => {
+      try {
+        return await this.cutAndUpload(device, from, to, upload, hub);
+      } finally {
+        this.clipsWaiting -= 1;
+      }
+    });
+    this.clipQueue = job.catch(() => undefined);
+    return job;
+  }
+
+  private async cutAndUpload(
+    device: string,
+    from: number,
+    to: number,
+    upload: string,
+    hub: HubLink,
+  ): Promise<Record<string, unknown>> {
+    const segments = this.store.covering(device, from, to);
+    if (segments.length === 0)
+      throw new CommandFailure(
+        'EDGE_ERR_NO_RECORDING',
+        `no recording of ${device} between ${from} and ${to}`,
+      );
+    const work = join(this.config.path, '.clips', `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    const clip = await cutClip(segments, from, to, work).catch((err: Error) => {
+      throw new CommandFailure('EDGE_ERR_CLIP_FAILED', err.message);
+    });
+    try {
+      const started = Date.now();
+      await hub.uploadRecording(upload, clip.file, this.config.clipBytesPerSecond).catch((err: Error) => {
+        throw new CommandFailure('EDGE_ERR_UPLOAD_FAILED', err.message);
+      });
+      this.log.info(
+        { device, from: clip.start, to: clip.end, segments: clip.segments, ms: Date.now() - started },
+        'clip uploaded',
+      );
+      return { device, from: clip.start, to: clip.end, coveredMs: clip.coveredMs, segments: clip.segments };
+    } finally {
+      clip.remove();
+    }
   }
 
   async stop(): Promise<void> {
