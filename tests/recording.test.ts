@@ -17,7 +17,7 @@ import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulat
 import { EdgeProcess } from './support/edge.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
 import { descendants, ffmpegs, processes } from './support/processes.ts';
-import { FFPROBE, probe, type SegmentFile, segmentFiles } from './support/recording.ts';
+import { FFPROBE, firstFrameTime, probe, type SegmentFile, segmentFiles } from './support/recording.ts';
 import { systemBinary } from './support/system.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
@@ -117,6 +117,10 @@ describe.skipIf(!haveFfmpeg)('recording on the gateway', () => {
       expect(p.format).toBe('mpegts');
       expect(p.codec).toBe('h264');
       expect(Math.abs(p.duration * 1000 - s.durationMs)).toBeLessThan(400);
+      // Named by start time: the camera's burnt-in clock on its first frame says the same (±1 s).
+      const burnt = firstFrameTime(join(recordings, CAM, s.name), s.start);
+      expect(burnt).toBeDefined();
+      expect(Math.abs((burnt as number) - s.start)).toBeLessThan(1000);
     }
     // Nothing half-written among the complete ones; the partial directory holds at most one.
     expect(
@@ -133,7 +137,60 @@ describe.skipIf(!haveFfmpeg)('recording on the gateway', () => {
     expect(health.cameras).toEqual([
       expect.objectContaining({ device: CAM, stream: 'sub', state: 'recording', bytes: expect.any(Number) }),
     ]);
+    // The hub's index (the retained topic, stored in the state store) says what the directory holds.
+    const admin = await hub.token();
+    const index = await waitFor(
+      'the hub index matching the directory',
+      async () => {
+        const res = await fetch(`${hub.baseUrl}/api/cameras/${GW}.${CAM}/recordings`, {
+          headers: { authorization: `Bearer ${admin}` },
+        });
+        const body = (await res.json()) as {
+          ranges: Array<[number, number]>;
+          segments: number;
+          state: string;
+          stream: string;
+          gaps: unknown[];
+        };
+        const now = segments();
+        const last = now.at(-1) as SegmentFile;
+        return body.segments === now.length && body.ranges.at(-1)?.[1] === last.start + last.durationMs
+          ? { body, now }
+          : undefined;
+      },
+      10_000,
+      250,
+    );
+    expect(index.body).toMatchObject({ stream: 'sub', state: 'recording', gaps: [] });
+    expect(index.body.ranges).toEqual([
+      [
+        (index.now[0] as SegmentFile).start,
+        (index.now.at(-1) as SegmentFile).start + (index.now.at(-1) as SegmentFile).durationMs,
+      ],
+    ]);
   }, 120_000);
+
+  it('the index is scoped like live video: another village’s operator cannot list it', async () => {
+    const admin = await hub.token();
+    const created = await fetch(`${hub.baseUrl}/api/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        username: 'op-dongshan',
+        password: 'a-long-password',
+        role: 'village_operator',
+        sites: ['dongshan'],
+      }),
+    });
+    expect(created.status).toBe(201);
+    const other = await hub.token('op-dongshan', 'a-long-password');
+    const res = await fetch(`${hub.baseUrl}/api/cameras/${GW}.${CAM}/recordings`, {
+      headers: { authorization: `Bearer ${other}` },
+    });
+    expect(res.status).toBe(403);
+    const anonymous = await fetch(`${hub.baseUrl}/api/cameras/${GW}.${CAM}/recordings`);
+    expect(anonymous.status).toBe(401);
+  });
 
   it('past the cap the oldest segments are deleted and counted; the newest stay intact', async () => {
     await waitFor(

@@ -959,7 +959,7 @@ export const HubConfigSchema = Type.Object(
           description: 'how long one pull (the gateway cutting and uploading the clip) may take',
         }),
         tokenTtlMs: Type.Integer({
-          minimum: 5000,
+          minimum: 1000,
           maximum: 3_600_000,
           default: 60_000,
           description: 'a clip’s download token is good this long, and once',

@@ -7,8 +7,8 @@
  */
 import { type Static, type TObject, Type } from '@sinclair/typebox';
 import { SpeakerPlayParams, SpeakerStopParams } from './audio.ts';
-import type { DeviceKind } from './schemas.ts';
 import { RecordingClipParams } from './recording.ts';
+import type { DeviceKind } from './schemas.ts';
 import { SessionId, StreamNameSchema } from './video.ts';
 
 export interface ActionSpec {

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { readTimestampCode } from '../../protocols/src/timestamp-code.ts';
 
 export interface SegmentFile {
   name: string;
@@ -54,4 +55,25 @@ export function probe(file: string): { format: string; duration: number; codec: 
     codec: json.streams[0]?.codec_name ?? '',
     frames: Number(json.streams[0]?.nb_read_packets ?? 0),
   };
+}
+
+/**
+ * The burnt-in capture time (the camera simulator's timestamp code) of the first decodable frame of
+ * a media file; undefined when the code cannot be read.
+ */
+export function firstFrameTime(file: string, nearMs: number): number | undefined {
+  const { width, height } = JSON.parse(
+    execFileSync(
+      FFPROBE,
+      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', file],
+      { encoding: 'utf8' },
+    ),
+  ).streams[0] as { width: number; height: number };
+  const luma = execFileSync(
+    '/usr/bin/ffmpeg',
+    ['-v', 'error', '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (luma.length < width * height) return undefined;
+  return readTimestampCode((x, y) => luma[y * width + x] as number, width, nearMs);
 }

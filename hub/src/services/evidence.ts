@@ -19,20 +19,20 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  closeSync,
   createWriteStream,
   existsSync,
   mkdirSync,
   openSync,
   readSync,
-  closeSync,
   renameSync,
   rmSync,
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   type AlarmView,
   type EvidenceState,
@@ -118,6 +118,8 @@ export class EvidenceService {
   private readonly stmt;
   private timer: NodeJS.Timeout | undefined;
   private readonly offs: Array<() => void> = [];
+  /** Whether each gateway was last seen up: a gateway coming back wakes its waiting pulls. */
+  private readonly gatewaysUp = new Map<string, boolean>();
   /** Pulls in flight on this hub, by evidence id. */
   private readonly pulling = new Set<number>();
   /** Refusals of uploads and downloads, by reason (for /metrics and the tests). */
@@ -163,8 +165,9 @@ export class EvidenceService {
       ofIncident: db.prepare<[number, number], Row>(
         'SELECT * FROM evidence WHERE incident = ? OR (alarm IS NOT NULL AND alarm = ?) ORDER BY id',
       ),
-      due: db.prepare<[number], Row>(
-        "SELECT * FROM evidence WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT 20",
+      /** Pending, due, and recorded past its end by now (`now - margin`). */
+      due: db.prepare<[number, number], Row>(
+        "SELECT * FROM evidence WHERE state = 'pending' AND next_at <= ? AND to_ts <= ? ORDER BY next_at LIMIT 20",
       ),
       claim: db.prepare<[number, number]>(
         "UPDATE evidence SET state = 'pulling', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
@@ -179,8 +182,9 @@ export class EvidenceService {
         "UPDATE evidence SET state = 'stored', sha256 = ?, bytes = ?, duration_ms = ?, updated_at = ?, expires_at = ?, error = NULL WHERE id = ?",
       ),
       /** A gateway's waiting pulls, due now (its clips' devices are `<gateway>.<camera>`). */
-      wake: db.prepare<[number, number, string, number]>(
-        "UPDATE evidence SET next_at = ? WHERE state = 'pending' AND substr(device, 1, ?) = ? AND next_at > ?",
+      wake: db.prepare<[number, number, number, number, string]>(
+        `UPDATE evidence SET next_at = CASE WHEN to_ts + ? > ? THEN next_at ELSE ? END
+         WHERE state = 'pending' AND substr(device, 1, ?) = ? AND next_at > 0`,
       ),
       keepUnattached: db.prepare<[number, number]>(
         'UPDATE evidence SET expires_at = ? WHERE id = ? AND incident IS NULL',
@@ -220,8 +224,12 @@ export class EvidenceService {
       this.bus.on('gatewayChanged', 'evidence', ({ id }) => {
         // The gateway is back: its waiting clips are pulled now, not at their next retry.
         const g = this.registry.getGateway(id);
+        const up = !!g?.online && !g.stale;
+        const was = this.gatewaysUp.get(id);
+        this.gatewaysUp.set(id, up);
+        if (!up || was !== false) return;
         const now = this.options.clock();
-        if (g?.online && !g.stale) this.stmt.wake.run(now, id.length + 1, `${id}.`, now);
+        this.stmt.wake.run(RECORDED_MARGIN_MS, now, now, id.length + 1, `${id}.`);
       }),
     );
     this.timer = setInterval(() => {
@@ -252,18 +260,17 @@ export class EvidenceService {
     return d?.kind === 'camera';
   }
 
+  /**
+   * A new camera event alarm, or a repeat of one outside the clips it has: a clip around it. (An
+   * alarm changes for many reasons — acknowledged, cleared, escalated — that ask for nothing.)
+   */
   private onAlarm(alarm: AlarmView): void {
-    if (alarm.source !== 'event' || alarm.count !== 1 || alarm.state !== 'active') return;
+    if (alarm.source !== 'event' || alarm.state !== 'active') return;
     if (!this.options.clipEventTypes.includes(alarm.type)) return;
     if (!this.isRecordedCamera(alarm.device)) return;
-    if (this.stmt.ofAlarm.all(alarm.id).length > 0) return;
-    this.request({
-      device: alarm.device,
-      site: alarm.site,
-      at: alarm.ts,
-      alarm: alarm.id,
-      incident: alarm.incident,
-    });
+    const at = alarm.count === 1 ? alarm.ts : alarm.lastTs;
+    if (this.stmt.ofAlarm.all(alarm.id).some((e) => Number(e.from_ts) <= at && at <= Number(e.to_ts))) return;
+    this.request({ device: alarm.device, site: alarm.site, at, alarm: alarm.id, incident: alarm.incident });
   }
 
   private onIncident(incident: IncidentView): void {
@@ -326,7 +333,7 @@ export class EvidenceService {
 
   /** Starts the pulls that are due; expires what is past its keeping time. */
   tick(now = this.options.clock()): void {
-    for (const row of this.stmt.due.all(now)) void this.pull(row, now);
+    for (const row of this.stmt.due.all(now, now - RECORDED_MARGIN_MS)) void this.pull(row, now);
     for (const row of this.stmt.expired.all(now)) this.expire(row);
     this.stmt.pruneTokens.run(now - 3_600_000);
     this.stmt.unstick.run(now - this.options.pullTimeoutMs - 30_000);
