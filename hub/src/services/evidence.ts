@@ -126,7 +126,7 @@ export class EvidenceService {
   readonly refused: Record<string, number> = {};
 
   constructor(
-    private readonly db: SqlDatabase,
+    db: SqlDatabase,
     dataDir: string,
     private readonly registry: Registry,
     private readonly index: RecordingIndexStore,
@@ -174,6 +174,9 @@ export class EvidenceService {
       ),
       retry: db.prepare<[string, number, number, number]>(
         "UPDATE evidence SET state = 'pending', error = ?, next_at = ?, updated_at = ? WHERE id = ? AND state = 'pulling'",
+      ),
+      postpone: db.prepare<[string, number, number, number]>(
+        "UPDATE evidence SET error = ?, next_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
       ),
       fail: db.prepare<[string, number, number]>(
         "UPDATE evidence SET state = 'failed', error = ?, updated_at = ? WHERE id = ? AND state <> 'stored'",
@@ -346,7 +349,14 @@ export class EvidenceService {
     if (!key) return void this.stmt.fail.run('not a device key', now, id);
     const gateway = this.registry.getGateway(key.gateway);
     if (!gateway?.online || gateway.stale) {
-      this.stmt.retry.run('the gateway is offline', now + this.options.retryMs, now, id);
+      this.stmt.postpone.run('the gateway is offline', now + this.options.retryMs, now, id);
+      return;
+    }
+    // The gateway's index says it has not recorded that far yet (its clock, or a restart, is behind):
+    // a little later, within reason (an index that never gets there does not hold the pull forever).
+    const last = this.index.view(key.gateway, key.device, row.site).ranges.at(-1);
+    if (last && last[1] < Number(row.to_ts) && now < Number(row.to_ts) + 4 * RECORDED_MARGIN_MS) {
+      this.stmt.postpone.run('not recorded that far yet', now + 2000, now, id);
       return;
     }
     if (this.stmt.claim.run(now, id).changes !== 1) return; // another hub has it
