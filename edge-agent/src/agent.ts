@@ -16,7 +16,6 @@ import {
   parseTopic,
   type RecordingClipParams,
   type Severity,
-  type StreamName,
   type TelemetryValues,
   topics,
 } from '@qianliyan/protocols';
