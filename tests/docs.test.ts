@@ -13,6 +13,7 @@ describe('docs', () => {
     for (const shape of [
       '/state',
       '/dev/{device}/meta',
+      '/dev/{device}/recordings',
       '/dev/{device}/telemetry',
       '/dev/{device}/event',
       '/cmd',

@@ -7,18 +7,24 @@
  * database: an alarm event delivered to both counts once, an SLA breach swept by both fires once,
  * and the audit chain they append to together verifies.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestClaims } from '../hub/src/cluster/ingest-claims.ts';
 import { AlarmService } from '../hub/src/services/alarms.ts';
 import { AuditLog, verifyAuditChain } from '../hub/src/services/audit-log.ts';
 import { availabilityReport } from '../hub/src/services/availability.ts';
+import type { CommandService } from '../hub/src/services/commands.ts';
 import { EventBus } from '../hub/src/services/event-bus.ts';
+import { EvidenceService } from '../hub/src/services/evidence.ts';
 import { IncidentService } from '../hub/src/services/incidents.ts';
 import { createMetrics } from '../hub/src/services/metrics.ts';
+import { RecordingIndexStore } from '../hub/src/services/recording-index.ts';
+import type { Registry } from '../hub/src/services/registry.ts';
 import { SiteTree } from '../hub/src/services/site-tree.ts';
 import {
   openSqlite,
@@ -432,6 +438,113 @@ describe.each(backends)('state store contract: $name', (backend) => {
     hub1.state.close();
   });
 
+  it.skipIf(backend.skip)(
+    'keeps the recording index and incident clips: newest report wins, tokens are good once, scope holds',
+    async () => {
+      const { db } = backend.open();
+      const { state, bus, audit } = services(db, () => T0);
+      const index = new RecordingIndexStore(state.handle);
+      const report = (ts: number, ranges: Array<[number, number]>) => ({
+        seq: 1,
+        epoch: 'e1',
+        ts,
+        stream: 'sub' as const,
+        state: 'recording' as const,
+        ranges,
+        segments: ranges.length * 6,
+        bytes: 1000,
+        deleted: 2,
+      });
+      index.apply(
+        'v1',
+        'gw',
+        'cam',
+        report(T0 + 10, [
+          [T0 - 60_000, T0 - 30_000],
+          [T0 - 20_000, T0],
+        ]),
+        T0,
+      );
+      // A retained copy older than what is held changes nothing.
+      index.apply('v1', 'gw', 'cam', report(T0, [[T0 - 99_000, T0 - 98_000]]), T0 + 1);
+      expect(index.view('gw', 'cam', 'v1')).toEqual({
+        device: 'gw.cam',
+        site: 'v1',
+        stream: 'sub',
+        state: 'recording',
+        ranges: [
+          [T0 - 60_000, T0 - 30_000],
+          [T0 - 20_000, T0],
+        ],
+        gaps: [[T0 - 30_000, T0 - 20_000]],
+        segments: 12,
+        bytes: 1000,
+        deleted: 2,
+        updatedAt: T0,
+      });
+      expect(index.held('gw', 'cam', T0 - 40_000, T0 - 10_000)).toBe(20_000);
+      expect(index.view('gw', 'other', 'v1')).toMatchObject({ ranges: [], state: null, updatedAt: null });
+
+      let now = T0;
+      const registry = {
+        getDevice: (key: string) => (key === 'gw.cam' ? { kind: 'camera', site: 'v1' } : undefined),
+        getGateway: () => ({ online: true, stale: false }),
+      } as unknown as Registry;
+      const evidence = new EvidenceService(
+        state.handle,
+        mkdtempSync(join(dir, 'evidence-')),
+        registry,
+        index,
+        {} as CommandService,
+        audit,
+        bus,
+        log,
+        {
+          clipBeforeMs: 30_000,
+          clipAfterMs: 60_000,
+          clipEventTypes: ['intrusion'],
+          keepAfterCloseMs: HOUR,
+          retryMs: 1000,
+          maxAttempts: 3,
+          maxClipBytes: 1_000_000,
+          pullTimeoutMs: 10_000,
+          tokenTtlMs: 60_000,
+          clock: () => now,
+        },
+      );
+      const clip = evidence.request({ device: 'gw.cam', site: 'v1', at: T0, alarm: 7 });
+      expect(clip).toMatchObject({ state: 'pending', from: T0 - 30_000, to: T0 + 60_000, alarm: 7 });
+      const upload = (
+        state.handle.prepare('SELECT upload FROM evidence WHERE id = ?').get(clip.id) as {
+          upload: string;
+        }
+      ).upload;
+      const mp4 = tinyMp4(90_000);
+      await expect(evidence.acceptUpload(upload, 'gw-other', Readable.from([mp4]))).rejects.toThrow();
+      await expect(
+        evidence.acceptUpload(upload, 'gw', Readable.from([Buffer.from('not a video at all')])),
+      ).rejects.toThrow('not an MP4');
+      const stored = await evidence.acceptUpload(upload, 'gw', Readable.from([mp4]));
+      const sha256 = createHash('sha256').update(mp4).digest('hex');
+      expect(stored).toMatchObject({ state: 'stored', sha256, bytes: mp4.length, durationMs: 90_000 });
+      expect(audit.list({ limit: 10 }).find((e) => e.action === 'evidence.stored')?.detail).toMatchObject({
+        sha256,
+      });
+
+      const officer = { username: 'duty', role: 'duty_officer' as const, sites: ['v1'], sid: 's' };
+      const stranger = { username: 'op2', role: 'village_operator' as const, sites: ['v2'], sid: 's2' };
+      expect(() => evidence.issueToken(stranger, clip.id)).toThrow();
+      const { token } = evidence.issueToken(officer, clip.id);
+      expect(evidence.redeem(token).view.sha256).toBe(sha256);
+      expect(() => evidence.redeem(token)).toThrow('was used');
+      expect(() => evidence.redeem('forged-token')).toThrow('invalid');
+      const late = evidence.issueToken(officer, clip.id);
+      now += 61_000;
+      expect(() => evidence.redeem(late.token)).toThrow('expired');
+      state.close();
+    },
+  );
+
   it.skipIf(backend.skip)('appends one audit chain from every hub, and verifies it', () => {
     const { db, second } = backend.open();
     const hub1 = services(db, () => T0);
@@ -544,3 +657,20 @@ describe('schemas', () => {
     expect(Object.fromEntries([...fromPostgres].sort())).toEqual(Object.fromEntries([...fromSqlite].sort()));
   });
 });
+
+/** The smallest MP4 the hub takes: `ftyp`, then `moov` with an `mvhd` of the given duration. */
+function tinyMp4(durationMs: number): Buffer {
+  const box = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(8 + body.length, 0);
+    head.write(type, 4, 'latin1');
+    return Buffer.concat([head, body]);
+  };
+  const mvhd = Buffer.alloc(100);
+  mvhd.writeUInt32BE(1000, 12); // timescale
+  mvhd.writeUInt32BE(durationMs, 16);
+  return Buffer.concat([
+    box('ftyp', Buffer.from('isom\0\0\x02\0isomiso2', 'latin1')),
+    box('moov', box('mvhd', mvhd)),
+  ]);
+}

@@ -269,6 +269,7 @@ const STRINGS = {
   event_tamper: { zh: '遮挡/破坏', en: 'Tampering' },
   event_line_crossing: { zh: '越线', en: 'Line crossed' },
   event_intrusion: { zh: '区域入侵', en: 'Intrusion' },
+  event_recording_stopped: { zh: '录像中断', en: 'Recording stopped' },
   videoWall: { zh: '视频墙', en: 'Video wall' },
   clearWall: { zh: '清空', en: 'Clear' },
   modeMap: { zh: '地图', en: 'Map' },

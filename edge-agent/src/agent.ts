@@ -14,6 +14,7 @@ import {
   filters,
   isKnownAction,
   parseTopic,
+  type RecordingClipParams,
   type Severity,
   type TelemetryValues,
   topics,
@@ -25,6 +26,7 @@ import { discover } from './adapters/onvif-camera/discovery.ts';
 import { ADAPTERS, type AdapterRegistry } from './adapters/registry.ts';
 import { CommandFailure, type DeviceAdapter } from './adapters/types.ts';
 import type { EdgeConfig } from './config.ts';
+import { RecordingService } from './recording/recording-service.ts';
 import { Outbox } from './uplink/outbox.ts';
 import { Uplink } from './uplink/uplink.ts';
 import { HubLink } from './video/hub-link.ts';
@@ -40,6 +42,8 @@ export class EdgeAgent {
   private heartbeat: NodeJS.Timeout | undefined;
   private village: Village | undefined;
   private readonly hub: HubLink | undefined;
+  /** Continuous recording (`recording.enabled`). */
+  readonly recording: RecordingService | undefined;
   readonly counters = { commandsRejected: 0, commandsDuplicate: 0, adapterErrors: 0 };
 
   constructor(
@@ -79,6 +83,21 @@ export class EdgeAgent {
           giveUpMs: config.video.pushGiveUpMs,
         },
       );
+    if (config.recording.enabled) {
+      const { site, id } = gateway;
+      this.recording = new RecordingService(
+        {
+          ...config.recording,
+          path: resolve(config.recording.path ?? join(dirname(resolve(config.outbox.path)), 'recordings')),
+        },
+        {
+          index: (device, index) => this.enqueueCurrent(topics.recordings(site, id, device), index),
+          event: (device, type, severity, data) =>
+            this.enqueue(topics.event(site, id, device), { ts: Date.now(), type, severity, data }),
+        },
+        log.child({ module: 'recording' }),
+      );
+    }
   }
 
   async start(): Promise<void> {
@@ -101,6 +120,12 @@ export class EdgeAgent {
     this.publishState();
     this.uplink.start();
     for (const adapter of this.adapters.values()) adapter.start();
+    this.recording?.start(
+      [...this.adapters.values()].flatMap((adapter) => {
+        const source = adapter.recordingSource?.bind(adapter);
+        return source ? [{ device: adapter.id, source }] : [];
+      }),
+    );
     this.heartbeat = setInterval(() => {
       this.publishState();
       this.outbox.pruneCommands();
@@ -121,6 +146,7 @@ export class EdgeAgent {
    */
   async stop(drainTimeoutMs = this.config.drainTimeoutMs): Promise<void> {
     clearInterval(this.heartbeat);
+    await this.recording?.stop();
     await Promise.allSettled([...this.adapters.values()].map(async (adapter) => adapter.stop()));
     await this.village?.stop();
     const deadline = Date.now() + drainTimeoutMs;
@@ -226,6 +252,7 @@ export class EdgeAgent {
       heartbeatMs: this.config.heartbeatMs,
       devices: this.deviceIds,
       outbox: { depth: this.outbox.depth, dropped: this.outbox.dropped },
+      ...(this.recording ? { recording: this.recording.health() } : {}),
     });
   }
 
@@ -234,6 +261,11 @@ export class EdgeAgent {
     Record<string, (params: Record<string, unknown>) => Promise<unknown>>
   > = {
     ping: async () => ({ version: EDGE_VERSION, devices: this.adapters.size }),
+    'recording.clip': async (params) => {
+      if (!this.recording)
+        throw new CommandFailure('EDGE_ERR_NOT_RECORDED', 'this gateway does not record (recording.enabled)');
+      return this.recording.clip(params as RecordingClipParams, this.hub);
+    },
     // The gateway is the hub's WS-Discovery proxy: multicast does not cross the uplink.
     'camera.discover': async (params) => {
       const targets = [

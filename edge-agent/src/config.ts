@@ -70,6 +70,88 @@ export const VillageSimulation = Type.Object(
 );
 export type VillageSimulation = Static<typeof VillageSimulation>;
 
+const StreamChoice = Type.Union([Type.Literal('main'), Type.Literal('sub')]);
+
+export const RecordingConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description:
+        'record every camera continuously on this gateway’s disk (a ring buffer of `-c copy` segments); off by default: it needs disk and one ffmpeg per camera',
+    }),
+    path: Type.Optional(
+      Type.String({
+        description:
+          'directory of the recordings (one sub-directory per camera); default: `recordings` beside the outbox',
+      }),
+    ),
+    stream: Type.Union([Type.Literal('main'), Type.Literal('sub')], {
+      default: 'sub',
+      description: 'which stream of a camera is recorded, unless `recording.cameras` says otherwise',
+    }),
+    segmentSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 300,
+      default: 10,
+      description:
+        'length of one segment (ffmpeg cuts at the first keyframe after it); a power cut loses at most the segment being written',
+    }),
+    maxBytesPerCamera: Type.Integer({
+      minimum: 65_536,
+      default: 4 * 1024 ** 3,
+      description: 'ring buffer bound per camera: beyond it its oldest segments are deleted (and counted)',
+    }),
+    maxBytesTotal: Type.Integer({
+      minimum: 65_536,
+      default: 16 * 1024 ** 3,
+      description:
+        'ring buffer bound for all cameras together: beyond it the oldest segment of any camera goes first',
+    }),
+    minFreeBytes: Type.Integer({
+      minimum: 0,
+      default: 1024 ** 3,
+      description: 'keep at least this much of the disk free: below it the oldest segments are deleted',
+    }),
+    stallSeconds: Type.Integer({
+      minimum: 2,
+      maximum: 3600,
+      default: 40,
+      description:
+        'a camera with no segment completed for this long is `stopped` (alarm `recording_stopped`) and its ffmpeg is restarted',
+    }),
+    indexIntervalMs: Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      default: 60_000,
+      description:
+        'the retained recordings index of a camera is sent at least this often (at once when a range opens or closes, or the ring buffer deletes)',
+    }),
+    clipBytesPerSecond: Type.Integer({
+      minimum: 8192,
+      default: 262_144,
+      description:
+        'a clip the hub pulls (alarm and incident evidence) is uploaded at most this fast (2 Mbit/s by default), one clip at a time, so live video and the telemetry outbox keep their share of the uplink',
+    }),
+    cameras: Type.Record(
+      Type.String({ pattern: `^${ID_PATTERN}$` }),
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ description: 'false: this camera is not recorded' })),
+          stream: Type.Optional(StreamChoice),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: {},
+        description:
+          'per camera (device id): `{enabled: false}` leaves it out, `{stream: "main"}` records its main stream',
+      },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type RecordingConfig = Static<typeof RecordingConfigSchema>;
+
 export const EdgeConfigSchema = Type.Object(
   {
     gateway: Type.Object(
@@ -202,6 +284,7 @@ export const EdgeConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    recording: RecordingConfigSchema,
     devices: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), {
       default: [],
       description: 'configured devices, each with a `type` naming its adapter',

@@ -23,6 +23,7 @@ import { commandsPlugin } from './plugins/commands.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
+import { recordingsPlugin } from './plugins/recordings.ts';
 import { storesPlugin } from './plugins/stores.ts';
 import { videoPlugin } from './plugins/video.ts';
 import { alarmCentreRoutes } from './routes/alarm-centre.ts';
@@ -38,6 +39,7 @@ import { incidentRoutes } from './routes/incidents.ts';
 import { linkageRoutes } from './routes/linkage.ts';
 import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { recordingRoutes } from './routes/recordings.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { userRoutes } from './routes/users.ts';
 import { videoRoutes } from './routes/video.ts';
@@ -214,6 +216,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(incidentsPlugin);
   await app.register(callsPlugin);
   await app.register(alarmCentrePlugin);
+  await app.register(recordingsPlugin);
   await app.register(clusterFanoutPlugin);
 
   await app.register(authRoutes);
@@ -228,6 +231,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(auditRoutes);
   await app.register(commandRoutes);
   await app.register(videoRoutes);
+  await app.register(recordingRoutes);
   await app.register(alarmRoutes);
   await app.register(alarmCentreRoutes);
   await app.register(incidentRoutes);

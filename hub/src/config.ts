@@ -908,6 +908,65 @@ export const HubConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    recording: Type.Object(
+      {
+        clipBeforeMs: Type.Integer({
+          minimum: 0,
+          maximum: 300_000,
+          default: 30_000,
+          description: 'an alarm’s or incident’s clip starts this long before it',
+        }),
+        clipAfterMs: Type.Integer({
+          minimum: 1000,
+          maximum: 300_000,
+          default: 60_000,
+          description: 'and ends this long after it (the hub asks once the gateway has recorded that far)',
+        }),
+        clipEventTypes: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }), {
+          default: ['intrusion', 'line_crossing', 'tamper'],
+          maxItems: 64,
+          description:
+            'camera event alarms that pull a clip at once (every incident opened from a camera’s alarm pulls one too)',
+        }),
+        keepAfterCloseMs: Type.Integer({
+          minimum: 0,
+          default: 180 * 24 * HOUR,
+          description:
+            'a clip is kept while its incident is open and this long after it is closed (an alarm’s clip without an incident: this long after it was stored)',
+        }),
+        retryMs: Type.Integer({
+          minimum: 1000,
+          maximum: 3_600_000,
+          default: 30_000,
+          description:
+            'a pull that failed (gateway offline, uplink down) is tried again after this long, at once when the gateway comes back',
+        }),
+        maxAttempts: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 100,
+          description: 'pulls of one clip before it is marked failed',
+        }),
+        maxClipBytes: Type.Integer({
+          minimum: 65_536,
+          default: 256 * 1024 * 1024,
+          description: 'the largest clip a gateway may upload (bigger uploads are refused and counted)',
+        }),
+        pullTimeoutMs: Type.Integer({
+          minimum: 5000,
+          maximum: 600_000,
+          default: 300_000,
+          description: 'how long one pull (the gateway cutting and uploading the clip) may take',
+        }),
+        tokenTtlMs: Type.Integer({
+          minimum: 1000,
+          maximum: 3_600_000,
+          default: 60_000,
+          description: 'a clip’s download token is good this long, and once',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     map: Type.Object(
       {
         tileUrl: Type.String({

@@ -97,6 +97,8 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionRule>> = {
   'stream.start': { roles: WATCH, internal: true },
   'stream.stop': { roles: WATCH, internal: true },
   'camera.snapshot': { roles: WATCH, internal: true },
+  // Evidence for an alarm or incident: pulled by the hub's evidence service, never by hand.
+  'recording.clip': { roles: WATCH, internal: true },
   // Multicast for the command room; named unicast targets for admins only (the hub also keeps them
   // to private addresses): otherwise a gateway becomes a UDP scanner of whatever it can reach.
   'camera.discover': { roles: COMMAND_ROOM, paramRoles: { targets: ADMINISTER } },

@@ -7,6 +7,7 @@
  */
 import { type Static, type TObject, Type } from '@sinclair/typebox';
 import { SpeakerPlayParams, SpeakerStopParams } from './audio.ts';
+import { RecordingClipParams } from './recording.ts';
 import type { DeviceKind } from './schemas.ts';
 import { SessionId, StreamNameSchema } from './video.ts';
 
@@ -154,6 +155,15 @@ export const ACTIONS = {
     params: SnapshotParams,
     timeoutMs: 15_000,
     description: 'upload one JPEG (the camera’s snapshot URI, else a frame grabbed from the stream)',
+  }),
+  'recording.clip': action({
+    scope: 'gateway',
+    kinds: [],
+    params: RecordingClipParams,
+    timeoutMs: 300_000,
+    maxTimeoutMs: 600_000,
+    description:
+      'cut [from, to] of a camera’s recording on the gateway into an MP4 (-c copy) and upload it, paced, to the hub',
   }),
   'camera.discover': action({
     scope: 'gateway',

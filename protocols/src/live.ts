@@ -6,7 +6,15 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { CallSignal, CallStart, CallView } from './incidents.ts';
 import type { LivePayload, LiveTopicName } from './live-topics.ts';
-import { DeviceKind, Id, Position, Severity, StreamDescriptor, TelemetryValue } from './schemas.ts';
+import {
+  DeviceKind,
+  GatewayRecording,
+  Id,
+  Position,
+  Severity,
+  StreamDescriptor,
+  TelemetryValue,
+} from './schemas.ts';
 import type { SiteNode } from './sites.ts';
 
 export const DEVICE_STATUSES = ['online', 'offline', 'alarm'] as const;
@@ -69,6 +77,8 @@ export const GatewayView = Type.Object({
    * shown at once, before the gateway is declared offline.
    */
   stale: Type.Boolean(),
+  /** Free disk and each camera's recorder, from its last heartbeat (a gateway that records). */
+  recording: Type.Optional(GatewayRecording),
 });
 export type GatewayView = Static<typeof GatewayView>;
 

@@ -12,6 +12,7 @@ import { AlarmTimelineEntry, AlarmView, AvailabilityReport, ReadingRule, RulePre
 import { BroadcastView } from './audio.ts';
 import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
 import { CommandView, DeviceView, GatewayView } from './live.ts';
+import { EvidenceToken, EvidenceView, RecordingIndexView } from './recording.ts';
 import { TelemetryValue } from './schemas.ts';
 import { SiteView } from './sites.ts';
 import { VideoTokenResponse } from './video.ts';
@@ -198,6 +199,10 @@ export const REST_ANSWERS = {
   'GET /api/calls': Type.Array(CallView),
   'GET /api/calls/config': CallsConfig,
   'POST /api/video/tokens': VideoTokenResponse,
+  'GET /api/cameras/:key/recordings': RecordingIndexView,
+  'GET /api/incidents/:id/evidence': Type.Array(EvidenceView),
+  'GET /api/evidence/:id': EvidenceView,
+  'POST /api/evidence/:id/token': EvidenceToken,
 } as const satisfies Record<string, TSchema>;
 
 export type RestRoute = keyof typeof REST_ANSWERS;

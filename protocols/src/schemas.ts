@@ -4,6 +4,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { ID_PATTERN } from './topics.ts';
+import { StreamNameSchema } from './video.ts';
 
 export const Id = Type.String({ pattern: `^${ID_PATTERN}$`, description: 'id segment: [A-Za-z0-9_-], 1–64' });
 
@@ -69,6 +70,71 @@ export const MAX_DEVICES_PER_GATEWAY = 2000;
 /** Every message an edge outbox produces starts with these. */
 const Sequenced = { seq: Seq, epoch: Epoch, ts: Timestamp };
 
+// ---- Recording at the village (see recording.ts for the clips and REST answers) ----
+
+/** The most ranges one camera's index carries; beyond it the oldest ranges are merged (gaps hidden). */
+export const MAX_RECORDING_RANGES = 200;
+/** Two segments this close (ms) are one continuous range. */
+export const RECORDING_GAP_TOLERANCE_MS = 2000;
+
+/** What one camera's recorder is doing. */
+export const RECORDER_STATES = ['recording', 'starting', 'stopped', 'disabled'] as const;
+export type RecorderState = (typeof RECORDER_STATES)[number];
+export const RecorderStateSchema = Type.Union(RECORDER_STATES.map((s) => Type.Literal(s)));
+
+/** `[start, end]`, ms since the epoch, start < end. */
+export const RecordingRange = Type.Tuple([Timestamp, Timestamp]);
+export type RecordingRange = Static<typeof RecordingRange>;
+
+/**
+ * `…/dev/{device}/recordings` — retained: what the gateway holds of one camera. Sent when a range
+ * opens or closes, when the ring buffer deletes, and at most every `recording.indexIntervalMs`
+ * otherwise (the open range's end moves forward).
+ */
+export const RecordingIndex = Type.Object(
+  {
+    ...Sequenced,
+    stream: StreamNameSchema,
+    state: RecorderStateSchema,
+    /** Time ranges held, oldest first; a gap between two is video the gateway does not have. */
+    ranges: Type.Array(RecordingRange, { maxItems: MAX_RECORDING_RANGES }),
+    segments: Type.Integer({ minimum: 0 }),
+    bytes: Type.Integer({ minimum: 0 }),
+    /** Segments the ring buffer deleted since the agent started (oldest first). */
+    deleted: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type RecordingIndex = Static<typeof RecordingIndex>;
+
+/** One camera in the gateway heartbeat's `recording` block. */
+export const RecorderHealth = Type.Object(
+  {
+    device: Id,
+    stream: StreamNameSchema,
+    state: RecorderStateSchema,
+    /** Why it is not recording (the last ffmpeg error, no stream…). */
+    reason: Type.Optional(Type.String({ maxLength: 256 })),
+    /** When its last segment was completed. */
+    lastSegmentAt: Type.Optional(Timestamp),
+    bytes: Type.Integer({ minimum: 0 }),
+    deleted: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type RecorderHealth = Static<typeof RecorderHealth>;
+
+/** The heartbeat's `recording` block: the disk and every recorder. */
+export const GatewayRecording = Type.Object(
+  {
+    freeBytes: Type.Integer({ minimum: 0 }),
+    usedBytes: Type.Integer({ minimum: 0 }),
+    cameras: Type.Array(RecorderHealth, { maxItems: 512 }),
+  },
+  { additionalProperties: false },
+);
+export type GatewayRecording = Static<typeof GatewayRecording>;
+
 /** The last will, published by the broker when a gateway's connection drops without DISCONNECT. */
 export const LastWill = Type.Object({ online: Type.Literal(false) }, { additionalProperties: false });
 export type LastWill = Static<typeof LastWill>;
@@ -91,6 +157,8 @@ export const GatewayHeartbeat = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Free disk and each camera's recorder, when the gateway records. */
+    recording: Type.Optional(GatewayRecording),
   },
   { additionalProperties: false },
 );
@@ -242,6 +310,7 @@ export const PAYLOAD_SCHEMAS = {
   state: GatewayState,
   meta: DeviceMeta,
   availability: DeviceAvailability,
+  recordings: RecordingIndex,
   telemetry: Telemetry,
   event: DeviceEvent,
   cmd: Command,
@@ -252,6 +321,7 @@ export interface PayloadOf {
   state: GatewayState;
   meta: DeviceMeta;
   availability: DeviceAvailability;
+  recordings: RecordingIndex;
   telemetry: Telemetry;
   event: DeviceEvent;
   cmd: Command;

@@ -12,7 +12,15 @@ export const TOPIC_ROOT = 'qly/v1';
 export const ID_PATTERN = '[A-Za-z0-9][A-Za-z0-9_-]{0,63}';
 const ID_RE = new RegExp(`^${ID_PATTERN}$`);
 
-export type TopicKind = 'state' | 'meta' | 'availability' | 'telemetry' | 'event' | 'cmd' | 'cmdResult';
+export type TopicKind =
+  | 'state'
+  | 'meta'
+  | 'availability'
+  | 'recordings'
+  | 'telemetry'
+  | 'event'
+  | 'cmd'
+  | 'cmdResult';
 
 /**
  * The outbox lane a topic kind travels in. Control messages (state, descriptors, availability,
@@ -30,7 +38,7 @@ export interface ParsedTopic {
   kind: TopicKind;
   site: string;
   gateway: string;
-  /** Present for the per-device kinds: meta, availability, telemetry, event. */
+  /** Present for the per-device kinds: meta, availability, recordings, telemetry, event. */
   device?: string;
 }
 
@@ -44,6 +52,7 @@ const SHAPES: ReadonlyArray<{ kind: TopicKind; re: RegExp }> = [
   { kind: 'meta', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/meta$`) },
   { kind: 'availability', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/availability$`) },
   { kind: 'event', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/event$`) },
+  { kind: 'recordings', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/recordings$`) },
   { kind: 'cmd', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd$`) },
   { kind: 'cmdResult', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd\\/result$`) },
 ];
@@ -81,6 +90,11 @@ export const topics = {
   availability(site: string, gateway: string, device: string): string {
     assertIds(site, gateway, device);
     return `${TOPIC_ROOT}/${site}/${gateway}/dev/${device}/availability`;
+  },
+  /** Retained: the time ranges of one camera's recording the gateway holds. */
+  recordings(site: string, gateway: string, device: string): string {
+    assertIds(site, gateway, device);
+    return `${TOPIC_ROOT}/${site}/${gateway}/dev/${device}/recordings`;
   },
   telemetry(site: string, gateway: string, device: string): string {
     assertIds(site, gateway, device);

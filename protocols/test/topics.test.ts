@@ -34,12 +34,19 @@ describe('topic builders and parser', () => {
       gateway: 'gw-1',
       device: 'd',
     });
+    expect(parseTopic(topics.recordings('v1', 'gw-1', 'cam'))).toEqual({
+      kind: 'recordings',
+      site: 'v1',
+      gateway: 'gw-1',
+      device: 'cam',
+    });
+    expect(parseTopic('qly/v1/v1/gw-1/dev/cam/recordings/x')).toBeNull();
     expect(topics.telemetry('v1', 'gw-1', 'd')).toBe('qly/v1/v1/gw-1/dev/d/telemetry');
   });
 
   it('puts telemetry in the bulk lane and everything else in the control lane', () => {
     expect(laneOf('telemetry')).toBe('bulk');
-    for (const kind of ['state', 'meta', 'availability', 'event', 'cmdResult'] as const)
+    for (const kind of ['state', 'meta', 'availability', 'recordings', 'event', 'cmdResult'] as const)
       expect(laneOf(kind)).toBe('control');
   });
 

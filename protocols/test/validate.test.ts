@@ -7,7 +7,16 @@ import { MAX_PAYLOAD_BYTES, type TopicKind } from '../src/index.ts';
 import { decodePayload, validateActionParams, validatePayload } from '../src/validate.ts';
 
 const GOLDEN = fileURLToPath(new URL('./golden', import.meta.url));
-const KINDS: TopicKind[] = ['state', 'meta', 'availability', 'telemetry', 'event', 'cmd', 'cmdResult'];
+const KINDS: TopicKind[] = [
+  'state',
+  'meta',
+  'availability',
+  'recordings',
+  'telemetry',
+  'event',
+  'cmd',
+  'cmdResult',
+];
 
 describe.each(KINDS)('golden payloads: %s', (kind) => {
   const files = readdirSync(join(GOLDEN, kind));

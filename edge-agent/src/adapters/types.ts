@@ -7,10 +7,17 @@
  * the protocols catalog, whose params schemas the agent checks before calling the handler. The
  * device advertises exactly those actions as `cmd.<action>` capabilities.
  */
-import type { ActionNameKnown, DeviceMeta, Severity, TelemetryValues } from '@qianliyan/protocols';
+import type {
+  ActionNameKnown,
+  DeviceMeta,
+  Severity,
+  StreamName,
+  TelemetryValues,
+} from '@qianliyan/protocols';
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { HubLink } from '../video/hub-link.ts';
+import type { RtspSource } from '../video/video-actions.ts';
 
 /** The device descriptor an adapter reports; the agent adds `seq`, `epoch`, `ts` and `cmd.*` capabilities. */
 export type DeviceDescriptor = Omit<DeviceMeta, 'seq' | 'epoch' | 'ts'>;
@@ -44,6 +51,11 @@ export interface DeviceAdapter {
   stop(): void | Promise<void>;
   /** The actions this device takes; absent or empty means it takes no commands. */
   readonly actions?: ActionTable;
+  /**
+   * A camera the gateway can record: the RTSP address (and credentials) of one of its streams.
+   * Rejects while the stream is not known yet (the camera not connected); the recorder retries.
+   */
+  recordingSource?(stream: StreamName): Promise<RtspSource>;
 }
 
 export interface AdapterDefinition<C extends { type: string; id: string } = { type: string; id: string }> {

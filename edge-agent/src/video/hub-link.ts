@@ -3,9 +3,16 @@
  * stream session and where to upload a snapshot, authenticated by the gateway's own credential,
  * over TLS with the hub's CA when configured.
  */
+import { createReadStream, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { edgeClipPath, edgeSnapshotPath, edgeStreamPath, edgeTalkPath } from '@qianliyan/protocols';
+import {
+  edgeClipPath,
+  edgeRecordingPath,
+  edgeSnapshotPath,
+  edgeStreamPath,
+  edgeTalkPath,
+} from '@qianliyan/protocols';
 import { DEFAULT_PUSH_POLICY, type PushPolicy, type PushTarget } from './stream-pusher.ts';
 
 export class HubLink {
@@ -101,6 +108,51 @@ export class HubLink {
       req.on('timeout', () => req.destroy(new Error('snapshot upload timed out')));
       req.on('error', reject);
       req.end(jpeg);
+    });
+  }
+
+  /**
+   * PUTs a recorded clip (an MP4 file) for an upload the hub asked for, paced to `bytesPerSecond`:
+   * a village uplink also carries live video and the telemetry outbox, so a clip never takes all of
+   * it. Rejects with the hub's status on refusal.
+   */
+  uploadRecording(upload: string, file: string, bytesPerSecond: number): Promise<void> {
+    const url = new URL(edgeRecordingPath(upload), this.baseUrl);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const size = statSync(file).size;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: 'PUT',
+          headers: { Authorization: this.authorization, 'Content-Type': 'video/mp4', 'Content-Length': size },
+          ...(this.ca ? { ca: this.ca } : {}),
+        },
+        (res) => {
+          res.resume();
+          if ((res.statusCode ?? 0) < 300) resolve();
+          else reject(new Error(`the hub refused the clip (HTTP ${res.statusCode})`));
+        },
+      );
+      req.on('error', reject);
+      // No progress for a minute: the uplink is gone (a dropped 4G link gives no RST).
+      req.setTimeout(60_000, () => req.destroy(new Error('clip upload stalled')));
+      const source = createReadStream(file, { highWaterMark: 16 * 1024 });
+      const started = Date.now();
+      let sent = 0;
+      source.on('error', (err) => req.destroy(err));
+      source.on('data', (chunk) => {
+        sent += chunk.length;
+        const ahead = (sent / bytesPerSecond) * 1000 - (Date.now() - started);
+        const full = !req.write(chunk);
+        if (ahead > 0 || full) {
+          source.pause();
+          const resume = () => setTimeout(() => source.resume(), Math.max(0, ahead));
+          if (full) req.once('drain', resume);
+          else resume();
+        }
+      });
+      source.on('end', () => req.end());
     });
   }
 }

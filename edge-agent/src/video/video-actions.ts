@@ -122,13 +122,7 @@ export class VideoSessions {
 
   /** What ffmpeg opens for `stream`: the camera itself, or a relay session that adds the credentials. */
   private async input(stream: StreamName): Promise<PushInput> {
-    const source = await this.source.rtspSource(stream);
-    if (!source.username) return { url: source.url };
-    const relayed = await RtspAuthRelay.shared(this.log).open(
-      { url: source.url, username: source.username, password: source.password ?? '' },
-      this.log,
-    );
-    return { url: relayed.url, release: relayed.close };
+    return ffmpegInput(await this.source.rtspSource(stream), this.log);
   }
 
   async stopAll(): Promise<void> {
@@ -141,6 +135,19 @@ export class VideoSessions {
       throw new CommandFailure('EDGE_ERR_NO_HUB_URL', 'this gateway has no video.hubUrl configured');
     return this.hub;
   }
+}
+
+/**
+ * What one ffmpeg opens for a source: the camera itself, or (with credentials) a one-use session on
+ * the agent's RTSP relay, which adds them; `release` ends that session.
+ */
+export async function ffmpegInput(source: RtspSource, log: Logger): Promise<PushInput> {
+  if (!source.username) return { url: source.url };
+  const relayed = await RtspAuthRelay.shared(log).open(
+    { url: source.url, username: source.username, password: source.password ?? '' },
+    log,
+  );
+  return { url: relayed.url, release: relayed.close };
 }
 
 /** One JPEG decoded from the stream's next keyframe (the fallback when a camera has no snapshot URI). */

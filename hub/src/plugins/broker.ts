@@ -54,11 +54,12 @@ declare module 'fastify' {
 
 type Identity = { role: 'hub' } | { role: 'gateway'; id: string; site: string; rate: TokenBucket };
 const identities = new WeakMap<Client, Identity>();
-const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability']);
+const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability', 'recordings']);
 const EDGE_KINDS: ReadonlySet<TopicKind> = new Set([
   'state',
   'meta',
   'availability',
+  'recordings',
   'telemetry',
   'event',
   'cmdResult',

@@ -122,6 +122,8 @@ export const ingestPlugin = fp(
         },
         commandResult: (gateway: string, result: CommandResult) =>
           bus.emit('commandResult', { gateway, result }),
+        recordingIndex: (site, gateway, device, index) =>
+          bus.emit('recordingIndex', { site, gateway, device, index }),
         // Ingested here, answered by another hub of the cluster maybe: cluster-fanout.ts relays it.
         placeAllowed: (site, kind, pos) => {
           const verdict = siteBounds.check(site, kind, pos);

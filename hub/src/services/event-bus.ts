@@ -17,6 +17,7 @@ import type {
   IncidentView,
   LinkagePlan,
   NotifyReason,
+  RecordingIndex,
   Severity,
   TelemetryValues,
 } from '@qianliyan/protocols';
@@ -59,6 +60,8 @@ export interface BusEvents {
   /** Sessions ended: one (`sid`) or every session of a user (`username`). */
   /** `remote`: revoked on another hub of the cluster and relayed here. */
   sessionsRevoked: { sid?: string; username?: string; remote?: boolean };
+  /** A gateway reported what it holds of one camera's recording (`…/dev/{device}/recordings`). */
+  recordingIndex: { site: string; gateway: string; device: string; index: RecordingIndex };
   /** A device reported an event (or the hub raised one about it), after it was accepted. */
   deviceEvent: {
     key: string;

@@ -36,6 +36,7 @@ import {
   type ParsedTopic,
   parseDeviceKey,
   parseTopic,
+  type RecordingIndex,
   type RejectReason,
   type Telemetry,
   type TopicKind,
@@ -86,6 +87,8 @@ export interface IngestHooks {
   clearRetained(topic: string): void;
   /** A gateway answered a command. */
   commandResult(gateway: string, result: CommandResult): void;
+  /** A gateway reported what it holds of one camera's recording. */
+  recordingIndex?(site: string, gateway: string, device: string, index: RecordingIndex): void;
   /**
    * Whether a gateway of `site` may place a device of `kind` at `pos` (its own site, see
    * site-bounds.ts); a reason when it may not.
@@ -98,7 +101,7 @@ export interface IngestHooks {
 }
 
 /** Message kinds that may be retained on the broker: the current state of a gateway or a device. */
-const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability']);
+const RETAINABLE: ReadonlySet<TopicKind> = new Set(['state', 'meta', 'availability', 'recordings']);
 
 /** SQLite's "database or disk is full", or the file system's ENOSPC (spool, WAL). */
 function isDiskFull(err: unknown): boolean {
@@ -146,7 +149,16 @@ export class IngestService {
   ) {
     this.retryDelay = options.retryMinMs;
     this.rejectLog = new ThrottledLog(log, 1000);
-    const kinds: TopicKind[] = ['state', 'meta', 'availability', 'telemetry', 'event', 'cmd', 'cmdResult'];
+    const kinds: TopicKind[] = [
+      'state',
+      'meta',
+      'availability',
+      'recordings',
+      'telemetry',
+      'event',
+      'cmd',
+      'cmdResult',
+    ];
     this.counted = {
       ingested: Object.fromEntries(kinds.map((kind) => [kind, metrics.ingested.labels({ kind })])) as Record<
         TopicKind,
@@ -427,6 +439,9 @@ export class IngestService {
         return;
       case 'cmdResult':
         this.hooks.commandResult(gateway, value as CommandResult);
+        return;
+      case 'recordings':
+        if (device) this.hooks.recordingIndex?.(site, gateway, device, value as RecordingIndex);
         return;
       default:
         return;

@@ -283,6 +283,7 @@ export function createMetrics() {
     'state',
     'meta',
     'availability',
+    'recordings',
     'telemetry',
     'event',
     'cmdResult',

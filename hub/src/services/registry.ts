@@ -14,6 +14,7 @@ import {
   type DeviceStatus,
   type DeviceView,
   deviceKey,
+  type GatewayRecording,
   type GatewayState,
   type GatewayView,
   type TelemetryValues,
@@ -30,6 +31,7 @@ interface GatewayEntry {
   lastSeen: number | null;
   outboxDepth: number | null;
   outboxDropped: number | null;
+  recording?: GatewayRecording;
   /** The gateway's announced heartbeat period, when it sent one. */
   heartbeatMs: number | null;
   /** `ts` of the newest state applied, to ignore older retained copies. */
@@ -241,6 +243,7 @@ export class Registry {
       g.outboxDepth = state.outbox.depth;
       g.outboxDropped = state.outbox.dropped;
     }
+    if (state.recording) g.recording = state.recording;
     if (!state.online) {
       this.setGatewayOnline(g, false);
       return;

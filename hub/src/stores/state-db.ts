@@ -186,6 +186,27 @@ export const MIGRATIONS = [
      gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
      claimed_at INTEGER NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
    CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
+  // Issue 21, recording: what each gateway holds of each camera (its retained index, one row per
+  // camera), the clips pulled for alarms and incidents (stored by content hash, kept while the
+  // incident is open and a while after), and their single-use download tokens.
+  `CREATE TABLE recording_index (
+     gateway TEXT NOT NULL, device TEXT NOT NULL, site TEXT NOT NULL, stream TEXT NOT NULL,
+     state TEXT NOT NULL, ranges TEXT NOT NULL, segments INTEGER NOT NULL, bytes INTEGER NOT NULL,
+     deleted INTEGER NOT NULL, ts INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, device));
+   CREATE TABLE evidence (
+     id INTEGER PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, stream TEXT NOT NULL,
+     alarm INTEGER, incident INTEGER, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL,
+     state TEXT NOT NULL, upload TEXT NOT NULL, sha256 TEXT, bytes INTEGER, duration_ms INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, error TEXT,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER);
+   CREATE INDEX evidence_due ON evidence (state, next_at);
+   CREATE INDEX evidence_incident ON evidence (incident);
+   CREATE INDEX evidence_alarm ON evidence (alarm);
+   CREATE UNIQUE INDEX evidence_upload ON evidence (upload);
+   CREATE TABLE evidence_tokens (
+     token TEXT PRIMARY KEY, evidence INTEGER NOT NULL, username TEXT NOT NULL,
+     expires_at INTEGER NOT NULL, used_at INTEGER);`,
 ];
 
 export class StateDb {

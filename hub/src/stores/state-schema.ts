@@ -126,6 +126,25 @@ export const PG_MIGRATIONS: string[] = [
      gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
      claimed_at BIGINT NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
    CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
+  // Issue 21, recording: the gateways' recording index, incident clips and their download tokens.
+  `CREATE TABLE recording_index (
+     gateway TEXT NOT NULL, device TEXT NOT NULL, site TEXT NOT NULL, stream TEXT NOT NULL,
+     state TEXT NOT NULL, ranges TEXT NOT NULL, segments BIGINT NOT NULL, bytes BIGINT NOT NULL,
+     deleted BIGINT NOT NULL, ts BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+     PRIMARY KEY (gateway, device));
+   CREATE TABLE evidence (
+     id ${ID}, site TEXT NOT NULL, device TEXT NOT NULL, stream TEXT NOT NULL,
+     alarm BIGINT, incident BIGINT, from_ts BIGINT NOT NULL, to_ts BIGINT NOT NULL,
+     state TEXT NOT NULL, upload TEXT NOT NULL, sha256 TEXT, bytes BIGINT, duration_ms BIGINT,
+     attempts INTEGER NOT NULL DEFAULT 0, next_at BIGINT NOT NULL, error TEXT,
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, expires_at BIGINT);
+   CREATE INDEX evidence_due ON evidence (state, next_at);
+   CREATE INDEX evidence_incident ON evidence (incident);
+   CREATE INDEX evidence_alarm ON evidence (alarm);
+   CREATE UNIQUE INDEX evidence_upload ON evidence (upload);
+   CREATE TABLE evidence_tokens (
+     token TEXT PRIMARY KEY, evidence BIGINT NOT NULL, username TEXT NOT NULL,
+     expires_at BIGINT NOT NULL, used_at BIGINT);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */

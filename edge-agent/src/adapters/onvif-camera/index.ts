@@ -372,6 +372,10 @@ class OnvifCamera implements DeviceAdapter {
     this.conn = undefined;
   }
 
+  recordingSource(stream: StreamName) {
+    return this.rtspSource(stream);
+  }
+
   /** The ffmpeg processes pushing this camera's streams now. */
   get pushPids(): number[] {
     return this.video.ffmpegPids;
