@@ -69,6 +69,8 @@ export const GatewayView = Type.Object({
    * shown at once, before the gateway is declared offline.
    */
   stale: Type.Boolean(),
+  /** When the agent (or its last in-place restart) started, as it reported. */
+  startedAt: Type.Optional(Type.Integer()),
 });
 export type GatewayView = Static<typeof GatewayView>;
 

@@ -27,6 +27,7 @@
  */
 import {
   type CommandResult,
+  type ConfigResult,
   type DeviceAvailability,
   type DeviceEvent,
   type DeviceKind,
@@ -86,6 +87,8 @@ export interface IngestHooks {
   clearRetained(topic: string): void;
   /** A gateway answered a command. */
   commandResult(gateway: string, result: CommandResult): void;
+  /** A gateway reported on a config version. */
+  configResult(gateway: string, result: ConfigResult): void;
   /**
    * Whether a gateway of `site` may place a device of `kind` at `pos` (its own site, see
    * site-bounds.ts); a reason when it may not.
@@ -146,7 +149,17 @@ export class IngestService {
   ) {
     this.retryDelay = options.retryMinMs;
     this.rejectLog = new ThrottledLog(log, 1000);
-    const kinds: TopicKind[] = ['state', 'meta', 'availability', 'telemetry', 'event', 'cmd', 'cmdResult'];
+    const kinds: TopicKind[] = [
+      'state',
+      'meta',
+      'availability',
+      'telemetry',
+      'event',
+      'cmd',
+      'cmdResult',
+      'config',
+      'configResult',
+    ];
     this.counted = {
       ingested: Object.fromEntries(kinds.map((kind) => [kind, metrics.ingested.labels({ kind })])) as Record<
         TopicKind,
@@ -248,7 +261,8 @@ export class IngestService {
   private accept(topic: string, payload: Buffer, retained: boolean): 'ack' | 'hold' {
     const parsed = parseTopic(topic);
     if (!parsed) return this.reject('unknown_topic', topic, undefined, 'not a contract topic');
-    if (parsed.kind === 'cmd') return 'ack'; // the hub's own commands to gateways
+    // The hub's own messages to gateways: commands, and desired configs (retained, replayed to it).
+    if (parsed.kind === 'cmd' || parsed.kind === 'config') return 'ack';
     if (payload.byteLength === 0 && retained) return 'ack'; // a cleared retained message
     // By topic alone, before decoding: a kind that may not be retained is refused whatever it holds.
     if (retained && !RETAINABLE.has(parsed.kind))
@@ -427,6 +441,9 @@ export class IngestService {
         return;
       case 'cmdResult':
         this.hooks.commandResult(gateway, value as CommandResult);
+        return;
+      case 'configResult':
+        this.hooks.configResult(gateway, value as ConfigResult);
         return;
       default:
         return;
