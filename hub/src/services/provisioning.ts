@@ -250,7 +250,11 @@ export class ProvisioningService {
       if (ids.has(d.id)) throw new HubError('HUB_ERR_VALIDATION', `duplicate device id ${d.id}`);
       ids.add(d.id);
     }
-    const previous = new Map((this.deps.store.latestConfig(gateway)?.devices ?? []).map((d) => [d.id, d]));
+    // `{set: true}` keeps a device's secret from the newest version that had the device: a version
+    // the gateway refused (without it) does not make the administrator type the password again.
+    const previous = new Map<string, ProvisionedDevice>();
+    for (const version of this.deps.store.configHistory(gateway, 50))
+      for (const d of version.devices) if (!previous.has(d.id)) previous.set(d.id, d);
     const sealed = devices.map(
       (d) =>
         seal(d, previous.get(d.id), (value, path) =>

@@ -142,6 +142,15 @@ export class ProvisioningStore {
     })();
   }
 
+  /** The newest `limit` versions of a gateway, newest first. */
+  configHistory(gateway: string, limit: number): GatewayConfigRow[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM gateway_configs WHERE gateway = ? ORDER BY version DESC LIMIT ?')
+        .all(gateway, limit) as Array<Record<string, unknown>>
+    ).map(toConfig);
+  }
+
   /** Every gateway's latest version (the fleet report, republishing after a restart). */
   latestVersions(): Map<string, number> {
     const rows = this.db
