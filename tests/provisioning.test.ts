@@ -20,8 +20,11 @@ import { join } from 'node:path';
 import { AGENT_VERSION, type ConfigReportView, compareVersions } from '@qianliyan/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
+import { randomSecret } from '../hub/src/security/passwords.ts';
 import { EnrolledEdge } from './support/enrolled-edge.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
+import { MosquittoBroker } from './support/mosquitto.ts';
+import { MOSQUITTO, systemBinary } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const SITE = 'demo-village';
@@ -408,3 +411,77 @@ describe('provisioning from the hub', () => {
     expect(logLines.length).toBeGreaterThan(10);
   });
 });
+
+describe.skipIf(!systemBinary(MOSQUITTO, 'mosquitto'))(
+  'provisioning through Mosquitto (password file and ACL)',
+  () => {
+    it('enrols into the password file, delivers the retained config through the ACL, and again after an outage', async () => {
+      const mosquitto = new MosquittoBroker();
+      const hubPassword = randomSecret();
+      mosquitto.addUser('qly-hub', hubPassword);
+      await mosquitto.start();
+      const hub = await startTestHub({
+        mqttUrl: mosquitto.url,
+        mqttPassword: hubPassword,
+        config: {
+          mqtt: {
+            protocolVersion: 5,
+            mosquitto: { passwordFile: mosquitto.passwordFile, pidFile: mosquitto.pidFile },
+          },
+        },
+      });
+      const edge = new EnrolledEdge();
+      try {
+        const headers = { authorization: `Bearer ${await hub.token()}`, 'content-type': 'application/json' };
+        const issued = await fetch(`${hub.baseUrl}/api/enrolments`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ gateway: 'gw-mq', site: SITE }),
+        });
+        const { code } = (await issued.json()) as { code: string };
+        edge.start({ hubUrl: hub.baseUrl, code });
+        await waitFor(
+          'the gateway online through Mosquitto',
+          () => hub.app.registry.getGateway('gw-mq')?.online,
+          30_000,
+        );
+        expect(readFileSync(mosquitto.passwordFile, 'utf8')).toMatch(/^gw-mq:\$7\$/m);
+        const put = (version: number, ids: string[]) =>
+          fetch(`${hub.baseUrl}/api/gateways/gw-mq/config`, {
+            method: 'PUT',
+            headers,
+            body: JSON.stringify({
+              baseVersion: version - 1,
+              devices: ids.map((id) => ({ type: 'sim-sensor', id, name: id, position: AT, intervalMs: 200 })),
+            }),
+          });
+        const reportOf = (version: number) =>
+          waitFor(
+            `report on ${version}`,
+            () => {
+              const r = hub.app.provisioning.view('gw-mq').report;
+              return r?.version === version ? r : undefined;
+            },
+            30_000,
+            100,
+          );
+        expect((await put(1, ['m1'])).status).toBe(200);
+        expect((await reportOf(1)).devices).toEqual([{ id: 'm1', outcome: 'started', online: true }]);
+        await waitFor('m1 publishing', () => hub.app.registry.getDevice('gw-mq.m1')?.valuesTs);
+        expect(await edge.stop()).toBe(0);
+        expect((await put(2, ['m1', 'm2'])).status).toBe(200);
+        edge.start();
+        expect((await reportOf(2)).devices.map((d) => `${d.id}:${d.outcome}`)).toEqual([
+          'm1:unchanged',
+          'm2:started',
+        ]);
+        await waitFor('m2 publishing', () => hub.app.registry.getDevice('gw-mq.m2')?.valuesTs);
+      } finally {
+        await edge.stop();
+        rmSync(edge.dir, { recursive: true, force: true });
+        await hub.close();
+        await mosquitto.stop();
+      }
+    }, 90_000);
+  },
+);
