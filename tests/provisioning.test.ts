@@ -18,6 +18,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { AGENT_VERSION, type ConfigReportView, compareVersions } from '@qianliyan/protocols';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraSimulator } from '../edge-agent/src/adapters/onvif-camera/simulator/index.ts';
 import { randomSecret } from '../hub/src/security/passwords.ts';
@@ -386,6 +387,41 @@ describe('provisioning from the hub', () => {
     expect(compareVersions(AGENT_VERSION, '0.3.1')).toBe(-1);
     expect(compareVersions('0.10.0', '0.9.9')).toBe(1);
   }, 90_000);
+
+  it('a gateway can neither read another gateway’s config nor publish a config of its own', async () => {
+    const secret = JSON.parse(readFileSync(agents[1]?.secretFile as string, 'utf8'));
+    expect(secret.gateway.id).toBe('gw-twice');
+    const client = await mqtt.connectAsync(hub.brokerUrl, {
+      username: secret.mqtt.username,
+      password: secret.mqtt.password,
+      reconnectPeriod: 0,
+    });
+    try {
+      const subRefused = await hub.metric('qly_broker_refused_total', { reason: 'subscribe_acl' });
+      // SUBACK 0x80 (refused): MQTT.js rejects the subscription.
+      await expect(client.subscribeAsync(`qly/v1/${SITE}/${GW}/config`, { qos: 1 })).rejects.toThrow(
+        /Subscribe error/,
+      );
+      expect(await hub.metric('qly_broker_refused_total', { reason: 'subscribe_acl' })).toBe(subRefused + 1);
+      const own = await client.subscribeAsync(`qly/v1/${SITE}/gw-twice/config`, { qos: 1 });
+      expect(own[0]?.qos).toBe(1);
+      const pubRefused = await hub.metric('qly_broker_refused_total', { reason: 'publish_acl' });
+      client.publish(
+        `qly/v1/${SITE}/gw-twice/config`,
+        JSON.stringify({ version: 99, ts: Date.now(), devices: [] }),
+        {
+          qos: 0,
+          retain: true,
+        },
+      );
+      await waitFor(
+        'the publish refused',
+        async () => (await hub.metric('qly_broker_refused_total', { reason: 'publish_acl' })) > pubRefused,
+      );
+    } finally {
+      await client.endAsync(true);
+    }
+  });
 
   it('the camera password is in no log, no state database file, no API answer and no audit entry', async () => {
     const auditAll = await api('GET', '/api/audit?limit=1000');
