@@ -15,7 +15,7 @@
  * the figures measured are the hub's and the protocol's. Enrolments run 10 at a time.
  * Last line: `{"bench":"provision","gateways":…,"enroll_p50_ms":…,"enroll_p95_ms":…,"config_apply_p99_ms":…,…}`.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -45,6 +45,7 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qly-bench-provision-'));
+mkdirSync(join(dir, 'hub'), { recursive: true });
 const [httpPort, mqttPort] = [await freePort(), await freePort()];
 const hub = new HubProcess(
   join(dir, 'hub'),
@@ -58,7 +59,6 @@ const hub = new HubProcess(
   },
   { ADMIN_PASSWORD },
 );
-(await import('node:fs')).mkdirSync(join(dir, 'hub'), { recursive: true });
 await hub.start();
 const base = `http://127.0.0.1:${httpPort}`;
 const login = await fetch(`${base}/api/auth/login`, {
