@@ -388,6 +388,65 @@ describe('provisioning from the hub', () => {
     expect(compareVersions('0.10.0', '0.9.9')).toBe(1);
   }, 90_000);
 
+  it('over HTTPS: an untrusted hub certificate is refused before the code leaves; with its CA the gateway enrols and runs on mqtts://', async () => {
+    const gateway = new EnrolledEdge();
+    agents.push(gateway);
+    const certFile = join(gateway.dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        join(gateway.dir, 'key.pem'),
+      ].concat(['-out', certFile, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']),
+      { stdio: 'ignore' },
+    );
+    const tlsHub = await startTestHub({
+      config: {
+        tls: { certFile, keyFile: join(gateway.dir, 'key.pem'), caFile: certFile },
+        mqtt: { plaintext: false, tlsPort: 0 },
+      },
+    });
+    try {
+      const issued = await tlsHub.app.inject({
+        method: 'POST',
+        url: '/api/enrolments',
+        headers: {
+          authorization: `Bearer ${await tlsHub.token()}`,
+          host: `127.0.0.1:${new URL(tlsHub.baseUrl).port}`,
+        },
+        payload: { gateway: 'gw-tls-ok', site: SITE },
+      });
+      const { code } = issued.json() as { code: string };
+      const hubUrl = `https://127.0.0.1:${new URL(tlsHub.baseUrl).port}`;
+      const untrusted = await gateway.enroll(hubUrl, code);
+      expect(untrusted.code).toBe(4);
+      expect(untrusted.out).toContain('TLS certificate is not trusted');
+      // Nothing reached the hub: the same code still works, once the gateway trusts the hub's CA.
+      const trusted = await gateway.enroll(hubUrl, code, ['--ca', certFile]);
+      expect(trusted.out).toContain('enrolled as gateway gw-tls-ok');
+      expect(trusted.code).toBe(0);
+      const secret = JSON.parse(readFileSync(gateway.secretFile, 'utf8'));
+      expect(secret.mqtt.url).toBe(`mqtts://127.0.0.1:${tlsHub.app.brokerPorts.tls}`);
+      expect(secret.caFile).toBe(certFile);
+      gateway.start();
+      await waitFor(
+        'the gateway online over mqtts',
+        () => tlsHub.app.registry.getGateway('gw-tls-ok')?.online,
+        30_000,
+      );
+    } finally {
+      await gateway.stop();
+      await tlsHub.close();
+    }
+  }, 90_000);
+
   it('a gateway can neither read another gateway’s config nor publish a config of its own', async () => {
     const secret = JSON.parse(readFileSync(agents[1]?.secretFile as string, 'utf8'));
     expect(secret.gateway.id).toBe('gw-twice');
