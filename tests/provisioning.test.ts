@@ -298,6 +298,12 @@ describe('provisioning from the hub', () => {
     );
     expect(hub.app.registry.getDevice(`${GW}.cam1`)?.status).toBe('online');
 
+    // More than one MQTT message can carry: refused at the hub, nothing stored.
+    const huge = await api('PUT', `/api/gateways/${GW}/config`, {
+      devices: [{ ...sensor('big'), name: 'x'.repeat(300_000) }],
+    });
+    expect(huge.status).toBe(413);
+    expect((await api('GET', `/api/gateways/${GW}/config`)).body.version).toBe(2);
     // An edit based on an old version is refused: someone else changed it meanwhile.
     expect((await api('PUT', `/api/gateways/${GW}/config`, { baseVersion: 1, devices: [] })).status).toBe(
       409,

@@ -8,7 +8,7 @@
  * and keeps only the sealed value, which only that gateway can open. See docs/provisioning.md.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { ConfigDeviceResult, Id, ProvisionedDevice, Timestamp } from './schemas.ts';
+import { ConfigDeviceResult, Id, MAX_DEVICES_PER_GATEWAY, ProvisionedDevice, Timestamp } from './schemas.ts';
 
 /** The agent release this contract describes; the hub flags gateways below `fleet.minAgentVersion`. */
 export const AGENT_VERSION = '0.3.0';
@@ -131,7 +131,7 @@ export type GatewayConfigView = Static<typeof GatewayConfigView>;
 /** PUT /api/gateways/:id/config. A secret field is a new value (string) or `{set: true}` (keep). */
 export const GatewayConfigPut = Type.Object(
   {
-    devices: Type.Array(ProvisionedDevice, { maxItems: 256 }),
+    devices: Type.Array(ProvisionedDevice, { maxItems: MAX_DEVICES_PER_GATEWAY }),
     /** The version this edit was based on: refused (409) when another edit came in between. */
     baseVersion: Type.Optional(Type.Integer({ minimum: 0 })),
   },

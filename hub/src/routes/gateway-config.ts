@@ -31,7 +31,11 @@ export const gatewayConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         params,
         body: GatewayConfigPut,
-        response: { 200: REST_ANSWERS['PUT /api/gateways/:id/config'], ...errorResponses },
+        response: {
+          200: REST_ANSWERS['PUT /api/gateways/:id/config'],
+          ...errorResponses,
+          413: errorResponses[400],
+        },
       },
     },
     async (request) =>

@@ -14,6 +14,7 @@ import {
   ENROLMENT_CODE_PATTERN,
   type FleetReport,
   type GatewayConfigView,
+  MAX_PAYLOAD_BYTES,
   type ProvisionedDevice,
   SECRET_FIELDS,
   sealedSecretContext,
@@ -261,6 +262,13 @@ export class ProvisioningService {
           sealSecret(key.publicKey, value, sealedSecretContext(gateway, d.id, path)),
         ) as ProvisionedDevice,
     );
+    // One retained MQTT message carries the whole version: it must fit what both sides accept.
+    const bytes = Buffer.byteLength(JSON.stringify({ version: 2 ** 31, ts: Date.now(), devices: sealed }));
+    if (bytes > MAX_PAYLOAD_BYTES)
+      throw new HubError(
+        'HUB_ERR_TOO_LARGE',
+        `the configuration is ${bytes} bytes sealed, over the ${MAX_PAYLOAD_BYTES} one MQTT message may carry`,
+      );
     const version = this.deps.store.addConfig(gateway, baseVersion, sealed, actor, Date.now());
     if (version === undefined)
       throw new HubError(
