@@ -73,7 +73,8 @@ const REFUSAL_TEXT: Record<EnrolRefusal, string> = {
   used_code: 'this enrolment code was already used: ask the administrator for a new one',
   expired_code: 'this enrolment code has expired: ask the administrator for a new one',
   foreign_hub: 'this enrolment code was issued by another hub: enrol at the hub that issued it',
-  malformed: 'this is not an enrolment code (QLY-XXXXXX-XXXXXXXXXXXXXXXXXXXX)',
+  malformed:
+    'not an enrolment request: the code reads QLY-XXXXXX-XXXXXXXXXXXXXXXXXXXX and the key is a raw X25519 public key',
 };
 
 export class EnrolRefused extends HubError {
