@@ -43,6 +43,9 @@ const TABLES: Array<{ name: string; identity?: string }> = [
   { name: 'reading_rules', identity: 'id' },
   { name: 'notify_subscriptions', identity: 'id' },
   { name: 'notify_deliveries', identity: 'id' },
+  { name: 'enrolment_codes' },
+  { name: 'gateway_configs' },
+  { name: 'gateway_config_reports' },
 ];
 
 function main(): number {

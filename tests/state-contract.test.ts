@@ -26,6 +26,7 @@ import { createMetrics } from '../hub/src/services/metrics.ts';
 import { RecordingIndexStore } from '../hub/src/services/recording-index.ts';
 import type { Registry } from '../hub/src/services/registry.ts';
 import { SiteTree } from '../hub/src/services/site-tree.ts';
+import { ProvisioningStore } from '../hub/src/stores/provisioning-store.ts';
 import {
   openSqlite,
   PostgresDatabase,
@@ -117,6 +118,94 @@ describe('placeholders', () => {
 });
 
 describe.each(backends)('state store contract: $name', (backend) => {
+  it.skipIf(backend.skip)(
+    'keeps enrolment codes (used once), gateway keys, config versions and reports',
+    () => {
+      const { db, second } = backend.open();
+      const { state } = services(db, () => T0);
+      const store = new ProvisioningStore(state.handle);
+      state.upsertGateway('gw1', 'v1', null);
+      store.insertCode({
+        codeHash: 'h1',
+        gateway: 'gw1',
+        site: 'v1',
+        createdBy: 'admin',
+        createdAt: T0,
+        expiresAt: T0 + HOUR,
+      });
+      store.insertCode({
+        codeHash: 'h2',
+        gateway: 'gw1',
+        site: 'v1',
+        createdBy: 'admin',
+        createdAt: T0,
+        expiresAt: T0 + 10,
+      });
+      expect(store.redeem('nope', T0 + 1, '10.0.0.9')).toBe('unknown_code');
+      expect(store.redeem('h2', T0 + 20, '10.0.0.9')).toBe('expired_code');
+      expect(store.redeem('h1', T0 + 5, '10.0.0.9')).toMatchObject({
+        gateway: 'gw1',
+        usedAt: T0 + 5,
+        usedFrom: '10.0.0.9',
+      });
+      // Once only, from this hub or another one sharing the database.
+      expect(store.redeem('h1', T0 + 6, '10.0.0.9')).toBe('used_code');
+      if (second) expect(new ProvisioningStore(second()).redeem('h1', T0 + 7, '10.0.0.8')).toBe('used_code');
+      store.insertCode({
+        codeHash: 'h3',
+        gateway: 'gw1',
+        site: 'v1',
+        createdBy: 'admin',
+        createdAt: T0,
+        expiresAt: T0 + HOUR,
+      });
+      store.voidCodes('gw1', T0 + 8);
+      expect(store.redeem('h3', T0 + 9, 'x')).toBe('expired_code');
+
+      expect(store.getPublicKey('gw1')).toBeUndefined();
+      store.setPublicKey('gw1', 'pk', T0);
+      expect(store.getPublicKey('gw1')).toEqual({ publicKey: 'pk', enrolledAt: T0 });
+
+      const devices = [{ type: 'onvif-camera', id: 'cam1', password: { sealed: 'v1.x' } }];
+      expect(store.addConfig('gw1', 0, devices, 'admin', T0)).toBe(1);
+      expect(store.addConfig('gw1', 0, [], 'admin', T0 + 1)).toBeUndefined(); // based on an old version
+      expect(store.addConfig('gw1', undefined, [], 'admin', T0 + 2)).toBe(2);
+      expect(store.latestConfig('gw1')).toMatchObject({
+        version: 2,
+        devices: [],
+        createdBy: 'admin',
+        createdAt: T0 + 2,
+      });
+      expect(store.configHistory('gw1', 5).map((c) => c.version)).toEqual([2, 1]);
+      expect(store.configHistory('gw1', 5)[1]?.devices).toEqual(devices);
+      expect([...store.latestVersions()]).toEqual([['gw1', 2]]);
+
+      const report = {
+        gateway: 'gw1',
+        version: 2,
+        status: 'refused' as const,
+        running: 1,
+        devices: [],
+        problems: ['/devices/0/xaddr: required'],
+        reportedAt: T0 + 3,
+      };
+      store.saveReport(report);
+      store.saveReport({ ...report, status: 'applied', running: 2, problems: [], reportedAt: T0 + 4 });
+      expect(store.getReport('gw1')).toEqual({
+        ...report,
+        status: 'applied',
+        running: 2,
+        problems: [],
+        reportedAt: T0 + 4,
+      });
+      store.forgetGateway('gw1');
+      expect(store.latestConfig('gw1')).toBeUndefined();
+      expect(store.getReport('gw1')).toBeUndefined();
+      expect(store.getCode('h1')).toBeUndefined();
+      state.close();
+    },
+  );
+
   it.skipIf(backend.skip)('keeps users, sessions, gateways, devices, commands and settings', () => {
     const { db } = backend.open();
     const { state } = services(db, () => T0);

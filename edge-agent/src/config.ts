@@ -285,6 +285,18 @@ export const EdgeConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     recording: RecordingConfigSchema,
+    provisioning: Type.Object(
+      {
+        settleMs: Type.Integer({
+          minimum: 0,
+          maximum: 120_000,
+          default: 8000,
+          description:
+            'after applying a config version from the hub, how long to wait for each started device to say whether it is reachable before reporting (a device still silent is reported without `online`)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     devices: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), {
       default: [],
       description: 'configured devices, each with a `type` naming its adapter',
@@ -308,6 +320,46 @@ export const ENV_OVERRIDES: Record<string, string> = {
   QLY_LOG_LEVEL: 'logLevel',
   QLY_HUB_URL: 'video.hubUrl',
 };
+
+export type DeviceConfig = { type: string; id: string } & Record<string, unknown>;
+
+/**
+ * Checks device configs against their adapters (schema with defaults, then the adapter's own
+ * `check`, then unique ids): the file's devices at start, and each version the hub sends. Problems
+ * name the device by its index (`/devices/3/xaddr: …`).
+ */
+export function checkDevices(
+  devices: readonly unknown[],
+  adapters: AdapterRegistry,
+  taken: ReadonlySet<string> = new Set(),
+): { problems: string[]; devices: DeviceConfig[] } {
+  const problems: string[] = [];
+  const out: DeviceConfig[] = [];
+  const ids = new Set<string>();
+  devices.forEach((device: unknown, i: number) => {
+    const type = (device as { type?: unknown })?.type;
+    const adapter = typeof type === 'string' && Object.hasOwn(adapters, type) ? adapters[type] : undefined;
+    if (!adapter) {
+      problems.push(
+        typeof type === 'string' && DEV_ADAPTER_TYPES.includes(type)
+          ? `/devices/${i}/type: ${type} is a simulated test device, not a production adapter; it runs only when the agent is started with ${DEV_ADAPTERS_ENV}=1 (tests and development)`
+          : `/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(adapters).join(', ')})`,
+      );
+      return;
+    }
+    const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
+    const schemaErrors = [...TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)];
+    for (const e of schemaErrors) problems.push(`/devices/${i}${e.path}: ${e.message}`);
+    if (schemaErrors.length === 0)
+      for (const problem of adapter.check?.(withDefaults as never) ?? [])
+        problems.push(`/devices/${i}${problem}`);
+    const id = (device as { id?: string }).id;
+    if (id && (ids.has(id) || taken.has(id))) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
+    if (id) ids.add(id);
+    out[i] = withDefaults as DeviceConfig;
+  });
+  return { problems, devices: out };
+}
 
 /**
  * Reads and checks the config. `adapters` is the registry devices are checked against: the
@@ -333,29 +385,9 @@ export function loadEdgeConfig(
   }
   // Each device is checked against its own adapter's schema, so errors name the right fields.
   const devices = Array.isArray(raw.devices) ? raw.devices : [];
-  const ids = new Set<string>();
-  devices.forEach((device: unknown, i: number) => {
-    const type = (device as { type?: unknown })?.type;
-    const adapter = typeof type === 'string' && Object.hasOwn(adapters, type) ? adapters[type] : undefined;
-    if (!adapter) {
-      problems.push(
-        typeof type === 'string' && DEV_ADAPTER_TYPES.includes(type)
-          ? `/devices/${i}/type: ${type} is a simulated test device, not a production adapter; it runs only when the agent is started with ${DEV_ADAPTERS_ENV}=1 (tests and development)`
-          : `/devices/${i}/type: unknown device type ${JSON.stringify(type)} (known: ${Object.keys(adapters).join(', ')})`,
-      );
-      return;
-    }
-    const withDefaults = Value.Default(adapter.configSchema, structuredClone(device));
-    const schemaErrors = [...TypeCompiler.Compile(adapter.configSchema).Errors(withDefaults)];
-    for (const e of schemaErrors) problems.push(`/devices/${i}${e.path}: ${e.message}`);
-    if (schemaErrors.length === 0)
-      for (const problem of adapter.check?.(withDefaults as never) ?? [])
-        problems.push(`/devices/${i}${problem}`);
-    const id = (device as { id?: string }).id;
-    if (id && ids.has(id)) problems.push(`/devices/${i}/id: duplicate device id ${id}`);
-    if (id) ids.add(id);
-    if (config) config.devices[i] = withDefaults as { type: string; id: string };
-  });
+  const checked = checkDevices(devices, adapters);
+  problems.push(...checked.problems);
+  if (config) config.devices = checked.devices;
   const sim = config?.simulation;
   const total = devices.length + (sim ? sim.cameras + sim.speakers + sim.sensors + sim.drones : 0);
   if (total > MAX_DEVICES_PER_GATEWAY)

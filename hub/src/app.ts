@@ -23,6 +23,7 @@ import { commandsPlugin } from './plugins/commands.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
 import { ingestPlugin } from './plugins/ingest.ts';
 import { livePlugin } from './plugins/live.ts';
+import { provisioningPlugin } from './plugins/provisioning.ts';
 import { recordingsPlugin } from './plugins/recordings.ts';
 import { storesPlugin } from './plugins/stores.ts';
 import { videoPlugin } from './plugins/video.ts';
@@ -33,6 +34,9 @@ import { authRoutes } from './routes/auth.ts';
 import { broadcastRoutes } from './routes/broadcasts.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { deviceRoutes } from './routes/devices.ts';
+import { enrolmentRoutes } from './routes/enrolments.ts';
+import { fleetRoutes } from './routes/fleet.ts';
+import { gatewayConfigRoutes } from './routes/gateway-config.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
 import { healthRoutes } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
@@ -218,6 +222,7 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(alarmCentrePlugin);
   await app.register(recordingsPlugin);
   await app.register(clusterFanoutPlugin);
+  await app.register(provisioningPlugin);
 
   await app.register(authRoutes);
   await app.register(healthRoutes);
@@ -236,6 +241,9 @@ export async function buildApp(config: HubConfig, options: BuildOptions = {}): P
   await app.register(alarmCentreRoutes);
   await app.register(incidentRoutes);
   await app.register(linkageRoutes);
+  await app.register(enrolmentRoutes);
+  await app.register(gatewayConfigRoutes);
+  await app.register(fleetRoutes);
   app.get('/api/openapi.json', { onRequest: app.authenticate, schema: { hide: true } }, async () =>
     app.swagger(),
   );

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
+  AGENT_VERSION,
   ALARM_SEVERITIES,
   IceServer,
   ID_PATTERN,
@@ -963,6 +964,49 @@ export const HubConfigSchema = Type.Object(
           maximum: 3_600_000,
           default: 60_000,
           description: 'a clip’s download token is good this long, and once',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    provisioning: Type.Object(
+      {
+        codeTtlMinutes: Type.Integer({
+          minimum: 1,
+          maximum: 10_080,
+          default: 60,
+          description: 'how long an enrolment code is valid when the administrator does not say',
+        }),
+        hubUrl: Type.Optional(
+          Type.String({
+            pattern: '^https?://[^\\s]+$',
+            description:
+              'the hub’s URL as gateways reach it (enrolment, video pushes); default: the URL the administrator’s request came in on',
+          }),
+        ),
+        mqttUrl: Type.Optional(
+          Type.String({
+            pattern: '^mqtts?://[^\\s]+$',
+            description:
+              'the broker URL as gateways reach it, handed out at enrolment; default: the embedded broker’s port on the hub’s host name',
+          }),
+        ),
+        enrolAttemptsPerMinute: Type.Integer({
+          minimum: 1,
+          maximum: 10_000,
+          default: 20,
+          description:
+            'enrolment attempts per source address per minute (codes are 100 bits, this bounds the noise)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    fleet: Type.Object(
+      {
+        minAgentVersion: Type.String({
+          pattern: '^[0-9]+(\\.[0-9]+){0,3}$',
+          default: AGENT_VERSION,
+          description:
+            'gateways reporting an older edge-agent version are flagged `outdated` in the fleet report (GET /api/fleet) and counted in qly_gateways_outdated',
         }),
       },
       { additionalProperties: false, default: {} },

@@ -7,8 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHub, type TestHub } from '../../tests/support/hub.ts';
 
 // The dashboard's static files are public (they hold no data); everything under /api and /metrics is not.
-const isDataRoute = (route: string) => / \/(api|metrics)/.test(route) && route !== 'POST /api/auth/login';
-const ADMIN_ONLY = ['GET /api/users', 'POST /api/users', 'POST /api/gateways', 'GET /metrics'];
+// Login and enrolment take their credential in the body (a password, a one-time code); enrolment's
+// refusals are tested in tests/provisioning.test.ts.
+const isDataRoute = (route: string) =>
+  / \/(api|metrics)/.test(route) && route !== 'POST /api/auth/login' && route !== 'POST /api/enrol';
+const ADMIN_ONLY = [
+  'GET /api/users',
+  'POST /api/users',
+  'POST /api/gateways',
+  'GET /metrics',
+  'GET /api/fleet',
+  'POST /api/enrolments',
+];
 
 describe('authentication and roles', () => {
   let hub: TestHub;

@@ -102,6 +102,9 @@ export const COMMAND_POLICY: Readonly<Record<ActionNameKnown, ActionRule>> = {
   // Multicast for the command room; named unicast targets for admins only (the hub also keeps them
   // to private addresses): otherwise a gateway becomes a UDP scanner of whatever it can reach.
   'camera.discover': { roles: COMMAND_ROOM, paramRoles: { targets: ADMINISTER } },
+  // Fleet operations: administrators only (a restart interrupts a village; logs show its LAN).
+  'gateway.restart': { roles: ADMINISTER },
+  'gateway.logs': { roles: ADMINISTER },
   'speaker.volume': { roles: OPERATE },
   'speaker.power': { roles: OPERATE },
   // Broadcasts go through the broadcast service (targets, priorities, records): not sent one by one.

@@ -7,6 +7,7 @@
  */
 import { type Static, type TObject, Type } from '@sinclair/typebox';
 import { SpeakerPlayParams, SpeakerStopParams } from './audio.ts';
+import { LogTailParams } from './provisioning.ts';
 import { RecordingClipParams } from './recording.ts';
 import type { DeviceKind } from './schemas.ts';
 import { SessionId, StreamNameSchema } from './video.ts';
@@ -171,6 +172,20 @@ export const ACTIONS = {
     params: DiscoverParams,
     timeoutMs: 15_000,
     description: 'WS-Discovery on the village LAN; the gateway is the hub’s discovery proxy',
+  }),
+  'gateway.restart': action({
+    scope: 'gateway',
+    kinds: [],
+    params: NoParams,
+    timeoutMs: 5000,
+    description: 'the agent answers, then restarts in place (adapters, uplink, outbox reopened)',
+  }),
+  'gateway.logs': action({
+    scope: 'gateway',
+    kinds: [],
+    params: LogTailParams,
+    timeoutMs: 5000,
+    description: 'the last log lines of the agent (at most 500, 128 KiB)',
   }),
   'speaker.volume': action({
     scope: 'device',

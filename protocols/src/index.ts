@@ -12,6 +12,7 @@ export * from './incidents.ts';
 export * from './limits.ts';
 export * from './live.ts';
 export * from './live-topics.ts';
+export * from './provisioning.ts';
 export * from './recording.ts';
 export * from './rest.ts';
 export * from './schemas.ts';

@@ -79,6 +79,8 @@ export const GatewayView = Type.Object({
   stale: Type.Boolean(),
   /** Free disk and each camera's recorder, from its last heartbeat (a gateway that records). */
   recording: Type.Optional(GatewayRecording),
+  /** When the agent (or its last in-place restart) started, as it reported. */
+  startedAt: Type.Optional(Type.Integer()),
 });
 export type GatewayView = Static<typeof GatewayView>;
 

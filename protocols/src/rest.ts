@@ -12,6 +12,14 @@ import { AlarmTimelineEntry, AlarmView, AvailabilityReport, ReadingRule, RulePre
 import { BroadcastView } from './audio.ts';
 import { Attachment, CallView, IncidentKpis, IncidentView, LinkagePlan, LinkageRule } from './incidents.ts';
 import { CommandView, DeviceView, GatewayView } from './live.ts';
+import {
+  DiscoveryAnswer,
+  EnrolAnswer,
+  EnrolmentCodeAnswer,
+  FleetReport,
+  GatewayConfigView,
+  GatewayLogTail,
+} from './provisioning.ts';
 import { EvidenceToken, EvidenceView, RecordingIndexView } from './recording.ts';
 import { TelemetryValue } from './schemas.ts';
 import { SiteView } from './sites.ts';
@@ -203,6 +211,14 @@ export const REST_ANSWERS = {
   'GET /api/incidents/:id/evidence': Type.Array(EvidenceView),
   'GET /api/evidence/:id': EvidenceView,
   'POST /api/evidence/:id/token': EvidenceToken,
+  'POST /api/enrolments': EnrolmentCodeAnswer,
+  'POST /api/enrol': EnrolAnswer,
+  'GET /api/gateways/:id/config': GatewayConfigView,
+  'PUT /api/gateways/:id/config': GatewayConfigView,
+  'GET /api/fleet': FleetReport,
+  'POST /api/gateways/:id/restart': CommandView,
+  'GET /api/gateways/:id/logs': GatewayLogTail,
+  'POST /api/gateways/:id/discover': DiscoveryAnswer,
 } as const satisfies Record<string, TSchema>;
 
 export type RestRoute = keyof typeof REST_ANSWERS;

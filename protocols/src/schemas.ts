@@ -148,6 +148,10 @@ export const GatewayHeartbeat = Type.Object(
     /** Heartbeat period in ms: the hub marks the gateway stale after about two missed beats. */
     heartbeatMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000 })),
     devices: Type.Optional(Type.Array(Id, { maxItems: MAX_DEVICES_PER_GATEWAY })),
+    /** When the agent process (or its last in-place restart) started: uptime for the fleet view. */
+    startedAt: Type.Optional(Timestamp),
+    /** The hub config version the gateway runs (0: none yet). */
+    configVersion: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 })),
     outbox: Type.Optional(
       Type.Object(
         {
@@ -305,6 +309,79 @@ export const CommandResult = Type.Union([
 ]);
 export type CommandResult = Static<typeof CommandResult>;
 
+/**
+ * A device secret sealed to one gateway's key (X25519 + HKDF-SHA256 + AES-256-GCM, see
+ * provisioning.ts `SEALED_SECRET`): what travels in a config instead of a password.
+ */
+export const SealedSecret = Type.Object(
+  { sealed: Type.String({ pattern: '^v1\\.[A-Za-z0-9_-]{60,4096}$' }) },
+  { additionalProperties: false },
+);
+export type SealedSecret = Static<typeof SealedSecret>;
+
+/**
+ * One device as the hub keeps it for a gateway: the adapter's own config (its `type` names the
+ * adapter; the gateway checks the rest against that adapter's schema), secrets as `SealedSecret`.
+ */
+export const ProvisionedDevice = Type.Object(
+  { type: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), id: Id },
+  { additionalProperties: true, maxProperties: 64 },
+);
+export type ProvisionedDevice = Static<typeof ProvisionedDevice> & Record<string, unknown>;
+
+/**
+ * `…/config` — hub → edge, QoS 1, retained: the gateway's desired devices, the latest version only.
+ * A gateway that was away gets it on subscribing; it applies a version once and as a whole.
+ */
+export const GatewayConfig = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, maximum: 2 ** 31 }),
+    ts: Timestamp,
+    devices: Type.Array(ProvisionedDevice, { maxItems: MAX_DEVICES_PER_GATEWAY }),
+  },
+  { additionalProperties: false },
+);
+export type GatewayConfig = Static<typeof GatewayConfig>;
+
+/** What became of one device of a config version at the gateway. */
+export const ConfigDeviceOutcome = Type.Union([
+  Type.Literal('started'),
+  Type.Literal('changed'),
+  Type.Literal('unchanged'),
+  Type.Literal('stopped'),
+  Type.Literal('failed'),
+]);
+export const ConfigDeviceResult = Type.Object(
+  {
+    id: Id,
+    outcome: ConfigDeviceOutcome,
+    /** Whether the gateway reaches the device (absent for stopped devices, or when not yet known). */
+    online: Type.Optional(Type.Boolean()),
+    /** Why it is failed or unreachable ("credentials refused"), for the administrator. */
+    reason: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type ConfigDeviceResult = Static<typeof ConfigDeviceResult>;
+
+/**
+ * `…/config/result` — edge → hub, control lane: a version applied (with each device's result) or
+ * refused as a whole (with every problem; the previous version keeps running).
+ */
+export const ConfigResult = Type.Object(
+  {
+    ...Sequenced,
+    version: Type.Integer({ minimum: 1, maximum: 2 ** 31 }),
+    status: Type.Union([Type.Literal('applied'), Type.Literal('refused')]),
+    /** The version running now (the previous one after a refusal; 0 when none). */
+    running: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+    devices: Type.Array(ConfigDeviceResult, { maxItems: MAX_DEVICES_PER_GATEWAY }),
+    problems: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type ConfigResult = Static<typeof ConfigResult>;
+
 /** The payload schema of each topic kind. */
 export const PAYLOAD_SCHEMAS = {
   state: GatewayState,
@@ -315,6 +392,8 @@ export const PAYLOAD_SCHEMAS = {
   event: DeviceEvent,
   cmd: Command,
   cmdResult: CommandResult,
+  config: GatewayConfig,
+  configResult: ConfigResult,
 } as const;
 
 export interface PayloadOf {
@@ -326,4 +405,6 @@ export interface PayloadOf {
   event: DeviceEvent;
   cmd: Command;
   cmdResult: CommandResult;
+  config: GatewayConfig;
+  configResult: ConfigResult;
 }

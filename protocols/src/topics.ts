@@ -20,7 +20,9 @@ export type TopicKind =
   | 'telemetry'
   | 'event'
   | 'cmd'
-  | 'cmdResult';
+  | 'cmdResult'
+  | 'config'
+  | 'configResult';
 
 /**
  * The outbox lane a topic kind travels in. Control messages (state, descriptors, availability,
@@ -55,6 +57,8 @@ const SHAPES: ReadonlyArray<{ kind: TopicKind; re: RegExp }> = [
   { kind: 'recordings', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/dev\\/${ID}\\/recordings$`) },
   { kind: 'cmd', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd$`) },
   { kind: 'cmdResult', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/cmd\\/result$`) },
+  { kind: 'config', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/config$`) },
+  { kind: 'configResult', re: new RegExp(`^${ROOT}\\/${ID}\\/${ID}\\/config\\/result$`) },
 ];
 
 /** Parses a concrete topic; returns null for anything that is not exactly one of the contract's shapes. */
@@ -112,6 +116,16 @@ export const topics = {
     assertIds(site, gateway);
     return `${TOPIC_ROOT}/${site}/${gateway}/cmd/result`;
   },
+  /** Hub → edge, retained: the gateway's desired devices (the latest version; provisioning.ts). */
+  config(site: string, gateway: string): string {
+    assertIds(site, gateway);
+    return `${TOPIC_ROOT}/${site}/${gateway}/config`;
+  },
+  /** Edge → hub: what the gateway did with a config version, device by device. */
+  configResult(site: string, gateway: string): string {
+    assertIds(site, gateway);
+    return `${TOPIC_ROOT}/${site}/${gateway}/config/result`;
+  },
 } as const;
 
 /** Subscription filters. MQTT 3.1.1 wildcards only; no `$share/` (the embedded broker has none). */
@@ -121,6 +135,10 @@ export const filters = {
   /** What one gateway subscribes to: its own command topic. */
   gatewayCommands(site: string, gateway: string): string {
     return topics.cmd(site, gateway);
+  },
+  /** What one gateway subscribes to besides its commands: its desired config (retained). */
+  gatewayConfig(site: string, gateway: string): string {
+    return topics.config(site, gateway);
   },
   /** What one gateway may publish under (for broker ACLs). */
   gatewayPublish(site: string, gateway: string): string {

@@ -42,11 +42,27 @@ describe('topic builders and parser', () => {
     });
     expect(parseTopic('qly/v1/v1/gw-1/dev/cam/recordings/x')).toBeNull();
     expect(topics.telemetry('v1', 'gw-1', 'd')).toBe('qly/v1/v1/gw-1/dev/d/telemetry');
+    expect(topics.config('v1', 'gw-1')).toBe('qly/v1/v1/gw-1/config');
+    expect(parseTopic(topics.config('v1', 'gw-1'))).toEqual({ kind: 'config', site: 'v1', gateway: 'gw-1' });
+    expect(parseTopic(topics.configResult('v1', 'gw-1'))).toEqual({
+      kind: 'configResult',
+      site: 'v1',
+      gateway: 'gw-1',
+    });
+    expect(parseTopic('qly/v1/v1/gw-1/config/x')).toBeNull();
   });
 
   it('puts telemetry in the bulk lane and everything else in the control lane', () => {
     expect(laneOf('telemetry')).toBe('bulk');
-    for (const kind of ['state', 'meta', 'availability', 'recordings', 'event', 'cmdResult'] as const)
+    for (const kind of [
+      'state',
+      'meta',
+      'availability',
+      'recordings',
+      'event',
+      'cmdResult',
+      'configResult',
+    ] as const)
       expect(laneOf(kind)).toBe('control');
   });
 

@@ -29,7 +29,14 @@ export interface StreamStatus {
    * ms from start() to each step of the first connection (the benchmark's breakdown of the first
    * frame): the token granted, the video socket open, the init segment, the first media fragment.
    */
-  steps: { token?: number; open?: number; init?: number; media?: number; buffered?: number; playing?: number };
+  steps: {
+    token?: number;
+    open?: number;
+    init?: number;
+    media?: number;
+    buffered?: number;
+    playing?: number;
+  };
   /** The camera sends H.265, which this browser cannot play: the hub re-encodes it to H.264. */
   transcoded?: boolean;
 }

@@ -63,6 +63,7 @@ const EDGE_KINDS: ReadonlySet<TopicKind> = new Set([
   'telemetry',
   'event',
   'cmdResult',
+  'configResult',
 ]);
 
 /** The remote address of a client's connection ('?' when the transport has none). */
@@ -218,7 +219,11 @@ export const brokerPlugin = fp(
       authorizeSubscribe: (client, sub, done) => {
         const who = identities.get(client);
         if (who?.role === 'hub') return done(null, sub);
-        if (who?.role === 'gateway' && sub.topic === filters.gatewayCommands(who.site, who.id))
+        if (
+          who?.role === 'gateway' &&
+          (sub.topic === filters.gatewayCommands(who.site, who.id) ||
+            sub.topic === filters.gatewayConfig(who.site, who.id))
+        )
           return done(null, sub);
         // A negated subscription is answered with SUBACK 0x80 (MQTT 3.1.1 §3.9.3); the client stays.
         refuse('subscribe_acl', who?.role === 'gateway' ? who.id : (client.id ?? '?'), {

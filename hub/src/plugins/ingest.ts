@@ -7,7 +7,7 @@
  * session present, the broker still has the subscription and a queue of messages for the hub, and a
  * resubscription would replay retained copies ahead of that queue.
  */
-import { type CommandResult, filters, TOPIC_ROOT } from '@qianliyan/protocols';
+import { type CommandResult, type ConfigResult, filters, TOPIC_ROOT } from '@qianliyan/protocols';
 import fp from 'fastify-plugin';
 import mqtt, { type MqttClient } from 'mqtt';
 import { IngestSlots } from '../cluster/ingest-slots.ts';
@@ -124,6 +124,8 @@ export const ingestPlugin = fp(
           bus.emit('commandResult', { gateway, result }),
         recordingIndex: (site, gateway, device, index) =>
           bus.emit('recordingIndex', { site, gateway, device, index }),
+        configResult: (gateway: string, result: ConfigResult) =>
+          bus.emit('configReported', { gateway, result }),
         // Ingested here, answered by another hub of the cluster maybe: cluster-fanout.ts relays it.
         placeAllowed: (site, kind, pos) => {
           const verdict = siteBounds.check(site, kind, pos);

@@ -13,6 +13,7 @@ import type {
   BroadcastView,
   CallView,
   CommandResult,
+  ConfigResult,
   IncidentCreate,
   IncidentView,
   LinkagePlan,
@@ -55,6 +56,8 @@ export interface BusEvents {
   /** A gateway answered a command (any hub's: results are matched by id). */
   /** `remote`: ingested by another hub of the cluster and relayed here (cluster/fanout.ts). */
   commandResult: { gateway: string; result: CommandResult; remote?: boolean };
+  /** A gateway reported what it did with a config version (provisioning.ts). */
+  configReported: { gateway: string; result: ConfigResult };
   /** A command reached a final state (ok, error, timeout). */
   commandFinished: CommandFinished;
   /** Sessions ended: one (`sid`) or every session of a user (`username`). */

@@ -27,6 +27,7 @@
  */
 import {
   type CommandResult,
+  type ConfigResult,
   type DeviceAvailability,
   type DeviceEvent,
   type DeviceKind,
@@ -89,6 +90,8 @@ export interface IngestHooks {
   commandResult(gateway: string, result: CommandResult): void;
   /** A gateway reported what it holds of one camera's recording. */
   recordingIndex?(site: string, gateway: string, device: string, index: RecordingIndex): void;
+  /** A gateway reported on a config version. */
+  configResult(gateway: string, result: ConfigResult): void;
   /**
    * Whether a gateway of `site` may place a device of `kind` at `pos` (its own site, see
    * site-bounds.ts); a reason when it may not.
@@ -158,6 +161,8 @@ export class IngestService {
       'event',
       'cmd',
       'cmdResult',
+      'config',
+      'configResult',
     ];
     this.counted = {
       ingested: Object.fromEntries(kinds.map((kind) => [kind, metrics.ingested.labels({ kind })])) as Record<
@@ -260,7 +265,8 @@ export class IngestService {
   private accept(topic: string, payload: Buffer, retained: boolean): 'ack' | 'hold' {
     const parsed = parseTopic(topic);
     if (!parsed) return this.reject('unknown_topic', topic, undefined, 'not a contract topic');
-    if (parsed.kind === 'cmd') return 'ack'; // the hub's own commands to gateways
+    // The hub's own messages to gateways: commands, and desired configs (retained, replayed to it).
+    if (parsed.kind === 'cmd' || parsed.kind === 'config') return 'ack';
     if (payload.byteLength === 0 && retained) return 'ack'; // a cleared retained message
     // By topic alone, before decoding: a kind that may not be retained is refused whatever it holds.
     if (retained && !RETAINABLE.has(parsed.kind))
@@ -442,6 +448,9 @@ export class IngestService {
         return;
       case 'recordings':
         if (device) this.hooks.recordingIndex?.(site, gateway, device, value as RecordingIndex);
+        return;
+      case 'configResult':
+        this.hooks.configResult(gateway, value as ConfigResult);
         return;
       default:
         return;

@@ -20,6 +20,16 @@ export const AUDIO_REFUSALS = [
   'clip_fetch', // a clip fetch without gateway credentials
 ] as const;
 
+/** Why an enrolment was refused; each a label of qly_enrol_refused_total. */
+export const ENROL_REFUSALS = [
+  'unknown_code',
+  'used_code',
+  'expired_code',
+  'foreign_hub',
+  'malformed',
+  'throttled',
+] as const;
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'qly_hub_' });
@@ -175,6 +185,34 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    enrolRefused: new Counter({
+      name: 'qly_enrol_refused_total',
+      help: 'refused gateway enrolments, by reason (unknown_code, used_code, expired_code, foreign_hub, malformed, throttled)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    adminRefused: new Counter({
+      name: 'qly_admin_refused_total',
+      help: 'requests to provisioning and fleet routes refused for a role that is not admin, by route',
+      labelNames: ['route'] as const,
+      registers: [registry],
+    }),
+    enrolled: new Counter({
+      name: 'qly_enrolled_total',
+      help: 'gateways enrolled with a one-time code',
+      registers: [registry],
+    }),
+    configReports: new Counter({
+      name: 'qly_gateway_config_reports_total',
+      help: 'gateway reports on config versions, by status (applied, refused)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    gatewaysOutdated: new Gauge({
+      name: 'qly_gateways_outdated',
+      help: 'gateways reporting an edge-agent version below fleet.minAgentVersion (as of the last fleet report)',
+      registers: [registry],
+    }),
     mqttAuthFailures: new Counter({
       name: 'qly_mqtt_auth_failures_total',
       help: 'refused MQTT connections',
@@ -260,6 +298,7 @@ export function createMetrics() {
   for (const reason of ['unreachable', 'timeout', 'unauthorized'])
     metrics.influxSendErrors.inc({ reason }, 0);
   for (const reason of VIDEO_REFUSALS) metrics.videoRefused.inc({ reason }, 0);
+  for (const reason of ENROL_REFUSALS) metrics.enrolRefused.inc({ reason }, 0);
   for (const reason of AUDIO_REFUSALS) metrics.audioRefused.inc({ reason }, 0);
   // Pre-create every label value so a reason shows as 0 before its first occurrence.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);

@@ -36,6 +36,8 @@ interface GatewayEntry {
   heartbeatMs: number | null;
   /** `ts` of the newest state applied, to ignore older retained copies. */
   stateTs: number;
+  /** When the agent last started, as it reported. */
+  startedAt?: number;
 }
 
 type DeviceEntry = DeviceView & { metaTs: number; availabilityTs: number };
@@ -238,6 +240,7 @@ export class Registry {
     if (retained && state.ts < g.stateTs) return;
     g.stateTs = Math.max(g.stateTs, state.ts);
     if (state.version) g.version = state.version;
+    if (state.startedAt) g.startedAt = state.startedAt;
     if (state.heartbeatMs) g.heartbeatMs = state.heartbeatMs;
     if (state.outbox) {
       g.outboxDepth = state.outbox.depth;

@@ -207,6 +207,21 @@ export const MIGRATIONS = [
    CREATE TABLE evidence_tokens (
      token TEXT PRIMARY KEY, evidence INTEGER NOT NULL, username TEXT NOT NULL,
      expires_at INTEGER NOT NULL, used_at INTEGER);`,
+  // Issue 22, provisioning from the hub: one-time enrolment codes (only their hash), the gateway's
+  // X25519 public key (device secrets are sealed to it), its desired devices as versions, and its
+  // last report on them.
+  `ALTER TABLE gateways ADD COLUMN public_key TEXT;
+   ALTER TABLE gateways ADD COLUMN enrolled_at INTEGER;
+   CREATE TABLE enrolment_codes (
+     code_hash TEXT PRIMARY KEY, gateway TEXT NOT NULL, site TEXT NOT NULL, created_by TEXT NOT NULL,
+     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER, used_from TEXT);
+   CREATE INDEX enrolment_codes_gateway ON enrolment_codes (gateway);
+   CREATE TABLE gateway_configs (
+     gateway TEXT NOT NULL, version INTEGER NOT NULL, devices TEXT NOT NULL, created_by TEXT NOT NULL,
+     created_at INTEGER NOT NULL, PRIMARY KEY (gateway, version));
+   CREATE TABLE gateway_config_reports (
+     gateway TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL, running INTEGER NOT NULL,
+     devices TEXT NOT NULL, problems TEXT NOT NULL, reported_at INTEGER NOT NULL);`,
 ];
 
 export class StateDb {

@@ -145,6 +145,19 @@ export const PG_MIGRATIONS: string[] = [
    CREATE TABLE evidence_tokens (
      token TEXT PRIMARY KEY, evidence BIGINT NOT NULL, username TEXT NOT NULL,
      expires_at BIGINT NOT NULL, used_at BIGINT);`,
+  // Issue 22, provisioning from the hub (state-db.ts has the same entry).
+  `ALTER TABLE gateways ADD COLUMN public_key TEXT;
+   ALTER TABLE gateways ADD COLUMN enrolled_at BIGINT;
+   CREATE TABLE enrolment_codes (
+     code_hash TEXT PRIMARY KEY, gateway TEXT NOT NULL, site TEXT NOT NULL, created_by TEXT NOT NULL,
+     created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT, used_from TEXT);
+   CREATE INDEX enrolment_codes_gateway ON enrolment_codes (gateway);
+   CREATE TABLE gateway_configs (
+     gateway TEXT NOT NULL, version INTEGER NOT NULL, devices TEXT NOT NULL, created_by TEXT NOT NULL,
+     created_at BIGINT NOT NULL, PRIMARY KEY (gateway, version));
+   CREATE TABLE gateway_config_reports (
+     gateway TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL, running INTEGER NOT NULL,
+     devices TEXT NOT NULL, problems TEXT NOT NULL, reported_at BIGINT NOT NULL);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */

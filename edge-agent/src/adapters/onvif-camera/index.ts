@@ -93,10 +93,20 @@ const configSchema = Type.Object(
       description: 'the device service address, e.g. http://192.168.1.64/onvif/device_service',
     }),
     username: Type.String({ minLength: 1, maxLength: 64 }),
-    passwordFile: Type.String({
-      minLength: 1,
-      description: 'file on the gateway holding the camera password',
-    }),
+    passwordFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'file on the gateway holding the camera password (a camera configured by hand)',
+      }),
+    ),
+    password: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description:
+          'the camera password, for a camera provisioned from the hub only: it arrives sealed to this gateway’s key and is opened into memory, never written (docs/provisioning.md)',
+      }),
+    ),
     profiles: Type.Optional(
       Type.Object(
         {
@@ -179,7 +189,9 @@ interface OnvifCameraConfig {
   fov?: number;
   xaddr: string;
   username: string;
-  passwordFile: string;
+  passwordFile?: string;
+  /** Opened from the hub's sealed value (provisioning); never in a file. */
+  password?: string;
   profiles?: { main?: string; sub?: string };
   events: boolean;
   rewriteMediaHost: boolean;
@@ -346,7 +358,7 @@ class OnvifCamera implements DeviceAdapter {
   start(): void {
     this.running = true;
     try {
-      this.password = readFileSync(this.config.passwordFile, 'utf8').trim();
+      this.password = this.config.password ?? readFileSync(this.config.passwordFile ?? '', 'utf8').trim();
     } catch (err) {
       this.ctx.log.error(
         { code: 'ONVIF_PASSWORD_FILE', err: (err as Error).message },
@@ -891,6 +903,11 @@ export const onvifCamera: AdapterDefinition<OnvifCameraConfig> = {
   ],
   check: (config) => {
     const problems: string[] = [];
+    // One source of the password: the hub's sealed value or a file on the gateway, never both.
+    if ((config.password === undefined) === (config.passwordFile === undefined))
+      problems.push(
+        '/password: give the camera password either as passwordFile or (from the hub) as password',
+      );
     const { intervalMs, windowMs } = videoCheckTiming(config);
     if (intervalMs < config.healthIntervalMs)
       problems.push(
