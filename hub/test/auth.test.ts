@@ -11,6 +11,7 @@ import { startTestHub, type TestHub } from '../../tests/support/hub.ts';
 // refusals are tested in tests/provisioning.test.ts.
 const isDataRoute = (route: string) =>
   / \/(api|metrics)/.test(route) && route !== 'POST /api/auth/login' && route !== 'POST /api/enrol';
+const DOWNLOAD_TOKEN_ROUTES = ['GET /api/evidence/file'];
 const ADMIN_ONLY = [
   'GET /api/users',
   'POST /api/users',
@@ -60,7 +61,11 @@ describe('authentication and roles', () => {
         ...(method === 'POST' ? { payload: {} } : {}),
       });
       expect(res.statusCode, route).toBe(401);
-      expect(res.json(), route).toEqual({ code: 'HUB_ERR_UNAUTHORIZED', message: 'authentication required' });
+      // A download authenticated by its own single-use token says which credential is missing.
+      const message = DOWNLOAD_TOKEN_ROUTES.includes(route)
+        ? 'a download token is required'
+        : 'authentication required';
+      expect(res.json(), route).toEqual({ code: 'HUB_ERR_UNAUTHORIZED', message });
       const forged = await hub.app.inject({
         method: method as 'GET',
         url: concrete(url),
