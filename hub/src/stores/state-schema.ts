@@ -126,6 +126,10 @@ export const PG_MIGRATIONS: string[] = [
      gateway TEXT NOT NULL, lane TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
      claimed_at BIGINT NOT NULL, PRIMARY KEY (gateway, lane, epoch, seq));
    CREATE INDEX ingest_claims_age ON ingest_claims (claimed_at);`,
+  // Which hub streams each camera stream in a cluster, and where the others reach it
+  // (cluster/video-holders.ts; the lease itself is an advisory lock).
+  `CREATE TABLE video_holders (
+     stream TEXT PRIMARY KEY, hub_id TEXT NOT NULL, url TEXT NOT NULL, since BIGINT NOT NULL);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */
