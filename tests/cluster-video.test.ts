@@ -22,7 +22,8 @@ import { systemBinary } from './support/system.ts';
 import { openViewer, type Viewer } from './support/video-viewer.ts';
 import { waitFor } from './support/wait.ts';
 
-const SITE = 'village-v';
+/** The default sites' village, where the camera stands. */
+const SITE = 'demo-village';
 const GW = 'gw-cam';
 const CAM = `${GW}.cam`;
 const HAVE_PARTS = clusterPartsAvailable() && systemBinary('/usr/bin/ffmpeg', 'ffmpeg');
@@ -32,10 +33,6 @@ describe.skipIf(!HAVE_PARTS)('video across two hubs', () => {
     hubs: 2,
     slots: 2,
     extra: {
-      sites: [
-        { id: 'county', name: '县', level: 'county' },
-        { id: SITE, name: '村', level: 'village', parent: 'county', center: { lat: 30.04, lon: 119.95 } },
-      ],
       video: { idleStopMs: 2000, stallMs: 1500, watchdogMs: 6000, startTimeoutMs: 10_000 },
     },
   });
@@ -96,7 +93,17 @@ describe.skipIf(!HAVE_PARTS)('video across two hubs', () => {
         );
       },
       40_000,
-    );
+    ).catch(async (err) => {
+      const devices = [
+        await api(hub(0).base, token, '/api/devices'),
+        await api(hub(1).base, token, '/api/devices'),
+        cluster.sql('SELECT meta_seq, meta FROM devices'),
+        cluster.sql('SELECT * FROM ingest_claims'),
+      ];
+      throw new Error(
+        `${(err as Error).message}\ndevices: ${JSON.stringify(devices).slice(0, 5000)}\nhub-1:\n${hub(0).process.output.slice(-3000)}\nhub-2:\n${hub(1).process.output.slice(-3000)}\nedge agent:\n${edge.output.slice(-3000)}`,
+      );
+    });
   }, 180_000);
 
   afterAll(async () => {
