@@ -69,12 +69,15 @@ describe.skipIf(!HAVE_PARTS)(`an uplink cut for ${CUT_S} s at ${RATE} msg/s per 
     await cluster.stop();
   }, 60_000);
 
-  /** Messages of a gateway's lane stored in the cluster (its claims: each message once). */
+  /**
+   * Per gateway, telemetry stored in the cluster (its claims: each message once) or, for the control
+   * lane, the newest event stored (descriptors are not claimed).
+   */
   const stored = (lane: 'bulk' | 'control') =>
     new Map(
       cluster
         .sql(
-          `SELECT gateway, count(*) FROM ingest_claims WHERE lane = '${lane}' AND gateway LIKE 'gw-cut%' GROUP BY gateway`,
+          `SELECT gateway, ${lane === 'bulk' ? 'count(*)' : 'max(seq)'} FROM ingest_claims WHERE lane = '${lane}' AND gateway LIKE 'gw-cut%' GROUP BY gateway`,
         )
         .map(([g, n]) => [g as string, Number(n)]),
     );
@@ -137,12 +140,16 @@ describe.skipIf(!HAVE_PARTS)(`an uplink cut for ${CUT_S} s at ${RATE} msg/s per 
             // Caught up: stored what had been sent two seconds before, with sending going on.
             const earlier = [...sentAt].reverse().find((s) => s.at <= now - 2000);
             if (
+              caughtUpMs === undefined &&
               drainMs !== undefined &&
               earlier &&
               GATEWAYS.every((g, i) => (bulk.get(g) ?? 0) >= (earlier.counts[i] as number))
             )
               caughtUpMs = now - restoredAt;
-            return caughtUpMs !== undefined && eventMs !== undefined;
+            if (caughtUpMs !== undefined && eventMs !== undefined) return true;
+            throw new Error(
+              `event ${eventMs} ms, backlog ${drainMs} ms, caught up ${caughtUpMs} ms; stored ${JSON.stringify([...bulk])} control ${JSON.stringify([...stored('control')])}; sent ${sent} (${beforeRestore} before the restore); events ${eventSeqs}`,
+            );
           },
           DRAIN_LIMIT_MS + 30_000,
           250,
