@@ -43,7 +43,15 @@ describe.skipIf(!HAVE_PARTS)(`${GATEWAYS} gateways reconnecting at once after a 
   }, 60_000);
 
   it('all back and publishing within 120 s, ingest lag under 30 s, none locked out', async () => {
-    const { allBackMs, worstLagMs: worstLag } = await brokerRestartStorm(cluster, fleet, ALL_BACK_LIMIT_MS);
+    const { allBackMs, worstLagMs: worstLag } = await brokerRestartStorm(
+      cluster,
+      fleet,
+      ALL_BACK_LIMIT_MS,
+    ).catch((err) => {
+      throw new Error(
+        `${(err as Error).message}\nhub-1: ${cluster.hubs[0]?.process.output.slice(-2000)}\nmosquitto: ${cluster.mosquitto.log().slice(-2000)}`,
+      );
+    });
     console.log(
       `${GATEWAYS} gateways: all back and publishing ${allBackMs} ms after the broker restart; worst ingest lag ${worstLag} ms`,
     );

@@ -133,7 +133,10 @@ export async function brokerRestartStorm(
           if (Number(seq) >= (firstAfter.get(gateway as string) ?? Number.POSITIVE_INFINITY))
             back.add(gateway as string);
         }
-        if (back.size < n) throw new Error(`${back.size} of ${n} back, ${fleet.connected} connected`);
+        if (back.size < n)
+          throw new Error(
+            `${back.size} of ${n} back, ${fleet.connected} connected; ${rows.length} claims since the restart, ${cluster.sql("SELECT count(*) FROM ingest_claims WHERE lane = 'bulk'")[0]?.[0]} in all`,
+          );
         allBackMs = Date.now() - restartedAt;
         return true;
       },
