@@ -205,6 +205,18 @@ describe.each(backends)('state store contract: $name', (backend) => {
       state.close();
     },
   );
+  it.skipIf(backend.skip)('names each camera stream’s holder; a hub clears only its own row', () => {
+    const { db } = backend.open();
+    const { state } = services(db, () => T0);
+    expect(state.getVideoHolder('video:gw.cam/main')).toBeUndefined();
+    state.setVideoHolder('video:gw.cam/main', 'hub-1', 'http://hub-1:8080');
+    expect(state.getVideoHolder('video:gw.cam/main')).toEqual({ hubId: 'hub-1', url: 'http://hub-1:8080' });
+    state.setVideoHolder('video:gw.cam/main', 'hub-2', 'http://hub-2:8080');
+    state.clearVideoHolder('video:gw.cam/main', 'hub-1');
+    expect(state.getVideoHolder('video:gw.cam/main')).toEqual({ hubId: 'hub-2', url: 'http://hub-2:8080' });
+    state.clearVideoHolder('video:gw.cam/main', 'hub-2');
+    expect(state.getVideoHolder('video:gw.cam/main')).toBeUndefined();
+  });
 
   it.skipIf(backend.skip)('keeps users, sessions, gateways, devices, commands and settings', () => {
     const { db } = backend.open();

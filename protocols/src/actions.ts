@@ -68,6 +68,12 @@ export const StreamStartParams = Type.Object(
     stream: StreamNameSchema,
     /** The hub's name for this push; the gateway connects to `edgeStreamPath(session)`. */
     session: SessionId,
+    /**
+     * Several hubs: the base URL of the hub that streams this camera (its `cluster.advertiseUrl`);
+     * the gateway pushes there instead of to its own `video.hubUrl` (a load balancer would send the
+     * push to any hub). Never from https to http: the push carries the gateway's credential.
+     */
+    hub: Type.Optional(Type.String({ pattern: String.raw`^https?://[^\s/?#]+/?$`, maxLength: 200 })),
   },
   { additionalProperties: false },
 );

@@ -8,12 +8,15 @@
  * sent, InfluxDB's count against the claims). The figures are ratios against the one-hub row of the
  * same run (the baseline). With two hubs or more, one hub is SIGKILLed mid-run: failover is the gap
  * in storing around the kill (the last claim before it → the first claim by a survivor after it).
- * The reconnect storm of 2,000 gateways is not measured yet (`storm_2000_s` null).
+ * Then the reconnect storm: `BENCH_STORM_GATEWAYS` (2,000) gateways (the edge agent's uplinks, one
+ * process) on a cluster of the last row's size, the broker restarted under them: seconds until every
+ * one has a message sent after the restart stored (`storm_2000_s`; `BENCH_STORM_GATEWAYS=0` skips).
  * Last line: {"bench":"cluster",…}.
  */
 import { readFileSync } from 'node:fs';
 import { topics } from '@qianliyan/protocols';
 import { api, clusterPartsAvailable, login, TestCluster } from '../support/cluster.ts';
+import { brokerRestartStorm, GatewayFleet, provisionFleet } from '../support/gateway-fleet.ts';
 import { waitForCredential } from '../support/stack.ts';
 import { startUplink } from '../support/uplink.ts';
 import { sleep, waitFor } from '../support/wait.ts';
@@ -23,6 +26,7 @@ const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 4);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const SITE = 'bench';
 const TICK_US = 1e6 / 100; // USER_HZ
+const STORM_GATEWAYS = Number(process.env.BENCH_STORM_GATEWAYS ?? 2000);
 
 if (!clusterPartsAvailable()) process.exit(1);
 
@@ -140,6 +144,38 @@ for (const n of HUBS) {
     `${n} hub(s): ${row.msgsPerS} msgs/s, ${row.cpuUsPerMsg} µs CPU per message (all hubs), lost ${row.lost}, duplicates ${row.duplicates}${row.failoverMs !== null ? `, failover ${row.failoverMs} ms (one hub SIGKILLed)` : ''}\n`,
   );
 }
+/** The broker restarted under STORM_GATEWAYS connected gateways: seconds until all are back and publishing. */
+async function storm(hubs: number): Promise<{ seconds: number; worstLagMs: number }> {
+  const cluster = new TestCluster({ hubs, slots: 3 });
+  let fleet: GatewayFleet | undefined;
+  try {
+    await cluster.start();
+    const first = cluster.hubs[0] as NonNullable<(typeof cluster.hubs)[0]>;
+    const token = await login(first.base);
+    const gateways = await provisionFleet(first.base, token, SITE, STORM_GATEWAYS);
+    const last = gateways[gateways.length - 1] as { id: string; password: string };
+    await waitForCredential(cluster.mosquitto.url, last.id, last.password);
+    fleet = new GatewayFleet(cluster.mosquitto.url, SITE, gateways);
+    fleet.start();
+    const f = fleet;
+    await waitFor('every gateway connected', () => f.connected === STORM_GATEWAYS, 300_000, 500);
+    const { allBackMs, worstLagMs } = await brokerRestartStorm(cluster, fleet, 300_000);
+    return { seconds: Number((allBackMs / 1000).toFixed(1)), worstLagMs };
+  } finally {
+    await fleet?.stop();
+    await cluster.stop();
+  }
+}
+
+let stormS: number | null = null;
+if (STORM_GATEWAYS > 0) {
+  const s = await storm(rows[rows.length - 1]?.hubs ?? 3);
+  stormS = s.seconds;
+  process.stdout.write(
+    `reconnect storm: ${STORM_GATEWAYS} gateways all back and publishing ${s.seconds} s after a broker restart; worst ingest lag ${s.worstLagMs} ms\n`,
+  );
+}
+
 const base = rows.find((r) => r.hubs === 1);
 const last = rows[rows.length - 1] as Row;
 if (base)
@@ -154,7 +190,7 @@ process.stdout.write(
     lost: rows.reduce((n, r) => n + r.lost, 0),
     duplicates: rows.reduce((n, r) => n + r.duplicates, 0),
     failover_ms: Math.max(0, ...rows.map((r) => r.failoverMs ?? 0)),
-    storm_2000_s: null,
+    [`storm_${STORM_GATEWAYS}_s`]: stormS,
     cpu_us_per_msg_1: base?.cpuUsPerMsg ?? null,
     [`cpu_us_per_msg_${last.hubs}`]: last.cpuUsPerMsg,
     cpu_ratio: base ? Number((last.cpuUsPerMsg / base.cpuUsPerMsg).toFixed(2)) : null,

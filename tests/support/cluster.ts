@@ -100,6 +100,7 @@ export class TestCluster {
             ingestSlots: this.options.slots,
             slotPollMs: 200,
             fanoutIntervalMs: 50,
+            advertiseUrl: `http://127.0.0.1:${port}`,
           },
           ...this.options.extra,
         },

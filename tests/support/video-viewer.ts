@@ -3,6 +3,7 @@
  * video socket, and records the hub's state messages and the media it receives (fMP4 fragments
  * with keyframes marked, or MPEG-TS packets).
  */
+import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { Fmp4Reader } from '../../hub/src/video/fmp4.ts';
 import type { TestHub } from './hub.ts';
@@ -17,6 +18,8 @@ export interface Viewer {
   bytes: number;
   fragments: number;
   keyframes: number;
+  /** SHA-1 of each fMP4 fragment received (two viewers of one stream get the same bytes). */
+  digests: string[];
   tsPackets: number;
   firstBinaryMs: number | undefined;
   closeCode: number | undefined;
@@ -47,6 +50,7 @@ export function openViewerUrl(url: string): Viewer {
     bytes: 0,
     fragments: 0,
     keyframes: 0,
+    digests: [],
     tsPackets: 0,
     firstBinaryMs: undefined,
     closeCode: undefined,
@@ -83,6 +87,7 @@ export function openViewerUrl(url: string): Viewer {
           () => {},
           (f) => {
             v.fragments += 1;
+            v.digests.push(createHash('sha1').update(f.data).digest('hex'));
             if (f.keyframe) v.keyframes += 1;
           },
         );

@@ -30,8 +30,15 @@ export class HubLink {
     this.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
 
-  streamTarget(session: string): PushTarget {
-    const url = new URL(edgeStreamPath(session), this.baseUrl);
+  /**
+   * Where to push a session: to `hub` when the hub named one (several hubs: the one streaming the
+   * camera), else to the configured hub. A named hub over plain HTTP while the configured one is
+   * HTTPS is refused: the push carries this gateway's credential.
+   */
+  streamTarget(session: string, hub?: string): PushTarget {
+    if (hub && new URL(hub).protocol !== 'https:' && new URL(this.baseUrl).protocol === 'https:')
+      throw new Error(`refusing to push to ${hub}: not HTTPS like ${this.baseUrl}`);
+    const url = new URL(edgeStreamPath(session), hub ?? this.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return {
       url: url.toString(),

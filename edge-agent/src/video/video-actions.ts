@@ -75,11 +75,13 @@ export class VideoSessions {
       // A stream the gateway will not open (a refused address) fails here, with its own reason,
       // not after a pusher's retries.
       await this.source.rtspSource(stream);
-      const pusher = new StreamPusher(
-        () => this.input(stream),
-        hub.streamTarget(session),
-        this.log.child({ session, stream }),
-      );
+      let target: ReturnType<HubLink['streamTarget']>;
+      try {
+        target = hub.streamTarget(session, params.hub as string | undefined);
+      } catch (err) {
+        throw new CommandFailure('EDGE_ERR_STREAM_FAILED', (err as Error).message);
+      }
+      const pusher = new StreamPusher(() => this.input(stream), target, this.log.child({ session, stream }));
       this.pushers.set(session, pusher);
       try {
         await pusher.start();

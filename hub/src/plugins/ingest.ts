@@ -153,7 +153,11 @@ export const ingestPlugin = fp(
       });
       c.on('connect', (connack) => {
         log.info({ url, client: name, sessionPresent: connack.sessionPresent }, 'mqtt connected');
-        if (connack.sessionPresent) return;
+        // A shared subscription is renewed on every connect: Mosquitto restored the slot sessions
+        // after a restart without their `$share/` subscriptions (tests/reconnect-storm.test.ts: every
+        // gateway back, nothing delivered to the hubs). Renewing one replays nothing: retained
+        // messages are not sent to shared subscriptions (MQTT 5, 4.8.2).
+        if (connack.sessionPresent && !filter.startsWith('$share/')) return;
         c.subscribe(filter, { qos: 1, ...(protocolVersion === 5 ? { rap: true } : {}) }, (err) => {
           if (err) log.error({ err, client: name }, 'subscribe failed');
         });

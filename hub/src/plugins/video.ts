@@ -1,10 +1,13 @@
 /** The video relay service and the WebSocket support its routes use; every relay stops with the hub. */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import websocket from '@fastify/websocket';
 import { MAX_PUSH_MESSAGE_BYTES, TALK_WS_PROTOCOL } from '@qianliyan/protocols';
 import fp from 'fastify-plugin';
+import { VideoHolders } from '../cluster/video-holders.ts';
 import { VideoService } from '../video/video-service.ts';
 
 declare module 'fastify' {
@@ -35,6 +38,15 @@ export const videoPlugin = fp(
         handleProtocols: (offered: Set<string>) => (offered.has(TALK_WS_PROTOCOL) ? TALK_WS_PROTOCOL : false),
       },
     });
+    // Several hubs: one streams each camera stream, the others relay it (cluster/video-holders.ts).
+    const { cluster, tls, host, port } = app.config;
+    const ownHost = host === '0.0.0.0' || host === '::' ? hostname() : host;
+    const advertiseUrl = cluster.advertiseUrl ?? `${tls.certFile ? 'https' : 'http'}://${ownHost}:${port}`;
+    if (app.cluster.enabled && !cluster.advertiseUrl)
+      app.log.warn({ advertiseUrl }, 'cluster.advertiseUrl not set; gateways and hubs are sent this guess');
+    const holders = app.cluster.enabled
+      ? new VideoHolders(app.cluster.leases, app.stateDb, app.cluster.hubId, advertiseUrl)
+      : undefined;
     const video = new VideoService(
       app.config.video,
       app.secrets.jwtSecret,
@@ -44,11 +56,13 @@ export const videoPlugin = fp(
       app.stateDb,
       app.metrics,
       app.log.child({ module: 'video' }),
+      holders,
+      tls.caFile ? readFileSync(tls.caFile, 'utf8') : undefined,
     );
     video.start();
     app.decorate('video', video);
     // Every ffmpeg is stopped and reaped before the hub's close resolves.
     app.addHook('onClose', async () => video.stop());
   },
-  { name: 'video', dependencies: ['commands', 'auth'] },
+  { name: 'video', dependencies: ['commands', 'auth', 'cluster'] },
 );

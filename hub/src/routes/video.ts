@@ -8,6 +8,8 @@
  *       and closed the moment the login session ends;
  *  GET  /api/devices/:key/snapshot — one JPEG;
  *  GET  /api/video/relays — the streams being relayed (command room).
+ * Hubs of a cluster (a hub relay token, cluster-source.ts):
+ *  GET  /api/cluster/video/ws?token=… — a stream this hub holds, relayed by another hub.
  * Gateways (their own credential, HTTP Basic):
  *  GET  /api/edge/streams/:session — the push socket for a session this hub named;
  *  POST /api/edge/snapshots/:upload — one JPEG for an upload this hub named.
@@ -27,6 +29,7 @@ import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { HubError } from '../errors.ts';
 import type { AuthUser } from '../services/sessions.ts';
+import { PEER_VIDEO_PATH } from '../video/cluster-source.ts';
 import type { Viewer } from '../video/relay.ts';
 import { VideoRefused } from '../video/video-service.ts';
 import { bearer, errorResponses } from './schemas.ts';
@@ -43,9 +46,12 @@ const ViewerQuery = Type.Object({
   hevc: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
 });
 
+const PeerQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 1024 })) });
+
 declare module 'fastify' {
   interface FastifyRequest {
     videoViewer?: { user: AuthUser; device: string; stream: 'main' | 'sub' };
+    videoPeer?: { device: string; stream: 'main' | 'sub' };
     gatewayId?: string;
   }
 }
@@ -159,6 +165,47 @@ export const videoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         clearInterval(recheck);
         detach();
       });
+      socket.on('error', () => socket.terminate());
+    },
+  );
+
+  // Several hubs: another hub relays a stream this one holds, for its own viewers (cluster-source.ts).
+  app.get(
+    PEER_VIDEO_PATH,
+    {
+      websocket: true,
+      schema: { tags: ['cluster'], querystring: PeerQuery },
+      preValidation: async (request: FastifyRequest) => {
+        try {
+          request.videoPeer = video.authorizePeer((request.query as { token?: string }).token);
+        } catch (err) {
+          throw (err as VideoRefused).reason === 'peer_not_holder'
+            ? new HubError('HUB_ERR_CONFLICT', (err as Error).message)
+            : new HubError('HUB_ERR_UNAUTHORIZED', (err as Error).message);
+        }
+      },
+    },
+    (socket: WebSocket, request) => {
+      const { device, stream } = request.videoPeer as NonNullable<FastifyRequest['videoPeer']>;
+      const viewer: Viewer = {
+        format: 'mse',
+        hevc: true,
+        username: 'hub-peer',
+        send: (data) => {
+          if (socket.readyState === socket.OPEN) socket.send(data);
+        },
+        buffered: () => socket.bufferedAmount,
+        close: (code, reason) => socket.close(code, reason),
+      };
+      let detach: () => void;
+      try {
+        detach = video.attachPeer(device, stream, viewer);
+      } catch (err) {
+        socket.close(4409, (err as Error).message.slice(0, 120));
+        return;
+      }
+      socket.on('message', () => socket.close(1008, 'peers do not send'));
+      socket.on('close', () => detach());
       socket.on('error', () => socket.terminate());
     },
   );

@@ -188,12 +188,46 @@ export class Registry {
         this.bus.emit('gatewayChanged', { id: g.id });
       }
       for (const d of replica.devices) {
-        this.index(d);
+        const mine = this.devices.get(d.key);
+        this.index(mine ? this.merged(mine, d) : d);
         this.bus.emit('deviceChanged', { key: d.key });
       }
     } finally {
       this.applyingReplica = false;
     }
+  }
+
+  /**
+   * A peer's entry over ours, part by part, each by its own time: the broker deals one device's
+   * messages to several hubs, so the peer may have the newer values but an older descriptor (a
+   * camera's second descriptor, with its commands, replaced by the first one here lost its video).
+   */
+  private merged(mine: DeviceEntry, peer: DeviceEntry): DeviceEntry {
+    const described = peer.metaTs >= mine.metaTs ? peer : mine;
+    const peerValuesNewer = (peer.valuesTs ?? 0) >= (mine.valuesTs ?? 0);
+    const values = peerValuesNewer ? { ...mine.values, ...peer.values } : { ...peer.values, ...mine.values };
+    const availability = peer.availabilityTs >= mine.availabilityTs ? peer : mine;
+    const event =
+      peer.lastEvent && (!mine.lastEvent || peer.lastEvent.ts >= mine.lastEvent.ts)
+        ? peer.lastEvent
+        : mine.lastEvent;
+    const { unreachable: _u, lastEvent: _e, ...rest } = described;
+    const entry: DeviceEntry = {
+      ...rest,
+      values,
+      valuesTs: Math.max(peer.valuesTs ?? 0, mine.valuesTs ?? 0) || null,
+      // A moving device's live position comes with its values; a fixed one's with its descriptor.
+      position:
+        typeof values.lat === 'number' && typeof values.lon === 'number'
+          ? (peerValuesNewer ? peer : mine).position
+          : described.position,
+      lastSeen: Math.max(peer.lastSeen ?? 0, mine.lastSeen ?? 0) || null,
+      availabilityTs: availability.availabilityTs,
+      ...(availability.unreachable ? { unreachable: availability.unreachable } : {}),
+      ...(event ? { lastEvent: event } : {}),
+    };
+    entry.status = this.statusOf(entry, this.gateways.get(entry.gateway));
+    return entry;
   }
 
   /** Makes a newly registered gateway known (offline until it connects). */

@@ -222,6 +222,9 @@ export const MIGRATIONS = [
    CREATE TABLE gateway_config_reports (
      gateway TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL, running INTEGER NOT NULL,
      devices TEXT NOT NULL, problems TEXT NOT NULL, reported_at INTEGER NOT NULL);`,
+  // Which hub streams each camera stream in a cluster (cluster/video-holders.ts); empty on one hub.
+  `CREATE TABLE video_holders (
+     stream TEXT PRIMARY KEY, hub_id TEXT NOT NULL, url TEXT NOT NULL, since INTEGER NOT NULL);`,
 ];
 
 export class StateDb {
@@ -425,6 +428,29 @@ export class StateDb {
     return (
       this.db.prepare("SELECT * FROM commands WHERE status = 'sent'").all() as Array<Record<string, unknown>>
     ).map(toCommand);
+  }
+
+  // video holders (several hubs: who streams a camera stream; the lease is an advisory lock)
+  setVideoHolder(stream: string, hubId: string, url: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO video_holders (stream, hub_id, url, since) VALUES (?, ?, ?, ?)
+         ON CONFLICT(stream) DO UPDATE SET hub_id = excluded.hub_id, url = excluded.url, since = excluded.since`,
+      )
+      .run(stream, hubId, url, Date.now());
+  }
+
+  getVideoHolder(stream: string): { hubId: string; url: string } | undefined {
+    return this.db
+      .prepare<[string], { hubId: string; url: string }>(
+        'SELECT hub_id AS "hubId", url FROM video_holders WHERE stream = ?',
+      )
+      .get(stream);
+  }
+
+  /** Forgets `hubId` as the stream's holder (a row another hub wrote since stays). */
+  clearVideoHolder(stream: string, hubId: string): void {
+    this.db.prepare('DELETE FROM video_holders WHERE stream = ? AND hub_id = ?').run(stream, hubId);
   }
 
   // gateways

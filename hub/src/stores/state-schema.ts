@@ -158,6 +158,10 @@ export const PG_MIGRATIONS: string[] = [
    CREATE TABLE gateway_config_reports (
      gateway TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL, running INTEGER NOT NULL,
      devices TEXT NOT NULL, problems TEXT NOT NULL, reported_at BIGINT NOT NULL);`,
+  // Which hub streams each camera stream in a cluster, and where the others reach it
+  // (cluster/video-holders.ts; the lease itself is an advisory lock).
+  `CREATE TABLE video_holders (
+     stream TEXT PRIMARY KEY, hub_id TEXT NOT NULL, url TEXT NOT NULL, since BIGINT NOT NULL);`,
 ];
 
 /** Brings a PostgreSQL database to the current schema; safe to run from several hubs at once. */

@@ -28,5 +28,7 @@ export const VIDEO_REFUSALS = [
   'snapshot_no_upload',
   'snapshot_not_jpeg',
   'transcode_limit', // an H.265 camera for a browser without H.265, and video.maxTranscodes running
+  'peer_bad_token', // another hub's relay request without a valid hub relay token
+  'peer_not_holder', // another hub asked this one for a stream it does not stream (a stale holder row)
 ] as const;
 export type VideoRefusal = (typeof VIDEO_REFUSALS)[number];

@@ -29,7 +29,8 @@ import type { Viewer } from './viewer.ts';
 export type { Viewer } from './viewer.ts';
 
 export interface RelaySource {
-  readonly kind: 'push' | 'pull';
+  /** `peer`: relayed from the hub of the cluster that streams the camera (cluster-source.ts). */
+  readonly kind: 'push' | 'pull' | 'peer';
   /** Starts delivering media to `relay.feed()`; rejects with a reason the viewers see. */
   start(relay: Relay): Promise<void>;
   stop(): Promise<void>;
@@ -140,7 +141,7 @@ export class Relay {
     return (this.reader?.bufferedBytes ?? 0) + this.direct.bufferedBytes;
   }
 
-  get sourceKind(): 'push' | 'pull' {
+  get sourceKind(): 'push' | 'pull' | 'peer' {
     return this.source.kind;
   }
 
@@ -224,6 +225,13 @@ export class Relay {
   sourceEnded(reason: string): void {
     this.reader = undefined;
     this.log.info({ relay: this.key, reason }, 'stream source ended');
+  }
+
+  /** The source is gone for good (not a reconnect of the same one): start it again now. */
+  sourceLost(reason: string): void {
+    this.reader = undefined;
+    this.lastDataAt = Date.now();
+    void this.restartSource(reason);
   }
 
   async stop(): Promise<void> {

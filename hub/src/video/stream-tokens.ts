@@ -39,8 +39,14 @@ export class StreamTokens {
   constructor(
     jwtSecret: string,
     private readonly ttlS: number,
+    /**
+     * What the tokens are for: a viewer's (`stream token`) or a hub relaying a stream from the hub
+     * that holds it (`hub relay token`, cluster-source.ts); each kind has its own key, so neither
+     * passes as the other.
+     */
+    purpose = 'stream token',
   ) {
-    this.key = createHash('sha256').update(`qianliyan stream token\0${jwtSecret}`).digest();
+    this.key = createHash('sha256').update(`qianliyan ${purpose}\0${jwtSecret}`).digest();
   }
 
   issue(claims: Omit<StreamClaims, 'exp' | 'jti'>, now = Date.now()): { token: string; expiresAt: number } {

@@ -17,6 +17,7 @@
 import { parseDeviceKey, type StreamName, userMaySee } from '@qianliyan/protocols';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { VideoHolders } from '../cluster/video-holders.ts';
 import type { HubConfig } from '../config.ts';
 import { HubError } from '../errors.ts';
 import { verifyPassword } from '../security/passwords.ts';
@@ -25,6 +26,7 @@ import type { HubMetrics } from '../services/metrics.ts';
 import type { Registry } from '../services/registry.ts';
 import type { AuthUser, Sessions } from '../services/sessions.ts';
 import type { StateDb } from '../stores/state-db.ts';
+import { ClusterSource } from './cluster-source.ts';
 import { FfmpegProcess, liveFfmpegCount, resolveFfmpeg } from './ffmpeg-process.ts';
 import { newWindow, PushBudget, type RateWindow } from './push-budget.ts';
 import type { VideoRefusal } from './refusals.ts';
@@ -33,6 +35,9 @@ import { newSessionId, PullSource, PushSource } from './sources.ts';
 import { StreamTokens } from './stream-tokens.ts';
 
 type VideoConfig = HubConfig['video'];
+
+/** A hub relay token is used at once, by a hub, on the cluster's own network. */
+const PEER_TOKEN_TTL_S = 30;
 
 export class VideoRefused extends Error {
   constructor(
@@ -71,6 +76,8 @@ export class VideoService {
   private bytesIn = 0;
   private bytesOut = 0;
   readonly tokens: StreamTokens;
+  /** Several hubs: what one hub shows another to relay a stream it holds (cluster-source.ts). */
+  readonly peerTokens: StreamTokens;
   readonly ffmpeg: string;
   private readonly budget: PushBudget;
   private gauges: NodeJS.Timeout | undefined;
@@ -84,8 +91,13 @@ export class VideoService {
     private readonly db: StateDb,
     private readonly metrics: HubMetrics,
     private readonly log: FastifyBaseLogger,
+    /** Several hubs: each camera stream is streamed by one of them (cluster/video-holders.ts). */
+    private readonly holders?: VideoHolders,
+    /** The CA of the other hubs' HTTPS certificates, to relay from them. */
+    private readonly peerCa?: string,
   ) {
     this.tokens = new StreamTokens(jwtSecret, config.tokenTtlS);
+    this.peerTokens = new StreamTokens(jwtSecret, PEER_TOKEN_TTL_S, 'hub relay token');
     this.ffmpeg = resolveFfmpeg(config.ffmpegPath);
     this.budget = new PushBudget(config);
   }
@@ -198,11 +210,86 @@ export class VideoService {
     };
   }
 
+  /**
+   * Another hub relaying a stream this hub holds (checked before the upgrade, `attachPeer` after):
+   * joins it as a viewer that plays everything (the
+   * asking hub transcodes for its own viewers). Only a stream this hub streams now: a stale holder
+   * row sends the asker elsewhere (it retries, and takes the lease once it is free).
+   */
+  authorizePeer(token: string | undefined): { device: string; stream: StreamName } {
+    const check = token ? this.peerTokens.verify(token) : undefined;
+    if (!check?.ok || !this.peerTokens.consume(check.claims))
+      throw this.refuse('peer_bad_token', 'invalid hub relay token');
+    const { dev, st } = check.claims;
+    if (!this.relays.has(`${dev}/${st}`) || !this.holders?.holds(dev, st))
+      throw this.refuse('peer_not_holder', `this hub does not stream ${dev}/${st}`);
+    return { device: dev, stream: st };
+  }
+
+  attachPeer(device: string, stream: StreamName, viewer: Viewer): () => void {
+    const relay = this.relays.get(`${device}/${stream}`);
+    if (!relay || !this.holders?.holds(device, stream))
+      throw this.refuse('peer_not_holder', `this hub does not stream ${device}/${stream}`);
+    this.viewers += 1;
+    relay.addViewer(viewer);
+    let detached = false;
+    return () => {
+      if (detached) return;
+      detached = true;
+      this.viewers -= 1;
+      relay.removeViewer(viewer);
+    };
+  }
+
   private createRelay(starter: AuthUser, key: string, stream: StreamName): Relay {
     const parsed = parseDeviceKey(key);
     if (!parsed) throw this.refuse('no_such_stream', `bad device key ${key}`);
+    const local = this.localSource(starter, key, stream, parsed.gateway, parsed.device);
+    const source = this.holders
+      ? new ClusterSource(
+          key,
+          stream,
+          this.holders,
+          local,
+          this.peerTokens,
+          this.config.startTimeoutMs,
+          this.peerCa,
+        )
+      : local;
+    return new Relay(
+      key,
+      stream,
+      source,
+      {
+        ffmpeg: this.ffmpeg,
+        stallMs: this.config.stallMs,
+        watchdogMs: this.config.watchdogMs,
+        idleStopMs: this.config.idleStopMs,
+        jsmpegKbps: this.config.jsmpegKbps,
+        maxViewerBufferBytes: this.config.maxViewerBufferBytes,
+        badMediaBackoffMs: this.config.badMediaBackoffMs,
+        transcodes: this.transcodeBudget,
+      },
+      this.log,
+      (relay) => {
+        if (relay.viewerCount > 0) return;
+        this.relays.delete(relay.key);
+        void relay.stop();
+      },
+    );
+  }
+
+  /** The stream from the camera: the hub's own pull, else the gateway's push (to this hub). */
+  private localSource(
+    starter: AuthUser,
+    key: string,
+    stream: StreamName,
+    gateway: string,
+    device: string,
+  ): PullSource | PushSource {
+    const parsed = { gateway, device };
     const pullUrl = this.config.pull[key]?.[stream] ?? this.config.pull[key]?.main;
-    const source = pullUrl
+    return pullUrl
       ? new PullSource(pullUrl, this.ffmpeg, this.config.startTimeoutMs)
       : new PushSource(
           {
@@ -226,7 +313,11 @@ export class VideoService {
                 gateway: parsed.gateway,
                 device: parsed.device,
                 action,
-                params,
+                // Several hubs: the gateway pushes to this hub, wherever its own hubUrl leads.
+                params:
+                  action === 'stream.start' && this.holders
+                    ? { ...params, hub: this.holders.advertiseUrl }
+                    : params,
                 internal: true,
                 ...(action === 'stream.start' ? { timeoutMs: this.config.startTimeoutMs } : {}),
               });
@@ -240,27 +331,6 @@ export class VideoService {
           },
           stream,
         );
-    return new Relay(
-      key,
-      stream,
-      source,
-      {
-        ffmpeg: this.ffmpeg,
-        stallMs: this.config.stallMs,
-        watchdogMs: this.config.watchdogMs,
-        idleStopMs: this.config.idleStopMs,
-        jsmpegKbps: this.config.jsmpegKbps,
-        maxViewerBufferBytes: this.config.maxViewerBufferBytes,
-        badMediaBackoffMs: this.config.badMediaBackoffMs,
-        transcodes: this.transcodeBudget,
-      },
-      this.log,
-      (relay) => {
-        if (relay.viewerCount > 0) return;
-        this.relays.delete(relay.key);
-        void relay.stop();
-      },
-    );
   }
 
   /** The gateway credential in an HTTP Basic header, checked like its MQTT login. */
