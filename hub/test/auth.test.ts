@@ -11,7 +11,10 @@ import { startTestHub, type TestHub } from '../../tests/support/hub.ts';
 // refusals are tested in tests/provisioning.test.ts.
 const isDataRoute = (route: string) =>
   / \/(api|metrics)/.test(route) && route !== 'POST /api/auth/login' && route !== 'POST /api/enrol';
-const DOWNLOAD_TOKEN_ROUTES = ['GET /api/evidence/file'];
+const OWN_TOKEN_ROUTES: Record<string, string> = {
+  'GET /api/evidence/file': 'a download token is required',
+  'GET /api/cluster/video/ws': 'invalid hub relay token',
+};
 const ADMIN_ONLY = [
   'GET /api/users',
   'POST /api/users',
@@ -61,10 +64,8 @@ describe('authentication and roles', () => {
         ...(method === 'POST' ? { payload: {} } : {}),
       });
       expect(res.statusCode, route).toBe(401);
-      // A download authenticated by its own single-use token says which credential is missing.
-      const message = DOWNLOAD_TOKEN_ROUTES.includes(route)
-        ? 'a download token is required'
-        : 'authentication required';
+      // Routes authenticated by their own single-use token say which credential is missing.
+      const message = OWN_TOKEN_ROUTES[route] ?? 'authentication required';
       expect(res.json(), route).toEqual({ code: 'HUB_ERR_UNAUTHORIZED', message });
       const forged = await hub.app.inject({
         method: method as 'GET',

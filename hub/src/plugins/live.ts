@@ -87,11 +87,6 @@ export const livePlugin = fp(
         // default (1 MB) let one socket push megabytes per message through the parser. A larger
         // message closes the socket.
         maxHttpBufferSize: 64 * 1024,
-        // A county page's snapshot is megabytes of JSON (10,000 devices ≈ 3 MB); compressed it is a
-        // tenth, and the browser's first picture waits on it. Only large messages are compressed
-        // (deltas stay as they are), at the fastest level, in zlib's thread pool. An inflated client
-        // message is still bounded by maxHttpBufferSize (ws checks the inflated size).
-        perMessageDeflate: { threshold: 64 * 1024, zlibDeflateOptions: { level: 1 } },
       },
     );
     const log = app.log.child({ module: 'live' });
