@@ -182,13 +182,8 @@ export class LiveStore {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Called with the site tree now (when the snapshot came before the caller subscribed: the socket
-   * opens before the view mounts) and on every change after.
-   */
   onSites(listener: (sites: SiteNode[]) => void): () => void {
     this.siteListeners.add(listener);
-    if (this.sites.length) listener(this.sites);
     return () => this.siteListeners.delete(listener);
   }
 
